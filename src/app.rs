@@ -1,0 +1,316 @@
+//! The eframe application: layout, message handling and intents.
+//!
+//! The app never reads files or decodes frames: it sends [`Command`]s to the worker and
+//! applies [`WorkerMessage`]s at the start of every frame. Panels (in `ui/`) return
+//! [`Intent`]s that this file turns into commands.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+
+use crate::episode::Episode;
+use crate::ui::camera_view::{CameraTextures, camera_ui};
+use crate::ui::settings::{STORAGE_KEY, ViewSettings};
+use crate::ui::status::{Progress, StatusState, status_ui};
+use crate::ui::timeline::{Timeline, timeline_ui};
+use crate::ui::{Intent, episode_list, plots, theme};
+use crate::worker::{Command, DatasetInfo, FrameBundle, UserError, WorkerHandle, WorkerMessage};
+
+/// The whole app state (view state only; data lives in the worker and arrives as `Arc`s).
+pub struct SpatialscopeApp {
+    worker: WorkerHandle,
+    pub settings: ViewSettings,
+    pub datasets: Vec<DatasetInfo>,
+    pub root: Option<PathBuf>,
+    pub selected: Option<(usize, usize)>,
+    pub episode: Option<Arc<Episode>>,
+    pub timeline: Timeline,
+    pub frame: Option<Arc<FrameBundle>>,
+    textures: Vec<CameraTextures>,
+    pub status: StatusState,
+    filter: String,
+    picker: Option<Receiver<Option<PathBuf>>>,
+}
+
+impl SpatialscopeApp {
+    /// Creates the app and asks the worker to open `path` (if any).
+    pub fn new(ctx: &egui::Context, settings: ViewSettings, path: Option<PathBuf>) -> Self {
+        let repaint_ctx = ctx.clone();
+        let worker = WorkerHandle::spawn(Arc::new(move || repaint_ctx.request_repaint()));
+        let mut app = Self {
+            worker,
+            settings: settings.validated(),
+            datasets: Vec::new(),
+            root: None,
+            selected: None,
+            episode: None,
+            timeline: Timeline::new(0, 1.0),
+            frame: None,
+            textures: Vec::new(),
+            status: StatusState::default(),
+            filter: String::new(),
+            picker: None,
+        };
+        if let Some(p) = path {
+            app.apply(Intent::Open(p), ctx);
+        }
+        app
+    }
+
+    /// Creates the app from eframe's creation context, restoring persisted view settings.
+    pub fn from_creation_context(cc: &eframe::CreationContext<'_>, path: Option<PathBuf>) -> Self {
+        let settings: ViewSettings = cc
+            .storage
+            .and_then(|s| eframe::get_value(s, STORAGE_KEY))
+            .unwrap_or_default();
+        let path = path.or_else(|| settings.last_path.clone().filter(|p| p.exists()));
+        Self::new(&cc.egui_ctx, settings, path)
+    }
+
+    /// True while the worker has work in flight (tests wait on this).
+    pub fn is_busy(&self) -> bool {
+        self.status.progress.is_some()
+    }
+
+    fn apply(&mut self, intent: Intent, ctx: &egui::Context) {
+        match intent {
+            Intent::Open(path) => {
+                self.status.progress = Some(Progress {
+                    task: format!("opening {}", path.display()),
+                    done: 0,
+                    total: 0,
+                });
+                self.worker.send(Command::Open(path));
+            }
+            Intent::PickPath { folder } => self.pick_path(folder, ctx),
+            Intent::SelectEpisode { dataset, episode } => {
+                self.selected = Some((dataset, episode));
+                self.worker.send(Command::OpenEpisode { dataset, episode });
+            }
+            Intent::StepChanged(step) => {
+                if let Some(ep) = &self.episode {
+                    self.timeline.set_step(step);
+                    self.worker.send(Command::ShowStep {
+                        episode_uid: ep.uid,
+                        step: self.timeline.step,
+                    });
+                }
+            }
+            Intent::Cancel => {
+                self.worker.send(Command::Cancel);
+            }
+        }
+    }
+
+    /// Runs the native dialog on its own thread (it blocks); the result arrives by channel.
+    fn pick_path(&mut self, folder: bool, ctx: &egui::Context) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new().name("file-dialog".into()).spawn(move || {
+            let dialog = rfd::FileDialog::new().set_title("Open episodes");
+            let picked = if folder { dialog.pick_folder() } else { dialog.pick_file() };
+            let _ = tx.send(picked);
+            ctx.request_repaint();
+        });
+        match spawned {
+            Ok(_) => self.picker = Some(rx),
+            Err(e) => self.status.errors.push(UserError {
+                file: None,
+                message: format!("cannot open the file dialog: {e}"),
+            }),
+        }
+    }
+
+    fn handle_messages(&mut self, ctx: &egui::Context) {
+        if let Some(rx) = &self.picker
+            && let Ok(picked) = rx.try_recv()
+        {
+            self.picker = None;
+            if let Some(p) = picked {
+                self.apply(Intent::Open(p), ctx);
+            }
+        }
+        while let Some(msg) = self.worker.try_recv() {
+            match msg {
+                WorkerMessage::Progress { task, done, total } => {
+                    self.status.progress = Some(Progress { task, done, total });
+                }
+                WorkerMessage::Idle => self.status.progress = None,
+                WorkerMessage::CollectionOpened { root, datasets } => {
+                    self.settings.last_path = Some(root.clone());
+                    self.root = Some(root);
+                    self.datasets = datasets;
+                    self.episode = None;
+                    self.frame = None;
+                    self.selected = None;
+                    if let Some(d) = self.datasets.iter().position(|d| !d.summaries.is_empty()) {
+                        self.apply(Intent::SelectEpisode { dataset: d, episode: 0 }, ctx);
+                    }
+                }
+                WorkerMessage::SummaryUpdated { dataset, episode, summary } => {
+                    if let Some(s) = self.datasets.get_mut(dataset).and_then(|d| d.summaries.get_mut(episode)) {
+                        *s = summary;
+                    }
+                }
+                WorkerMessage::EpisodeOpened { dataset, episode, data } => {
+                    if self.selected != Some((dataset, episode)) {
+                        continue; // superseded by a later selection
+                    }
+                    let fps = data.fps.unwrap_or(f64::from(self.settings.fallback_fps));
+                    self.timeline = Timeline::new(data.num_steps(), fps);
+                    self.textures = (0..data.cameras.len()).map(|_| CameraTextures::default()).collect();
+                    self.frame = None;
+                    self.worker.send(Command::ShowStep {
+                        episode_uid: data.uid,
+                        step: 0,
+                    });
+                    self.episode = Some(data);
+                }
+                WorkerMessage::Frame(bundle) => {
+                    let Some(ep) = &self.episode else { continue };
+                    if bundle.episode_uid != ep.uid {
+                        continue;
+                    }
+                    for (ci, (cam, f)) in ep.cameras.iter().zip(&bundle.cameras).enumerate() {
+                        if let Some(t) = self.textures.get_mut(ci) {
+                            t.update(ctx, &cam.name, f);
+                        }
+                    }
+                    self.frame = Some(bundle);
+                }
+                WorkerMessage::Error(e) => {
+                    log::warn!("{}", e.message);
+                    self.status.errors.push(e);
+                }
+            }
+        }
+    }
+
+    fn menu_ui(&mut self, ui: &mut egui::Ui) -> Option<Intent> {
+        let mut intent = None;
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Open folder…").clicked() {
+                    intent = Some(Intent::PickPath { folder: true });
+                }
+                if ui.button("Open file…").clicked() {
+                    intent = Some(Intent::PickPath { folder: false });
+                }
+                if let Some(root) = &self.root
+                    && ui.button("Reload").clicked()
+                {
+                    intent = Some(Intent::Open(root.clone()));
+                }
+                ui.separator();
+                if ui.button("Quit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            });
+            ui.menu_button("View", |ui| {
+                ui.checkbox(&mut self.settings.show_depth, "Depth views");
+                ui.checkbox(&mut self.settings.show_proprio, "Proprio plots");
+                ui.checkbox(&mut self.settings.loop_playback, "Loop playback");
+                ui.add(egui::Slider::new(&mut self.settings.fallback_fps, 0.5..=60.0).text("fps when unknown"));
+            });
+            ui.separator();
+            ui.weak("Drop a dataset folder or file here · ←/→ step · Space play · Home/End");
+        });
+        intent
+    }
+
+    fn header_ui(&self, ui: &mut egui::Ui) {
+        match &self.episode {
+            Some(ep) => {
+                let instruction = if ep.instruction.is_empty() { "(no instruction)" } else { ep.instruction.as_str() };
+                ui.label(egui::RichText::new(format!("“{instruction}”")).size(theme::INSTRUCTION_SIZE).strong());
+                ui.horizontal_wrapped(|ui| {
+                    ui.weak(format!(
+                        "{} · {} · {} steps · {} · {}",
+                        ep.name,
+                        ep.source.format.label(),
+                        ep.num_steps(),
+                        ep.fps.map_or("fps unknown".to_owned(), |f| format!("{f} fps")),
+                        ep.source.path.display()
+                    ));
+                });
+                for n in &ep.notes {
+                    ui.colored_label(theme::WARN_TEXT, format!("note: {n}"));
+                }
+            }
+            None => {
+                ui.label(egui::RichText::new("No episode open").size(theme::INSTRUCTION_SIZE));
+                ui.weak("File > Open, drop a folder on the window, or start with `spatialscope PATH`.");
+            }
+        }
+    }
+
+    fn central_ui(&mut self, ui: &mut egui::Ui) -> Option<Intent> {
+        let Some(ep) = self.episode.clone() else { return None };
+        let mut intent = None;
+        egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+            let n = ep.cameras.len().max(1);
+            let spacing = ui.spacing().item_spacing.x;
+            let width = ((ui.available_width() - spacing * (n as f32 - 1.0)) / n as f32).max(96.0);
+            ui.horizontal_top(|ui| {
+                for (ci, cam) in ep.cameras.iter().enumerate() {
+                    let frame = self.frame.as_ref().and_then(|f| f.cameras.get(ci));
+                    if let Some(t) = self.textures.get(ci) {
+                        camera_ui(ui, cam, frame, t, width, self.settings.show_depth);
+                    }
+                }
+            });
+            if let Some(f) = &self.frame
+                && f.step != self.timeline.step
+            {
+                ui.weak(format!("showing step {} while step {} decodes…", f.step, self.timeline.step));
+            }
+            ui.separator();
+            if let Some(s) = plots::plots_ui(ui, &ep, self.timeline.step, self.settings.show_proprio) {
+                intent = Some(Intent::StepChanged(s));
+            }
+        });
+        intent
+    }
+}
+
+impl eframe::App for SpatialscopeApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.handle_messages(&ctx);
+        let mut intents = Vec::new();
+
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect());
+        if let Some(p) = dropped.into_iter().next() {
+            intents.push(Intent::Open(p));
+        }
+
+        egui::Panel::top("menu").show(ui, |ui| intents.extend(self.menu_ui(ui)));
+        let info = self.root.as_ref().map_or("no dataset open".to_owned(), |r| format!("opened {}", r.display()));
+        egui::Panel::bottom("status").show(ui, |ui| intents.extend(status_ui(ui, &mut self.status, &info)));
+        egui::Panel::bottom("timeline").show(ui, |ui| {
+            if self.episode.is_some() {
+                if let Some(step) = timeline_ui(ui, &mut self.timeline, &mut self.settings.playback_speed, self.settings.loop_playback) {
+                    intents.push(Intent::StepChanged(step));
+                }
+            } else {
+                ui.weak("timeline: no episode");
+            }
+        });
+        egui::Panel::left("episodes")
+            .resizable(true)
+            .default_size(theme::EPISODE_LIST_WIDTH)
+            .show(ui, |ui| {
+                intents.extend(episode_list::episode_list_ui(ui, &self.datasets, self.selected, &mut self.filter));
+            });
+        egui::Panel::top("instruction").show(ui, |ui| self.header_ui(ui));
+        egui::CentralPanel::default().show(ui, |ui| intents.extend(self.central_ui(ui)));
+
+        for i in intents {
+            self.apply(i, &ctx);
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, STORAGE_KEY, &self.settings);
+    }
+}

@@ -1,0 +1,55 @@
+//! Colour maps for scalar images (depth), pure math shared by the worker and exports.
+//!
+//! Turbo via its published degree-5 polynomial fit (Mikhailov 2019 / Du's approximation):
+//! smooth, perceptually ordered, and cheap enough to evaluate per pixel.
+
+/// Turbo colour for `t` in [0, 1] (clamped), as 8-bit RGB.
+pub fn turbo(t: f32) -> [u8; 3] {
+    let x = t.clamp(0.0, 1.0);
+    let (x2, x3) = (x * x, x * x * x);
+    let (x4, x5) = (x2 * x2, x2 * x3);
+    let r = 0.135_721_38 + 4.615_392_6 * x - 42.660_322 * x2 + 132.131_08 * x3 - 152.942_39 * x4 + 59.286_38 * x5;
+    let g = 0.091_402_61 + 2.194_188_4 * x + 4.842_966_6 * x2 - 14.185_033 * x3 + 4.277_298_6 * x4 + 2.829_566 * x5;
+    let b = 0.106_673_3 + 12.641_946 * x - 60.582_05 * x2 + 110.362_77 * x3 - 89.903_11 * x4 + 27.348_25 * x5;
+    let q = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    [q(r), q(g), q(b)]
+}
+
+/// Colours a depth image (metres, 0 = invalid) with turbo between `near_m` and `far_m`
+/// (near = blue end); invalid pixels are black. Returns RGBA8, row-major.
+pub fn depth_to_rgba(depth_m: &[f32], near_m: f32, far_m: f32) -> Vec<u8> {
+    let span = (far_m - near_m).max(1e-6);
+    let mut out = Vec::with_capacity(depth_m.len() * 4);
+    for &d in depth_m {
+        if d > 0.0 && d.is_finite() {
+            let [r, g, b] = turbo((d - near_m) / span);
+            out.extend_from_slice(&[r, g, b, 255]);
+        } else {
+            out.extend_from_slice(&[0, 0, 0, 255]);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turbo_runs_from_dark_blue_to_dark_red_through_green() {
+        let lo = turbo(0.0);
+        let mid = turbo(0.5);
+        let hi = turbo(1.0);
+        assert!(lo[2] > lo[0], "low end is blue-ish: {lo:?}");
+        assert!(mid[1] > 200, "middle is bright green-yellow: {mid:?}");
+        assert!(hi[0] > hi[2] && hi[0] > 100, "high end is red: {hi:?}");
+    }
+
+    #[test]
+    fn invalid_depth_is_black() {
+        let rgba = depth_to_rgba(&[0.0, f32::NAN, 1.0], 0.5, 1.5);
+        assert_eq!(&rgba[0..4], &[0, 0, 0, 255]);
+        assert_eq!(&rgba[4..8], &[0, 0, 0, 255]);
+        assert_ne!(&rgba[8..11], &[0, 0, 0]);
+    }
+}

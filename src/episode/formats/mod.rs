@@ -1,0 +1,96 @@
+//! One file per format. Each turns files into [`crate::episode::Episode`]s and implements
+//! [`crate::episode::FrameSource`]; shared pixel decoding lives here.
+
+pub mod native;
+pub mod rlds;
+
+use std::path::Path;
+
+use image::ImageFormat;
+
+use super::{DepthImage, EpisodeError, FrameKind, RecordLabel, Result, RgbImage};
+
+/// Where a frame is, for error messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameContext<'a> {
+    pub path: &'a Path,
+    pub record: Option<usize>,
+    pub step: usize,
+    pub camera: &'a str,
+}
+
+impl FrameContext<'_> {
+    fn decode_error(&self, reason: impl std::fmt::Display) -> EpisodeError {
+        EpisodeError::ImageDecode {
+            path: self.path.to_owned(),
+            record: RecordLabel(self.record),
+            step: self.step,
+            camera: self.camera.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn check_size(&self, kind: FrameKind, got: (u32, u32), want: Option<(u32, u32)>) -> Result<()> {
+        match want {
+            Some(want) if want != got => Err(EpisodeError::ImageSize {
+                path: self.path.to_owned(),
+                record: RecordLabel(self.record),
+                step: self.step,
+                camera: self.camera.to_owned(),
+                kind,
+                got_w: got.0,
+                got_h: got.1,
+                want_w: want.0,
+                want_h: want.1,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Decodes an encoded colour image to 8-bit RGB and checks its size against `want`
+/// (width, height). Grey or RGBA inputs are converted.
+pub(crate) fn decode_rgb(bytes: &[u8], format: Option<ImageFormat>, want: Option<(u32, u32)>, ctx: FrameContext<'_>) -> Result<RgbImage> {
+    let decoded = match format {
+        Some(f) => image::load_from_memory_with_format(bytes, f),
+        None => image::load_from_memory(bytes),
+    }
+    .map_err(|e| ctx.decode_error(e))?;
+    let rgb = decoded.into_rgb8();
+    ctx.check_size(FrameKind::Rgb, rgb.dimensions(), want)?;
+    Ok(RgbImage {
+        width_px: rgb.width(),
+        height_px: rgb.height(),
+        pixels: rgb.into_raw(),
+    })
+}
+
+/// Decodes a 16-bit single-channel PNG of integer depth to metres (`value * scale_to_m`),
+/// keeping `invalid_value` as 0 (invalid).
+pub(crate) fn decode_depth_u16(bytes: &[u8], scale_to_m: f32, invalid_value: u16, want: Option<(u32, u32)>, ctx: FrameContext<'_>) -> Result<DepthImage> {
+    let decoded = image::load_from_memory_with_format(bytes, ImageFormat::Png).map_err(|e| ctx.decode_error(e))?;
+    let luma = match decoded {
+        image::DynamicImage::ImageLuma16(l) => l,
+        other => {
+            return Err(ctx.decode_error(format!(
+                "depth must be a 16-bit single-channel PNG, found {:?}",
+                other.color()
+            )));
+        }
+    };
+    ctx.check_size(FrameKind::Depth, luma.dimensions(), want)?;
+    let (w, h) = luma.dimensions();
+    let depth_m = luma
+        .into_raw()
+        .into_iter()
+        .map(|v| if v == invalid_value { 0.0 } else { f32::from(v) * scale_to_m })
+        .collect();
+    Ok(DepthImage {
+        width_px: w,
+        height_px: h,
+        depth_m,
+    })
+}
+
+/// Largest channel value a frame may have and still count as black (JPEG noise).
+pub(crate) const PLACEHOLDER_MAX_VALUE: u8 = 8;

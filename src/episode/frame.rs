@@ -1,0 +1,53 @@
+//! Decoded frames: 8-bit RGB and metric depth.
+
+/// An 8-bit RGB image, row-major, row 0 at the top, 3 bytes per pixel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width_px: u32,
+    pub height_px: u32,
+    pub pixels: Vec<u8>,
+}
+
+impl RgbImage {
+    /// Bytes held in memory (for the cache budget).
+    pub fn byte_size(&self) -> usize {
+        self.pixels.len()
+    }
+
+    /// Largest channel value over the image (0 for an all-black frame).
+    pub fn max_value(&self) -> u8 {
+        self.pixels.iter().copied().max().unwrap_or(0)
+    }
+}
+
+/// A metric depth image in metres, row-major, row 0 at the top. `0.0` marks an invalid
+/// pixel (no return / no hit), as in the files this is read from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepthImage {
+    pub width_px: u32,
+    pub height_px: u32,
+    pub depth_m: Vec<f32>,
+}
+
+impl DepthImage {
+    /// Bytes held in memory (for the cache budget).
+    pub fn byte_size(&self) -> usize {
+        self.depth_m.len() * std::mem::size_of::<f32>()
+    }
+
+    /// Depth at pixel (column `u`, row `v`); `None` outside the image or where invalid.
+    pub fn at(&self, u: u32, v: u32) -> Option<f32> {
+        if u >= self.width_px || v >= self.height_px {
+            return None;
+        }
+        let d = self.depth_m[(v as usize) * (self.width_px as usize) + u as usize];
+        (d > 0.0 && d.is_finite()).then_some(d)
+    }
+
+    /// (min, max) over valid pixels, `None` when no pixel is valid.
+    pub fn valid_range_m(&self) -> Option<(f32, f32)> {
+        let mut it = self.depth_m.iter().copied().filter(|d| *d > 0.0 && d.is_finite());
+        let first = it.next()?;
+        Some(it.fold((first, first), |(lo, hi), d| (lo.min(d), hi.max(d))))
+    }
+}

@@ -1,0 +1,176 @@
+//! The typed `Episode` and the `FrameSource` trait formats implement.
+//!
+//! An `Episode` holds everything small (metadata, actions, proprio, poses) eagerly and
+//! decodes pixels only when asked, through its format's `FrameSource`, memoised in the
+//! shared byte-bounded [`FrameCache`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::cache::{CachedFrame, FrameCache, FrameKey};
+use super::{Actions, Camera, DepthImage, EpisodeError, FrameKind, Proprio, Result, RgbImage};
+
+/// The file formats spatialscope reads. Closed on purpose: a new format is a compile error
+/// wherever formats are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetFormat {
+    /// spatialscope's native folder form (`episode.json` + PNG), see `sample_episodes/README.md`.
+    Native,
+    /// RLDS as written by TFDS: `dataset_info.json`, `features.json`, TFRecord shards.
+    Rlds,
+}
+
+impl DatasetFormat {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Rlds => "RLDS/TFRecord",
+        }
+    }
+}
+
+/// Where an episode came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeSource {
+    pub format: DatasetFormat,
+    /// The file or folder holding the episode (`episode.json`'s folder, the TFRecord shard).
+    pub path: PathBuf,
+    /// Record index inside `path` for record-based formats.
+    pub record: Option<usize>,
+}
+
+/// Encoded bytes of one frame as stored in the dataset (JPEG, PNG).
+#[derive(Debug, Clone)]
+pub struct EncodedFrame {
+    pub bytes: bytes::Bytes,
+    /// `"jpeg"` or `"png"`.
+    pub encoding: &'static str,
+}
+
+/// Decodes pixels of one episode on demand. Implemented once per format.
+pub trait FrameSource: Send + Sync {
+    /// Decodes the RGB frame of `camera` (index into `Episode::cameras`) at `step`.
+    fn decode_rgb(&self, step: usize, camera: usize) -> Result<RgbImage>;
+    /// Decodes the metric depth of `camera` at `step`; `Ok(None)` when it has no depth.
+    fn decode_depth(&self, step: usize, camera: usize) -> Result<Option<DepthImage>>;
+    /// The RGB frame's bytes as stored, without decoding.
+    fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame>;
+}
+
+static NEXT_UID: AtomicU64 = AtomicU64::new(1);
+
+/// A process-unique id for cache keys.
+pub(crate) fn next_episode_uid() -> u64 {
+    NEXT_UID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// One robot episode: metadata and actions in memory, frames decoded lazily.
+pub struct Episode {
+    /// Process-unique id (cache key); not stable across runs.
+    pub uid: u64,
+    /// Display name (folder name, `split #record`).
+    pub name: String,
+    /// The language instruction ("" when the dataset has none).
+    pub instruction: String,
+    /// Control / recording rate, when known.
+    pub fps: Option<f64>,
+    pub source: EpisodeSource,
+    pub cameras: Vec<Camera>,
+    /// N x 7, one per step.
+    pub actions: Actions,
+    pub proprio: Option<Proprio>,
+    /// Things a researcher should know about this episode (truncation, raw conventions).
+    pub notes: Vec<String>,
+    pub(crate) frames: Arc<dyn FrameSource>,
+    pub(crate) cache: Arc<FrameCache>,
+}
+
+impl std::fmt::Debug for Episode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Episode")
+            .field("name", &self.name)
+            .field("instruction", &self.instruction)
+            .field("num_steps", &self.num_steps())
+            .field("cameras", &self.cameras)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Episode {
+    /// Number of steps (observations) in the episode.
+    pub fn num_steps(&self) -> usize {
+        self.actions.values.len()
+    }
+
+    /// Index of the camera called `name`.
+    pub fn camera_index(&self, name: &str) -> Option<usize> {
+        self.cameras.iter().position(|c| c.name == name)
+    }
+
+    fn check(&self, step: usize, camera: usize) -> Result<()> {
+        if step >= self.num_steps() {
+            return Err(EpisodeError::StepOutOfRange {
+                path: self.source.path.clone(),
+                step,
+                len: self.num_steps(),
+            });
+        }
+        if camera >= self.cameras.len() {
+            return Err(EpisodeError::NoSuchCamera {
+                path: self.source.path.clone(),
+                camera: format!("#{camera}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn key(&self, step: usize, camera: usize, kind: FrameKind) -> FrameKey {
+        FrameKey {
+            episode_uid: self.uid,
+            step,
+            camera,
+            kind,
+        }
+    }
+
+    /// The decoded RGB frame, from the cache or decoded now.
+    pub fn rgb(&self, step: usize, camera: usize) -> Result<Arc<RgbImage>> {
+        self.check(step, camera)?;
+        let key = self.key(step, camera, FrameKind::Rgb);
+        if let Some(CachedFrame::Rgb(img)) = self.cache.get(&key) {
+            return Ok(img);
+        }
+        let img = Arc::new(self.frames.decode_rgb(step, camera)?);
+        self.cache.insert(key, CachedFrame::Rgb(img.clone()));
+        Ok(img)
+    }
+
+    /// The decoded metric depth, `None` when the camera has none.
+    pub fn depth(&self, step: usize, camera: usize) -> Result<Option<Arc<DepthImage>>> {
+        self.check(step, camera)?;
+        if !self.cameras[camera].has_depth {
+            return Ok(None);
+        }
+        let key = self.key(step, camera, FrameKind::Depth);
+        if let Some(CachedFrame::Depth(d)) = self.cache.get(&key) {
+            return Ok(d);
+        }
+        let d = self.frames.decode_depth(step, camera)?.map(Arc::new);
+        self.cache.insert(key, CachedFrame::Depth(d.clone()));
+        Ok(d)
+    }
+
+    /// The RGB frame's stored bytes (for hashing and export without re-encoding).
+    pub fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame> {
+        self.check(step, camera)?;
+        self.frames.encoded_rgb(step, camera)
+    }
+}
+
+impl Drop for Episode {
+    fn drop(&mut self) {
+        self.cache.forget_episode(self.uid);
+    }
+}

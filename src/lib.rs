@@ -1,0 +1,15 @@
+//! spatialscope: inspect robot episodes and what a spatial vision-language-action model
+//! (SpatialVLA) makes of them.
+//!
+//! Layers (see `README.md`): `episode` (pure data), `worker` (background threads, messages),
+//! `ui` + `app` (egui panels), `cli` (command line). Data flows one way, from files to the UI.
+
+pub mod cli;
+pub mod colormap;
+pub mod episode;
+pub mod inspect;
+pub mod ui;
+pub mod worker;
+
+pub use app::SpatialscopeApp;
+pub mod app;

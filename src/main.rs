@@ -1,0 +1,40 @@
+//! Entry point: parse the command line, then either print a report or open the window.
+
+use clap::Parser;
+use spatialscope::cli::{Cli, CliCommand, default_sample_path, run_inspect};
+
+fn main() -> std::process::ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,wgpu_core=warn,wgpu_hal=warn,naga=warn"))
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(CliCommand::Inspect { path, json }) => run_inspect(&path, json).map(|text| println!("{text}")),
+        Some(CliCommand::View { path }) => run_app(path),
+        None => run_app(cli.path),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("spatialscope: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_app(path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let path = path.unwrap_or_else(default_sample_path);
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("spatialscope")
+            .with_inner_size([1500.0, 950.0])
+            .with_drag_and_drop(true),
+        renderer: eframe::Renderer::Wgpu,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "spatialscope",
+        options,
+        Box::new(move |cc| Ok(Box::new(spatialscope::SpatialscopeApp::from_creation_context(cc, Some(path))))),
+    )
+    .map_err(|e| anyhow::anyhow!("the window could not start: {e}"))
+}

@@ -1,0 +1,130 @@
+//! One view per camera: the RGB frame, and the depth frame coloured with turbo with the
+//! metric depth under the cursor. Labels say the resolution, where the intrinsics came from
+//! (file / nominal dataset table / none) and flag placeholder cameras.
+
+use egui::{Color32, TextureHandle, TextureOptions};
+
+use super::theme;
+use crate::episode::{Camera, DepthImage, IntrinsicsSource};
+use crate::worker::CameraFrame;
+
+/// GPU textures of one camera, updated in place when a new frame arrives.
+#[derive(Default)]
+pub struct CameraTextures {
+    pub rgb: Option<TextureHandle>,
+    pub depth: Option<TextureHandle>,
+}
+
+impl CameraTextures {
+    /// Uploads the frame's images (shared `Arc`s, no pixel copy on this thread).
+    pub fn update(&mut self, ctx: &egui::Context, name: &str, frame: &CameraFrame) {
+        let opts = TextureOptions::NEAREST;
+        if let Some(img) = &frame.rgb_image {
+            match &mut self.rgb {
+                Some(t) => t.set(egui::ImageData::Color(img.clone()), opts),
+                None => self.rgb = Some(ctx.load_texture(format!("rgb/{name}"), egui::ImageData::Color(img.clone()), opts)),
+            }
+        }
+        if let Some(img) = &frame.depth_image {
+            match &mut self.depth {
+                Some(t) => t.set(egui::ImageData::Color(img.clone()), opts),
+                None => {
+                    self.depth = Some(ctx.load_texture(format!("depth/{name}"), egui::ImageData::Color(img.clone()), opts));
+                }
+            }
+        }
+    }
+}
+
+/// Size to draw a `w` x `h` image into at most `max_w` wide and [`theme::MAX_IMAGE_HEIGHT`] tall.
+fn fit(w: u32, h: u32, max_w: f32) -> egui::Vec2 {
+    let (w, h) = (w.max(1) as f32, h.max(1) as f32);
+    let scale = (max_w / w).min(theme::MAX_IMAGE_HEIGHT / h);
+    egui::vec2(w * scale, h * scale)
+}
+
+fn intrinsics_label(c: &Camera) -> (String, Color32) {
+    match (&c.intrinsics, &c.intrinsics_source) {
+        (Some(k), IntrinsicsSource::DatasetTable { key }) => (
+            format!("K nominal ({key}): fx {:.1} fy {:.1} cx {:.1} cy {:.1}", k.fx_px, k.fy_px, k.cx_px, k.cy_px),
+            theme::WARN_TEXT,
+        ),
+        (Some(k), _) => (
+            format!("K from file: fx {:.1} fy {:.1} cx {:.1} cy {:.1}", k.fx_px, k.fy_px, k.cx_px, k.cy_px),
+            Color32::GRAY,
+        ),
+        (None, _) => ("no intrinsics".to_owned(), Color32::GRAY),
+    }
+}
+
+/// Draws one camera's RGB (and depth if `show_depth`) at `width` points.
+pub fn camera_ui(
+    ui: &mut egui::Ui,
+    camera: &Camera,
+    frame: Option<&CameraFrame>,
+    textures: &CameraTextures,
+    width: f32,
+    show_depth: bool,
+) {
+    ui.vertical(|ui| {
+        ui.set_max_width(width);
+        ui.horizontal(|ui| {
+            ui.strong(&camera.name);
+            ui.weak(format!("{}x{}", camera.width_px, camera.height_px));
+            if camera.placeholder {
+                ui.colored_label(theme::WARN_TEXT, "all-black placeholder")
+                    .on_hover_text("Every probed frame is black: the dataset stores this camera, but the robot had none.");
+            }
+        });
+        let (k_text, k_color) = intrinsics_label(camera);
+        ui.colored_label(k_color, k_text);
+        let size = fit(camera.width_px, camera.height_px, width);
+        match (frame.map(|f| &f.rgb), &textures.rgb) {
+            (Some(Err(e)), _) => {
+                ui.colored_label(theme::ERROR_TEXT, &e.message);
+            }
+            (Some(Ok(_)), Some(tex)) => {
+                ui.add(egui::Image::new((tex.id(), size)));
+            }
+            _ => {
+                ui.allocate_ui(size, |ui| ui.spinner());
+            }
+        }
+        if show_depth && camera.has_depth {
+            depth_ui(ui, frame, textures, size);
+        }
+    });
+}
+
+fn depth_ui(ui: &mut egui::Ui, frame: Option<&CameraFrame>, textures: &CameraTextures, size: egui::Vec2) {
+    let Some(frame) = frame else { return };
+    match (&frame.depth, &textures.depth) {
+        (Some(Err(e)), _) => {
+            ui.colored_label(theme::ERROR_TEXT, &e.message);
+        }
+        (Some(Ok(depth)), Some(tex)) => {
+            let r = ui.add(egui::Image::new((tex.id(), size)).sense(egui::Sense::hover()));
+            let range = frame
+                .depth_range_m
+                .map_or(String::new(), |(lo, hi)| format!("turbo {lo:.3} m (blue) … {hi:.3} m (red)"));
+            let hover = r.hover_pos().and_then(|p| depth_under(depth, r.rect, p));
+            match hover {
+                Some((u, v, Some(d))) => ui.monospace(format!("({u}, {v}): {d:.4} m   {range}")),
+                Some((u, v, None)) => ui.monospace(format!("({u}, {v}): invalid   {range}")),
+                None => ui.weak(format!("depth: {range}")),
+            };
+        }
+        _ => {}
+    }
+}
+
+/// Pixel (u, v) under `pos` inside `rect` and its depth in metres (None where invalid).
+pub fn depth_under(depth: &DepthImage, rect: egui::Rect, pos: egui::Pos2) -> Option<(u32, u32, Option<f32>)> {
+    if !rect.contains(pos) || rect.width() <= 0.0 || rect.height() <= 0.0 {
+        return None;
+    }
+    let u = (((pos.x - rect.min.x) / rect.width()) * depth.width_px as f32) as u32;
+    let v = (((pos.y - rect.min.y) / rect.height()) * depth.height_px as f32) as u32;
+    let (u, v) = (u.min(depth.width_px - 1), v.min(depth.height_px - 1));
+    Some((u, v, depth.at(u, v)))
+}

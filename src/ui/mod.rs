@@ -1,0 +1,28 @@
+//! Panels of the desktop app. Each panel is a function `*_ui(ui, ..)` over the state it
+//! shows, returning [`Intent`]s instead of mutating shared data or touching files: the app
+//! turns intents into worker commands.
+
+pub mod camera_view;
+pub mod episode_list;
+pub mod plots;
+pub mod settings;
+pub mod status;
+pub mod theme;
+pub mod timeline;
+
+use std::path::PathBuf;
+
+/// What a panel asks the app to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intent {
+    /// Open a file or folder (from the menu dialog, drag-and-drop).
+    Open(PathBuf),
+    /// Show the native file dialog (off the UI thread).
+    PickPath { folder: bool },
+    /// Select an episode of the collection.
+    SelectEpisode { dataset: usize, episode: usize },
+    /// The current step changed (scrub, keys, playback, plot click).
+    StepChanged(usize),
+    /// Stop background work.
+    Cancel,
+}

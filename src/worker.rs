@@ -1,0 +1,385 @@
+//! The background worker: owns the open datasets and the frame cache, and does every piece
+//! of disk I/O and decoding, so the UI thread never waits.
+//!
+//! The UI sends [`Command`]s and reads [`WorkerMessage`]s. Frame requests are latest-wins:
+//! before serving one, the worker drains its inbox and keeps only the newest request, so
+//! scrubbing never queues a backlog. Low-priority work (episode summaries, prefetching the
+//! next frames) runs in small pieces between inbox checks and is dropped on `Cancel` or when
+//! superseded.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+
+use crate::episode::{
+    self, Collection, DatasetFormat, DepthImage, Episode, EpisodeError, EpisodeSummary, FrameCache, RgbImage,
+};
+
+/// Requests from the UI.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Open a file or folder (replaces the current collection).
+    Open(PathBuf),
+    /// Open episode `episode` of dataset `dataset` of the current collection.
+    OpenEpisode { dataset: usize, episode: usize },
+    /// Decode the frames of `step` of the open episode (latest wins).
+    ShowStep { episode_uid: u64, step: usize },
+    /// Stop background work (summaries, prefetch).
+    Cancel,
+}
+
+/// A failure the user should see: the file and the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserError {
+    pub file: Option<PathBuf>,
+    pub message: String,
+}
+
+impl From<&EpisodeError> for UserError {
+    fn from(e: &EpisodeError) -> Self {
+        Self {
+            file: e.path().map(ToOwned::to_owned),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// What the UI needs to list a dataset.
+#[derive(Debug, Clone)]
+pub struct DatasetInfo {
+    pub name: String,
+    pub format: DatasetFormat,
+    pub root: PathBuf,
+    pub summaries: Vec<EpisodeSummary>,
+}
+
+/// One camera's decoded frame at a step.
+#[derive(Debug, Clone)]
+pub struct CameraFrame {
+    pub rgb: Result<Arc<RgbImage>, UserError>,
+    /// RGB as an egui image, ready for a texture (converted here, not on the UI thread).
+    pub rgb_image: Option<Arc<egui::ColorImage>>,
+    pub depth: Option<Result<Arc<DepthImage>, UserError>>,
+    /// Depth coloured with turbo over `depth_range_m`.
+    pub depth_image: Option<Arc<egui::ColorImage>>,
+    /// (near, far) of the colour scale, metres.
+    pub depth_range_m: Option<(f32, f32)>,
+}
+
+/// All cameras of one step.
+#[derive(Debug, Clone)]
+pub struct FrameBundle {
+    pub episode_uid: u64,
+    pub step: usize,
+    pub cameras: Vec<CameraFrame>,
+}
+
+/// Messages to the UI.
+#[derive(Debug, Clone)]
+pub enum WorkerMessage {
+    /// Long work in progress; `total == 0` means unknown.
+    Progress { task: String, done: usize, total: usize },
+    /// Long work finished or cancelled.
+    Idle,
+    CollectionOpened { root: PathBuf, datasets: Vec<DatasetInfo> },
+    SummaryUpdated { dataset: usize, episode: usize, summary: EpisodeSummary },
+    EpisodeOpened { dataset: usize, episode: usize, data: Arc<Episode> },
+    Frame(Arc<FrameBundle>),
+    Error(UserError),
+}
+
+/// Handle held by the UI.
+pub struct WorkerHandle {
+    tx: Sender<Command>,
+    rx: Receiver<WorkerMessage>,
+}
+
+impl WorkerHandle {
+    /// Starts the worker thread. `wake` is called after every message (egui's
+    /// `request_repaint`).
+    pub fn spawn(wake: Arc<dyn Fn() + Send + Sync>) -> Self {
+        let (tx, cmd_rx) = std::sync::mpsc::channel();
+        let (msg_tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("spatialscope-worker".to_owned())
+            .spawn(move || Worker::new(cmd_rx, msg_tx, wake).run());
+        if let Err(e) = spawned {
+            log::error!("cannot start the worker thread: {e}");
+        }
+        Self { tx, rx }
+    }
+
+    pub fn send(&self, cmd: Command) {
+        // The worker only stops when this handle is dropped; a send error means it died,
+        // which `try_recv` then reports.
+        let _ = self.tx.send(cmd);
+    }
+
+    /// Next message, if any (never blocks).
+    pub fn try_recv(&self) -> Option<WorkerMessage> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Blocks up to `timeout` for a message (tests and the CLI only; never the UI).
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<WorkerMessage> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+}
+
+enum Background {
+    Summary { dataset: usize, episode: usize },
+    Prefetch { episode_uid: u64, step: usize },
+}
+
+struct Worker {
+    rx: Receiver<Command>,
+    tx: Sender<WorkerMessage>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    cache: Arc<FrameCache>,
+    collection: Option<Collection>,
+    episode: Option<Arc<Episode>>,
+    background: VecDeque<Background>,
+    summaries_total: usize,
+    summaries_done: usize,
+}
+
+/// Frames decoded ahead of the current step during playback or stepping.
+const PREFETCH_STEPS: usize = 4;
+
+impl Worker {
+    fn new(rx: Receiver<Command>, tx: Sender<WorkerMessage>, wake: Arc<dyn Fn() + Send + Sync>) -> Self {
+        Self {
+            rx,
+            tx,
+            wake,
+            cache: Arc::new(FrameCache::default()),
+            collection: None,
+            episode: None,
+            background: VecDeque::new(),
+            summaries_total: 0,
+            summaries_done: 0,
+        }
+    }
+
+    fn send(&self, m: WorkerMessage) {
+        let _ = self.tx.send(m);
+        (self.wake)();
+    }
+
+    fn run(mut self) {
+        loop {
+            let first = if self.background.is_empty() {
+                match self.rx.recv() {
+                    Ok(c) => Some(c),
+                    Err(_) => return, // UI gone
+                }
+            } else {
+                match self.rx.try_recv() {
+                    Ok(c) => Some(c),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            };
+            match first {
+                Some(cmd) => {
+                    // Drain the inbox; keep only the newest ShowStep.
+                    let mut cmds = vec![cmd];
+                    while let Ok(c) = self.rx.try_recv() {
+                        cmds.push(c);
+                    }
+                    let last_show = cmds.iter().rposition(|c| matches!(c, Command::ShowStep { .. }));
+                    for (i, c) in cmds.into_iter().enumerate() {
+                        if matches!(c, Command::ShowStep { .. }) && Some(i) != last_show {
+                            continue;
+                        }
+                        self.handle(c);
+                    }
+                }
+                None => self.background_step(),
+            }
+        }
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Open(path) => self.open(path),
+            Command::OpenEpisode { dataset, episode } => self.open_episode(dataset, episode),
+            Command::ShowStep { episode_uid, step } => {
+                self.background.retain(|b| !matches!(b, Background::Prefetch { .. }));
+                self.show_step(episode_uid, step);
+            }
+            Command::Cancel => {
+                self.background.clear();
+                self.send(WorkerMessage::Idle);
+            }
+        }
+    }
+
+    fn open(&mut self, path: PathBuf) {
+        self.background.clear();
+        self.send(WorkerMessage::Progress {
+            task: format!("opening {}", path.display()),
+            done: 0,
+            total: 0,
+        });
+        match episode::open_path(&path) {
+            Ok(c) => {
+                for p in &c.problems {
+                    self.send(WorkerMessage::Error(p.into()));
+                }
+                for d in &c.datasets {
+                    for p in &d.problems {
+                        self.send(WorkerMessage::Error(p.into()));
+                    }
+                }
+                let datasets = c
+                    .datasets
+                    .iter()
+                    .map(|d| DatasetInfo {
+                        name: d.name.clone(),
+                        format: d.format,
+                        root: d.root.clone(),
+                        summaries: (0..d.len()).map(|i| d.quick_summary(i)).collect(),
+                    })
+                    .collect();
+                for (di, d) in c.datasets.iter().enumerate() {
+                    for i in 0..d.len() {
+                        let s = d.quick_summary(i);
+                        if s.instruction.is_none() || s.num_steps.is_none() {
+                            self.background.push_back(Background::Summary { dataset: di, episode: i });
+                        }
+                    }
+                }
+                self.summaries_total = self.background.len();
+                self.summaries_done = 0;
+                self.send(WorkerMessage::CollectionOpened {
+                    root: path,
+                    datasets,
+                });
+                self.collection = Some(c);
+                self.episode = None;
+                if self.background.is_empty() {
+                    self.send(WorkerMessage::Idle);
+                }
+            }
+            Err(e) => {
+                self.send(WorkerMessage::Error((&e).into()));
+                self.send(WorkerMessage::Idle);
+            }
+        }
+    }
+
+    fn open_episode(&mut self, dataset: usize, episode: usize) {
+        let Some(c) = &self.collection else { return };
+        let Some(d) = c.datasets.get(dataset) else { return };
+        match d.open_episode(episode, &self.cache) {
+            Ok(ep) => {
+                let ep = Arc::new(ep);
+                self.episode = Some(ep.clone());
+                self.send(WorkerMessage::EpisodeOpened {
+                    dataset,
+                    episode,
+                    data: ep,
+                });
+            }
+            Err(e) => self.send(WorkerMessage::Error((&e).into())),
+        }
+    }
+
+    fn decode_step(ep: &Episode, step: usize) -> FrameBundle {
+        let cameras = (0..ep.cameras.len())
+            .map(|ci| {
+                let rgb = ep.rgb(step, ci).map_err(|e| UserError::from(&e));
+                let rgb_image = rgb.as_ref().ok().map(|img| {
+                    Arc::new(egui::ColorImage::from_rgb(
+                        [img.width_px as usize, img.height_px as usize],
+                        &img.pixels,
+                    ))
+                });
+                let depth = match ep.depth(step, ci) {
+                    Ok(Some(d)) => Some(Ok(d)),
+                    Ok(None) => None,
+                    Err(e) => Some(Err(UserError::from(&e))),
+                };
+                let (depth_image, depth_range_m) = match &depth {
+                    Some(Ok(d)) => {
+                        let range = d.valid_range_m().unwrap_or((0.0, 1.0));
+                        let rgba = crate::colormap::depth_to_rgba(&d.depth_m, range.0, range.1);
+                        let img = egui::ColorImage::from_rgba_unmultiplied([d.width_px as usize, d.height_px as usize], &rgba);
+                        (Some(Arc::new(img)), Some(range))
+                    }
+                    _ => (None, None),
+                };
+                CameraFrame {
+                    rgb,
+                    rgb_image,
+                    depth,
+                    depth_image,
+                    depth_range_m,
+                }
+            })
+            .collect();
+        FrameBundle {
+            episode_uid: ep.uid,
+            step,
+            cameras,
+        }
+    }
+
+    fn show_step(&mut self, episode_uid: u64, step: usize) {
+        let Some(ep) = self.episode.clone() else { return };
+        if ep.uid != episode_uid || step >= ep.num_steps() {
+            return;
+        }
+        let bundle = Self::decode_step(&ep, step);
+        self.send(WorkerMessage::Frame(Arc::new(bundle)));
+        for s in (step + 1..ep.num_steps()).take(PREFETCH_STEPS) {
+            self.background.push_front(Background::Prefetch { episode_uid, step: s });
+        }
+        // Prefetch nearest first.
+        let (mut pre, rest): (VecDeque<_>, VecDeque<_>) =
+            self.background.drain(..).partition(|b| matches!(b, Background::Prefetch { .. }));
+        pre.make_contiguous().reverse();
+        self.background = pre.into_iter().chain(rest).collect();
+    }
+
+    fn background_step(&mut self) {
+        let Some(job) = self.background.pop_front() else { return };
+        match job {
+            Background::Prefetch { episode_uid, step } => {
+                if let Some(ep) = &self.episode
+                    && ep.uid == episode_uid
+                {
+                    for ci in 0..ep.cameras.len() {
+                        // Errors surface when the step is shown; prefetch only warms the cache.
+                        let _ = ep.rgb(step, ci);
+                        let _ = ep.depth(step, ci);
+                    }
+                }
+            }
+            Background::Summary { dataset, episode } => {
+                let Some(c) = &self.collection else { return };
+                let Some(d) = c.datasets.get(dataset) else { return };
+                let result = d.summarize(episode);
+                self.summaries_done += 1;
+                match result {
+                    Ok(summary) => self.send(WorkerMessage::SummaryUpdated {
+                        dataset,
+                        episode,
+                        summary,
+                    }),
+                    Err(e) => self.send(WorkerMessage::Error((&e).into())),
+                }
+                self.send(WorkerMessage::Progress {
+                    task: "reading episode metadata".to_owned(),
+                    done: self.summaries_done,
+                    total: self.summaries_total,
+                });
+                if !self.background.iter().any(|b| matches!(b, Background::Summary { .. })) {
+                    self.send(WorkerMessage::Idle);
+                }
+            }
+        }
+    }
+}
