@@ -72,6 +72,11 @@ impl SpatialscopeApp {
         self.status.progress.is_some()
     }
 
+    /// Applies an intent as if a panel had returned it (tests drive the app this way).
+    pub fn open_for_test(&mut self, intent: Intent, ctx: &egui::Context) {
+        self.apply(intent, ctx);
+    }
+
     fn apply(&mut self, intent: Intent, ctx: &egui::Context) {
         match intent {
             Intent::Open(path) => {
@@ -213,7 +218,7 @@ impl SpatialscopeApp {
                 ui.add(egui::Slider::new(&mut self.settings.fallback_fps, 0.5..=60.0).text("fps when unknown"));
             });
             ui.separator();
-            ui.weak("Drop a dataset folder or file here · ←/→ step · Space play · Home/End");
+            ui.weak("Drop a dataset folder or file here · Left/Right step · Space play · Home/End");
         });
         intent
     }

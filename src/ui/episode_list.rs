@@ -13,7 +13,7 @@ pub fn episode_list_ui(
 ) -> Option<Intent> {
     let mut intent = None;
     ui.horizontal(|ui| {
-        ui.label("🔍");
+        ui.label("Search");
         ui.add(egui::TextEdit::singleline(filter).hint_text("search instructions").desired_width(f32::INFINITY));
     });
     let needle = filter.to_lowercase();

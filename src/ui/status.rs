@@ -42,7 +42,7 @@ pub fn status_ui(ui: &mut egui::Ui, s: &mut StatusState, info: &str) -> Option<I
             ui.separator();
         }
         if let Some(e) = s.errors.last() {
-            let r = ui.colored_label(theme::ERROR_TEXT, format!("⚠ {}", e.message));
+            let r = ui.colored_label(theme::ERROR_TEXT, format!("Error: {}", e.message));
             if let Some(f) = &e.file {
                 r.on_hover_text(format!("file: {}", f.display()));
             }

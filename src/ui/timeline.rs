@@ -107,22 +107,22 @@ pub fn timeline_ui(ui: &mut egui::Ui, t: &mut Timeline, speed: &mut f32, looping
         });
     }
     ui.horizontal(|ui| {
-        if ui.button("⏮").on_hover_text("First step (Home)").clicked() {
+        if ui.button("|<").on_hover_text("First step (Home)").clicked() {
             t.set_step(0);
         }
-        if ui.button("◀").on_hover_text("Previous step (Left)").clicked() {
+        if ui.button("<").on_hover_text("Previous step (Left)").clicked() {
             t.playing = false;
             t.set_step(t.step.saturating_sub(1));
         }
-        let label = if t.playing { "⏸ Pause" } else { "▶ Play" };
+        let label = if t.playing { "Pause" } else { "Play" };
         if ui.button(label).on_hover_text("Play / pause (Space)").clicked() {
             t.toggle_play();
         }
-        if ui.button("▶|").on_hover_text("Next step (Right)").clicked() {
+        if ui.button(">").on_hover_text("Next step (Right)").clicked() {
             t.playing = false;
             t.set_step(t.step + 1);
         }
-        if ui.button("⏭").on_hover_text("Last step (End)").clicked() {
+        if ui.button(">|").on_hover_text("Last step (End)").clicked() {
             t.set_step(t.last());
         }
         ui.label(format!("step {} / {}", t.step, t.last()));
@@ -136,9 +136,9 @@ pub fn timeline_ui(ui: &mut egui::Ui, t: &mut Timeline, speed: &mut f32, looping
         .on_hover_text(format!("Playback speed ({:.1} fps at 1x)", t.fps));
         let mut s = t.step;
         let slider_width = ui.available_width().max(80.0);
-        ui.spacing_mut().slider_width = slider_width - 20.0;
+        ui.spacing_mut().slider_width = slider_width - 60.0;
         if ui
-            .add_enabled(t.len > 1, egui::Slider::new(&mut s, 0..=t.last()).show_value(false))
+            .add_enabled(t.len > 1, egui::Slider::new(&mut s, 0..=t.last()).show_value(false).text("scrub"))
             .changed()
         {
             t.set_step(s);

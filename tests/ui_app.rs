@@ -1,0 +1,160 @@
+//! egui_kittest tests of the UI logic (no GPU needed: nothing is rendered).
+//!
+//! 1. The timeline panel on its own: arrow keys, Home/End, Space, the Play button and
+//!    playback at the episode's fps.
+//! 2. The whole app with its real worker on the shipped native samples: the first episode
+//!    opens by itself, frames arrive for the current step, arrow keys step the timeline and
+//!    the worker follows, selecting another episode replaces it, and a broken path shows an
+//!    error in the status bar while the app keeps working.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use spatialscope::SpatialscopeApp;
+use spatialscope::ui::Intent;
+use spatialscope::ui::settings::ViewSettings;
+use spatialscope::ui::timeline::{Timeline, timeline_ui};
+
+struct TimelineState {
+    timeline: Timeline,
+    speed: f32,
+    changes: Vec<usize>,
+}
+
+fn timeline_harness(len: usize, fps: f64) -> Harness<'static, TimelineState> {
+    Harness::builder().with_size([900.0, 80.0]).with_step_dt(0.05).build_ui_state(
+        |ui, s: &mut TimelineState| {
+            if let Some(step) = timeline_ui(ui, &mut s.timeline, &mut s.speed, false) {
+                s.changes.push(step);
+            }
+        },
+        TimelineState {
+            timeline: Timeline::new(len, fps),
+            speed: 1.0,
+            changes: Vec::new(),
+        },
+    )
+}
+
+#[test]
+fn keys_step_and_jump() {
+    let mut h = timeline_harness(10, 10.0);
+    for _ in 0..3 {
+        h.key_press(egui::Key::ArrowRight);
+        h.run();
+    }
+    assert_eq!(h.state().timeline.step, 3);
+    h.key_press(egui::Key::ArrowLeft);
+    h.run();
+    assert_eq!(h.state().timeline.step, 2);
+    h.key_press(egui::Key::End);
+    h.run();
+    assert_eq!(h.state().timeline.step, 9);
+    h.key_press(egui::Key::ArrowRight);
+    h.run();
+    assert_eq!(h.state().timeline.step, 9, "clamped at the last step");
+    h.key_press(egui::Key::Home);
+    h.run();
+    assert_eq!(h.state().timeline.step, 0);
+    assert_eq!(h.state().changes, [1, 2, 3, 2, 9, 0]);
+}
+
+#[test]
+fn play_button_plays_at_the_dataset_fps_and_stops_at_the_end() {
+    // 10 fps with 0.05 s frames: one step every two frames.
+    let mut h = timeline_harness(6, 10.0);
+    h.get_by_label("Play").click();
+    h.step();
+    assert!(h.state().timeline.playing);
+    for _ in 0..4 {
+        h.step();
+    }
+    let s = h.state().timeline.step;
+    assert!((2..=3).contains(&s), "after ~0.25 s at 10 fps the step is {s}");
+    for _ in 0..20 {
+        h.step();
+    }
+    assert_eq!(h.state().timeline.step, 5);
+    assert!(!h.state().timeline.playing, "stops at the end");
+    // Space toggles playback (and restarts from the end).
+    h.key_press(egui::Key::Space);
+    h.step();
+    assert!(h.state().timeline.playing);
+    assert!(h.state().timeline.step <= 1);
+}
+
+/// Steps the harness until `done` holds or `timeout` passes (the worker is a real thread).
+fn run_until(h: &mut Harness<'_, SpatialscopeApp>, timeout: Duration, done: impl Fn(&SpatialscopeApp) -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        h.step();
+        if done(h.state()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+fn app_harness(path: std::path::PathBuf) -> Harness<'static, SpatialscopeApp> {
+    Harness::builder()
+        .with_size([1400.0, 900.0])
+        .build_eframe(move |cc| SpatialscopeApp::new(&cc.egui_ctx, ViewSettings::default(), Some(path)))
+}
+
+#[test]
+fn the_app_opens_the_samples_and_follows_the_timeline() {
+    let mut h = app_harness(common::native_dir());
+    let t = Duration::from_secs(30);
+    assert!(
+        run_until(&mut h, t, |a| a.episode.is_some() && a.frame.as_ref().is_some_and(|f| f.step == 0)),
+        "first episode and its first frame"
+    );
+    {
+        let app = h.state();
+        assert_eq!(app.datasets.len(), 1);
+        assert_eq!(app.datasets[0].summaries.len(), 3);
+        let ep = app.episode.as_ref().expect("episode");
+        assert_eq!(ep.instruction, "pick up the red cube");
+        assert_eq!(app.timeline.len, 46);
+        assert_eq!(app.timeline.fps, 20.0);
+        let f = app.frame.as_ref().expect("frame");
+        assert_eq!(f.cameras.len(), 2);
+        assert!(f.cameras.iter().all(|c| c.rgb.is_ok() && c.depth.as_ref().is_some_and(Result::is_ok)));
+    }
+    // The instruction is always on screen.
+    h.get_by_label("“pick up the red cube”");
+
+    h.key_press(egui::Key::ArrowRight);
+    h.key_press(egui::Key::ArrowRight);
+    assert!(run_until(&mut h, t, |a| a.frame.as_ref().is_some_and(|f| f.step == 2)), "frame for step 2");
+    assert_eq!(h.state().timeline.step, 2);
+
+    // Select the third episode from the list.
+    h.get_by_label_contains("pick up the red can").click();
+    assert!(
+        run_until(&mut h, t, |a| a.episode.as_ref().is_some_and(|e| e.num_steps() == 66) && a.frame.is_some()),
+        "third episode"
+    );
+    assert_eq!(h.state().timeline.step, 0);
+    assert_eq!(h.state().selected, Some((0, 2)));
+}
+
+#[test]
+fn a_bad_path_is_reported_and_the_app_keeps_working() {
+    let mut h = app_harness(common::native_dir());
+    assert!(run_until(&mut h, Duration::from_secs(30), |a| a.frame.is_some()));
+    let missing = std::env::temp_dir().join("spatialscope-no-such-dataset");
+    let ctx = h.ctx.clone();
+    h.state_mut().open_for_test(Intent::Open(missing), &ctx);
+    assert!(run_until(&mut h, Duration::from_secs(30), |a| !a.status.errors.is_empty()));
+    let err = &h.state().status.errors[0];
+    assert!(err.message.contains("spatialscope-no-such-dataset"), "{}", err.message);
+    h.get_by_label_contains("spatialscope-no-such-dataset");
+    // Still usable: the open episode stays and stepping works.
+    h.key_press(egui::Key::ArrowRight);
+    assert!(run_until(&mut h, Duration::from_secs(30), |a| a.frame.as_ref().is_some_and(|f| f.step == 1)));
+}
