@@ -31,6 +31,23 @@ pub fn depth_to_rgba(depth_m: &[f32], near_m: f32, far_m: f32) -> Vec<u8> {
     out
 }
 
+/// A robust colour range for a depth image: the 2nd and 98th percentiles of the valid
+/// pixels (so a far background or a few outliers do not flatten the scene). `None` when no
+/// pixel is valid. Samples at most ~64k pixels.
+pub fn robust_depth_range_m(depth_m: &[f32]) -> Option<(f32, f32)> {
+    let stride = (depth_m.len() / 65_536).max(1);
+    let mut valid: Vec<f32> = depth_m.iter().step_by(stride).copied().filter(|d| *d > 0.0 && d.is_finite()).collect();
+    if valid.is_empty() {
+        return None;
+    }
+    let n = valid.len();
+    let lo_i = (n - 1) * 2 / 100;
+    let hi_i = (n - 1) * 98 / 100;
+    let lo = *valid.select_nth_unstable_by(lo_i, f32::total_cmp).1;
+    let hi = *valid.select_nth_unstable_by(hi_i, f32::total_cmp).1;
+    Some(if hi > lo { (lo, hi) } else { (lo, lo + 1e-3) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,6 +60,15 @@ mod tests {
         assert!(lo[2] > lo[0], "low end is blue-ish: {lo:?}");
         assert!(mid[1] > 200, "middle is bright green-yellow: {mid:?}");
         assert!(hi[0] > hi[2] && hi[0] > 100, "high end is red: {hi:?}");
+    }
+
+    #[test]
+    fn robust_range_ignores_outliers_and_invalid_pixels() {
+        let mut d: Vec<f32> = (0..1000).map(|i| 1.0 + i as f32 / 1000.0).collect();
+        d.extend([0.0, f32::NAN, 500.0]);
+        let (lo, hi) = robust_depth_range_m(&d).expect("range");
+        assert!((lo - 1.02).abs() < 0.01 && (hi - 1.98).abs() < 0.01, "{lo} {hi}");
+        assert_eq!(robust_depth_range_m(&[0.0, 0.0]), None);
     }
 
     #[test]

@@ -304,7 +304,7 @@ impl Worker {
                 };
                 let (depth_image, depth_range_m) = match &depth {
                     Some(Ok(d)) => {
-                        let range = d.valid_range_m().unwrap_or((0.0, 1.0));
+                        let range = crate::colormap::robust_depth_range_m(&d.depth_m).unwrap_or((0.0, 1.0));
                         let rgba = crate::colormap::depth_to_rgba(&d.depth_m, range.0, range.1);
                         let img = egui::ColorImage::from_rgba_unmultiplied([d.width_px as usize, d.height_px as usize], &rgba);
                         (Some(Arc::new(img)), Some(range))

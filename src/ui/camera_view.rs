@@ -43,17 +43,19 @@ fn fit(w: u32, h: u32, max_w: f32) -> egui::Vec2 {
     egui::vec2(w * scale, h * scale)
 }
 
-fn intrinsics_label(c: &Camera) -> (String, Color32) {
+/// (short label, details on hover, colour) for a camera's intrinsics.
+fn intrinsics_label(c: &Camera) -> (String, String, Color32) {
+    let numbers = |k: &crate::episode::Intrinsics| {
+        format!("fx {:.2} fy {:.2} cx {:.2} cy {:.2} px at {}x{}", k.fx_px, k.fy_px, k.cx_px, k.cy_px, k.width_px, k.height_px)
+    };
     match (&c.intrinsics, &c.intrinsics_source) {
         (Some(k), IntrinsicsSource::DatasetTable { key }) => (
-            format!("K nominal ({key}): fx {:.1} fy {:.1} cx {:.1} cy {:.1}", k.fx_px, k.fy_px, k.cx_px, k.cy_px),
+            format!("K nominal ({key})"),
+            format!("{}\nNominal: from the per-dataset table, scaled to this image; the dataset ships no calibration.", numbers(k)),
             theme::WARN_TEXT,
         ),
-        (Some(k), _) => (
-            format!("K from file: fx {:.1} fy {:.1} cx {:.1} cy {:.1}", k.fx_px, k.fy_px, k.cx_px, k.cy_px),
-            Color32::GRAY,
-        ),
-        (None, _) => ("no intrinsics".to_owned(), Color32::GRAY),
+        (Some(k), _) => ("K from file".to_owned(), numbers(k), Color32::GRAY),
+        (None, _) => ("no intrinsics".to_owned(), "The dataset has no intrinsics for this camera.".to_owned(), Color32::GRAY),
     }
 }
 
@@ -76,8 +78,8 @@ pub fn camera_ui(
                     .on_hover_text("Every probed frame is black: the dataset stores this camera, but the robot had none.");
             }
         });
-        let (k_text, k_color) = intrinsics_label(camera);
-        ui.colored_label(k_color, k_text);
+        let (k_short, k_detail, k_color) = intrinsics_label(camera);
+        ui.colored_label(k_color, k_short).on_hover_text(k_detail);
         let size = fit(camera.width_px, camera.height_px, width);
         match (frame.map(|f| &f.rgb), &textures.rgb) {
             (Some(Err(e)), _) => {
@@ -106,7 +108,7 @@ fn depth_ui(ui: &mut egui::Ui, frame: Option<&CameraFrame>, textures: &CameraTex
             let r = ui.add(egui::Image::new((tex.id(), size)).sense(egui::Sense::hover()));
             let range = frame
                 .depth_range_m
-                .map_or(String::new(), |(lo, hi)| format!("turbo {lo:.3} m (blue) … {hi:.3} m (red)"));
+                .map_or(String::new(), |(lo, hi)| format!("turbo {lo:.3} m (blue) … {hi:.3} m (red), 2-98 %"));
             let hover = r.hover_pos().and_then(|p| depth_under(depth, r.rect, p));
             match hover {
                 Some((u, v, Some(d))) => ui.monospace(format!("({u}, {v}): {d:.4} m   {range}")),

@@ -11,6 +11,8 @@ struct Series<'a> {
     title: &'a str,
     values: Vec<[f64; 2]>,
     color: egui::Color32,
+    /// Values the y range must include (0 always; 0 and 1 for a gripper).
+    include_y: &'static [f64],
 }
 
 fn plot_series(ui: &mut egui::Ui, id: &str, s: Series<'_>, step: usize, link: egui::Id) -> Option<usize> {
@@ -23,6 +25,8 @@ fn plot_series(ui: &mut egui::Ui, id: &str, s: Series<'_>, step: usize, link: eg
         .allow_scroll(false)
         .allow_drag([true, false])
         .y_axis_min_width(48.0)
+        .include_y(s.include_y.first().copied().unwrap_or(0.0))
+        .include_y(s.include_y.last().copied().unwrap_or(0.0))
         .show(ui, |p| {
             p.line(Line::new(s.title, PlotPoints::from(s.values)).color(s.color));
             p.vline(VLine::new("step", step as f64).color(theme::STEP_MARKER));
@@ -53,6 +57,7 @@ pub fn plots_ui(ui: &mut egui::Ui, ep: &Episode, step: usize, show_proprio: bool
                     title: label.as_str(),
                     values: ep.actions.values.iter().enumerate().map(|(i, a)| [i as f64, f64::from(a[d])]).collect(),
                     color: theme::dimension_color(d),
+                    include_y: if d == 6 { &[0.0, 1.0] } else { &[0.0] },
                 },
             )
         })
@@ -70,30 +75,32 @@ pub fn plots_ui(ui: &mut egui::Ui, ep: &Episode, step: usize, show_proprio: bool
                         .filter_map(|(i, v)| v.get(d).map(|x| [i as f64, f64::from(*x)]))
                         .collect(),
                     color: theme::dimension_color(d),
+                    include_y: &[],
                 },
             ));
         }
     }
-    let proprio_start = 7;
-    egui::Grid::new("plot_grid").num_columns(columns).show(ui, |ui| {
-        for (i, (id, s)) in series.into_iter().enumerate() {
-            if i == proprio_start {
-                ui.end_row();
-                ui.strong("Proprio");
-                ui.end_row();
-            }
-            let w = ui.available_width().min(900.0 / columns as f32).max(200.0);
-            ui.vertical(|ui| {
-                ui.set_width(w);
-                if let Some(s) = plot_series(ui, &id, s, step, link) {
-                    clicked = Some(s);
-                }
-            });
-            let index_in_block = if i >= proprio_start { i - proprio_start } else { i };
-            if (index_in_block + 1) % columns == 0 {
-                ui.end_row();
-            }
+    let (actions, proprio): (Vec<_>, Vec<_>) = series.into_iter().enumerate().partition(|(i, _)| *i < 7);
+    for (title, block) in [(None, actions), (Some("Proprio"), proprio)] {
+        if block.is_empty() {
+            continue;
         }
-    });
+        if let Some(t) = title {
+            ui.strong(t);
+        }
+        let mut cells: Vec<Vec<(String, Series)>> = (0..columns).map(|_| Vec::new()).collect();
+        for (k, (_, item)) in block.into_iter().enumerate() {
+            cells[k % columns].push(item);
+        }
+        ui.columns(columns, |cols| {
+            for (col, items) in cols.iter_mut().zip(cells) {
+                for (id, s) in items {
+                    if let Some(s) = plot_series(col, &id, s, step, link) {
+                        clicked = Some(s);
+                    }
+                }
+            }
+        });
+    }
     clicked
 }
