@@ -45,7 +45,11 @@ fn bench_first_frame(c: &mut Criterion) {
     let mut g = c.benchmark_group("first_frame");
     g.bench_function("bridge_rlds", |b| b.iter(|| first_frame(&bridge())));
     g.bench_function("baseline_read_bridge_shard", |b| {
-        b.iter(|| std::fs::read(bridge().join("bridge_dataset-train.tfrecord-00000-of-00001")).expect("read").len())
+        b.iter(|| {
+            std::fs::read(bridge().join("bridge_dataset-train.tfrecord-00000-of-00001"))
+                .expect("read")
+                .len()
+        })
     });
     g.bench_function("native", |b| b.iter(|| first_frame(&native())));
     let ep0 = native().join("episode_000");
@@ -57,7 +61,12 @@ fn bench_first_frame(c: &mut Criterion) {
         ep0.join("depth/robot0_eye_in_hand/000000.png"),
     ];
     g.bench_function("baseline_read_native_step0_files", |b| {
-        b.iter(|| step0_files.iter().map(|p| std::fs::read(p).expect("read").len()).sum::<usize>())
+        b.iter(|| {
+            step0_files
+                .iter()
+                .map(|p| std::fs::read(p).expect("read").len())
+                .sum::<usize>()
+        })
     });
     g.finish();
 }
@@ -86,7 +95,9 @@ fn bench_decode(c: &mut Criterion) {
     g.bench_function("baseline_image_crate_jpeg", |b| {
         b.iter(|| {
             for j in &jpegs {
-                let _ = image::load_from_memory_with_format(j, image::ImageFormat::Jpeg).expect("jpeg").into_rgb8();
+                let _ = image::load_from_memory_with_format(j, image::ImageFormat::Jpeg)
+                    .expect("jpeg")
+                    .into_rgb8();
             }
         })
     });
@@ -112,8 +123,12 @@ fn bench_decode(c: &mut Criterion) {
             for s in 0..ep.num_steps() {
                 for cam in &ep.cameras {
                     let f = format!("{:06}.png", s);
-                    let _ = image::open(ep_dir.join("rgb").join(&cam.name).join(&f)).expect("png").into_rgb8();
-                    let _ = image::open(ep_dir.join("depth").join(&cam.name).join(&f)).expect("png").into_luma16();
+                    let _ = image::open(ep_dir.join("rgb").join(&cam.name).join(&f))
+                        .expect("png")
+                        .into_rgb8();
+                    let _ = image::open(ep_dir.join("depth").join(&cam.name).join(&f))
+                        .expect("png")
+                        .into_luma16();
                 }
             }
         })

@@ -111,12 +111,18 @@ impl SpatialscopeApp {
     fn pick_path(&mut self, folder: bool, ctx: &egui::Context) {
         let (tx, rx) = std::sync::mpsc::channel();
         let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new().name("file-dialog".into()).spawn(move || {
-            let dialog = rfd::FileDialog::new().set_title("Open episodes");
-            let picked = if folder { dialog.pick_folder() } else { dialog.pick_file() };
-            let _ = tx.send(picked);
-            ctx.request_repaint();
-        });
+        let spawned = std::thread::Builder::new()
+            .name("file-dialog".into())
+            .spawn(move || {
+                let dialog = rfd::FileDialog::new().set_title("Open episodes");
+                let picked = if folder {
+                    dialog.pick_folder()
+                } else {
+                    dialog.pick_file()
+                };
+                let _ = tx.send(picked);
+                ctx.request_repaint();
+            });
         match spawned {
             Ok(_) => self.picker = Some(rx),
             Err(e) => self.status.errors.push(UserError {
@@ -149,21 +155,41 @@ impl SpatialscopeApp {
                     self.frame = None;
                     self.selected = None;
                     if let Some(d) = self.datasets.iter().position(|d| !d.summaries.is_empty()) {
-                        self.apply(Intent::SelectEpisode { dataset: d, episode: 0 }, ctx);
+                        self.apply(
+                            Intent::SelectEpisode {
+                                dataset: d,
+                                episode: 0,
+                            },
+                            ctx,
+                        );
                     }
                 }
-                WorkerMessage::SummaryUpdated { dataset, episode, summary } => {
-                    if let Some(s) = self.datasets.get_mut(dataset).and_then(|d| d.summaries.get_mut(episode)) {
+                WorkerMessage::SummaryUpdated {
+                    dataset,
+                    episode,
+                    summary,
+                } => {
+                    if let Some(s) = self
+                        .datasets
+                        .get_mut(dataset)
+                        .and_then(|d| d.summaries.get_mut(episode))
+                    {
                         *s = summary;
                     }
                 }
-                WorkerMessage::EpisodeOpened { dataset, episode, data } => {
+                WorkerMessage::EpisodeOpened {
+                    dataset,
+                    episode,
+                    data,
+                } => {
                     if self.selected != Some((dataset, episode)) {
                         continue; // superseded by a later selection
                     }
                     let fps = data.fps.unwrap_or(f64::from(self.settings.fallback_fps));
                     self.timeline = Timeline::new(data.num_steps(), fps);
-                    self.textures = (0..data.cameras.len()).map(|_| CameraTextures::default()).collect();
+                    self.textures = (0..data.cameras.len())
+                        .map(|_| CameraTextures::default())
+                        .collect();
                     self.frame = None;
                     self.worker.send(Command::ShowStep {
                         episode_uid: data.uid,
@@ -215,7 +241,10 @@ impl SpatialscopeApp {
                 ui.checkbox(&mut self.settings.show_depth, "Depth views");
                 ui.checkbox(&mut self.settings.show_proprio, "Proprio plots");
                 ui.checkbox(&mut self.settings.loop_playback, "Loop playback");
-                ui.add(egui::Slider::new(&mut self.settings.fallback_fps, 0.5..=60.0).text("fps when unknown"));
+                ui.add(
+                    egui::Slider::new(&mut self.settings.fallback_fps, 0.5..=60.0)
+                        .text("fps when unknown"),
+                );
             });
             ui.separator();
             ui.weak("Drop a dataset folder or file here · Left/Right step · Space play · Home/End");
@@ -226,15 +255,24 @@ impl SpatialscopeApp {
     fn header_ui(&self, ui: &mut egui::Ui) {
         match &self.episode {
             Some(ep) => {
-                let instruction = if ep.instruction.is_empty() { "(no instruction)" } else { ep.instruction.as_str() };
-                ui.label(egui::RichText::new(format!("“{instruction}”")).size(theme::INSTRUCTION_SIZE).strong());
+                let instruction = if ep.instruction.is_empty() {
+                    "(no instruction)"
+                } else {
+                    ep.instruction.as_str()
+                };
+                ui.label(
+                    egui::RichText::new(format!("“{instruction}”"))
+                        .size(theme::INSTRUCTION_SIZE)
+                        .strong(),
+                );
                 ui.horizontal_wrapped(|ui| {
                     ui.weak(format!(
                         "{} · {} · {} steps · {} · {}",
                         ep.name,
                         ep.source.format.label(),
                         ep.num_steps(),
-                        ep.fps.map_or("fps unknown".to_owned(), |f| format!("{f} fps")),
+                        ep.fps
+                            .map_or("fps unknown".to_owned(), |f| format!("{f} fps")),
                         ep.source.path.display()
                     ));
                 });
@@ -244,36 +282,46 @@ impl SpatialscopeApp {
             }
             None => {
                 ui.label(egui::RichText::new("No episode open").size(theme::INSTRUCTION_SIZE));
-                ui.weak("File > Open, drop a folder on the window, or start with `spatialscope PATH`.");
+                ui.weak(
+                    "File > Open, drop a folder on the window, or start with `spatialscope PATH`.",
+                );
             }
         }
     }
 
     fn central_ui(&mut self, ui: &mut egui::Ui) -> Option<Intent> {
-        let Some(ep) = self.episode.clone() else { return None };
+        let ep = self.episode.clone()?;
         let mut intent = None;
-        egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-            let n = ep.cameras.len().max(1);
-            let spacing = ui.spacing().item_spacing.x;
-            let width = ((ui.available_width() - spacing * (n as f32 - 1.0)) / n as f32).max(96.0);
-            ui.horizontal_top(|ui| {
-                for (ci, cam) in ep.cameras.iter().enumerate() {
-                    let frame = self.frame.as_ref().and_then(|f| f.cameras.get(ci));
-                    if let Some(t) = self.textures.get(ci) {
-                        camera_ui(ui, cam, frame, t, width, self.settings.show_depth);
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                let n = ep.cameras.len().max(1);
+                let spacing = ui.spacing().item_spacing.x;
+                let width =
+                    ((ui.available_width() - spacing * (n as f32 - 1.0)) / n as f32).max(96.0);
+                ui.horizontal_top(|ui| {
+                    for (ci, cam) in ep.cameras.iter().enumerate() {
+                        let frame = self.frame.as_ref().and_then(|f| f.cameras.get(ci));
+                        if let Some(t) = self.textures.get(ci) {
+                            camera_ui(ui, cam, frame, t, width, self.settings.show_depth);
+                        }
                     }
+                });
+                if let Some(f) = &self.frame
+                    && f.step != self.timeline.step
+                {
+                    ui.weak(format!(
+                        "showing step {} while step {} decodes…",
+                        f.step, self.timeline.step
+                    ));
+                }
+                ui.separator();
+                if let Some(s) =
+                    plots::plots_ui(ui, &ep, self.timeline.step, self.settings.show_proprio)
+                {
+                    intent = Some(Intent::StepChanged(s));
                 }
             });
-            if let Some(f) = &self.frame
-                && f.step != self.timeline.step
-            {
-                ui.weak(format!("showing step {} while step {} decodes…", f.step, self.timeline.step));
-            }
-            ui.separator();
-            if let Some(s) = plots::plots_ui(ui, &ep, self.timeline.step, self.settings.show_proprio) {
-                intent = Some(Intent::StepChanged(s));
-            }
-        });
         intent
     }
 }
@@ -284,17 +332,36 @@ impl eframe::App for SpatialscopeApp {
         self.handle_messages(&ctx);
         let mut intents = Vec::new();
 
-        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect());
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
         if let Some(p) = dropped.into_iter().next() {
             intents.push(Intent::Open(p));
         }
 
         egui::Panel::top("menu").show(ui, |ui| intents.extend(self.menu_ui(ui)));
-        let info = self.root.as_ref().map_or("no dataset open".to_owned(), |r| format!("opened {}", r.display()));
-        egui::Panel::bottom("status").show(ui, |ui| intents.extend(status_ui(ui, &mut self.status, &info)));
+        let info = self
+            .root
+            .as_ref()
+            .map_or("no dataset open".to_owned(), |r| {
+                format!("opened {}", r.display())
+            });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            intents.extend(status_ui(ui, &mut self.status, &info))
+        });
         egui::Panel::bottom("timeline").show(ui, |ui| {
             if self.episode.is_some() {
-                if let Some(step) = timeline_ui(ui, &mut self.timeline, &mut self.settings.playback_speed, self.settings.loop_playback) {
+                if let Some(step) = timeline_ui(
+                    ui,
+                    &mut self.timeline,
+                    &mut self.settings.playback_speed,
+                    self.settings.loop_playback,
+                ) {
                     intents.push(Intent::StepChanged(step));
                 }
             } else {
@@ -305,7 +372,12 @@ impl eframe::App for SpatialscopeApp {
             .resizable(true)
             .default_size(theme::EPISODE_LIST_WIDTH)
             .show(ui, |ui| {
-                intents.extend(episode_list::episode_list_ui(ui, &self.datasets, self.selected, &mut self.filter));
+                intents.extend(episode_list::episode_list_ui(
+                    ui,
+                    &self.datasets,
+                    self.selected,
+                    &mut self.filter,
+                ));
             });
         egui::Panel::top("instruction").show(ui, |ui| self.header_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| intents.extend(self.central_ui(ui)));

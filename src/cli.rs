@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "spatialscope", version, about = "Inspect robot episodes and what SpatialVLA makes of them")]
+#[command(
+    name = "spatialscope",
+    version,
+    about = "Inspect robot episodes and what SpatialVLA makes of them"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// File or folder to open in the app (default: the bundled sample_episodes/).
@@ -45,7 +49,8 @@ pub fn default_sample_path() -> PathBuf {
 /// Runs `inspect`; returns the text to print.
 pub fn run_inspect(path: &Path, json: bool) -> anyhow::Result<String> {
     use anyhow::Context;
-    let report = crate::inspect::inspect(path).with_context(|| format!("cannot inspect {}", path.display()))?;
+    let report = crate::inspect::inspect(path)
+        .with_context(|| format!("cannot inspect {}", path.display()))?;
     if json {
         Ok(serde_json::to_string_pretty(&report)?)
     } else {

@@ -8,9 +8,13 @@ pub fn turbo(t: f32) -> [u8; 3] {
     let x = t.clamp(0.0, 1.0);
     let (x2, x3) = (x * x, x * x * x);
     let (x4, x5) = (x2 * x2, x2 * x3);
-    let r = 0.135_721_38 + 4.615_392_6 * x - 42.660_322 * x2 + 132.131_08 * x3 - 152.942_39 * x4 + 59.286_38 * x5;
-    let g = 0.091_402_61 + 2.194_188_4 * x + 4.842_966_6 * x2 - 14.185_033 * x3 + 4.277_298_6 * x4 + 2.829_566 * x5;
-    let b = 0.106_673_3 + 12.641_946 * x - 60.582_05 * x2 + 110.362_77 * x3 - 89.903_11 * x4 + 27.348_25 * x5;
+    let r = 0.135_721_38 + 4.615_392_6 * x - 42.660_32 * x2 + 132.131_08 * x3 - 152.942_39 * x4
+        + 59.286_38 * x5;
+    let g = 0.091_402_61 + 2.194_188_4 * x + 4.842_966_6 * x2 - 14.185_033 * x3
+        + 4.277_298_6 * x4
+        + 2.829_566 * x5;
+    let b = 0.106_673_3 + 12.641_946 * x - 60.582_05 * x2 + 110.362_77 * x3 - 89.903_11 * x4
+        + 27.348_25 * x5;
     let q = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
     [q(r), q(g), q(b)]
 }
@@ -36,7 +40,12 @@ pub fn depth_to_rgba(depth_m: &[f32], near_m: f32, far_m: f32) -> Vec<u8> {
 /// pixel is valid. Samples at most ~64k pixels.
 pub fn robust_depth_range_m(depth_m: &[f32]) -> Option<(f32, f32)> {
     let stride = (depth_m.len() / 65_536).max(1);
-    let mut valid: Vec<f32> = depth_m.iter().step_by(stride).copied().filter(|d| *d > 0.0 && d.is_finite()).collect();
+    let mut valid: Vec<f32> = depth_m
+        .iter()
+        .step_by(stride)
+        .copied()
+        .filter(|d| *d > 0.0 && d.is_finite())
+        .collect();
     if valid.is_empty() {
         return None;
     }
@@ -54,10 +63,13 @@ mod tests {
 
     #[test]
     fn turbo_runs_from_dark_blue_to_dark_red_through_green() {
-        let lo = turbo(0.0);
+        // Turbo starts near black (0.14, 0.09, 0.11) and turns blue quickly.
+        let zero = turbo(0.0);
+        assert!(zero.iter().all(|&c| c < 50), "{zero:?}");
+        let lo = turbo(0.1);
         let mid = turbo(0.5);
         let hi = turbo(1.0);
-        assert!(lo[2] > lo[0], "low end is blue-ish: {lo:?}");
+        assert!(lo[2] > 2 * lo[0] && lo[2] > 200, "low end is blue: {lo:?}");
         assert!(mid[1] > 200, "middle is bright green-yellow: {mid:?}");
         assert!(hi[0] > hi[2] && hi[0] > 100, "high end is red: {hi:?}");
     }
@@ -67,7 +79,10 @@ mod tests {
         let mut d: Vec<f32> = (0..1000).map(|i| 1.0 + i as f32 / 1000.0).collect();
         d.extend([0.0, f32::NAN, 500.0]);
         let (lo, hi) = robust_depth_range_m(&d).expect("range");
-        assert!((lo - 1.02).abs() < 0.01 && (hi - 1.98).abs() < 0.01, "{lo} {hi}");
+        assert!(
+            (lo - 1.02).abs() < 0.01 && (hi - 1.98).abs() < 0.01,
+            "{lo} {hi}"
+        );
         assert_eq!(robust_depth_range_m(&[0.0, 0.0]), None);
     }
 

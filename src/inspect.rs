@@ -148,7 +148,11 @@ pub fn inspect(path: &Path) -> episode::Result<InspectReport> {
     Ok(InspectReport {
         path: path.display().to_string(),
         datasets,
-        problems: collection.problems.iter().map(ToString::to_string).collect(),
+        problems: collection
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     })
 }
 
@@ -162,7 +166,14 @@ impl InspectReport {
             let _ = writeln!(s, "  ! {p}");
         }
         for d in &self.datasets {
-            let _ = writeln!(s, "\ndataset {} ({}, {} episodes) at {}", d.name, d.format_label(), d.episodes.len(), d.root);
+            let _ = writeln!(
+                s,
+                "\ndataset {} ({}, {} episodes) at {}",
+                d.name,
+                d.format_label(),
+                d.episodes.len(),
+                d.root
+            );
             for p in &d.problems {
                 let _ = writeln!(s, "  ! {p}");
             }
@@ -188,8 +199,14 @@ impl InspectReport {
                         c.height,
                         if c.depth { "yes" } else { "no" },
                         c.intrinsics_source,
-                        c.intrinsics_key.as_ref().map_or(String::new(), |k| format!(" (nominal: {k})")),
-                        if c.placeholder { " [all-black placeholder]" } else { "" },
+                        c.intrinsics_key
+                            .as_ref()
+                            .map_or(String::new(), |k| format!(" (nominal: {k})")),
+                        if c.placeholder {
+                            " [all-black placeholder]"
+                        } else {
+                            ""
+                        },
                         c.extrinsics
                     );
                 }

@@ -4,11 +4,15 @@ use clap::Parser;
 use spatialscope::cli::{Cli, CliCommand, default_sample_path, run_inspect};
 
 fn main() -> std::process::ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,wgpu_core=warn,wgpu_hal=warn,naga=warn"))
-        .init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,wgpu_core=warn,wgpu_hal=warn,naga=warn"),
+    )
+    .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(CliCommand::Inspect { path, json }) => run_inspect(&path, json).map(|text| println!("{text}")),
+        Some(CliCommand::Inspect { path, json }) => {
+            run_inspect(&path, json).map(|text| println!("{text}"))
+        }
         Some(CliCommand::View { path }) => run_app(path),
         None => run_app(cli.path),
     };
@@ -34,7 +38,11 @@ fn run_app(path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     eframe::run_native(
         "spatialscope",
         options,
-        Box::new(move |cc| Ok(Box::new(spatialscope::SpatialscopeApp::from_creation_context(cc, Some(path))))),
+        Box::new(move |cc| {
+            Ok(Box::new(
+                spatialscope::SpatialscopeApp::from_creation_context(cc, Some(path)),
+            ))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("the window could not start: {e}"))
 }

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 
 use crate::episode::{
-    self, Collection, DatasetFormat, DepthImage, Episode, EpisodeError, EpisodeSummary, FrameCache, RgbImage,
+    self, Collection, DatasetFormat, DepthImage, Episode, EpisodeError, EpisodeSummary, FrameCache,
+    RgbImage,
 };
 
 /// Requests from the UI.
@@ -79,12 +80,27 @@ pub struct FrameBundle {
 #[derive(Debug, Clone)]
 pub enum WorkerMessage {
     /// Long work in progress; `total == 0` means unknown.
-    Progress { task: String, done: usize, total: usize },
+    Progress {
+        task: String,
+        done: usize,
+        total: usize,
+    },
     /// Long work finished or cancelled.
     Idle,
-    CollectionOpened { root: PathBuf, datasets: Vec<DatasetInfo> },
-    SummaryUpdated { dataset: usize, episode: usize, summary: EpisodeSummary },
-    EpisodeOpened { dataset: usize, episode: usize, data: Arc<Episode> },
+    CollectionOpened {
+        root: PathBuf,
+        datasets: Vec<DatasetInfo>,
+    },
+    SummaryUpdated {
+        dataset: usize,
+        episode: usize,
+        summary: EpisodeSummary,
+    },
+    EpisodeOpened {
+        dataset: usize,
+        episode: usize,
+        data: Arc<Episode>,
+    },
     Frame(Arc<FrameBundle>),
     Error(UserError),
 }
@@ -148,7 +164,11 @@ struct Worker {
 const PREFETCH_STEPS: usize = 4;
 
 impl Worker {
-    fn new(rx: Receiver<Command>, tx: Sender<WorkerMessage>, wake: Arc<dyn Fn() + Send + Sync>) -> Self {
+    fn new(
+        rx: Receiver<Command>,
+        tx: Sender<WorkerMessage>,
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
         Self {
             rx,
             tx,
@@ -188,7 +208,9 @@ impl Worker {
                     while let Ok(c) = self.rx.try_recv() {
                         cmds.push(c);
                     }
-                    let last_show = cmds.iter().rposition(|c| matches!(c, Command::ShowStep { .. }));
+                    let last_show = cmds
+                        .iter()
+                        .rposition(|c| matches!(c, Command::ShowStep { .. }));
                     for (i, c) in cmds.into_iter().enumerate() {
                         if matches!(c, Command::ShowStep { .. }) && Some(i) != last_show {
                             continue;
@@ -206,7 +228,8 @@ impl Worker {
             Command::Open(path) => self.open(path),
             Command::OpenEpisode { dataset, episode } => self.open_episode(dataset, episode),
             Command::ShowStep { episode_uid, step } => {
-                self.background.retain(|b| !matches!(b, Background::Prefetch { .. }));
+                self.background
+                    .retain(|b| !matches!(b, Background::Prefetch { .. }));
                 self.show_step(episode_uid, step);
             }
             Command::Cancel => {
@@ -247,7 +270,10 @@ impl Worker {
                     for i in 0..d.len() {
                         let s = d.quick_summary(i);
                         if s.instruction.is_none() || s.num_steps.is_none() {
-                            self.background.push_back(Background::Summary { dataset: di, episode: i });
+                            self.background.push_back(Background::Summary {
+                                dataset: di,
+                                episode: i,
+                            });
                         }
                     }
                 }
@@ -272,7 +298,9 @@ impl Worker {
 
     fn open_episode(&mut self, dataset: usize, episode: usize) {
         let Some(c) = &self.collection else { return };
-        let Some(d) = c.datasets.get(dataset) else { return };
+        let Some(d) = c.datasets.get(dataset) else {
+            return;
+        };
         match d.open_episode(episode, &self.cache) {
             Ok(ep) => {
                 let ep = Arc::new(ep);
@@ -304,9 +332,13 @@ impl Worker {
                 };
                 let (depth_image, depth_range_m) = match &depth {
                     Some(Ok(d)) => {
-                        let range = crate::colormap::robust_depth_range_m(&d.depth_m).unwrap_or((0.0, 1.0));
+                        let range =
+                            crate::colormap::robust_depth_range_m(&d.depth_m).unwrap_or((0.0, 1.0));
                         let rgba = crate::colormap::depth_to_rgba(&d.depth_m, range.0, range.1);
-                        let img = egui::ColorImage::from_rgba_unmultiplied([d.width_px as usize, d.height_px as usize], &rgba);
+                        let img = egui::ColorImage::from_rgba_unmultiplied(
+                            [d.width_px as usize, d.height_px as usize],
+                            &rgba,
+                        );
                         (Some(Arc::new(img)), Some(range))
                     }
                     _ => (None, None),
@@ -328,24 +360,33 @@ impl Worker {
     }
 
     fn show_step(&mut self, episode_uid: u64, step: usize) {
-        let Some(ep) = self.episode.clone() else { return };
+        let Some(ep) = self.episode.clone() else {
+            return;
+        };
         if ep.uid != episode_uid || step >= ep.num_steps() {
             return;
         }
         let bundle = Self::decode_step(&ep, step);
         self.send(WorkerMessage::Frame(Arc::new(bundle)));
         for s in (step + 1..ep.num_steps()).take(PREFETCH_STEPS) {
-            self.background.push_front(Background::Prefetch { episode_uid, step: s });
+            self.background.push_front(Background::Prefetch {
+                episode_uid,
+                step: s,
+            });
         }
         // Prefetch nearest first.
-        let (mut pre, rest): (VecDeque<_>, VecDeque<_>) =
-            self.background.drain(..).partition(|b| matches!(b, Background::Prefetch { .. }));
+        let (mut pre, rest): (VecDeque<_>, VecDeque<_>) = self
+            .background
+            .drain(..)
+            .partition(|b| matches!(b, Background::Prefetch { .. }));
         pre.make_contiguous().reverse();
         self.background = pre.into_iter().chain(rest).collect();
     }
 
     fn background_step(&mut self) {
-        let Some(job) = self.background.pop_front() else { return };
+        let Some(job) = self.background.pop_front() else {
+            return;
+        };
         match job {
             Background::Prefetch { episode_uid, step } => {
                 if let Some(ep) = &self.episode
@@ -360,7 +401,9 @@ impl Worker {
             }
             Background::Summary { dataset, episode } => {
                 let Some(c) = &self.collection else { return };
-                let Some(d) = c.datasets.get(dataset) else { return };
+                let Some(d) = c.datasets.get(dataset) else {
+                    return;
+                };
                 let result = d.summarize(episode);
                 self.summaries_done += 1;
                 match result {
@@ -376,7 +419,11 @@ impl Worker {
                     done: self.summaries_done,
                     total: self.summaries_total,
                 });
-                if !self.background.iter().any(|b| matches!(b, Background::Summary { .. })) {
+                if !self
+                    .background
+                    .iter()
+                    .any(|b| matches!(b, Background::Summary { .. }))
+                {
                     self.send(WorkerMessage::Idle);
                 }
             }

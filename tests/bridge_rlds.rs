@@ -11,12 +11,18 @@ use sha2::{Digest, Sha256};
 use spatialscope::episode::{self, DatasetFormat, FrameCache, IntrinsicsSource};
 
 fn golden() -> serde_json::Value {
-    let text = std::fs::read_to_string(common::repo().join("tests/fixtures/bridge_expected_summary.json")).expect("fixture");
+    let text =
+        std::fs::read_to_string(common::repo().join("tests/fixtures/bridge_expected_summary.json"))
+            .expect("fixture");
     serde_json::from_str(&text).expect("json")
 }
 
 fn floats(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
 }
 
 #[test]
@@ -33,22 +39,46 @@ fn all_25_episodes_match_the_golden_summary() {
     let cache = Arc::new(FrameCache::new(16 << 20));
     for e in expected {
         let i = e["record_index"].as_u64().expect("index") as usize;
-        let ep = d.open_episode(i, &cache).unwrap_or_else(|err| panic!("episode {i}: {err}"));
-        assert_eq!(ep.instruction, e["language_instruction"].as_str().expect("str"), "episode {i}");
-        assert_eq!(ep.num_steps(), e["num_steps"].as_u64().expect("n") as usize, "episode {i}");
+        let ep = d
+            .open_episode(i, &cache)
+            .unwrap_or_else(|err| panic!("episode {i}: {err}"));
+        assert_eq!(
+            ep.instruction,
+            e["language_instruction"].as_str().expect("str"),
+            "episode {i}"
+        );
+        assert_eq!(
+            ep.num_steps(),
+            e["num_steps"].as_u64().expect("n") as usize,
+            "episode {i}"
+        );
 
         // Step-1 action and step-0 state: float32 values printed exactly, so compare tightly.
         for (got, want) in ep.actions.values[1].iter().zip(floats(&e["action_step1"])) {
-            assert!((f64::from(*got) - want).abs() <= 1e-9, "episode {i} action_step1 {got} vs {want}");
+            assert!(
+                (f64::from(*got) - want).abs() <= 1e-9,
+                "episode {i} action_step1 {got} vs {want}"
+            );
         }
         let proprio = ep.proprio.as_ref().expect("state");
         for (got, want) in proprio.values[0].iter().zip(floats(&e["state_step0"])) {
-            assert!((f64::from(*got) - want).abs() <= 1e-9, "episode {i} state_step0 {got} vs {want}");
+            assert!(
+                (f64::from(*got) - want).abs() <= 1e-9,
+                "episode {i} state_step0 {got} vs {want}"
+            );
         }
         let abs_max = floats(&e["action_abs_max"]);
         for (dim, want) in abs_max.iter().enumerate() {
-            let got = ep.actions.values.iter().map(|a| f64::from(a[dim].abs())).fold(0.0, f64::max);
-            assert!((got - want).abs() <= 1e-9, "episode {i} dim {dim}: |max| {got} vs {want}");
+            let got = ep
+                .actions
+                .values
+                .iter()
+                .map(|a| f64::from(a[dim].abs()))
+                .fold(0.0, f64::max);
+            assert!(
+                (got - want).abs() <= 1e-9,
+                "episode {i} dim {dim}: |max| {got} vs {want}"
+            );
         }
 
         // Cameras found from features.json, in key order; image_3 flagged.
@@ -58,9 +88,17 @@ fn all_25_episodes_match_the_golden_summary() {
         let jpeg = ep.encoded_rgb(0, cam0).expect("jpeg");
         assert_eq!(jpeg.encoding, "jpeg");
         let hash = format!("{:x}", Sha256::digest(&jpeg.bytes));
-        assert_eq!(hash, e["image_0_step0_sha256"].as_str().expect("hash"), "episode {i}");
+        assert_eq!(
+            hash,
+            e["image_0_step0_sha256"].as_str().expect("hash"),
+            "episode {i}"
+        );
         let cam3 = ep.camera_index("image_3").expect("image_3");
-        assert_eq!(ep.cameras[cam3].placeholder, e["image_3_all_black"].as_bool().expect("bool"), "episode {i}");
+        assert_eq!(
+            ep.cameras[cam3].placeholder,
+            e["image_3_all_black"].as_bool().expect("bool"),
+            "episode {i}"
+        );
         assert!(!ep.cameras[cam0].placeholder);
         assert!(ep.cameras.iter().all(|c| !c.has_depth));
     }
@@ -68,7 +106,9 @@ fn all_25_episodes_match_the_golden_summary() {
 
 #[test]
 fn frames_decode_to_64px_and_intrinsics_are_nominal_for_the_primary_camera_only() {
-    let d = &episode::open_path(&common::bridge_shard()).expect("open shard").datasets[0];
+    let d = &episode::open_path(&common::bridge_shard())
+        .expect("open shard")
+        .datasets[0];
     let cache = Arc::new(FrameCache::new(16 << 20));
     let ep = d.open_episode(0, &cache).expect("episode 0");
     for step in 0..ep.num_steps() {
@@ -79,13 +119,30 @@ fn frames_decode_to_64px_and_intrinsics_are_nominal_for_the_primary_camera_only(
         }
     }
     let cam0 = &ep.cameras[0];
-    assert_eq!(cam0.intrinsics_source, IntrinsicsSource::DatasetTable { key: "bridge_orig/1.0.0".into() });
+    assert_eq!(
+        cam0.intrinsics_source,
+        IntrinsicsSource::DatasetTable {
+            key: "bridge_orig/1.0.0".into()
+        }
+    );
     let k = cam0.intrinsics.expect("nominal K");
     assert!((k.fx_px - 62.3588).abs() < 1e-9 && (k.fy_px - 623.588 * 64.0 / 480.0).abs() < 1e-9);
-    assert!(ep.cameras[1..].iter().all(|c| c.intrinsics.is_none() && c.intrinsics_source == IntrinsicsSource::None));
+    assert!(
+        ep.cameras[1..]
+            .iter()
+            .all(|c| c.intrinsics.is_none() && c.intrinsics_source == IntrinsicsSource::None)
+    );
     // Raw Bridge conventions are surfaced as notes, not hidden.
-    assert!(ep.notes.iter().any(|n| n.contains("truncated")), "{:?}", ep.notes);
-    assert!(ep.notes.iter().any(|n| n.contains("image_3")), "{:?}", ep.notes);
+    assert!(
+        ep.notes.iter().any(|n| n.contains("truncated")),
+        "{:?}",
+        ep.notes
+    );
+    assert!(
+        ep.notes.iter().any(|n| n.contains("image_3")),
+        "{:?}",
+        ep.notes
+    );
     // The cache served repeated requests.
     let before = cache.stats();
     ep.rgb(0, 0).expect("cached");
@@ -94,7 +151,9 @@ fn frames_decode_to_64px_and_intrinsics_are_nominal_for_the_primary_camera_only(
 
 #[test]
 fn summaries_read_metadata_without_decoding_frames() {
-    let d = &episode::open_path(&common::bridge_dir()).expect("open").datasets[0];
+    let d = &episode::open_path(&common::bridge_dir())
+        .expect("open")
+        .datasets[0];
     let s = d.summarize(3).expect("summary");
     assert_eq!(s.num_steps, Some(10));
     assert_eq!(s.cameras.len(), 4);

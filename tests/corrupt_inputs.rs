@@ -30,8 +30,12 @@ fn truncated_tfrecord_keeps_the_good_records_and_reports_the_cut() {
         other => panic!("expected one truncation, got {other:?}"),
     }
     let msg = d.problems[0].to_string();
-    assert!(msg.contains("bridge_dataset-train.tfrecord") && msg.contains("truncated"), "{msg}");
-    d.open_episode(0, &cache()).expect("records before the cut still open");
+    assert!(
+        msg.contains("bridge_dataset-train.tfrecord") && msg.contains("truncated"),
+        "{msg}"
+    );
+    d.open_episode(0, &cache())
+        .expect("records before the cut still open");
 }
 
 #[test]
@@ -46,7 +50,17 @@ fn flipped_payload_byte_fails_the_data_crc_of_that_record_only() {
     let d = &episode::open_path(&dir).expect("open").datasets[0];
     assert_eq!(d.len(), 25, "indexing checks only headers");
     let err = d.open_episode(3, &cache()).expect_err("crc must fail");
-    assert!(matches!(err, EpisodeError::CrcMismatch { record: 3, which: CrcKind::Data, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            EpisodeError::CrcMismatch {
+                record: 3,
+                which: CrcKind::Data,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("record 3"), "{err}");
     d.open_episode(2, &cache()).expect("neighbours are fine");
     d.open_episode(4, &cache()).expect("neighbours are fine");
@@ -62,7 +76,15 @@ fn flipped_length_crc_byte_stops_indexing_with_a_named_error() {
     let d = &episode::open_path(&dir).expect("open").datasets[0];
     assert_eq!(d.len(), 0);
     assert!(
-        matches!(&d.problems[..], [EpisodeError::CrcMismatch { record: 0, which: CrcKind::Length, offset: 0, .. }]),
+        matches!(
+            &d.problems[..],
+            [EpisodeError::CrcMismatch {
+                record: 0,
+                which: CrcKind::Length,
+                offset: 0,
+                ..
+            }]
+        ),
         "{:?}",
         d.problems
     );
@@ -83,7 +105,11 @@ fn corrupt_jpeg_inside_a_valid_record_fails_that_frame_only() {
     let (_tmp, dir) = common::bridge_copy();
     rewrite_record(&dir, 5, |ex| {
         let feats = ex.features.as_mut().expect("features");
-        let Some(Kind::BytesList(l)) = feats.feature.get_mut("steps/observation/image_0").and_then(|f| f.kind.as_mut()) else {
+        let Some(Kind::BytesList(l)) = feats
+            .feature
+            .get_mut("steps/observation/image_0")
+            .and_then(|f| f.kind.as_mut())
+        else {
             panic!("image_0 bytes")
         };
         l.value[2] = bytes::Bytes::from_static(b"\xff\xd8\xff\xe0 definitely not a jpeg");
@@ -92,13 +118,21 @@ fn corrupt_jpeg_inside_a_valid_record_fails_that_frame_only() {
     let ep = d.open_episode(5, &cache()).expect("the episode opens");
     let err = ep.rgb(2, 0).expect_err("corrupt frame");
     match &err {
-        EpisodeError::ImageDecode { step: 2, camera, record, .. } => {
+        EpisodeError::ImageDecode {
+            step: 2,
+            camera,
+            record,
+            ..
+        } => {
             assert_eq!(camera, "image_0");
             assert_eq!(record.0, Some(5));
         }
         other => panic!("expected ImageDecode, got {other}"),
     }
-    assert!(err.to_string().contains("record 5") && err.to_string().contains("step 2"), "{err}");
+    assert!(
+        err.to_string().contains("record 5") && err.to_string().contains("step 2"),
+        "{err}"
+    );
     ep.rgb(3, 0).expect("other frames decode");
 }
 
@@ -107,14 +141,30 @@ fn nan_action_in_a_record_is_named_by_record_step_and_dimension() {
     let (_tmp, dir) = common::bridge_copy();
     rewrite_record(&dir, 7, |ex| {
         let feats = ex.features.as_mut().expect("features");
-        let Some(Kind::FloatList(l)) = feats.feature.get_mut("steps/action").and_then(|f| f.kind.as_mut()) else {
+        let Some(Kind::FloatList(l)) = feats
+            .feature
+            .get_mut("steps/action")
+            .and_then(|f| f.kind.as_mut())
+        else {
             panic!("action floats")
         };
         l.value[4 * 7 + 2] = f32::NAN;
     });
     let d = &episode::open_path(&dir).expect("open").datasets[0];
-    let err = d.open_episode(7, &cache()).expect_err("NaN must be rejected");
-    assert!(matches!(err, EpisodeError::NonFiniteAction { step: 4, dim: 2, .. }), "{err}");
+    let err = d
+        .open_episode(7, &cache())
+        .expect_err("NaN must be rejected");
+    assert!(
+        matches!(
+            err,
+            EpisodeError::NonFiniteAction {
+                step: 4,
+                dim: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("record 7"), "{err}");
 }
 
@@ -123,13 +173,20 @@ fn wrong_action_width_is_a_bad_record_not_a_panic() {
     let (_tmp, dir) = common::bridge_copy();
     rewrite_record(&dir, 0, |ex| {
         let feats = ex.features.as_mut().expect("features");
-        if let Some(Kind::FloatList(l)) = feats.feature.get_mut("steps/action").and_then(|f| f.kind.as_mut()) {
+        if let Some(Kind::FloatList(l)) = feats
+            .feature
+            .get_mut("steps/action")
+            .and_then(|f| f.kind.as_mut())
+        {
             l.value.truncate(l.value.len() - 3);
         }
     });
     let d = &episode::open_path(&dir).expect("open").datasets[0];
     let err = d.open_episode(0, &cache()).expect_err("bad shape");
-    assert!(matches!(err, EpisodeError::BadRecord { record: 0, .. }), "{err}");
+    assert!(
+        matches!(err, EpisodeError::BadRecord { record: 0, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("steps/action"), "{err}");
 }
 
@@ -145,7 +202,8 @@ fn garbage_record_payload_is_not_an_example() {
 
 fn edit_json(dir: &std::path::Path, f: impl FnOnce(&mut serde_json::Value)) {
     let p = dir.join("episode.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
     f(&mut v);
     std::fs::write(&p, serde_json::to_string(&v).expect("ser")).expect("write");
 }
@@ -158,7 +216,10 @@ fn episode_json_missing_or_wrong_typed_fields_name_the_field() {
     });
     let d = &episode::open_path(&dir).expect("open").datasets[0];
     let err = d.open_episode(0, &cache()).expect_err("missing");
-    assert!(err.to_string().contains("episode.json") && err.to_string().contains("instruction"), "{err}");
+    assert!(
+        err.to_string().contains("episode.json") && err.to_string().contains("instruction"),
+        "{err}"
+    );
 
     edit_json(&dir, |v| {
         v["instruction"] = "x".into();
@@ -189,14 +250,27 @@ fn episode_json_missing_or_wrong_typed_fields_name_the_field() {
 fn nan_action_in_episode_json_is_named_by_step_and_dimension() {
     let (_tmp, dir) = common::native_episode_copy("episode_000");
     let p = dir.join("episode.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
     v["frames"][6]["action_7d"][1] = serde_json::json!(123456.5);
     // Python's json writes bare NaN tokens; produce exactly that.
-    let text = serde_json::to_string(&v).expect("ser").replace("123456.5", "NaN");
+    let text = serde_json::to_string(&v)
+        .expect("ser")
+        .replace("123456.5", "NaN");
     std::fs::write(&p, text).expect("write");
     let d = &episode::open_path(&dir).expect("open").datasets[0];
     let err = d.open_episode(0, &cache()).expect_err("NaN");
-    assert!(matches!(err, EpisodeError::NonFiniteAction { step: 6, dim: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            EpisodeError::NonFiniteAction {
+                step: 6,
+                dim: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("episode.json"), "{err}");
 }
 
@@ -216,7 +290,12 @@ fn corrupt_png_and_wrong_size_depth_are_frame_errors() {
     let ep = d.open_episode(0, &cache()).expect("metadata is fine");
     let err = ep.rgb(3, 0).expect_err("corrupt png");
     match &err {
-        EpisodeError::ImageDecode { path, step: 3, camera, .. } => {
+        EpisodeError::ImageDecode {
+            path,
+            step: 3,
+            camera,
+            ..
+        } => {
             assert_eq!(path, &rgb);
             assert_eq!(camera, "agentview");
         }
@@ -224,7 +303,18 @@ fn corrupt_png_and_wrong_size_depth_are_frame_errors() {
     }
     let err = ep.depth(1, 0).expect_err("wrong size");
     assert!(
-        matches!(err, EpisodeError::ImageSize { kind: FrameKind::Depth, got_w: 10, got_h: 10, want_w: 256, want_h: 256, step: 1, .. }),
+        matches!(
+            err,
+            EpisodeError::ImageSize {
+                kind: FrameKind::Depth,
+                got_w: 10,
+                got_h: 10,
+                want_w: 256,
+                want_h: 256,
+                step: 1,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("000001.png"), "{err}");
@@ -233,13 +323,18 @@ fn corrupt_png_and_wrong_size_depth_are_frame_errors() {
 
     std::fs::remove_file(dir.join("rgb/agentview/000005.png")).expect("rm");
     let err = ep.rgb(5, 0).expect_err("missing file");
-    assert!(matches!(err, EpisodeError::Io { .. }) && err.to_string().contains("000005.png"), "{err}");
+    assert!(
+        matches!(err, EpisodeError::Io { .. }) && err.to_string().contains("000005.png"),
+        "{err}"
+    );
 }
 
 #[test]
 fn path_templates_cannot_leave_the_episode_folder() {
     let (_tmp, dir) = common::native_episode_copy("episode_000");
-    edit_json(&dir, |v| v["cameras"]["agentview"]["rgb_path"] = "../../outside/{frame:06d}.png".into());
+    edit_json(&dir, |v| {
+        v["cameras"]["agentview"]["rgb_path"] = "../../outside/{frame:06d}.png".into()
+    });
     let d = &episode::open_path(&dir).expect("open").datasets[0];
     let err = d.open_episode(0, &cache()).expect_err("escape");
     assert!(matches!(err, EpisodeError::PathEscapes { .. }), "{err}");
@@ -274,5 +369,9 @@ fn reading_everything_writes_nothing_into_the_dataset_folders() {
             }
         }
     }
-    assert_eq!(before, common::snapshot_tree(&root), "the sample folders changed");
+    assert_eq!(
+        before,
+        common::snapshot_tree(&root),
+        "the sample folders changed"
+    );
 }

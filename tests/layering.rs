@@ -8,7 +8,9 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         out.push(dir.to_owned());
         return;
     }
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -47,7 +49,11 @@ fn pure_layers_import_no_gui_gpu_or_ml_crates() {
     for dir in ["src/episode", "src/geometry", "src/action_grid"] {
         let all: Vec<&str> = GUI_GPU.iter().chain(ML_EXPORT).copied().collect();
         let hits = offending(dir, &all);
-        assert!(hits.is_empty(), "{dir} must stay pure:\n{}", hits.join("\n"));
+        assert!(
+            hits.is_empty(),
+            "{dir} must stay pure:\n{}",
+            hits.join("\n")
+        );
     }
 }
 

@@ -23,23 +23,38 @@ fn the_three_episodes_load_with_their_metadata() {
         assert_eq!(ep.fps, Some(20.0));
         assert_eq!(ep.cameras.len(), 2);
         assert_eq!(ep.cameras[0].name, "agentview");
-        assert_eq!((ep.cameras[0].width_px, ep.cameras[0].height_px), (256, 256));
-        assert_eq!((ep.cameras[1].width_px, ep.cameras[1].height_px), (128, 128));
-        assert!(ep.cameras.iter().all(|c| c.has_depth && c.intrinsics_source == IntrinsicsSource::File));
+        assert_eq!(
+            (ep.cameras[0].width_px, ep.cameras[0].height_px),
+            (256, 256)
+        );
+        assert_eq!(
+            (ep.cameras[1].width_px, ep.cameras[1].height_px),
+            (128, 128)
+        );
+        assert!(
+            ep.cameras
+                .iter()
+                .all(|c| c.has_depth && c.intrinsics_source == IntrinsicsSource::File)
+        );
         assert!(matches!(ep.cameras[0].poses, CameraPoses::Static(_)));
         assert!(matches!(&ep.cameras[1].poses, CameraPoses::PerStep(v) if v.len() == *want));
         assert_eq!(ep.proprio.as_ref().expect("proprio").names.len(), 8);
     }
     let ep = d.open_episode(0, &cache).expect("episode 0");
     assert_eq!(ep.instruction, "pick up the red cube");
-    assert_eq!(ep.actions.values[0], [0.05, 0.04989, -0.05, 0.0, 0.0, 0.5, 1.0]);
+    assert_eq!(
+        ep.actions.values[0],
+        [0.05, 0.04989, -0.05, 0.0, 0.0, 0.5, 1.0]
+    );
     let k = ep.cameras[0].intrinsics.expect("K");
     assert!((k.fx_px - 309.019336).abs() < 1e-9 && (k.cx_px - 127.5).abs() < 1e-12);
 }
 
 #[test]
 fn depth_and_poses_put_the_table_top_at_0_8_m() {
-    let d = &episode::open_path(&common::native_dir()).expect("open").datasets[0];
+    let d = &episode::open_path(&common::native_dir())
+        .expect("open")
+        .datasets[0];
     let cache = Arc::new(FrameCache::new(64 << 20));
     let ep = d.open_episode(0, &cache).expect("episode 0");
     let cam = &ep.cameras[0];
@@ -53,7 +68,12 @@ fn depth_and_poses_put_the_table_top_at_0_8_m() {
             let Some(z) = depth.at(u, v) else { continue };
             valid += 1;
             let z = f64::from(z);
-            let p_cam = nalgebra::Vector4::new((f64::from(u) - k.cx_px) * z / k.fx_px, (f64::from(v) - k.cy_px) * z / k.fy_px, z, 1.0);
+            let p_cam = nalgebra::Vector4::new(
+                (f64::from(u) - k.cx_px) * z / k.fx_px,
+                (f64::from(v) - k.cy_px) * z / k.fy_px,
+                z,
+                1.0,
+            );
             let p_world = pose * p_cam;
             if (p_world.z - 0.800).abs() < 0.001 {
                 on_table += 1;
@@ -62,7 +82,10 @@ fn depth_and_poses_put_the_table_top_at_0_8_m() {
     }
     assert_eq!(valid, 256 * 256, "simulated depth has no holes");
     // The table fills most of the agentview image (~50k of 65k pixels per the provenance).
-    assert!(on_table > 40_000, "only {on_table} pixels on the plane z = 0.8 m");
+    assert!(
+        on_table > 40_000,
+        "only {on_table} pixels on the plane z = 0.8 m"
+    );
     let rgb = ep.rgb(0, 0).expect("rgb");
     assert_eq!(rgb.pixels.len(), 256 * 256 * 3);
 }
@@ -75,7 +98,10 @@ fn a_single_episode_folder_and_its_episode_json_open_too() {
         assert_eq!(c.episode_count(), 1);
         let cache = Arc::new(FrameCache::new(8 << 20));
         let ep = c.datasets[0].open_episode(0, &cache).expect("episode");
-        assert_eq!(ep.instruction, "stack the red cube on top of the green cube");
+        assert_eq!(
+            ep.instruction,
+            "stack the red cube on top of the green cube"
+        );
     }
 }
 

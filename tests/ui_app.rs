@@ -25,18 +25,21 @@ struct TimelineState {
 }
 
 fn timeline_harness(len: usize, fps: f64) -> Harness<'static, TimelineState> {
-    Harness::builder().with_size([900.0, 80.0]).with_step_dt(0.05).build_ui_state(
-        |ui, s: &mut TimelineState| {
-            if let Some(step) = timeline_ui(ui, &mut s.timeline, &mut s.speed, false) {
-                s.changes.push(step);
-            }
-        },
-        TimelineState {
-            timeline: Timeline::new(len, fps),
-            speed: 1.0,
-            changes: Vec::new(),
-        },
-    )
+    Harness::builder()
+        .with_size([900.0, 80.0])
+        .with_step_dt(0.05)
+        .build_ui_state(
+            |ui, s: &mut TimelineState| {
+                if let Some(step) = timeline_ui(ui, &mut s.timeline, &mut s.speed, false) {
+                    s.changes.push(step);
+                }
+            },
+            TimelineState {
+                timeline: Timeline::new(len, fps),
+                speed: 1.0,
+                changes: Vec::new(),
+            },
+        )
 }
 
 #[test]
@@ -73,7 +76,10 @@ fn play_button_plays_at_the_dataset_fps_and_stops_at_the_end() {
         h.step();
     }
     let s = h.state().timeline.step;
-    assert!((2..=3).contains(&s), "after ~0.25 s at 10 fps the step is {s}");
+    assert!(
+        (2..=3).contains(&s),
+        "after ~0.25 s at 10 fps the step is {s}"
+    );
     for _ in 0..20 {
         h.step();
     }
@@ -87,7 +93,11 @@ fn play_button_plays_at_the_dataset_fps_and_stops_at_the_end() {
 }
 
 /// Steps the harness until `done` holds or `timeout` passes (the worker is a real thread).
-fn run_until(h: &mut Harness<'_, SpatialscopeApp>, timeout: Duration, done: impl Fn(&SpatialscopeApp) -> bool) -> bool {
+fn run_until(
+    h: &mut Harness<'_, SpatialscopeApp>,
+    timeout: Duration,
+    done: impl Fn(&SpatialscopeApp) -> bool,
+) -> bool {
     let start = Instant::now();
     while start.elapsed() < timeout {
         h.step();
@@ -102,7 +112,9 @@ fn run_until(h: &mut Harness<'_, SpatialscopeApp>, timeout: Duration, done: impl
 fn app_harness(path: std::path::PathBuf) -> Harness<'static, SpatialscopeApp> {
     Harness::builder()
         .with_size([1400.0, 900.0])
-        .build_eframe(move |cc| SpatialscopeApp::new(&cc.egui_ctx, ViewSettings::default(), Some(path)))
+        .build_eframe(move |cc| {
+            SpatialscopeApp::new(&cc.egui_ctx, ViewSettings::default(), Some(path))
+        })
 }
 
 #[test]
@@ -110,7 +122,8 @@ fn the_app_opens_the_samples_and_follows_the_timeline() {
     let mut h = app_harness(common::native_dir());
     let t = Duration::from_secs(30);
     assert!(
-        run_until(&mut h, t, |a| a.episode.is_some() && a.frame.as_ref().is_some_and(|f| f.step == 0)),
+        run_until(&mut h, t, |a| a.episode.is_some()
+            && a.frame.as_ref().is_some_and(|f| f.step == 0)),
         "first episode and its first frame"
     );
     {
@@ -123,20 +136,31 @@ fn the_app_opens_the_samples_and_follows_the_timeline() {
         assert_eq!(app.timeline.fps, 20.0);
         let f = app.frame.as_ref().expect("frame");
         assert_eq!(f.cameras.len(), 2);
-        assert!(f.cameras.iter().all(|c| c.rgb.is_ok() && c.depth.as_ref().is_some_and(Result::is_ok)));
+        assert!(
+            f.cameras
+                .iter()
+                .all(|c| c.rgb.is_ok() && c.depth.as_ref().is_some_and(Result::is_ok))
+        );
     }
     // The instruction is always on screen.
     h.get_by_label("“pick up the red cube”");
 
     h.key_press(egui::Key::ArrowRight);
     h.key_press(egui::Key::ArrowRight);
-    assert!(run_until(&mut h, t, |a| a.frame.as_ref().is_some_and(|f| f.step == 2)), "frame for step 2");
+    assert!(
+        run_until(&mut h, t, |a| a.frame.as_ref().is_some_and(|f| f.step == 2)),
+        "frame for step 2"
+    );
     assert_eq!(h.state().timeline.step, 2);
 
     // Select the third episode from the list.
     h.get_by_label_contains("pick up the red can").click();
     assert!(
-        run_until(&mut h, t, |a| a.episode.as_ref().is_some_and(|e| e.num_steps() == 66) && a.frame.is_some()),
+        run_until(&mut h, t, |a| a
+            .episode
+            .as_ref()
+            .is_some_and(|e| e.num_steps() == 66)
+            && a.frame.is_some()),
         "third episode"
     );
     assert_eq!(h.state().timeline.step, 0);
@@ -146,15 +170,27 @@ fn the_app_opens_the_samples_and_follows_the_timeline() {
 #[test]
 fn a_bad_path_is_reported_and_the_app_keeps_working() {
     let mut h = app_harness(common::native_dir());
-    assert!(run_until(&mut h, Duration::from_secs(30), |a| a.frame.is_some()));
+    assert!(run_until(&mut h, Duration::from_secs(30), |a| a
+        .frame
+        .is_some()));
     let missing = std::env::temp_dir().join("spatialscope-no-such-dataset");
     let ctx = h.ctx.clone();
     h.state_mut().open_for_test(Intent::Open(missing), &ctx);
-    assert!(run_until(&mut h, Duration::from_secs(30), |a| !a.status.errors.is_empty()));
+    assert!(run_until(&mut h, Duration::from_secs(30), |a| !a
+        .status
+        .errors
+        .is_empty()));
     let err = &h.state().status.errors[0];
-    assert!(err.message.contains("spatialscope-no-such-dataset"), "{}", err.message);
+    assert!(
+        err.message.contains("spatialscope-no-such-dataset"),
+        "{}",
+        err.message
+    );
     h.get_by_label_contains("spatialscope-no-such-dataset");
     // Still usable: the open episode stays and stepping works.
     h.key_press(egui::Key::ArrowRight);
-    assert!(run_until(&mut h, Duration::from_secs(30), |a| a.frame.as_ref().is_some_and(|f| f.step == 1)));
+    assert!(run_until(&mut h, Duration::from_secs(30), |a| a
+        .frame
+        .as_ref()
+        .is_some_and(|f| f.step == 1)));
 }

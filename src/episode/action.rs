@@ -84,7 +84,9 @@ impl ActionConvention {
             GripperSense::AsStored => "",
         };
         let (t0, t1, t2, r0, r1, r2) = match self.rotation {
-            RotationConvention::DeltaRollPitchYawRad => ("dx", "dy", "dz", "droll", "dpitch", "dyaw"),
+            RotationConvention::DeltaRollPitchYawRad => {
+                ("dx", "dy", "dz", "droll", "dpitch", "dyaw")
+            }
             RotationConvention::AsStored => ("a0", "a1", "a2", "a3", "a4", "a5"),
         };
         [

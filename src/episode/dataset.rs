@@ -67,7 +67,11 @@ impl Dataset {
                 let mut d = rlds::RldsDataset::open(path)?;
                 Ok(Self {
                     root: d.root.clone(),
-                    name: if d.version.is_empty() { d.name.clone() } else { format!("{} {}", d.name, d.version) },
+                    name: if d.version.is_empty() {
+                        d.name.clone()
+                    } else {
+                        format!("{} {}", d.name, d.version)
+                    },
                     format,
                     problems: std::mem::take(&mut d.problems),
                     backend: Backend::Rlds(d),
@@ -92,7 +96,9 @@ impl Dataset {
     pub fn quick_summary(&self, i: usize) -> EpisodeSummary {
         match &self.backend {
             Backend::Native(d) => d.episodes.get(i).map(|e| e.1.clone()),
-            Backend::Rlds(d) => (i < d.entries.len()).then(|| EpisodeSummary::named(d.episode_name(i))),
+            Backend::Rlds(d) => {
+                (i < d.entries.len()).then(|| EpisodeSummary::named(d.episode_name(i)))
+            }
         }
         .unwrap_or_else(|| EpisodeSummary::named(format!("#{i}")))
     }
@@ -162,13 +168,26 @@ fn scan(dir: &Path, depth: usize, found: &mut Vec<(PathBuf, DatasetFormat)>) {
     if depth == 0 {
         return;
     }
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut subdirs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut subdirs: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     subdirs.sort();
     // A folder of native episode folders without an index.json is one dataset.
-    let episode_dirs: Vec<&PathBuf> = subdirs.iter().filter(|p| p.join("episode.json").is_file()).collect();
+    let episode_dirs: Vec<&PathBuf> = subdirs
+        .iter()
+        .filter(|p| p.join("episode.json").is_file())
+        .collect();
     if episode_dirs.len() > 1 {
-        found.extend(episode_dirs.into_iter().map(|p| (p.clone(), DatasetFormat::Native)));
+        found.extend(
+            episode_dirs
+                .into_iter()
+                .map(|p| (p.clone(), DatasetFormat::Native)),
+        );
         return;
     }
     for sub in subdirs {
@@ -179,19 +198,26 @@ fn scan(dir: &Path, depth: usize, found: &mut Vec<(PathBuf, DatasetFormat)>) {
 /// Opens a file or folder: one dataset, or every dataset found below a folder.
 pub fn open_path(path: &Path) -> Result<Collection> {
     if !path.exists() {
-        return Err(EpisodeError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder")));
+        return Err(EpisodeError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+        ));
     }
     let mut found = Vec::new();
     if path.is_file() {
         match detect(path) {
             Some(DatasetFormat::Rlds) if !path.to_string_lossy().contains(".tfrecord") => {
-                found.push((path.parent().unwrap_or(Path::new(".")).to_owned(), DatasetFormat::Rlds));
+                found.push((
+                    path.parent().unwrap_or(Path::new(".")).to_owned(),
+                    DatasetFormat::Rlds,
+                ));
             }
             Some(f) => found.push((path.to_owned(), f)),
             None => {
                 return Err(EpisodeError::UnknownFormat {
                     path: path.to_owned(),
-                    reason: "expected episode.json, a *.tfrecord* shard or a dataset folder".to_owned(),
+                    reason: "expected episode.json, a *.tfrecord* shard or a dataset folder"
+                        .to_owned(),
                 });
             }
         }

@@ -46,7 +46,11 @@ impl DepthImage {
 
     /// (min, max) over valid pixels, `None` when no pixel is valid.
     pub fn valid_range_m(&self) -> Option<(f32, f32)> {
-        let mut it = self.depth_m.iter().copied().filter(|d| *d > 0.0 && d.is_finite());
+        let mut it = self
+            .depth_m
+            .iter()
+            .copied()
+            .filter(|d| *d > 0.0 && d.is_finite());
         let first = it.next()?;
         Some(it.fold((first, first), |(lo, hi), d| (lo.min(d), hi.max(d))))
     }

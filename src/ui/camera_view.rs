@@ -22,14 +22,24 @@ impl CameraTextures {
         if let Some(img) = &frame.rgb_image {
             match &mut self.rgb {
                 Some(t) => t.set(egui::ImageData::Color(img.clone()), opts),
-                None => self.rgb = Some(ctx.load_texture(format!("rgb/{name}"), egui::ImageData::Color(img.clone()), opts)),
+                None => {
+                    self.rgb = Some(ctx.load_texture(
+                        format!("rgb/{name}"),
+                        egui::ImageData::Color(img.clone()),
+                        opts,
+                    ))
+                }
             }
         }
         if let Some(img) = &frame.depth_image {
             match &mut self.depth {
                 Some(t) => t.set(egui::ImageData::Color(img.clone()), opts),
                 None => {
-                    self.depth = Some(ctx.load_texture(format!("depth/{name}"), egui::ImageData::Color(img.clone()), opts));
+                    self.depth = Some(ctx.load_texture(
+                        format!("depth/{name}"),
+                        egui::ImageData::Color(img.clone()),
+                        opts,
+                    ));
                 }
             }
         }
@@ -46,16 +56,26 @@ fn fit(w: u32, h: u32, max_w: f32) -> egui::Vec2 {
 /// (short label, details on hover, colour) for a camera's intrinsics.
 fn intrinsics_label(c: &Camera) -> (String, String, Color32) {
     let numbers = |k: &crate::episode::Intrinsics| {
-        format!("fx {:.2} fy {:.2} cx {:.2} cy {:.2} px at {}x{}", k.fx_px, k.fy_px, k.cx_px, k.cy_px, k.width_px, k.height_px)
+        format!(
+            "fx {:.2} fy {:.2} cx {:.2} cy {:.2} px at {}x{}",
+            k.fx_px, k.fy_px, k.cx_px, k.cy_px, k.width_px, k.height_px
+        )
     };
     match (&c.intrinsics, &c.intrinsics_source) {
         (Some(k), IntrinsicsSource::DatasetTable { key }) => (
             format!("K nominal ({key})"),
-            format!("{}\nNominal: from the per-dataset table, scaled to this image; the dataset ships no calibration.", numbers(k)),
+            format!(
+                "{}\nNominal: from the per-dataset table, scaled to this image; the dataset ships no calibration.",
+                numbers(k)
+            ),
             theme::WARN_TEXT,
         ),
         (Some(k), _) => ("K from file".to_owned(), numbers(k), Color32::GRAY),
-        (None, _) => ("no intrinsics".to_owned(), "The dataset has no intrinsics for this camera.".to_owned(), Color32::GRAY),
+        (None, _) => (
+            "no intrinsics".to_owned(),
+            "The dataset has no intrinsics for this camera.".to_owned(),
+            Color32::GRAY,
+        ),
     }
 }
 
@@ -98,7 +118,12 @@ pub fn camera_ui(
     });
 }
 
-fn depth_ui(ui: &mut egui::Ui, frame: Option<&CameraFrame>, textures: &CameraTextures, size: egui::Vec2) {
+fn depth_ui(
+    ui: &mut egui::Ui,
+    frame: Option<&CameraFrame>,
+    textures: &CameraTextures,
+    size: egui::Vec2,
+) {
     let Some(frame) = frame else { return };
     match (&frame.depth, &textures.depth) {
         (Some(Err(e)), _) => {
@@ -106,9 +131,9 @@ fn depth_ui(ui: &mut egui::Ui, frame: Option<&CameraFrame>, textures: &CameraTex
         }
         (Some(Ok(depth)), Some(tex)) => {
             let r = ui.add(egui::Image::new((tex.id(), size)).sense(egui::Sense::hover()));
-            let range = frame
-                .depth_range_m
-                .map_or(String::new(), |(lo, hi)| format!("turbo {lo:.3} m (blue) … {hi:.3} m (red), 2-98 %"));
+            let range = frame.depth_range_m.map_or(String::new(), |(lo, hi)| {
+                format!("turbo {lo:.3} m (blue) … {hi:.3} m (red), 2-98 %")
+            });
             let hover = r.hover_pos().and_then(|p| depth_under(depth, r.rect, p));
             match hover {
                 Some((u, v, Some(d))) => ui.monospace(format!("({u}, {v}): {d:.4} m   {range}")),
@@ -121,7 +146,11 @@ fn depth_ui(ui: &mut egui::Ui, frame: Option<&CameraFrame>, textures: &CameraTex
 }
 
 /// Pixel (u, v) under `pos` inside `rect` and its depth in metres (None where invalid).
-pub fn depth_under(depth: &DepthImage, rect: egui::Rect, pos: egui::Pos2) -> Option<(u32, u32, Option<f32>)> {
+pub fn depth_under(
+    depth: &DepthImage,
+    rect: egui::Rect,
+    pos: egui::Pos2,
+) -> Option<(u32, u32, Option<f32>)> {
     if !rect.contains(pos) || rect.width() <= 0.0 || rect.height() <= 0.0 {
         return None;
     }

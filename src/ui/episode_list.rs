@@ -14,15 +14,26 @@ pub fn episode_list_ui(
     let mut intent = None;
     ui.horizontal(|ui| {
         ui.label("Search");
-        ui.add(egui::TextEdit::singleline(filter).hint_text("search instructions").desired_width(f32::INFINITY));
+        ui.add(
+            egui::TextEdit::singleline(filter)
+                .hint_text("search instructions")
+                .desired_width(f32::INFINITY),
+        );
     });
     let needle = filter.to_lowercase();
     let total: usize = datasets.iter().map(|d| d.summaries.len()).sum();
     ui.weak(format!("{} dataset(s), {total} episode(s)", datasets.len()));
     ui.separator();
-    egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-        for (di, d) in datasets.iter().enumerate() {
-            egui::CollapsingHeader::new(format!("{} ({}, {})", d.name, d.format.label(), d.summaries.len()))
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            for (di, d) in datasets.iter().enumerate() {
+                egui::CollapsingHeader::new(format!(
+                    "{} ({}, {})",
+                    d.name,
+                    d.format.label(),
+                    d.summaries.len()
+                ))
                 .id_salt(("dataset", di))
                 .default_open(true)
                 .show(ui, |ui| {
@@ -35,17 +46,24 @@ pub fn episode_list_ui(
                             continue;
                         }
                         let steps = s.num_steps.map_or("?".to_owned(), |n| n.to_string());
-                        let text = format!("{}  ·  {steps} steps  ·  {} cam\n{instruction}", s.name, s.cameras.len());
+                        let text = format!(
+                            "{}  ·  {steps} steps  ·  {} cam\n{instruction}",
+                            s.name,
+                            s.cameras.len()
+                        );
                         let is_sel = selected == Some((di, ei));
                         let r = ui
                             .selectable_label(is_sel, text)
                             .on_hover_text(format!("cameras: {}", s.cameras.join(", ")));
                         if r.clicked() && !is_sel {
-                            intent = Some(Intent::SelectEpisode { dataset: di, episode: ei });
+                            intent = Some(Intent::SelectEpisode {
+                                dataset: di,
+                                episode: ei,
+                            });
                         }
                     }
                 });
-        }
-    });
+            }
+        });
     intent
 }

@@ -15,7 +15,13 @@ struct Series<'a> {
     include_y: &'static [f64],
 }
 
-fn plot_series(ui: &mut egui::Ui, id: &str, s: Series<'_>, step: usize, link: egui::Id) -> Option<usize> {
+fn plot_series(
+    ui: &mut egui::Ui,
+    id: &str,
+    s: Series<'_>,
+    step: usize,
+    link: egui::Id,
+) -> Option<usize> {
     let mut clicked = None;
     ui.label(egui::RichText::new(s.title).small());
     Plot::new(id)
@@ -55,7 +61,13 @@ pub fn plots_ui(ui: &mut egui::Ui, ep: &Episode, step: usize, show_proprio: bool
                 format!("action{d}"),
                 Series {
                     title: label.as_str(),
-                    values: ep.actions.values.iter().enumerate().map(|(i, a)| [i as f64, f64::from(a[d])]).collect(),
+                    values: ep
+                        .actions
+                        .values
+                        .iter()
+                        .enumerate()
+                        .map(|(i, a)| [i as f64, f64::from(a[d])])
+                        .collect(),
                     color: theme::dimension_color(d),
                     include_y: if d == 6 { &[0.0, 1.0] } else { &[0.0] },
                 },
@@ -80,7 +92,8 @@ pub fn plots_ui(ui: &mut egui::Ui, ep: &Episode, step: usize, show_proprio: bool
             ));
         }
     }
-    let (actions, proprio): (Vec<_>, Vec<_>) = series.into_iter().enumerate().partition(|(i, _)| *i < 7);
+    let (actions, proprio): (Vec<_>, Vec<_>) =
+        series.into_iter().enumerate().partition(|(i, _)| *i < 7);
     for (title, block) in [(None, actions), (Some("Proprio"), proprio)] {
         if block.is_empty() {
             continue;

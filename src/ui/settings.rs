@@ -65,7 +65,8 @@ mod tests {
         assert_eq!(s.playback_speed, 1.0);
         assert_eq!(s.fallback_fps, 5.0);
         let json = r#"{"show_depth": false, "unknown_field": 3}"#;
-        let s: ViewSettings = serde_json::from_str(json).expect("serde(default) tolerates missing fields");
+        let s: ViewSettings =
+            serde_json::from_str(json).expect("serde(default) tolerates missing fields");
         assert!(!s.show_depth);
         assert!(s.show_proprio);
     }

@@ -46,7 +46,10 @@ pub fn status_ui(ui: &mut egui::Ui, s: &mut StatusState, info: &str) -> Option<I
             if let Some(f) = &e.file {
                 r.on_hover_text(format!("file: {}", f.display()));
             }
-            if ui.small_button(format!("all errors ({})", s.errors.len())).clicked() {
+            if ui
+                .small_button(format!("all errors ({})", s.errors.len()))
+                .clicked()
+            {
                 s.show_all_errors = true;
             }
         } else {
@@ -54,18 +57,21 @@ pub fn status_ui(ui: &mut egui::Ui, s: &mut StatusState, info: &str) -> Option<I
         }
     });
     let mut open = s.show_all_errors;
-    egui::Window::new("Errors").open(&mut open).vscroll(true).show(ui.ctx(), |ui| {
-        if ui.button("Clear").clicked() {
-            s.errors.clear();
-        }
-        for e in s.errors.iter().rev() {
-            ui.colored_label(theme::ERROR_TEXT, &e.message);
-            if let Some(f) = &e.file {
-                ui.weak(f.display().to_string());
+    egui::Window::new("Errors")
+        .open(&mut open)
+        .vscroll(true)
+        .show(ui.ctx(), |ui| {
+            if ui.button("Clear").clicked() {
+                s.errors.clear();
             }
-            ui.separator();
-        }
-    });
+            for e in s.errors.iter().rev() {
+                ui.colored_label(theme::ERROR_TEXT, &e.message);
+                if let Some(f) = &e.file {
+                    ui.weak(f.display().to_string());
+                }
+                ui.separator();
+            }
+        });
     s.show_all_errors = open && !s.errors.is_empty();
     intent
 }

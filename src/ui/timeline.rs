@@ -26,7 +26,11 @@ impl Timeline {
             step: 0,
             len,
             playing: false,
-            fps: if fps.is_finite() && fps > 0.0 { fps } else { 1.0 },
+            fps: if fps.is_finite() && fps > 0.0 {
+                fps
+            } else {
+                1.0
+            },
             carry_s: 0.0,
         }
     }
@@ -82,7 +86,12 @@ impl Timeline {
 }
 
 /// Draws the timeline and handles keys; returns the new step when it changed.
-pub fn timeline_ui(ui: &mut egui::Ui, t: &mut Timeline, speed: &mut f32, looping: bool) -> Option<usize> {
+pub fn timeline_ui(
+    ui: &mut egui::Ui,
+    t: &mut Timeline,
+    speed: &mut f32,
+    looping: bool,
+) -> Option<usize> {
     let before = t.step;
     let keys_free = !ui.ctx().egui_wants_keyboard_input();
     if keys_free {
@@ -110,12 +119,20 @@ pub fn timeline_ui(ui: &mut egui::Ui, t: &mut Timeline, speed: &mut f32, looping
         if ui.button("|<").on_hover_text("First step (Home)").clicked() {
             t.set_step(0);
         }
-        if ui.button("<").on_hover_text("Previous step (Left)").clicked() {
+        if ui
+            .button("<")
+            .on_hover_text("Previous step (Left)")
+            .clicked()
+        {
             t.playing = false;
             t.set_step(t.step.saturating_sub(1));
         }
         let label = if t.playing { "Pause" } else { "Play" };
-        if ui.button(label).on_hover_text("Play / pause (Space)").clicked() {
+        if ui
+            .button(label)
+            .on_hover_text("Play / pause (Space)")
+            .clicked()
+        {
             t.toggle_play();
         }
         if ui.button(">").on_hover_text("Next step (Right)").clicked() {
@@ -138,7 +155,12 @@ pub fn timeline_ui(ui: &mut egui::Ui, t: &mut Timeline, speed: &mut f32, looping
         let slider_width = ui.available_width().max(80.0);
         ui.spacing_mut().slider_width = slider_width - 60.0;
         if ui
-            .add_enabled(t.len > 1, egui::Slider::new(&mut s, 0..=t.last()).show_value(false).text("scrub"))
+            .add_enabled(
+                t.len > 1,
+                egui::Slider::new(&mut s, 0..=t.last())
+                    .show_value(false)
+                    .text("scrub"),
+            )
             .changed()
         {
             t.set_step(s);

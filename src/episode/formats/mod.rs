@@ -50,7 +50,12 @@ impl FrameContext<'_> {
 
 /// Decodes an encoded colour image to 8-bit RGB and checks its size against `want`
 /// (width, height). Grey or RGBA inputs are converted.
-pub(crate) fn decode_rgb(bytes: &[u8], format: Option<ImageFormat>, want: Option<(u32, u32)>, ctx: FrameContext<'_>) -> Result<RgbImage> {
+pub(crate) fn decode_rgb(
+    bytes: &[u8],
+    format: Option<ImageFormat>,
+    want: Option<(u32, u32)>,
+    ctx: FrameContext<'_>,
+) -> Result<RgbImage> {
     let decoded = match format {
         Some(f) => image::load_from_memory_with_format(bytes, f),
         None => image::load_from_memory(bytes),
@@ -67,8 +72,15 @@ pub(crate) fn decode_rgb(bytes: &[u8], format: Option<ImageFormat>, want: Option
 
 /// Decodes a 16-bit single-channel PNG of integer depth to metres (`value * scale_to_m`),
 /// keeping `invalid_value` as 0 (invalid).
-pub(crate) fn decode_depth_u16(bytes: &[u8], scale_to_m: f32, invalid_value: u16, want: Option<(u32, u32)>, ctx: FrameContext<'_>) -> Result<DepthImage> {
-    let decoded = image::load_from_memory_with_format(bytes, ImageFormat::Png).map_err(|e| ctx.decode_error(e))?;
+pub(crate) fn decode_depth_u16(
+    bytes: &[u8],
+    scale_to_m: f32,
+    invalid_value: u16,
+    want: Option<(u32, u32)>,
+    ctx: FrameContext<'_>,
+) -> Result<DepthImage> {
+    let decoded = image::load_from_memory_with_format(bytes, ImageFormat::Png)
+        .map_err(|e| ctx.decode_error(e))?;
     let luma = match decoded {
         image::DynamicImage::ImageLuma16(l) => l,
         other => {
@@ -83,7 +95,13 @@ pub(crate) fn decode_depth_u16(bytes: &[u8], scale_to_m: f32, invalid_value: u16
     let depth_m = luma
         .into_raw()
         .into_iter()
-        .map(|v| if v == invalid_value { 0.0 } else { f32::from(v) * scale_to_m })
+        .map(|v| {
+            if v == invalid_value {
+                0.0
+            } else {
+                f32::from(v) * scale_to_m
+            }
+        })
         .collect();
     Ok(DepthImage {
         width_px: w,

@@ -21,9 +21,9 @@ use serde::Deserialize;
 use super::{FrameContext, decode_depth_u16, decode_rgb};
 use crate::episode::model::next_episode_uid;
 use crate::episode::{
-    ActionConvention, Actions, Camera, CameraPoses, DatasetFormat, DepthImage, EncodedFrame, Episode,
-    EpisodeError, EpisodeSource, EpisodeSummary, FrameCache, FrameSource, Intrinsics, IntrinsicsSource,
-    Proprio, RecordLabel, Result, RgbImage, opencv_from_opengl,
+    ActionConvention, Actions, Camera, CameraPoses, DatasetFormat, DepthImage, EncodedFrame,
+    Episode, EpisodeError, EpisodeSource, EpisodeSummary, FrameCache, FrameSource, Intrinsics,
+    IntrinsicsSource, Proprio, RecordLabel, Result, RgbImage, opencv_from_opengl,
 };
 
 /// The `format` value this reader understands.
@@ -136,7 +136,9 @@ fn nan_tokens_to_null(text: &str) -> std::borrow::Cow<'_, str> {
         if c == '"' {
             in_string = true;
         }
-        let token = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t));
+        let token = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|t| rest.starts_with(t));
         if let Some(t) = token {
             out.push_str("null");
             rest = &rest[t.len()..];
@@ -162,7 +164,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 /// Joins a relative path from the dataset onto `base`, refusing absolute paths and `..`.
 fn safe_join(base: &Path, relative: &str, meta_path: &Path) -> Result<PathBuf> {
     let rel = Path::new(relative);
-    if relative.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+    if relative.is_empty()
+        || !rel
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
         return Err(EpisodeError::PathEscapes {
             path: meta_path.to_owned(),
             template: relative.to_owned(),
@@ -183,14 +189,22 @@ fn expand_template(template: &str, frame: usize) -> Option<String> {
             format!("{frame:0width$}")
         }
     };
-    Some(format!("{}{}{}", &template[..start], digits, &template[end + 1..]))
+    Some(format!(
+        "{}{}{}",
+        &template[..start],
+        digits,
+        &template[end + 1..]
+    ))
 }
 
 fn matrix(rows: &[[f64; 4]; 4]) -> Matrix4<f64> {
     Matrix4::from_fn(|r, c| rows[r][c])
 }
 
-fn pose_opencv(opencv: Option<&[[f64; 4]; 4]>, mujoco: Option<&[[f64; 4]; 4]>) -> Option<Matrix4<f64>> {
+fn pose_opencv(
+    opencv: Option<&[[f64; 4]; 4]>,
+    mujoco: Option<&[[f64; 4]; 4]>,
+) -> Option<Matrix4<f64>> {
     opencv
         .map(matrix)
         .or_else(|| mujoco.map(|m| opencv_from_opengl(&matrix(m))))
@@ -219,13 +233,19 @@ fn index_format(dir: &Path) -> Option<String> {
 }
 
 fn folder_name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
 }
 
 impl NativeDataset {
     /// Opens a dataset folder (with `index.json`), one episode folder, or an `episode.json`.
     pub fn open(path: &Path) -> Result<Self> {
-        let dir = if path.is_file() { path.parent().unwrap_or(Path::new(".")) } else { path };
+        let dir = if path.is_file() {
+            path.parent().unwrap_or(Path::new("."))
+        } else {
+            path
+        };
         if dir.join("episode.json").is_file() {
             return Ok(Self {
                 root: dir.to_owned(),
@@ -278,11 +298,13 @@ impl NativeDataset {
     }
 
     fn entry(&self, i: usize) -> Result<&(PathBuf, EpisodeSummary)> {
-        self.episodes.get(i).ok_or_else(|| EpisodeError::EpisodeOutOfRange {
-            path: self.root.clone(),
-            index: i,
-            len: self.episodes.len(),
-        })
+        self.episodes
+            .get(i)
+            .ok_or_else(|| EpisodeError::EpisodeOutOfRange {
+                path: self.root.clone(),
+                index: i,
+                len: self.episodes.len(),
+            })
     }
 
     /// Parses and validates episode `i`'s `episode.json`.
@@ -298,22 +320,35 @@ impl NativeDataset {
         if let Some(f) = &ep.format
             && f != FORMAT_NAME
         {
-            return Err(field_err("format".into(), format!("is {f:?}, expected {FORMAT_NAME:?}")));
+            return Err(field_err(
+                "format".into(),
+                format!("is {f:?}, expected {FORMAT_NAME:?}"),
+            ));
         }
         if ep.frames.len() != ep.num_frames {
             return Err(field_err(
                 "frames".into(),
-                format!("has {} entries but num_frames is {}", ep.frames.len(), ep.num_frames),
+                format!(
+                    "has {} entries but num_frames is {}",
+                    ep.frames.len(),
+                    ep.num_frames
+                ),
             ));
         }
         if !(ep.fps.is_finite() && ep.fps > 0.0) {
-            return Err(field_err("fps".into(), format!("must be a positive number, is {}", ep.fps)));
+            return Err(field_err(
+                "fps".into(),
+                format!("must be a positive number, is {}", ep.fps),
+            ));
         }
         let n = ep.frames.len();
         let mut values = Vec::with_capacity(n);
         for (step, f) in ep.frames.iter().enumerate() {
             if f.index != step {
-                return Err(field_err(format!("frames[{step}].index"), format!("is {}, expected {step}", f.index)));
+                return Err(field_err(
+                    format!("frames[{step}].index"),
+                    format!("is {}, expected {step}", f.index),
+                ));
             }
             let mut a = [0f32; 7];
             for (dim, v) in f.action_7d.iter().enumerate() {
@@ -337,18 +372,30 @@ impl NativeDataset {
         let mut streams = Vec::new();
         for (name, c) in &ep.cameras {
             if c.width == 0 || c.height == 0 {
-                return Err(field_err(format!("cameras.{name}"), "width and height must be positive".into()));
+                return Err(field_err(
+                    format!("cameras.{name}"),
+                    "width and height must be positive".into(),
+                ));
             }
             let intrinsics = c.k.map(|k| Intrinsics::from_k(&k, c.width, c.height));
             if let Some(k) = &intrinsics
                 && !k.is_valid()
             {
-                return Err(field_err(format!("cameras.{name}.K"), "not a valid pinhole matrix".into()));
+                return Err(field_err(
+                    format!("cameras.{name}.K"),
+                    "not a valid pinhole matrix".into(),
+                ));
             }
-            for (field, t) in [("rgb_path", Some(&c.rgb_path)), ("depth_path", c.depth_path.as_ref())] {
+            for (field, t) in [
+                ("rgb_path", Some(&c.rgb_path)),
+                ("depth_path", c.depth_path.as_ref()),
+            ] {
                 if let Some(t) = t {
                     let expanded = expand_template(t, 0).ok_or_else(|| {
-                        field_err(format!("cameras.{name}.{field}"), format!("template {t:?} has no {{frame}} field"))
+                        field_err(
+                            format!("cameras.{name}.{field}"),
+                            format!("template {t:?} has no {{frame}} field"),
+                        )
                     })?;
                     safe_join(dir, &expanded, &meta_path)?;
                 }
@@ -360,10 +407,18 @@ impl NativeDataset {
                     f.camera_extrinsics
                         .as_ref()
                         .and_then(|m| m.get(name))
-                        .and_then(|e| pose_opencv(e.world_from_camera_opencv.as_ref(), e.world_from_camera_mujoco.as_ref()))
+                        .and_then(|e| {
+                            pose_opencv(
+                                e.world_from_camera_opencv.as_ref(),
+                                e.world_from_camera_mujoco.as_ref(),
+                            )
+                        })
                 })
                 .collect();
-            let fixed = pose_opencv(c.world_from_camera_opencv.as_ref(), c.world_from_camera_mujoco.as_ref());
+            let fixed = pose_opencv(
+                c.world_from_camera_opencv.as_ref(),
+                c.world_from_camera_mujoco.as_ref(),
+            );
             let poses = if n > 0 && per_step.iter().all(Option::is_some) {
                 let all: Vec<Matrix4<f64>> = per_step.into_iter().flatten().collect();
                 if all.iter().all(|m| m == &all[0]) {
@@ -376,13 +431,21 @@ impl NativeDataset {
             };
             let depth = c.depth_path.as_ref().map(|t| {
                 let enc = c.depth_encoding.as_ref();
-                (t.clone(), enc.map_or(0.001, |e| e.scale_to_metres), enc.map_or(0, |e| e.invalid_value))
+                (
+                    t.clone(),
+                    enc.map_or(0.001, |e| e.scale_to_metres),
+                    enc.map_or(0, |e| e.invalid_value),
+                )
             });
             cameras.push(Camera {
                 name: name.clone(),
                 width_px: c.width,
                 height_px: c.height,
-                intrinsics_source: if intrinsics.is_some() { IntrinsicsSource::File } else { IntrinsicsSource::None },
+                intrinsics_source: if intrinsics.is_some() {
+                    IntrinsicsSource::File
+                } else {
+                    IntrinsicsSource::None
+                },
                 intrinsics,
                 poses,
                 has_depth: depth.is_some(),
@@ -454,7 +517,10 @@ fn native_proprio(frames: &[FrameJson]) -> Option<Proprio> {
                 v.extend(p.and_then(|p| p.eef_rpy_rad).map_or([f32::NAN; 3], |x| x));
             }
             if first.gripper_qpos_m.is_some() {
-                v.extend(p.and_then(|p| p.gripper_qpos_m).map_or([f32::NAN; 2], |x| x));
+                v.extend(
+                    p.and_then(|p| p.gripper_qpos_m)
+                        .map_or([f32::NAN; 2], |x| x),
+                );
             }
             v
         })
@@ -481,10 +547,12 @@ struct NativeFrames {
 
 impl NativeFrames {
     fn stream(&self, camera: usize) -> Result<&NativeStream> {
-        self.streams.get(camera).ok_or_else(|| EpisodeError::NoSuchCamera {
-            path: self.meta_path.clone(),
-            camera: format!("#{camera}"),
-        })
+        self.streams
+            .get(camera)
+            .ok_or_else(|| EpisodeError::NoSuchCamera {
+                path: self.meta_path.clone(),
+                camera: format!("#{camera}"),
+            })
     }
 
     fn file(&self, template: &str, step: usize) -> Result<PathBuf> {
@@ -517,7 +585,9 @@ impl FrameSource for NativeFrames {
 
     fn decode_depth(&self, step: usize, camera: usize) -> Result<Option<DepthImage>> {
         let s = self.stream(camera)?;
-        let Some((template, scale, invalid)) = &s.depth else { return Ok(None) };
+        let Some((template, scale, invalid)) = &s.depth else {
+            return Ok(None);
+        };
         let (path, bytes) = self.read(template, step)?;
         let ctx = FrameContext {
             path: &path,
@@ -544,8 +614,14 @@ mod tests {
 
     #[test]
     fn templates_expand_and_escapes_are_refused() {
-        assert_eq!(expand_template("rgb/a/{frame:06d}.png", 7).as_deref(), Some("rgb/a/000007.png"));
-        assert_eq!(expand_template("x/{frame}.png", 12).as_deref(), Some("x/12.png"));
+        assert_eq!(
+            expand_template("rgb/a/{frame:06d}.png", 7).as_deref(),
+            Some("rgb/a/000007.png")
+        );
+        assert_eq!(
+            expand_template("x/{frame}.png", 12).as_deref(),
+            Some("x/12.png")
+        );
         assert_eq!(expand_template("x/none.png", 1), None);
         let base = Path::new("/data/ep");
         assert!(safe_join(base, "../secret.png", base).is_err());
@@ -556,6 +632,9 @@ mod tests {
     #[test]
     fn nan_tokens_become_null_outside_strings_only() {
         let s = r#"{"a": [NaN, -Infinity, 1.0], "b": "NaN stays"}"#;
-        assert_eq!(nan_tokens_to_null(s), r#"{"a": [null, null, 1.0], "b": "NaN stays"}"#);
+        assert_eq!(
+            nan_tokens_to_null(s),
+            r#"{"a": [null, null, 1.0], "b": "NaN stays"}"#
+        );
     }
 }

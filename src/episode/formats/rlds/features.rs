@@ -94,7 +94,13 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-fn walk(path: &Path, node: &Value, key: &str, per_step: bool, out: &mut Vec<FeatureSpec>) -> Result<()> {
+fn walk(
+    path: &Path,
+    node: &Value,
+    key: &str,
+    per_step: bool,
+    out: &mut Vec<FeatureSpec>,
+) -> Result<()> {
     let class = node
         .get("pythonClassName")
         .and_then(Value::as_str)
@@ -103,22 +109,31 @@ fn walk(path: &Path, node: &Value, key: &str, per_step: bool, out: &mut Vec<Feat
         let features = dict
             .get("features")
             .and_then(Value::as_object)
-            .ok_or_else(|| EpisodeError::metadata(path, format!("`{key}`: featuresDict without a features map")))?;
+            .ok_or_else(|| {
+                EpisodeError::metadata(
+                    path,
+                    format!("`{key}`: featuresDict without a features map"),
+                )
+            })?;
         for (name, child) in features {
             walk(path, child, &join(key, name), per_step, out)?;
         }
         return Ok(());
     }
     if let Some(seq) = node.get("sequence") {
-        let item = seq
-            .get("feature")
-            .ok_or_else(|| EpisodeError::metadata(path, format!("`{key}`: sequence without a feature")))?;
+        let item = seq.get("feature").ok_or_else(|| {
+            EpisodeError::metadata(path, format!("`{key}`: sequence without a feature"))
+        })?;
         return walk(path, item, key, true, out);
     }
     let kind = if let Some(img) = node.get("image") {
         FeatureKind::Image {
             shape: dims(img),
-            dtype: img.get("dtype").and_then(Value::as_str).unwrap_or("uint8").to_owned(),
+            dtype: img
+                .get("dtype")
+                .and_then(Value::as_str)
+                .unwrap_or("uint8")
+                .to_owned(),
             encoding: img
                 .get("encodingFormat")
                 .and_then(Value::as_str)
@@ -128,7 +143,11 @@ fn walk(path: &Path, node: &Value, key: &str, per_step: bool, out: &mut Vec<Feat
     } else if let Some(t) = node.get("tensor") {
         FeatureKind::Tensor {
             shape: dims(t),
-            dtype: t.get("dtype").and_then(Value::as_str).unwrap_or("").to_owned(),
+            dtype: t
+                .get("dtype")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
         }
     } else if node.get("text").is_some() {
         FeatureKind::Text

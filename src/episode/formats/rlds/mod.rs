@@ -27,10 +27,13 @@ use self::tfrecord::RecordSpan;
 use super::{FrameContext, PLACEHOLDER_MAX_VALUE, decode_depth_u16, decode_rgb};
 use crate::episode::model::next_episode_uid;
 use crate::episode::{
-    ActionConvention, Actions, Camera, CameraPoses, DatasetFormat, DepthImage, EncodedFrame, Episode,
-    EpisodeError, EpisodeSource, FrameCache, FrameSource, IntrinsicsSource, Proprio, RecordLabel,
-    Result, RgbImage, intrinsics_table,
+    ActionConvention, Actions, Camera, CameraPoses, DatasetFormat, DepthImage, EncodedFrame,
+    Episode, EpisodeError, EpisodeSource, FrameCache, FrameSource, IntrinsicsSource, Proprio,
+    RecordLabel, Result, RgbImage, intrinsics_table,
 };
+
+/// BridgeData's control rate, Hz.
+const BRIDGE_NOMINAL_FPS: f64 = 5.0;
 
 /// One TFRecord file of the dataset.
 #[derive(Debug)]
@@ -60,7 +63,10 @@ pub struct RldsDataset {
 pub fn is_dataset_dir(dir: &Path) -> bool {
     dir.join("features.json").is_file()
         && std::fs::read_dir(dir)
-            .map(|rd| rd.flatten().any(|e| is_shard_name(&e.file_name().to_string_lossy())))
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| is_shard_name(&e.file_name().to_string_lossy()))
+            })
             .unwrap_or(false)
 }
 
@@ -99,8 +105,16 @@ impl RldsDataset {
         let info_path = root.join("dataset_info.json");
         let (name, version) = if info_path.is_file() {
             let info = read_json(&info_path)?;
-            let name = info.get("name").and_then(|v| v.as_str()).unwrap_or("").to_owned();
-            let version = info.get("version").and_then(|v| v.as_str()).unwrap_or("").to_owned();
+            let name = info
+                .get("name")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned();
+            let version = info
+                .get("version")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned();
             (name, version)
         } else {
             (String::new(), String::new())
@@ -115,7 +129,8 @@ impl RldsDataset {
             name
         };
         let features_path = root.join("features.json");
-        let text = std::fs::read_to_string(&features_path).map_err(|e| EpisodeError::io(&features_path, e))?;
+        let text = std::fs::read_to_string(&features_path)
+            .map_err(|e| EpisodeError::io(&features_path, e))?;
         let features = Arc::new(features::parse(&features_path, &text)?);
 
         let mut shard_paths: Vec<PathBuf> = match only {
@@ -124,7 +139,11 @@ impl RldsDataset {
                 .map_err(|e| EpisodeError::io(&root, e))?
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.is_file() && p.file_name().is_some_and(|n| is_shard_name(&n.to_string_lossy())))
+                .filter(|p| {
+                    p.is_file()
+                        && p.file_name()
+                            .is_some_and(|n| is_shard_name(&n.to_string_lossy()))
+                })
                 .collect(),
         };
         shard_paths.sort();
@@ -142,7 +161,10 @@ impl RldsDataset {
             if let Some(e) = idx.error {
                 problems.push(e);
             }
-            let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let file_name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let s = shards.len();
             entries.extend((0..idx.records.len()).map(|r| (s, r)));
             shards.push(Shard {
@@ -176,11 +198,14 @@ impl RldsDataset {
     }
 
     fn read_example(&self, i: usize) -> Result<(PathBuf, usize, Example)> {
-        let (s, r) = *self.entries.get(i).ok_or_else(|| EpisodeError::EpisodeOutOfRange {
-            path: self.root.clone(),
-            index: i,
-            len: self.entries.len(),
-        })?;
+        let (s, r) = *self
+            .entries
+            .get(i)
+            .ok_or_else(|| EpisodeError::EpisodeOutOfRange {
+                path: self.root.clone(),
+                index: i,
+                len: self.entries.len(),
+            })?;
         let shard = &self.shards[s];
         let payload = tfrecord::read_record(&shard.path, r, shard.records[r])?;
         let example = Example::decode_from(payload).map_err(|e| EpisodeError::BadRecord {
@@ -214,7 +239,8 @@ impl RldsDataset {
             record,
             what,
         };
-        let bridge_like = intrinsics_table::key_for(&self.name, &self.version) == "bridge_orig/1.0.0";
+        let bridge_like =
+            intrinsics_table::key_for(&self.name, &self.version) == "bridge_orig/1.0.0";
 
         // Actions.
         let actions = layout.actions(&ex, n, &path, record, bridge_like)?;
@@ -224,13 +250,24 @@ impl RldsDataset {
             Some(key) => {
                 let v = ex.floats(key).unwrap_or(&[]);
                 if n == 0 || v.len() % n != 0 {
-                    return Err(bad(format!("`{key}` has {} values, not a multiple of {n} steps", v.len())));
+                    return Err(bad(format!(
+                        "`{key}` has {} values, not a multiple of {n} steps",
+                        v.len()
+                    )));
                 }
                 let d = v.len() / n;
                 let names = if bridge_like && d == 7 {
-                    ["x (m)", "y (m)", "z (m)", "roll (rad)", "pitch (rad)", "yaw (rad)", "gripper (~0..1)"]
-                        .map(str::to_owned)
-                        .to_vec()
+                    [
+                        "x (m)",
+                        "y (m)",
+                        "z (m)",
+                        "roll (rad)",
+                        "pitch (rad)",
+                        "yaw (rad)",
+                        "gripper (~0..1)",
+                    ]
+                    .map(str::to_owned)
+                    .to_vec()
                 } else {
                     (0..d).map(|j| format!("state[{j}]")).collect()
                 };
@@ -249,13 +286,20 @@ impl RldsDataset {
         for (ci, cam) in layout.cameras.iter().enumerate() {
             let frames = ex.byte_strings(&cam.rgb_key).unwrap_or(&[]).to_vec();
             if frames.len() != n {
-                return Err(bad(format!("`{}` has {} images for {n} steps", cam.rgb_key, frames.len())));
+                return Err(bad(format!(
+                    "`{}` has {} images for {n} steps",
+                    cam.rgb_key,
+                    frames.len()
+                )));
             }
             let depth = match &cam.depth_key {
                 Some(k) => {
                     let d = ex.byte_strings(k).unwrap_or(&[]).to_vec();
                     if d.len() != n {
-                        return Err(bad(format!("`{k}` has {} depth images for {n} steps", d.len())));
+                        return Err(bad(format!(
+                            "`{k}` has {} depth images for {n} steps",
+                            d.len()
+                        )));
                     }
                     Some(d)
                 }
@@ -272,7 +316,12 @@ impl RldsDataset {
             let size = match cam.size {
                 Some(s) => s,
                 None if n > 0 => {
-                    let ctx = FrameContext { path: &path, record: Some(record), step: 0, camera: &cam.name };
+                    let ctx = FrameContext {
+                        path: &path,
+                        record: Some(record),
+                        step: 0,
+                        camera: &cam.name,
+                    };
                     let img = decode_rgb(&streams[ci].frames[0], cam.format, None, ctx)?;
                     (img.width_px, img.height_px)
                 }
@@ -280,10 +329,16 @@ impl RldsDataset {
             };
             streams[ci].size = Some(size);
             // The dataset table describes the primary (first) camera only.
-            let (intrinsics, intrinsics_source) = match intrinsics_table::lookup(&table_key, size.0, size.1) {
-                Some(k) if ci == 0 => (Some(k), IntrinsicsSource::DatasetTable { key: table_key.clone() }),
-                _ => (None, IntrinsicsSource::None),
-            };
+            let (intrinsics, intrinsics_source) =
+                match intrinsics_table::lookup(&table_key, size.0, size.1) {
+                    Some(k) if ci == 0 => (
+                        Some(k),
+                        IntrinsicsSource::DatasetTable {
+                            key: table_key.clone(),
+                        },
+                    ),
+                    _ => (None, IntrinsicsSource::None),
+                };
             cameras.push(Camera {
                 name: cam.name.clone(),
                 width_px: size.0,
@@ -333,20 +388,33 @@ impl RldsDataset {
         {
             notes.push("RLDS `is_last` is never set: the episode is truncated".to_owned());
         }
-        if bridge_like && actions.values.first().is_some_and(|a| a[..6].iter().all(|&v| v == 0.0)) {
+        if bridge_like
+            && actions
+                .values
+                .first()
+                .is_some_and(|a| a[..6].iter().all(|&v| v == 0.0))
+        {
             notes.push(
                 "step 0 action is zero except the gripper (raw BridgeData; SpatialVLA drops this step)".to_owned(),
             );
         }
+        // RLDS stores no rate; BridgeData is recorded at 5 Hz (the rate the LeRobot
+        // conversion declares), so playback uses that, labelled as nominal.
+        let fps = bridge_like.then_some(BRIDGE_NOMINAL_FPS);
+        if fps.is_some() {
+            notes.push(format!("fps is nominal ({BRIDGE_NOMINAL_FPS} Hz, the BridgeData control rate); RLDS stores none"));
+        }
         for missing in &layout.unpaired_depth {
-            notes.push(format!("depth stream `{missing}` matches no RGB camera and is not shown"));
+            notes.push(format!(
+                "depth stream `{missing}` matches no RGB camera and is not shown"
+            ));
         }
 
         Ok(Episode {
             uid: next_episode_uid(),
             name: self.episode_name(i),
             instruction: layout.instruction(&ex),
-            fps: None,
+            fps,
             source: EpisodeSource {
                 format: DatasetFormat::Rlds,
                 path,
@@ -401,7 +469,12 @@ impl<'a> Layout<'a> {
         let mut cameras = Vec::new();
         let mut depth_keys = Vec::new();
         for f in features.iter().filter(|f| f.per_step) {
-            if let FeatureKind::Image { shape, dtype, encoding } = &f.kind {
+            if let FeatureKind::Image {
+                shape,
+                dtype,
+                encoding,
+            } = &f.kind
+            {
                 let channels = shape.get(2).copied().unwrap_or(-1);
                 let looks_depth = f.key.contains("depth") || dtype == "uint16" || channels == 1;
                 if looks_depth {
@@ -436,7 +509,11 @@ impl<'a> Layout<'a> {
         }
         let state_key = features
             .iter()
-            .find(|f| f.per_step && f.key == "steps/observation/state" && matches!(f.kind, FeatureKind::Tensor { .. }))
+            .find(|f| {
+                f.per_step
+                    && f.key == "steps/observation/state"
+                    && matches!(f.kind, FeatureKind::Tensor { .. })
+            })
             .map(|f| f.key.clone());
         Self {
             features,
@@ -469,7 +546,10 @@ impl<'a> Layout<'a> {
         let mut keys: Vec<&str> = self
             .features
             .iter()
-            .filter(|f| matches!(f.kind, FeatureKind::Text) && (f.key.contains("instruction") || f.key.contains("language")))
+            .filter(|f| {
+                matches!(f.kind, FeatureKind::Text)
+                    && (f.key.contains("instruction") || f.key.contains("language"))
+            })
             .map(|f| f.key.as_str())
             .collect();
         keys.sort_by_key(|k| (!k.ends_with("language_instruction"), *k));
@@ -481,7 +561,14 @@ impl<'a> Layout<'a> {
             .unwrap_or_default()
     }
 
-    fn actions(&self, ex: &Example, n: usize, path: &Path, record: usize, bridge_like: bool) -> Result<Actions> {
+    fn actions(
+        &self,
+        ex: &Example,
+        n: usize,
+        path: &Path,
+        record: usize,
+        bridge_like: bool,
+    ) -> Result<Actions> {
         let bad = |what: String| EpisodeError::BadRecord {
             path: path.to_owned(),
             record,
@@ -502,10 +589,18 @@ impl<'a> Layout<'a> {
         ) {
             // RT-1 / Fractal: a dict of world_vector (3), rotation_delta (3), gripper (1).
             if t.len() != 3 * n || r.len() != 3 * n || g.len() != n {
-                return Err(bad("RT-1 style action parts do not have 3 + 3 + 1 values per step".to_owned()));
+                return Err(bad(
+                    "RT-1 style action parts do not have 3 + 3 + 1 values per step".to_owned(),
+                ));
             }
             (0..n)
-                .flat_map(|s| t[3 * s..3 * s + 3].iter().chain(&r[3 * s..3 * s + 3]).chain(&g[s..s + 1]).copied())
+                .flat_map(|s| {
+                    t[3 * s..3 * s + 3]
+                        .iter()
+                        .chain(&r[3 * s..3 * s + 3])
+                        .chain(&g[s..s + 1])
+                        .copied()
+                })
                 .collect()
         } else {
             return Err(bad("no `steps/action` (7 floats per step) found".to_owned()));
@@ -551,15 +646,21 @@ struct RldsFrames {
 
 impl RldsFrames {
     fn stream(&self, step: usize, camera: usize) -> Result<(&Stream, &Bytes)> {
-        let s = self.streams.get(camera).ok_or_else(|| EpisodeError::NoSuchCamera {
-            path: self.path.clone(),
-            camera: format!("#{camera}"),
-        })?;
-        let b = s.frames.get(step).ok_or_else(|| EpisodeError::StepOutOfRange {
-            path: self.path.clone(),
-            step,
-            len: s.frames.len(),
-        })?;
+        let s = self
+            .streams
+            .get(camera)
+            .ok_or_else(|| EpisodeError::NoSuchCamera {
+                path: self.path.clone(),
+                camera: format!("#{camera}"),
+            })?;
+        let b = s
+            .frames
+            .get(step)
+            .ok_or_else(|| EpisodeError::StepOutOfRange {
+                path: self.path.clone(),
+                step,
+                len: s.frames.len(),
+            })?;
         Ok((s, b))
     }
 }
@@ -578,8 +679,12 @@ impl FrameSource for RldsFrames {
 
     fn decode_depth(&self, step: usize, camera: usize) -> Result<Option<DepthImage>> {
         let (s, _) = self.stream(step, camera)?;
-        let Some(depth) = &s.depth else { return Ok(None) };
-        let Some(bytes) = depth.get(step) else { return Ok(None) };
+        let Some(depth) = &s.depth else {
+            return Ok(None);
+        };
+        let Some(bytes) = depth.get(step) else {
+            return Ok(None);
+        };
         let ctx = FrameContext {
             path: &self.path,
             record: Some(self.record),
