@@ -368,19 +368,13 @@ impl Worker {
         }
         let bundle = Self::decode_step(&ep, step);
         self.send(WorkerMessage::Frame(Arc::new(bundle)));
-        for s in (step + 1..ep.num_steps()).take(PREFETCH_STEPS) {
+        // Nearest steps first, ahead of any remaining summary work.
+        for s in (step + 1..ep.num_steps()).take(PREFETCH_STEPS).rev() {
             self.background.push_front(Background::Prefetch {
                 episode_uid,
                 step: s,
             });
         }
-        // Prefetch nearest first.
-        let (mut pre, rest): (VecDeque<_>, VecDeque<_>) = self
-            .background
-            .drain(..)
-            .partition(|b| matches!(b, Background::Prefetch { .. }));
-        pre.make_contiguous().reverse();
-        self.background = pre.into_iter().chain(rest).collect();
     }
 
     fn background_step(&mut self) {

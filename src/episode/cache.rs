@@ -2,12 +2,13 @@
 //!
 //! Keys name the episode (by a process-unique id), the step, the camera and the kind. The
 //! budget counts decoded pixel bytes; inserting past it evicts the least recently used
-//! entries first. One mutex guards the map, and it is never held while decoding: callers
+//! entries first. A second index ordered by last use makes lookups, inserts and evictions
+//! O(log n), so a large budget of small frames stays cheap. One mutex guards the map, and it is never held while decoding: callers
 //! look up, decode outside the lock on a miss, then insert. Two threads racing on the same
 //! miss both decode; the second insert simply replaces the first (cheaper than a
 //! per-key lock for frames that take milliseconds).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use super::frame::{DepthImage, RgbImage};
@@ -48,6 +49,8 @@ struct Entry {
 
 struct Inner {
     map: HashMap<FrameKey, Entry>,
+    /// last_used -> key, oldest first.
+    order: BTreeMap<u64, FrameKey>,
     bytes: usize,
     clock: u64,
     hits: u64,
@@ -79,6 +82,7 @@ impl FrameCache {
             budget_bytes,
             inner: Mutex::new(Inner {
                 map: HashMap::new(),
+                order: BTreeMap::new(),
                 bytes: 0,
                 clock: 0,
                 hits: 0,
@@ -99,8 +103,10 @@ impl FrameCache {
         let now = inner.clock;
         match inner.map.get_mut(key) {
             Some(e) => {
-                e.last_used = now;
+                let previous = std::mem::replace(&mut e.last_used, now);
                 let f = e.frame.clone();
+                inner.order.remove(&previous);
+                inner.order.insert(now, key.clone());
                 inner.hits += 1;
                 Some(f)
             }
@@ -121,6 +127,7 @@ impl FrameCache {
         let mut inner = self.lock();
         inner.clock += 1;
         let now = inner.clock;
+        inner.order.insert(now, key.clone());
         if let Some(old) = inner.map.insert(
             key,
             Entry {
@@ -130,15 +137,11 @@ impl FrameCache {
             },
         ) {
             inner.bytes -= old.bytes;
+            inner.order.remove(&old.last_used);
         }
         inner.bytes += bytes;
         while inner.bytes > self.budget_bytes {
-            let Some(oldest) = inner
-                .map
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone())
-            else {
+            let Some((_, oldest)) = inner.order.pop_first() else {
                 break;
             };
             if let Some(e) = inner.map.remove(&oldest) {
@@ -151,13 +154,18 @@ impl FrameCache {
     pub fn forget_episode(&self, episode_uid: u64) {
         let mut inner = self.lock();
         let mut freed = 0;
+        let mut stale = Vec::new();
         inner.map.retain(|k, e| {
             let keep = k.episode_uid != episode_uid;
             if !keep {
                 freed += e.bytes;
+                stale.push(e.last_used);
             }
             keep
         });
+        for t in stale {
+            inner.order.remove(&t);
+        }
         inner.bytes -= freed;
     }
 
@@ -215,6 +223,24 @@ mod tests {
         assert!(cache.get(&key(1)).is_none(), "1 was least recently used");
         assert!(cache.get(&key(0)).is_some());
         assert!(cache.get(&key(3)).is_some());
+    }
+
+    #[test]
+    fn replacing_a_key_keeps_one_entry_and_exact_byte_count() {
+        let cache = FrameCache::new(1 << 20);
+        cache.insert(key(0), rgb(100));
+        cache.insert(key(0), rgb(300));
+        let st = cache.stats();
+        assert_eq!(st.entries, 1);
+        assert_eq!(st.bytes, 300 + 64);
+        // Many inserts into a small budget: never over budget, order index stays consistent.
+        let small = FrameCache::new(10 * (100 + 64));
+        for s in 0..1000 {
+            small.insert(key(s % 37), rgb(100));
+            small.get(&key((s * 7) % 37));
+            let st = small.stats();
+            assert!(st.bytes <= st.budget_bytes && st.entries <= 10);
+        }
     }
 
     #[test]

@@ -1,0 +1,87 @@
+//! The real `spatialscope` binary: `inspect` as JSON and text, and a clear failure for a
+//! path that is not a dataset.
+
+mod common;
+
+use std::process::Command;
+
+fn spatialscope() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_spatialscope"))
+}
+
+#[test]
+fn inspect_json_reports_cameras_depth_intrinsics_and_action_stats() {
+    let out = spatialscope()
+        .args(["inspect", "--json"])
+        .arg(common::repo().join("sample_episodes"))
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let datasets = v["datasets"].as_array().expect("datasets");
+    assert_eq!(datasets.len(), 2);
+
+    let bridge = &datasets[0];
+    assert_eq!(bridge["format"], "rlds");
+    assert_eq!(bridge["episodes"].as_array().expect("eps").len(), 25);
+    let e0 = &bridge["episodes"][0];
+    assert_eq!(e0["steps"], 10);
+    assert_eq!(e0["depth_present"], false);
+    assert_eq!(e0["cameras"][0]["intrinsics_source"], "dataset_table");
+    assert_eq!(e0["cameras"][0]["intrinsics_key"], "bridge_orig/1.0.0");
+    assert_eq!(e0["cameras"][1]["intrinsics_source"], "none");
+    assert_eq!(e0["cameras"][3]["placeholder"], true);
+    // Gripper is always open in the first Bridge episode; its stats say so exactly.
+    let g = &e0["action_stats"][6];
+    assert_eq!(
+        (g["min"].as_f64(), g["max"].as_f64(), g["std"].as_f64()),
+        (Some(1.0), Some(1.0), Some(0.0))
+    );
+
+    let native = &datasets[1];
+    assert_eq!(native["format"], "native");
+    let n0 = &native["episodes"][0];
+    assert_eq!(n0["steps"], 46);
+    assert_eq!(n0["depth_present"], true);
+    assert_eq!(n0["cameras"][1]["extrinsics"], "per_step");
+    assert_eq!(n0["cameras"][0]["intrinsics_source"], "file");
+    // dx of the lift episode: the first command is the controller's maximum, 0.05 m.
+    assert_eq!(
+        n0["action_stats"][0]["max"]
+            .as_f64()
+            .map(|m| (m * 1e6).round() / 1e6),
+        Some(0.05)
+    );
+}
+
+#[test]
+fn inspect_text_names_each_episode_and_flags_nominal_intrinsics() {
+    let out = spatialscope()
+        .arg("inspect")
+        .arg(common::bridge_dir())
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("episode train #").count(), 25);
+    assert!(text.contains("nominal: bridge_orig/1.0.0"));
+    assert!(text.contains("all-black placeholder"));
+}
+
+#[test]
+fn inspect_of_a_non_dataset_fails_with_the_path_in_the_message() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = spatialscope()
+        .arg("inspect")
+        .arg(tmp.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&tmp.path().display().to_string()), "{err}");
+    assert!(err.contains("not a dataset"), "{err}");
+}
