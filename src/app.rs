@@ -209,6 +209,19 @@ impl SpatialscopeApp {
                     }
                     self.frame = Some(bundle);
                 }
+                WorkerMessage::EpisodeFailed {
+                    dataset,
+                    episode,
+                    error,
+                } => {
+                    if let Some(f) = self
+                        .datasets
+                        .get_mut(dataset)
+                        .and_then(|d| d.failures.get_mut(episode))
+                    {
+                        *f = Some(error);
+                    }
+                }
                 WorkerMessage::Error(e) => {
                     log::warn!("{}", e.message);
                     self.status.errors.push(e);

@@ -53,6 +53,8 @@ pub struct DatasetInfo {
     pub format: DatasetFormat,
     pub root: PathBuf,
     pub summaries: Vec<EpisodeSummary>,
+    /// Per episode: the error that stopped it opening, if any (filled in as found).
+    pub failures: Vec<Option<UserError>>,
 }
 
 /// One camera's decoded frame at a step.
@@ -95,6 +97,12 @@ pub enum WorkerMessage {
         dataset: usize,
         episode: usize,
         summary: EpisodeSummary,
+    },
+    /// The episode could not be opened (also sent as `Error`); the list marks it.
+    EpisodeFailed {
+        dataset: usize,
+        episode: usize,
+        error: UserError,
     },
     EpisodeOpened {
         dataset: usize,
@@ -264,6 +272,7 @@ impl Worker {
                         format: d.format,
                         root: d.root.clone(),
                         summaries: (0..d.len()).map(|i| d.quick_summary(i)).collect(),
+                        failures: vec![None; d.len()],
                     })
                     .collect();
                 for (di, d) in c.datasets.iter().enumerate() {
@@ -311,7 +320,14 @@ impl Worker {
                     data: ep,
                 });
             }
-            Err(e) => self.send(WorkerMessage::Error((&e).into())),
+            Err(e) => {
+                self.send(WorkerMessage::EpisodeFailed {
+                    dataset,
+                    episode,
+                    error: (&e).into(),
+                });
+                self.send(WorkerMessage::Error((&e).into()));
+            }
         }
     }
 
@@ -406,7 +422,14 @@ impl Worker {
                         episode,
                         summary,
                     }),
-                    Err(e) => self.send(WorkerMessage::Error((&e).into())),
+                    Err(e) => {
+                        self.send(WorkerMessage::EpisodeFailed {
+                            dataset,
+                            episode,
+                            error: (&e).into(),
+                        });
+                        self.send(WorkerMessage::Error((&e).into()));
+                    }
                 }
                 self.send(WorkerMessage::Progress {
                     task: "reading episode metadata".to_owned(),

@@ -194,3 +194,37 @@ fn a_bad_path_is_reported_and_the_app_keeps_working() {
         .as_ref()
         .is_some_and(|f| f.step == 1)));
 }
+
+/// An in-memory eframe storage.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn view_settings_persist_through_eframe_storage() {
+    let mut h = app_harness(common::native_dir());
+    h.state_mut().settings.show_depth = false;
+    h.state_mut().settings.playback_speed = 2.5;
+    h.state_mut().settings.loop_playback = true;
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(h.state_mut(), &mut storage);
+    let restored: ViewSettings =
+        eframe::get_value(&storage, spatialscope::ui::settings::STORAGE_KEY)
+            .expect("saved under the versioned key");
+    assert!(!restored.show_depth && restored.loop_playback);
+    assert_eq!(restored.playback_speed, 2.5);
+    // Data is never persisted: only the settings key exists.
+    assert_eq!(storage.0.len(), 1);
+}

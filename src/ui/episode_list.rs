@@ -1,7 +1,7 @@
 //! The episode list: every dataset of the opened collection, its episodes with instruction,
 //! length and cameras, and a search box over instructions and names.
 
-use super::Intent;
+use super::{Intent, theme};
 use crate::worker::DatasetInfo;
 
 /// Draws the list; `selected` is the open (dataset, episode).
@@ -52,9 +52,17 @@ pub fn episode_list_ui(
                             s.cameras.len()
                         );
                         let is_sel = selected == Some((di, ei));
-                        let r = ui
-                            .selectable_label(is_sel, text)
-                            .on_hover_text(format!("cameras: {}", s.cameras.join(", ")));
+                        let failure = d.failures.get(ei).and_then(Option::as_ref);
+                        let label = match failure {
+                            Some(_) => egui::RichText::new(format!("{text}\n(cannot open)"))
+                                .color(theme::ERROR_TEXT),
+                            None => egui::RichText::new(text),
+                        };
+                        let hover = match failure {
+                            Some(f) => f.message.clone(),
+                            None => format!("cameras: {}", s.cameras.join(", ")),
+                        };
+                        let r = ui.selectable_label(is_sel, label).on_hover_text(hover);
                         if r.clicked() && !is_sel {
                             intent = Some(Intent::SelectEpisode {
                                 dataset: di,

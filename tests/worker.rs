@@ -1,0 +1,151 @@
+//! The background worker on real data: opening, progressive summaries, latest-wins frame
+//! requests, and errors reported as messages (never a dead worker).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spatialscope::worker::{Command, WorkerHandle, WorkerMessage};
+
+fn wait_for(
+    w: &WorkerHandle,
+    timeout: Duration,
+    mut pick: impl FnMut(&WorkerMessage) -> bool,
+) -> Vec<WorkerMessage> {
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    while start.elapsed() < timeout {
+        if let Some(m) = w.recv_timeout(Duration::from_millis(50)) {
+            let done = pick(&m);
+            seen.push(m);
+            if done {
+                return seen;
+            }
+        }
+    }
+    panic!("timed out; saw {} messages", seen.len());
+}
+
+fn open_first_episode(path: std::path::PathBuf) -> (WorkerHandle, u64, usize) {
+    let w = WorkerHandle::spawn(Arc::new(|| {}));
+    w.send(Command::Open(path));
+    wait_for(&w, Duration::from_secs(30), |m| {
+        matches!(m, WorkerMessage::CollectionOpened { .. })
+    });
+    w.send(Command::OpenEpisode {
+        dataset: 0,
+        episode: 0,
+    });
+    let msgs = wait_for(&w, Duration::from_secs(30), |m| {
+        matches!(m, WorkerMessage::EpisodeOpened { .. })
+    });
+    let Some(WorkerMessage::EpisodeOpened { data, .. }) = msgs.last() else {
+        unreachable!()
+    };
+    (w, data.uid, data.num_steps())
+}
+
+#[test]
+fn frame_requests_are_latest_wins() {
+    let (w, uid, n) = open_first_episode(common::native_dir());
+    assert_eq!(n, 46);
+    for step in 0..n {
+        w.send(Command::ShowStep {
+            episode_uid: uid,
+            step,
+        });
+    }
+    let msgs = wait_for(
+        &w,
+        Duration::from_secs(60),
+        |m| matches!(m, WorkerMessage::Frame(f) if f.step == n - 1),
+    );
+    let frames: Vec<usize> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            WorkerMessage::Frame(f) => Some(f.step),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        frames.len() < n / 2,
+        "a burst of {n} requests decoded {} steps: {frames:?}",
+        frames.len()
+    );
+    assert_eq!(frames.last(), Some(&(n - 1)));
+}
+
+#[test]
+fn summaries_fill_in_progressively_for_rlds() {
+    let w = WorkerHandle::spawn(Arc::new(|| {}));
+    w.send(Command::Open(common::bridge_dir()));
+    let msgs = wait_for(&w, Duration::from_secs(60), |m| {
+        matches!(m, WorkerMessage::Idle)
+    });
+    let opened = msgs.iter().find_map(|m| match m {
+        WorkerMessage::CollectionOpened { datasets, .. } => Some(datasets.clone()),
+        _ => None,
+    });
+    let datasets = opened.expect("collection");
+    assert!(
+        datasets[0]
+            .summaries
+            .iter()
+            .all(|s| s.instruction.is_none()),
+        "the open itself parses no record"
+    );
+    let updates = msgs
+        .iter()
+        .filter(|m| matches!(m, WorkerMessage::SummaryUpdated { .. }))
+        .count();
+    assert_eq!(updates, 25);
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, WorkerMessage::Progress { total: 25, .. }))
+    );
+}
+
+#[test]
+fn a_broken_episode_is_reported_and_the_worker_keeps_serving() {
+    let (_tmp, dir) = common::bridge_copy();
+    let shard = dir.join("bridge_dataset-train.tfrecord-00000-of-00001");
+    let idx = spatialscope::episode::formats::rlds::tfrecord::index_records(&shard).expect("index");
+    let span = idx.records[1];
+    let mut bytes = std::fs::read(&shard).expect("read");
+    bytes[(span.offset + 40) as usize] ^= 0xff;
+    std::fs::write(&shard, bytes).expect("write");
+
+    let (w, _, _) = open_first_episode(dir);
+    w.send(Command::OpenEpisode {
+        dataset: 0,
+        episode: 1,
+    });
+    let msgs = wait_for(&w, Duration::from_secs(30), |m| {
+        matches!(m, WorkerMessage::Error(_))
+    });
+    let failed = msgs
+        .iter()
+        .any(|m| matches!(m, WorkerMessage::EpisodeFailed { episode: 1, .. }));
+    assert!(failed);
+    let Some(WorkerMessage::Error(e)) = msgs.last() else {
+        unreachable!()
+    };
+    assert!(
+        e.message.contains("CRC") && e.message.contains("record 1"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.file
+            .as_ref()
+            .is_some_and(|f| f.ends_with("bridge_dataset-train.tfrecord-00000-of-00001"))
+    );
+    w.send(Command::OpenEpisode {
+        dataset: 0,
+        episode: 2,
+    });
+    wait_for(&w, Duration::from_secs(30), |m| {
+        matches!(m, WorkerMessage::EpisodeOpened { episode: 2, .. })
+    });
+}
