@@ -113,3 +113,23 @@ fn the_sample_folder_opens_both_datasets() {
     assert_eq!(c.episode_count(), 28);
     assert!(c.problems.is_empty());
 }
+
+#[test]
+fn a_folder_of_episode_folders_without_an_index_is_one_dataset() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for e in ["episode_000", "episode_001"] {
+        common::copy_dir(
+            &common::native_dir().join(e),
+            &tmp.path().join("my_set").join(e),
+        );
+    }
+    let c = episode::open_path(tmp.path()).expect("open");
+    assert_eq!(c.datasets.len(), 1, "one dataset, not one per episode");
+    assert_eq!(c.datasets[0].name, "my_set");
+    assert_eq!(c.datasets[0].len(), 2);
+    let s = c.datasets[0]
+        .summarize(1)
+        .expect("summary from episode.json");
+    assert_eq!(s.num_steps, Some(52));
+    assert_eq!(s.cameras, ["agentview", "robot0_eye_in_hand"]);
+}

@@ -151,7 +151,12 @@ pub fn depth_under(
     rect: egui::Rect,
     pos: egui::Pos2,
 ) -> Option<(u32, u32, Option<f32>)> {
-    if !rect.contains(pos) || rect.width() <= 0.0 || rect.height() <= 0.0 {
+    if !rect.contains(pos)
+        || rect.width() <= 0.0
+        || rect.height() <= 0.0
+        || depth.width_px == 0
+        || depth.height_px == 0
+    {
         return None;
     }
     let u = (((pos.x - rect.min.x) / rect.width()) * depth.width_px as f32) as u32;

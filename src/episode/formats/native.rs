@@ -177,6 +177,9 @@ fn safe_join(base: &Path, relative: &str, meta_path: &Path) -> Result<PathBuf> {
     Ok(base.join(rel))
 }
 
+/// Widest zero padding a frame template may ask for.
+const MAX_FRAME_DIGITS: usize = 12;
+
 /// Expands `{frame}` / `{frame:06d}` in a path template.
 fn expand_template(template: &str, frame: usize) -> Option<String> {
     let start = template.find("{frame")?;
@@ -186,6 +189,9 @@ fn expand_template(template: &str, frame: usize) -> Option<String> {
         "" | ":d" => format!("{frame}"),
         s => {
             let width: usize = s.strip_prefix(":0")?.strip_suffix('d')?.parse().ok()?;
+            if width > MAX_FRAME_DIGITS {
+                return None;
+            }
             format!("{frame:0width$}")
         }
     };
@@ -222,7 +228,23 @@ pub struct NativeDataset {
 /// Whether `dir` is a native dataset (an `index.json` of this format, or episode folders)
 /// or a single native episode folder.
 pub fn is_native(dir: &Path) -> bool {
-    dir.join("episode.json").is_file() || index_format(dir).is_some_and(|f| f == FORMAT_NAME)
+    dir.join("episode.json").is_file()
+        || index_format(dir).is_some_and(|f| f == FORMAT_NAME)
+        || !episode_subfolders(dir).is_empty()
+}
+
+/// Subfolders of `dir` holding an `episode.json`, sorted by name.
+fn episode_subfolders(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("episode.json").is_file())
+        .collect();
+    v.sort();
+    v
 }
 
 fn index_format(dir: &Path) -> Option<String> {
@@ -254,6 +276,27 @@ impl NativeDataset {
             });
         }
         let index_path = dir.join("index.json");
+        if !index_path.is_file() {
+            // A folder of episode folders without an index.
+            let episodes: Vec<(PathBuf, EpisodeSummary)> = episode_subfolders(dir)
+                .into_iter()
+                .map(|p| {
+                    let name = folder_name(&p);
+                    (p, EpisodeSummary::named(name))
+                })
+                .collect();
+            if episodes.is_empty() {
+                return Err(EpisodeError::UnknownFormat {
+                    path: dir.to_owned(),
+                    reason: "no episode.json, index.json or episode folders".to_owned(),
+                });
+            }
+            return Ok(Self {
+                root: dir.to_owned(),
+                name: folder_name(dir),
+                episodes,
+            });
+        }
         let index: IndexJson = parse_json(&index_path)?;
         if index.format.as_deref().is_some_and(|f| f != FORMAT_NAME) {
             return Err(EpisodeError::UnknownFormat {
@@ -623,6 +666,11 @@ mod tests {
             Some("x/12.png")
         );
         assert_eq!(expand_template("x/none.png", 1), None);
+        assert_eq!(
+            expand_template("x/{frame:0999999999d}.png", 1),
+            None,
+            "absurd padding is refused"
+        );
         let base = Path::new("/data/ep");
         assert!(safe_join(base, "../secret.png", base).is_err());
         assert!(safe_join(base, "/etc/passwd", base).is_err());
