@@ -28,7 +28,7 @@ pub struct SpatialscopeApp {
     pub frame: Option<Arc<FrameBundle>>,
     textures: Vec<CameraTextures>,
     pub status: StatusState,
-    filter: String,
+    list: episode_list::EpisodeListState,
     picker: Option<Receiver<Option<PathBuf>>>,
 }
 
@@ -48,7 +48,7 @@ impl SpatialscopeApp {
             frame: None,
             textures: Vec::new(),
             status: StatusState::default(),
-            filter: String::new(),
+            list: episode_list::EpisodeListState::default(),
             picker: None,
         };
         if let Some(p) = path {
@@ -151,6 +151,7 @@ impl SpatialscopeApp {
                     self.settings.last_path = Some(root.clone());
                     self.root = Some(root);
                     self.datasets = datasets;
+                    self.list.collapsed.clear();
                     self.episode = None;
                     self.frame = None;
                     self.selected = None;
@@ -389,7 +390,7 @@ impl eframe::App for SpatialscopeApp {
                     ui,
                     &self.datasets,
                     self.selected,
-                    &mut self.filter,
+                    &mut self.list,
                 ));
             });
         egui::Panel::top("instruction").show(ui, |ui| self.header_ui(ui));

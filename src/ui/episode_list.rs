@@ -1,77 +1,178 @@
 //! The episode list: every dataset of the opened collection, its episodes with instruction,
-//! length and cameras, and a search box over instructions and names.
+//! length and cameras, a search box over instructions and names, and episodes that failed to
+//! open marked in red with the reason on hover.
+//!
+//! Rows have a fixed height (two text lines) and the list is virtualised with
+//! `ScrollArea::show_rows`, so a collection of many thousands of episodes costs only the
+//! visible rows per frame.
+
+use std::collections::BTreeSet;
+
+use egui::{Role, Sense, WidgetInfo};
 
 use super::{Intent, theme};
 use crate::worker::DatasetInfo;
+
+/// State of the list that is not data: the search text and collapsed datasets.
+#[derive(Debug, Default)]
+pub struct EpisodeListState {
+    pub filter: String,
+    pub collapsed: BTreeSet<usize>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Row {
+    Dataset(usize),
+    Episode(usize, usize),
+}
+
+fn rows(datasets: &[DatasetInfo], state: &EpisodeListState) -> Vec<Row> {
+    let needle = state.filter.to_lowercase();
+    let mut out = Vec::new();
+    for (di, d) in datasets.iter().enumerate() {
+        out.push(Row::Dataset(di));
+        if state.collapsed.contains(&di) {
+            continue;
+        }
+        for (ei, s) in d.summaries.iter().enumerate() {
+            let matches = needle.is_empty()
+                || s.name.to_lowercase().contains(&needle)
+                || s.instruction
+                    .as_deref()
+                    .is_some_and(|i| i.to_lowercase().contains(&needle));
+            if matches {
+                out.push(Row::Episode(di, ei));
+            }
+        }
+    }
+    out
+}
 
 /// Draws the list; `selected` is the open (dataset, episode).
 pub fn episode_list_ui(
     ui: &mut egui::Ui,
     datasets: &[DatasetInfo],
     selected: Option<(usize, usize)>,
-    filter: &mut String,
+    state: &mut EpisodeListState,
 ) -> Option<Intent> {
     let mut intent = None;
     ui.horizontal(|ui| {
         ui.label("Search");
         ui.add(
-            egui::TextEdit::singleline(filter)
+            egui::TextEdit::singleline(&mut state.filter)
                 .hint_text("search instructions")
                 .desired_width(f32::INFINITY),
         );
     });
-    let needle = filter.to_lowercase();
     let total: usize = datasets.iter().map(|d| d.summaries.len()).sum();
     ui.weak(format!("{} dataset(s), {total} episode(s)", datasets.len()));
     ui.separator();
+
+    let rows = rows(datasets, state);
+    let line = ui.text_style_height(&egui::TextStyle::Body);
+    let row_height = 2.0 * line + 6.0;
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
-        .show(ui, |ui| {
-            for (di, d) in datasets.iter().enumerate() {
-                egui::CollapsingHeader::new(format!(
-                    "{} ({}, {})",
-                    d.name,
-                    d.format.label(),
-                    d.summaries.len()
-                ))
-                .id_salt(("dataset", di))
-                .default_open(true)
-                .show(ui, |ui| {
-                    for (ei, s) in d.summaries.iter().enumerate() {
-                        let instruction = s.instruction.as_deref().unwrap_or("…");
-                        if !needle.is_empty()
-                            && !instruction.to_lowercase().contains(&needle)
-                            && !s.name.to_lowercase().contains(&needle)
-                        {
-                            continue;
-                        }
-                        let steps = s.num_steps.map_or("?".to_owned(), |n| n.to_string());
+        .show_rows(ui, row_height, rows.len(), |ui, range| {
+            for row in &rows[range] {
+                match *row {
+                    Row::Dataset(di) => {
+                        let d = &datasets[di];
+                        let open = !state.collapsed.contains(&di);
+                        let arrow = if open { "v" } else { ">" };
                         let text = format!(
-                            "{}  ·  {steps} steps  ·  {} cam\n{instruction}",
-                            s.name,
-                            s.cameras.len()
+                            "{arrow} {} ({}, {})",
+                            d.name,
+                            d.format.label(),
+                            d.summaries.len()
                         );
-                        let is_sel = selected == Some((di, ei));
-                        let failure = d.failures.get(ei).and_then(Option::as_ref);
-                        let label = match failure {
-                            Some(_) => egui::RichText::new(format!("{text}\n(cannot open)"))
-                                .color(theme::ERROR_TEXT),
-                            None => egui::RichText::new(text),
-                        };
-                        let hover = match failure {
-                            Some(f) => f.message.clone(),
-                            None => format!("cameras: {}", s.cameras.join(", ")),
-                        };
-                        let r = ui.selectable_label(is_sel, label).on_hover_text(hover);
-                        if r.clicked() && !is_sel {
+                        let r = ui.add_sized(
+                            [ui.available_width(), row_height],
+                            egui::Button::new(egui::RichText::new(text).strong()).frame(false),
+                        );
+                        if r.on_hover_text(d.root.display().to_string()).clicked()
+                            && !state.collapsed.remove(&di)
+                        {
+                            state.collapsed.insert(di);
+                        }
+                    }
+                    Row::Episode(di, ei) => {
+                        if episode_row(
+                            ui,
+                            &datasets[di],
+                            ei,
+                            selected == Some((di, ei)),
+                            row_height,
+                        ) {
                             intent = Some(Intent::SelectEpisode {
                                 dataset: di,
                                 episode: ei,
                             });
                         }
                     }
-                });
+                }
             }
         });
     intent
+}
+
+/// One two-line row; true when clicked (and not already selected).
+fn episode_row(
+    ui: &mut egui::Ui,
+    d: &DatasetInfo,
+    ei: usize,
+    is_selected: bool,
+    height: f32,
+) -> bool {
+    let s = &d.summaries[ei];
+    let failure = d.failures.get(ei).and_then(Option::as_ref);
+    let steps = s.num_steps.map_or("?".to_owned(), |n| n.to_string());
+    let top = format!("{}  ·  {steps} steps  ·  {} cam", s.name, s.cameras.len());
+    let bottom = match (failure, s.instruction.as_deref()) {
+        (Some(_), _) => "cannot open (hover for the reason)".to_owned(),
+        (None, Some(i)) if !i.is_empty() => i.to_owned(),
+        (None, Some(_)) => "(no instruction)".to_owned(),
+        (None, None) => "…".to_owned(),
+    };
+    let (rect, response) =
+        ui.allocate_exact_size(egui::vec2(ui.available_width(), height), Sense::click());
+    let label = format!("{top}\n{bottom}");
+    response.widget_info(|| WidgetInfo::selected(Role::Button, true, is_selected, &label));
+    if ui.is_rect_visible(rect) {
+        let visuals = ui.style().interact_selectable(&response, is_selected);
+        if is_selected || response.hovered() {
+            ui.painter().rect_filled(rect, 2.0, visuals.weak_bg_fill);
+        }
+        let text_color = if failure.is_some() {
+            theme::ERROR_TEXT
+        } else {
+            visuals.text_color()
+        };
+        let font = egui::TextStyle::Body.resolve(ui.style());
+        let painter = ui.painter().with_clip_rect(rect.shrink(2.0));
+        let x = rect.left() + 6.0;
+        painter.text(
+            egui::pos2(x, rect.top() + 3.0),
+            egui::Align2::LEFT_TOP,
+            top,
+            font.clone(),
+            text_color,
+        );
+        painter.text(
+            egui::pos2(x, rect.center().y + 1.0),
+            egui::Align2::LEFT_TOP,
+            bottom,
+            font,
+            text_color.gamma_multiply(0.8),
+        );
+    }
+    let hover = match failure {
+        Some(f) => f.message.clone(),
+        None => format!(
+            "{}\ncameras: {}",
+            s.instruction.as_deref().unwrap_or("…"),
+            s.cameras.join(", ")
+        ),
+    };
+    response.on_hover_text(hover).clicked() && !is_selected
 }
