@@ -26,6 +26,7 @@ pub struct SpatialscopeApp {
     pub episode: Option<Arc<Episode>>,
     pub timeline: Timeline,
     pub frame: Option<Arc<FrameBundle>>,
+    plot_data: Option<plots::PlotData>,
     textures: Vec<CameraTextures>,
     pub status: StatusState,
     list: episode_list::EpisodeListState,
@@ -46,6 +47,7 @@ impl SpatialscopeApp {
             episode: None,
             timeline: Timeline::new(0, 1.0),
             frame: None,
+            plot_data: None,
             textures: Vec::new(),
             status: StatusState::default(),
             list: episode_list::EpisodeListState::default(),
@@ -192,6 +194,7 @@ impl SpatialscopeApp {
                         .map(|_| CameraTextures::default())
                         .collect();
                     self.frame = None;
+                    self.plot_data = Some(plots::PlotData::from_episode(&data));
                     self.worker.send(Command::ShowStep {
                         episode_uid: data.uid,
                         step: 0,
@@ -330,8 +333,9 @@ impl SpatialscopeApp {
                     ));
                 }
                 ui.separator();
-                if let Some(s) =
-                    plots::plots_ui(ui, &ep, self.timeline.step, self.settings.show_proprio)
+                if let Some(data) = self.plot_data.as_ref().filter(|d| d.is_for(ep.uid))
+                    && let Some(s) =
+                        plots::plots_ui(ui, data, self.timeline.step, self.settings.show_proprio)
                 {
                     intent = Some(Intent::StepChanged(s));
                 }

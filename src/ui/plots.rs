@@ -1,119 +1,147 @@
 //! The 7 action dimensions (and proprio) over time, one small plot each with linked x axes
 //! and a marker at the current step. Clicking a plot jumps to that step.
+//!
+//! The points are built once per episode ([`PlotData::from_episode`]) and borrowed by the
+//! plots every frame, so long episodes cost no per-frame allocation here.
 
-use egui_plot::{Line, Plot, PlotPoints, VLine};
+use egui_plot::{Line, Plot, PlotPoint, PlotPoints, VLine};
 
 use super::theme;
 use crate::episode::Episode;
 
-/// One named series for a plot.
-struct Series<'a> {
-    title: &'a str,
-    values: Vec<[f64; 2]>,
+/// One plotted series.
+pub struct SeriesData {
+    id: String,
+    title: String,
+    points: Vec<PlotPoint>,
     color: egui::Color32,
-    /// Values the y range must include (0 always; 0 and 1 for a gripper).
-    include_y: &'static [f64],
+    /// Values the y range must include (0 for actions; 0 and 1 for a gripper).
+    include_y: Vec<f64>,
 }
 
-fn plot_series(
-    ui: &mut egui::Ui,
-    id: &str,
-    s: Series<'_>,
-    step: usize,
-    link: egui::Id,
-) -> Option<usize> {
+/// Everything the plots show for one episode.
+pub struct PlotData {
+    episode_uid: u64,
+    convention: String,
+    actions: Vec<SeriesData>,
+    proprio: Vec<SeriesData>,
+}
+
+impl PlotData {
+    pub fn from_episode(ep: &Episode) -> Self {
+        let labels = ep.actions.convention.dimension_labels();
+        let actions = labels
+            .into_iter()
+            .enumerate()
+            .map(|(d, title)| SeriesData {
+                id: format!("action{d}"),
+                title,
+                points: ep
+                    .actions
+                    .values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| PlotPoint::new(i as f64, f64::from(a[d])))
+                    .collect(),
+                color: theme::dimension_color(d),
+                include_y: if d == 6 { vec![0.0, 1.0] } else { vec![0.0] },
+            })
+            .collect();
+        let proprio = ep
+            .proprio
+            .as_ref()
+            .map(|p| {
+                p.names
+                    .iter()
+                    .enumerate()
+                    .map(|(d, name)| SeriesData {
+                        id: format!("proprio{d}"),
+                        title: name.clone(),
+                        points: p
+                            .values
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, v)| {
+                                v.get(d).map(|x| PlotPoint::new(i as f64, f64::from(*x)))
+                            })
+                            .collect(),
+                        color: theme::dimension_color(d),
+                        include_y: Vec::new(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            episode_uid: ep.uid,
+            convention: ep.actions.convention.describe(),
+            actions,
+            proprio,
+        }
+    }
+
+    /// Whether this data was built for episode `uid`.
+    pub fn is_for(&self, uid: u64) -> bool {
+        self.episode_uid == uid
+    }
+}
+
+fn plot_series(ui: &mut egui::Ui, s: &SeriesData, step: usize, link: egui::Id) -> Option<usize> {
     let mut clicked = None;
-    ui.label(egui::RichText::new(s.title).small());
-    Plot::new(id)
+    ui.label(egui::RichText::new(&s.title).small());
+    let mut plot = Plot::new(&s.id)
         .height(theme::PLOT_HEIGHT)
         .link_axis(link, [true, false])
         .allow_zoom([true, false])
         .allow_scroll(false)
         .allow_drag([true, false])
-        .y_axis_min_width(48.0)
-        .include_y(s.include_y.first().copied().unwrap_or(0.0))
-        .include_y(s.include_y.last().copied().unwrap_or(0.0))
-        .show(ui, |p| {
-            p.line(Line::new(s.title, PlotPoints::from(s.values)).color(s.color));
-            p.vline(VLine::new("step", step as f64).color(theme::STEP_MARKER));
-            if p.response().clicked()
-                && let Some(c) = p.pointer_coordinate()
-            {
-                clicked = Some(c.x.round().max(0.0) as usize);
+        .y_axis_min_width(48.0);
+    for y in &s.include_y {
+        plot = plot.include_y(*y);
+    }
+    plot.show(ui, |p| {
+        p.line(Line::new(&s.title, PlotPoints::Borrowed(&s.points)).color(s.color));
+        p.vline(VLine::new("step", step as f64).color(theme::STEP_MARKER));
+        if p.response().clicked()
+            && let Some(c) = p.pointer_coordinate()
+        {
+            clicked = Some(c.x.round().max(0.0) as usize);
+        }
+    });
+    clicked
+}
+
+fn block_ui(
+    ui: &mut egui::Ui,
+    series: &[SeriesData],
+    step: usize,
+    link: egui::Id,
+) -> Option<usize> {
+    let columns = if ui.available_width() > 900.0 { 2 } else { 1 };
+    let mut clicked = None;
+    ui.columns(columns, |cols| {
+        for (k, s) in series.iter().enumerate() {
+            if let Some(c) = plot_series(&mut cols[k % columns], s, step, link) {
+                clicked = Some(c);
             }
-        });
+        }
+    });
     clicked
 }
 
 /// Draws the action (and optionally proprio) plots; returns a step the user clicked.
-pub fn plots_ui(ui: &mut egui::Ui, ep: &Episode, step: usize, show_proprio: bool) -> Option<usize> {
-    let link = egui::Id::unique(("plots", ep.uid));
-    let mut clicked = None;
-    let labels = ep.actions.convention.dimension_labels();
+pub fn plots_ui(
+    ui: &mut egui::Ui,
+    data: &PlotData,
+    step: usize,
+    show_proprio: bool,
+) -> Option<usize> {
+    let link = egui::Id::unique(("plots", data.episode_uid));
     ui.strong("Actions");
-    ui.weak(ep.actions.convention.describe());
-    let columns = if ui.available_width() > 900.0 { 2 } else { 1 };
-    let mut series: Vec<(String, Series)> = labels
-        .iter()
-        .enumerate()
-        .map(|(d, label)| {
-            (
-                format!("action{d}"),
-                Series {
-                    title: label.as_str(),
-                    values: ep
-                        .actions
-                        .values
-                        .iter()
-                        .enumerate()
-                        .map(|(i, a)| [i as f64, f64::from(a[d])])
-                        .collect(),
-                    color: theme::dimension_color(d),
-                    include_y: if d == 6 { &[0.0, 1.0] } else { &[0.0] },
-                },
-            )
-        })
-        .collect();
-    if show_proprio && let Some(p) = &ep.proprio {
-        for (d, name) in p.names.iter().enumerate() {
-            series.push((
-                format!("proprio{d}"),
-                Series {
-                    title: name.as_str(),
-                    values: p
-                        .values
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, v)| v.get(d).map(|x| [i as f64, f64::from(*x)]))
-                        .collect(),
-                    color: theme::dimension_color(d),
-                    include_y: &[],
-                },
-            ));
-        }
-    }
-    let (actions, proprio): (Vec<_>, Vec<_>) =
-        series.into_iter().enumerate().partition(|(i, _)| *i < 7);
-    for (title, block) in [(None, actions), (Some("Proprio"), proprio)] {
-        if block.is_empty() {
-            continue;
-        }
-        if let Some(t) = title {
-            ui.strong(t);
-        }
-        let mut cells: Vec<Vec<(String, Series)>> = (0..columns).map(|_| Vec::new()).collect();
-        for (k, (_, item)) in block.into_iter().enumerate() {
-            cells[k % columns].push(item);
-        }
-        ui.columns(columns, |cols| {
-            for (col, items) in cols.iter_mut().zip(cells) {
-                for (id, s) in items {
-                    if let Some(s) = plot_series(col, &id, s, step, link) {
-                        clicked = Some(s);
-                    }
-                }
-            }
-        });
+    ui.weak(&data.convention);
+    let mut clicked = block_ui(ui, &data.actions, step, link);
+    if show_proprio && !data.proprio.is_empty() {
+        ui.strong("Proprio");
+        clicked = block_ui(ui, &data.proprio, step, link).or(clicked);
     }
     clicked
 }
