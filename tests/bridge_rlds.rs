@@ -160,3 +160,61 @@ fn summaries_read_metadata_without_decoding_frames() {
     assert!(s.instruction.is_some_and(|i| !i.is_empty()));
     assert_eq!(s.name, "train #3");
 }
+
+/// RLDS datasets that store metric depth as a float32 tensor per step (several Open
+/// X-Embodiment sets do): a crafted copy of the Bridge sample with `depth_0` added.
+#[test]
+fn float_depth_tensors_pair_with_their_camera() {
+    use prost::Message;
+    use spatialscope::episode::formats::rlds::example::{Example, Feature, FloatList, Kind};
+
+    let (_tmp, dir) = common::bridge_copy();
+    let shard = dir.join("bridge_dataset-train.tfrecord-00000-of-00001");
+    let mut records = common::read_all_records(&shard);
+    let mut ex = Example::decode(&records[0][..]).expect("decode");
+    let values: Vec<f32> = (0..10 * 64 * 64)
+        .map(|i| {
+            if i % 97 == 0 {
+                f32::NAN
+            } else {
+                0.5 + (i % 64) as f32 * 0.01
+            }
+        })
+        .collect();
+    ex.features.as_mut().expect("features").feature.insert(
+        "steps/observation/depth_0".to_owned(),
+        Feature {
+            kind: Some(Kind::FloatList(FloatList {
+                value: values.clone(),
+            })),
+        },
+    );
+    records[0] = ex.encode_to_vec();
+    common::write_tfrecord(&shard, &records);
+    let features_path = dir.join("features.json");
+    let mut f: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&features_path).expect("read"))
+            .expect("json");
+    f["featuresDict"]["features"]["steps"]["sequence"]["feature"]["featuresDict"]["features"]["observation"]
+        ["featuresDict"]["features"]["depth_0"] = serde_json::json!({
+        "pythonClassName": "tensorflow_datasets.core.features.tensor_feature.Tensor",
+        "tensor": {"shape": {"dimensions": ["64", "64", "1"]}, "dtype": "float32", "encoding": "none"}
+    });
+    std::fs::write(&features_path, serde_json::to_string(&f).expect("ser")).expect("write");
+
+    let d = &episode::open_path(&dir).expect("open").datasets[0];
+    let cache = Arc::new(FrameCache::new(16 << 20));
+    let ep = d.open_episode(0, &cache).expect("episode");
+    assert_eq!(ep.cameras.len(), 4, "depth is not a camera of its own");
+    assert!(ep.cameras[0].has_depth && !ep.cameras[1].has_depth);
+    let depth = ep.depth(3, 0).expect("decode").expect("depth");
+    let base = 3 * 64 * 64;
+    for (i, got) in depth.depth_m.iter().enumerate() {
+        let want = values[base + i];
+        if want.is_finite() {
+            assert_eq!(*got, want);
+        } else {
+            assert_eq!(*got, 0.0, "NaN depth becomes invalid");
+        }
+    }
+}

@@ -30,7 +30,12 @@ impl FrameContext<'_> {
         }
     }
 
-    fn check_size(&self, kind: FrameKind, got: (u32, u32), want: Option<(u32, u32)>) -> Result<()> {
+    pub(crate) fn check_size(
+        &self,
+        kind: FrameKind,
+        got: (u32, u32),
+        want: Option<(u32, u32)>,
+    ) -> Result<()> {
         match want {
             Some(want) if want != got => Err(EpisodeError::ImageSize {
                 path: self.path.to_owned(),

@@ -293,7 +293,7 @@ impl RldsDataset {
                 )));
             }
             let depth = match &cam.depth_key {
-                Some(k) => {
+                Some((k, DepthKind::Png)) => {
                     let d = ex.byte_strings(k).unwrap_or(&[]).to_vec();
                     if d.len() != n {
                         return Err(bad(format!(
@@ -301,7 +301,22 @@ impl RldsDataset {
                             d.len()
                         )));
                     }
-                    Some(d)
+                    Some(DepthData::Png(d))
+                }
+                Some((k, DepthKind::Float { width, height })) => {
+                    let v = ex.floats(k).unwrap_or(&[]);
+                    let per_step = *width as usize * *height as usize;
+                    if v.len() != n * per_step {
+                        return Err(bad(format!(
+                            "`{k}` has {} depth values for {n} steps of {width}x{height}",
+                            v.len()
+                        )));
+                    }
+                    Some(DepthData::Float {
+                        values_m: v.to_vec(),
+                        width: *width,
+                        height: *height,
+                    })
                 }
                 None => None,
             };
@@ -438,7 +453,17 @@ struct CameraLayout {
     format: Option<ImageFormat>,
     /// (width, height) from `features.json` when fully known.
     size: Option<(u32, u32)>,
-    depth_key: Option<String>,
+    /// The paired depth feature and how it is stored.
+    depth_key: Option<(String, DepthKind)>,
+}
+
+/// How an RLDS depth feature is stored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum DepthKind {
+    /// 16-bit PNG `Image` feature, millimetres assumed.
+    Png,
+    /// float32 `Tensor` of [H, W] or [H, W, 1] per step, metres.
+    Float { width: u32, height: u32 },
 }
 
 /// How this dataset's features map onto the episode model.
@@ -478,7 +503,7 @@ impl<'a> Layout<'a> {
                 let channels = shape.get(2).copied().unwrap_or(-1);
                 let looks_depth = f.key.contains("depth") || dtype == "uint16" || channels == 1;
                 if looks_depth {
-                    depth_keys.push(f.key.clone());
+                    depth_keys.push((f.key.clone(), DepthKind::Png));
                     continue;
                 }
                 let size = match (shape.first(), shape.get(1)) {
@@ -494,16 +519,34 @@ impl<'a> Layout<'a> {
                 });
             }
         }
+        // Float depth tensors (metres): [H, W] or [H, W, 1] under a key that says depth.
+        for f in features
+            .iter()
+            .filter(|f| f.per_step && f.key.contains("depth"))
+        {
+            if let FeatureKind::Tensor { shape, dtype } = &f.kind
+                && dtype == "float32"
+                && (shape.len() == 2 || (shape.len() == 3 && shape[2] == 1))
+                && shape[0] > 0
+                && shape[1] > 0
+            {
+                let kind = DepthKind::Float {
+                    width: shape[1] as u32,
+                    height: shape[0] as u32,
+                };
+                depth_keys.push((f.key.clone(), kind));
+            }
+        }
         // Pair depth with RGB: same key with "depth" for "image"/"rgb", else a lone pair.
         let mut unpaired_depth = Vec::new();
-        for dk in depth_keys {
+        for (dk, kind) in depth_keys {
             let candidates = [dk.replace("depth", "image"), dk.replace("depth", "rgb")];
             let idx = cameras
                 .iter()
                 .position(|c| candidates.contains(&c.rgb_key) && c.depth_key.is_none())
                 .or_else(|| (cameras.len() == 1 && cameras[0].depth_key.is_none()).then_some(0));
             match idx {
-                Some(i) => cameras[i].depth_key = Some(dk),
+                Some(i) => cameras[i].depth_key = Some((dk, kind)),
                 None => unpaired_depth.push(dk),
             }
         }
@@ -633,8 +676,20 @@ struct Stream {
     name: String,
     frames: Vec<Bytes>,
     format: Option<ImageFormat>,
-    depth: Option<Vec<Bytes>>,
+    depth: Option<DepthData>,
     size: Option<(u32, u32)>,
+}
+
+/// One camera's depth for the whole episode.
+enum DepthData {
+    /// Encoded 16-bit PNGs, one per step.
+    Png(Vec<Bytes>),
+    /// Metric depth, `height * width` values per step, concatenated.
+    Float {
+        values_m: Vec<f32>,
+        width: u32,
+        height: u32,
+    },
 }
 
 /// Frames of one RLDS episode: encoded bytes sharing the record buffer.
@@ -679,21 +734,41 @@ impl FrameSource for RldsFrames {
 
     fn decode_depth(&self, step: usize, camera: usize) -> Result<Option<DepthImage>> {
         let (s, _) = self.stream(step, camera)?;
-        let Some(depth) = &s.depth else {
-            return Ok(None);
-        };
-        let Some(bytes) = depth.get(step) else {
-            return Ok(None);
-        };
         let ctx = FrameContext {
             path: &self.path,
             record: Some(self.record),
             step,
             camera: &s.name,
         };
-        // RLDS depth images are 16-bit PNG; their unit is not declared. Millimetres is the
-        // common convention (0 = no return).
-        decode_depth_u16(bytes, 0.001, 0, s.size, ctx).map(Some)
+        match &s.depth {
+            None => Ok(None),
+            // RLDS depth PNGs declare no unit; millimetres (0 = no return) is the common
+            // convention.
+            Some(DepthData::Png(frames)) => match frames.get(step) {
+                Some(bytes) => decode_depth_u16(bytes, 0.001, 0, s.size, ctx).map(Some),
+                None => Ok(None),
+            },
+            Some(DepthData::Float {
+                values_m,
+                width,
+                height,
+            }) => {
+                ctx.check_size(crate::episode::FrameKind::Depth, (*width, *height), s.size)?;
+                let per_step = *width as usize * *height as usize;
+                let Some(v) = values_m.get(step * per_step..(step + 1) * per_step) else {
+                    return Ok(None);
+                };
+                let depth_m = v
+                    .iter()
+                    .map(|&d| if d.is_finite() && d > 0.0 { d } else { 0.0 })
+                    .collect();
+                Ok(Some(DepthImage {
+                    width_px: *width,
+                    height_px: *height,
+                    depth_m,
+                }))
+            }
+        }
     }
 
     fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame> {
