@@ -32,6 +32,10 @@ use crate::episode::{
     RecordLabel, Result, RgbImage, intrinsics_table,
 };
 
+/// Largest |delta| (m or rad) of a translation/rotation dimension that still counts as no
+/// motion: Bridge's first actions are ~1e-7, not exactly 0.
+const NO_OP_ACTION_TOLERANCE: f32 = 1e-5;
+
 /// BridgeData's control rate, Hz.
 const BRIDGE_NOMINAL_FPS: f64 = 5.0;
 
@@ -407,10 +411,10 @@ impl RldsDataset {
             && actions
                 .values
                 .first()
-                .is_some_and(|a| a[..6].iter().all(|&v| v == 0.0))
+                .is_some_and(|a| a[..6].iter().all(|v| v.abs() < NO_OP_ACTION_TOLERANCE))
         {
             notes.push(
-                "step 0 action is zero except the gripper (raw BridgeData; SpatialVLA drops this step)".to_owned(),
+                "step 0 action is ~0 except the gripper (|v| < 1e-5: raw BridgeData; SpatialVLA drops this step)".to_owned(),
             );
         }
         // RLDS stores no rate; BridgeData is recorded at 5 Hz (the rate the LeRobot
