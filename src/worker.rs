@@ -247,6 +247,16 @@ impl Worker {
         }
     }
 
+    /// Marks the episode as failed in the list and shows the error.
+    fn report_episode_failure(&self, dataset: usize, episode: usize, e: &EpisodeError) {
+        self.send(WorkerMessage::EpisodeFailed {
+            dataset,
+            episode,
+            error: e.into(),
+        });
+        self.send(WorkerMessage::Error(e.into()));
+    }
+
     fn open(&mut self, path: PathBuf) {
         self.background.clear();
         self.send(WorkerMessage::Progress {
@@ -321,12 +331,7 @@ impl Worker {
                 });
             }
             Err(e) => {
-                self.send(WorkerMessage::EpisodeFailed {
-                    dataset,
-                    episode,
-                    error: (&e).into(),
-                });
-                self.send(WorkerMessage::Error((&e).into()));
+                self.report_episode_failure(dataset, episode, &e);
             }
         }
     }
@@ -423,12 +428,7 @@ impl Worker {
                         summary,
                     }),
                     Err(e) => {
-                        self.send(WorkerMessage::EpisodeFailed {
-                            dataset,
-                            episode,
-                            error: (&e).into(),
-                        });
-                        self.send(WorkerMessage::Error((&e).into()));
+                        self.report_episode_failure(dataset, episode, &e);
                     }
                 }
                 self.send(WorkerMessage::Progress {
