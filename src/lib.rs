@@ -4,10 +4,12 @@
 //! Layers (see `README.md`): `episode` (pure data), `worker` (background threads, messages),
 //! `ui` + `app` (egui panels), `cli` (command line). Data flows one way, from files to the UI.
 
+pub mod action_grid;
 pub mod cli;
 pub mod colormap;
 pub mod episode;
 pub mod inspect;
+pub mod python_json;
 pub mod ui;
 pub mod worker;
 

@@ -111,48 +111,9 @@ struct IndexEntryJson {
     cameras: Vec<String>,
 }
 
-/// Replaces bare `NaN`, `Infinity` and `-Infinity` tokens outside strings with `null`.
-fn nan_tokens_to_null(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains("NaN") && !text.contains("Infinity") {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-            rest = &rest[c.len_utf8()..];
-            continue;
-        }
-        if c == '"' {
-            in_string = true;
-        }
-        let token = ["-Infinity", "Infinity", "NaN"]
-            .into_iter()
-            .find(|t| rest.starts_with(t));
-        if let Some(t) = token {
-            out.push_str("null");
-            rest = &rest[t.len()..];
-        } else {
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 fn parse_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| EpisodeError::io(path, e))?;
-    let text = nan_tokens_to_null(&text);
+    let text = crate::python_json::non_finite_tokens_to_null(&text);
     let de = &mut serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(de).map_err(|e| EpisodeError::Json {
         path: path.to_owned(),
@@ -675,14 +636,5 @@ mod tests {
         assert!(safe_join(base, "../secret.png", base).is_err());
         assert!(safe_join(base, "/etc/passwd", base).is_err());
         assert!(safe_join(base, "rgb/a/000001.png", base).is_ok());
-    }
-
-    #[test]
-    fn nan_tokens_become_null_outside_strings_only() {
-        let s = r#"{"a": [NaN, -Infinity, 1.0], "b": "NaN stays"}"#;
-        assert_eq!(
-            nan_tokens_to_null(s),
-            r#"{"a": [null, null, 1.0], "b": "NaN stays"}"#
-        );
     }
 }
