@@ -14,6 +14,21 @@ fn main() -> std::process::ExitCode {
             run_inspect(&path, json).map(|text| println!("{text}"))
         }
         Some(CliCommand::View { path }) => run_app(path),
+        Some(CliCommand::Grid { op }) => {
+            match spatialscope::cli::run_grid(&op, std::io::stdin().lock()) {
+                Ok((out, failed)) => {
+                    print!("{out}");
+                    if failed > 0 {
+                        Err(anyhow::anyhow!(
+                            "{failed} input line(s) failed (see the lines marked error)"
+                        ))
+                    } else {
+                        Ok(())
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
         None => run_app(cli.path),
     };
     match result {

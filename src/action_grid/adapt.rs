@@ -31,7 +31,7 @@ pub enum AdaptMode {
 pub fn normalized_centres(axis: Axis, edges: &[f64]) -> Result<Vec<f64>> {
     let lo = edges[0];
     let hi = edges[edges.len() - 1];
-    if !(hi > lo) {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return Err(GridError::BadEdges {
             axis: axis.name(),
             what: format!("zero-width range [{lo}, {hi}] cannot be re-gridded"),

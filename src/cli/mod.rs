@@ -1,0 +1,117 @@
+//! Command line: `spatialscope [PATH]` opens the app (default `sample_episodes/`),
+//! `spatialscope inspect PATH [--json]` prints what a dataset holds, `spatialscope grid
+//! encode|decode` runs the action tokenizer on stdin.
+
+pub mod grid_cmd;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "spatialscope",
+    version,
+    about = "Inspect robot episodes and what SpatialVLA makes of them"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// File or folder to open in the app (default: the bundled sample_episodes/).
+    pub path: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<CliCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Open the desktop app (the default).
+    View {
+        /// File or folder to open.
+        path: Option<PathBuf>,
+    },
+    /// Print episodes, steps, cameras, depth, intrinsics source and action statistics.
+    Inspect {
+        /// File or folder to inspect.
+        path: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// SpatialVLA's action tokenizer: encode actions to token ids, decode ids to actions.
+    Grid {
+        #[command(subcommand)]
+        op: GridOp,
+    },
+}
+
+/// `grid encode` / `grid decode`.
+#[derive(Debug, Subcommand)]
+pub enum GridOp {
+    /// Read actions (one JSON 7-array per line, or one JSON array of them) on stdin; print
+    /// their 3 token ids each.
+    Encode(GridArgs),
+    /// Read token ids (one sequence per line) on stdin; print decoded actions and any
+    /// malformed-sequence flags.
+    Decode(GridArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GridArgs {
+    /// Checkpoint folder or its processor_config.json (the grid is read, never refitted).
+    #[arg(long)]
+    pub grid: PathBuf,
+    /// Dataset statistics key for (un)normalisation, e.g. bridge_orig/1.0.0.
+    #[arg(long)]
+    pub unnorm_key: Option<String>,
+    /// Actions are in normalised [-1, 1] units (no unnorm key needed).
+    #[arg(long)]
+    pub normalized: bool,
+    /// One JSON object per input line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `grid encode|decode` on stdin; returns (output, failed line count).
+pub fn run_grid(op: &GridOp, input: impl std::io::BufRead) -> anyhow::Result<(String, usize)> {
+    let (args, encode) = match op {
+        GridOp::Encode(a) => (a, true),
+        GridOp::Decode(a) => (a, false),
+    };
+    let (config, key) = grid_cmd::load(&args.grid, args.unnorm_key.as_deref(), args.normalized)?;
+    let stats = match &key {
+        Some(k) => Some(config.stats(k)?),
+        None => None,
+    };
+    let o = grid_cmd::GridOptions {
+        config: &config,
+        stats,
+        json: args.json,
+    };
+    if encode {
+        grid_cmd::encode(input, &o)
+    } else {
+        grid_cmd::decode(input, &o)
+    }
+}
+
+/// The bundled samples: `./sample_episodes` when run from the repository, else the copy
+/// next to the crate's manifest (for `cargo run` from elsewhere).
+pub fn default_sample_path() -> PathBuf {
+    let local = Path::new("sample_episodes");
+    if local.is_dir() {
+        return local.to_owned();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_episodes")
+}
+
+/// Runs `inspect`; returns the text to print.
+pub fn run_inspect(path: &Path, json: bool) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let report = crate::inspect::inspect(path)
+        .with_context(|| format!("cannot inspect {}", path.display()))?;
+    if json {
+        Ok(serde_json::to_string_pretty(&report)?)
+    } else {
+        Ok(report.to_text())
+    }
+}
