@@ -1,0 +1,84 @@
+//! Action-grid throughput over 1 M actions, single thread, with a same-run baseline:
+//!
+//! - `encode_1m`: normalised action -> bins -> 3 token ids (the released grid).
+//! - `decode_1m`: 3 token ids -> bins -> normalised action -> un-normalised (Bridge key).
+//! - `baseline_linear256_1m`: the uniform 256-bin round trip of the same actions (what a
+//!   naive per-dimension tokenizer costs), so results read as ratios.
+//!
+//! Actions are drawn from a fixed-seed generator, roughly Gaussian like normalised data.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use spatialscope::action_grid::{LinearBins, ProcessorConfig};
+
+const N: usize = 1_000_000;
+
+/// xorshift64*: deterministic, no dependency.
+fn actions() -> Vec<[f64; 7]> {
+    let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    (0..N)
+        .map(|_| {
+            let mut a = [0.0; 7];
+            for v in a.iter_mut().take(6) {
+                // Sum of 3 uniforms: a cheap bell shape on [-1.5, 1.5].
+                *v = next() + next() + next() - 1.5;
+            }
+            a[6] = if next() > 0.5 { 1.0 } else { 0.0 };
+            a
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let cfg = ProcessorConfig::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/real_checkpoint_meta")).expect("config");
+    let stats = cfg.stats("bridge_orig/1.0.0").expect("bridge").clone();
+    let acts = actions();
+    let ids: Vec<[i64; 3]> = acts.iter().map(|a| cfg.layout.ids(&cfg.grid.encode(a).expect("encode"))).collect();
+    let lin = LinearBins::openvla();
+
+    let mut g = c.benchmark_group("action_grid");
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("encode_1m", |b| {
+        b.iter(|| {
+            let mut acc = 0i64;
+            for a in &acts {
+                acc = acc.wrapping_add(cfg.layout.ids(&cfg.grid.encode(a).expect("encode"))[0]);
+            }
+            acc
+        })
+    });
+    g.bench_function("decode_1m", |b| {
+        b.iter(|| {
+            let mut acc = 0.0;
+            for i in &ids {
+                acc += stats.unnormalize(&cfg.grid.decode(&cfg.layout.bins_of_ids(*i)))[0];
+            }
+            acc
+        })
+    });
+    g.bench_function("baseline_linear256_1m", |b| {
+        b.iter(|| {
+            let mut acc = 0.0;
+            for a in &acts {
+                acc += lin.round_trip(a)[0];
+            }
+            acc
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
+    targets = bench
+}
+criterion_main!(benches);
