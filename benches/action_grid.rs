@@ -38,10 +38,16 @@ fn actions() -> Vec<[f64; 7]> {
 }
 
 fn bench(c: &mut Criterion) {
-    let cfg = ProcessorConfig::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/real_checkpoint_meta")).expect("config");
+    let cfg = ProcessorConfig::load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/real_checkpoint_meta"),
+    )
+    .expect("config");
     let stats = cfg.stats("bridge_orig/1.0.0").expect("bridge").clone();
     let acts = actions();
-    let ids: Vec<[i64; 3]> = acts.iter().map(|a| cfg.layout.ids(&cfg.grid.encode(a).expect("encode"))).collect();
+    let ids: Vec<[i64; 3]> = acts
+        .iter()
+        .map(|a| cfg.layout.ids(&cfg.grid.encode(a).expect("encode")))
+        .collect();
     let lin = LinearBins::openvla();
 
     let mut g = c.benchmark_group("action_grid");

@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
+use crate::action_grid::{ActionStatistics, ProcessorConfig};
 use crate::episode::Episode;
 use crate::ui::camera_view::{CameraTextures, camera_ui};
+use crate::ui::grid_panel::{StatsChoice, grid_panel_ui};
 use crate::ui::settings::{STORAGE_KEY, ViewSettings};
 use crate::ui::status::{Progress, StatusState, status_ui};
 use crate::ui::timeline::{Timeline, timeline_ui};
@@ -27,6 +29,11 @@ pub struct SpatialscopeApp {
     pub timeline: Timeline,
     pub frame: Option<Arc<FrameBundle>>,
     plot_data: Option<plots::PlotData>,
+    /// The action grid and statistics (bundled release, or an opened checkpoint).
+    pub grid: Option<Arc<ProcessorConfig>>,
+    /// q01/q99 etc. of the open episode's own actions.
+    episode_stats: Option<ActionStatistics>,
+    pub stats_choice: StatsChoice,
     textures: Vec<CameraTextures>,
     pub status: StatusState,
     list: episode_list::EpisodeListState,
@@ -48,11 +55,16 @@ impl SpatialscopeApp {
             timeline: Timeline::new(0, 1.0),
             frame: None,
             plot_data: None,
+            grid: None,
+            episode_stats: None,
+            stats_choice: StatsChoice::Episode,
             textures: Vec::new(),
             status: StatusState::default(),
             list: episode_list::EpisodeListState::default(),
             picker: None,
         };
+        app.worker
+            .send(Command::LoadGrid(crate::cli::default_grid_path()));
         if let Some(p) = path {
             app.apply(Intent::Open(p), ctx);
         }
@@ -195,6 +207,14 @@ impl SpatialscopeApp {
                         .collect();
                     self.frame = None;
                     self.plot_data = Some(plots::PlotData::from_episode(&data));
+                    let acts: Vec<[f64; 7]> = data
+                        .actions
+                        .values
+                        .iter()
+                        .map(|a| a.map(f64::from))
+                        .collect();
+                    self.episode_stats = ActionStatistics::from_actions(&acts);
+                    self.stats_choice = self.default_stats_choice(&data);
                     self.worker.send(Command::ShowStep {
                         episode_uid: data.uid,
                         step: 0,
@@ -226,12 +246,63 @@ impl SpatialscopeApp {
                         *f = Some(error);
                     }
                 }
+                WorkerMessage::GridLoaded(cfg) => {
+                    self.grid = Some(cfg);
+                    if let Some(ep) = self.episode.clone() {
+                        self.stats_choice = self.default_stats_choice(&ep);
+                    }
+                }
                 WorkerMessage::Error(e) => {
                     log::warn!("{}", e.message);
                     self.status.errors.push(e);
                 }
             }
         }
+    }
+
+    /// The statistics to normalise an episode with: the key chosen before if the
+    /// checkpoint has it, the SpatialVLA key of a known dataset (Bridge), else the episode's
+    /// own q01/q99.
+    fn default_stats_choice(&self, ep: &Episode) -> StatsChoice {
+        let Some(cfg) = &self.grid else {
+            return StatsChoice::Episode;
+        };
+        if let Some(k) = &self.settings.unnorm_key
+            && cfg.statistics.contains_key(k)
+        {
+            return StatsChoice::Key(k.clone());
+        }
+        match &ep.dataset_key {
+            Some(k) if cfg.statistics.contains_key(k) => StatsChoice::Key(k.clone()),
+            _ => StatsChoice::Episode,
+        }
+    }
+
+    fn grid_ui(&mut self, ui: &mut egui::Ui) {
+        let (Some(cfg), Some(ep)) = (self.grid.clone(), self.episode.clone()) else {
+            ui.weak("action grid: loading…");
+            return;
+        };
+        ui.strong("Action grid (SpatialVLA, released)");
+        let Some(action) = ep.actions.values.get(self.timeline.step) else {
+            return;
+        };
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            let before = self.stats_choice.clone();
+            grid_panel_ui(
+                ui,
+                &cfg,
+                self.episode_stats.as_ref(),
+                &mut self.stats_choice,
+                action,
+            );
+            if self.stats_choice != before {
+                self.settings.unnorm_key = match &self.stats_choice {
+                    StatsChoice::Key(k) => Some(k.clone()),
+                    StatsChoice::Episode => None,
+                };
+            }
+        });
     }
 
     fn menu_ui(&mut self, ui: &mut egui::Ui) -> Option<Intent> {
@@ -257,6 +328,7 @@ impl SpatialscopeApp {
             ui.menu_button("View", |ui| {
                 ui.checkbox(&mut self.settings.show_depth, "Depth views");
                 ui.checkbox(&mut self.settings.show_proprio, "Proprio plots");
+                ui.checkbox(&mut self.settings.show_grid, "Action grid panel");
                 ui.checkbox(&mut self.settings.loop_playback, "Loop playback");
                 ui.add(
                     egui::Slider::new(&mut self.settings.fallback_fps, 0.5..=60.0)
@@ -397,6 +469,12 @@ impl eframe::App for SpatialscopeApp {
                     &mut self.list,
                 ));
             });
+        if self.settings.show_grid && self.episode.is_some() {
+            egui::Panel::right("grid")
+                .resizable(true)
+                .default_size(theme::GRID_PANEL_WIDTH)
+                .show(ui, |ui| self.grid_ui(ui));
+        }
         egui::Panel::top("instruction").show(ui, |ui| self.header_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| intents.extend(self.central_ui(ui)));
 

@@ -28,6 +28,8 @@ pub enum Command {
     ShowStep { episode_uid: u64, step: usize },
     /// Stop background work (summaries, prefetch).
     Cancel,
+    /// Load the action grid and statistics from a checkpoint folder or processor_config.json.
+    LoadGrid(PathBuf),
 }
 
 /// A failure the user should see: the file and the reason.
@@ -110,6 +112,8 @@ pub enum WorkerMessage {
         data: Arc<Episode>,
     },
     Frame(Arc<FrameBundle>),
+    /// The action grid and statistics of a checkpoint.
+    GridLoaded(Arc<crate::action_grid::ProcessorConfig>),
     Error(UserError),
 }
 
@@ -244,6 +248,13 @@ impl Worker {
                 self.background.clear();
                 self.send(WorkerMessage::Idle);
             }
+            Command::LoadGrid(path) => match crate::action_grid::ProcessorConfig::load(&path) {
+                Ok(cfg) => self.send(WorkerMessage::GridLoaded(Arc::new(cfg))),
+                Err(e) => self.send(WorkerMessage::Error(UserError {
+                    file: Some(path),
+                    message: format!("action grid: {e}"),
+                })),
+            },
         }
     }
 

@@ -505,3 +505,40 @@ fn embedding_adaptation_matches_where_the_reference_is_triangulation_independent
         "identity and separable cases: all parts checked ({checked_parts})"
     );
 }
+
+#[test]
+fn reading_a_raw_action_agrees_with_the_reference_round_trip() {
+    let g = golden("action_normalization.json");
+    let cfg = checkpoint();
+    for c in g["cases"].as_array().expect("cases") {
+        let id = c["id"].as_str().expect("id");
+        let stats = cfg
+            .stats(c["unnorm_key"].as_str().expect("key"))
+            .expect("stats");
+        let r = spatialscope::action_grid::read_action(
+            &cfg.grid,
+            &cfg.layout,
+            stats,
+            &f64s(&c["raw_action"]),
+        )
+        .expect("read");
+        assert_eq!(r.ids.to_vec(), ints(&c["token_ids"]), "{id}");
+        assert_close(&r.normalized, &f64s(&c["normalized_action"]), 1e-12, id);
+        assert_close(
+            &r.decoded_normalized,
+            &f64s(&c["decoded_normalized_action"]),
+            1e-12,
+            id,
+        );
+        assert_close(
+            &r.decoded_raw,
+            &f64s(&c["unnormalized_roundtrip"]),
+            1e-12,
+            id,
+        );
+        assert!(
+            r.direction_error_rad.is_nan()
+                || (0.0..=std::f64::consts::PI).contains(&r.direction_error_rad)
+        );
+    }
+}

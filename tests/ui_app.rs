@@ -228,3 +228,52 @@ fn view_settings_persist_through_eframe_storage() {
     // Data is never persisted: only the settings key exists.
     assert_eq!(storage.0.len(), 1);
 }
+
+#[test]
+fn the_grid_panel_reads_the_current_action_with_the_dataset_key() {
+    let mut h = app_harness(common::bridge_dir());
+    assert!(
+        run_until(&mut h, Duration::from_secs(30), |a| a.grid.is_some()
+            && a.frame.is_some()),
+        "grid and first frame"
+    );
+    h.run_steps(2);
+    assert_eq!(
+        h.state().stats_choice,
+        spatialscope::ui::grid_panel::StatsChoice::Key("bridge_orig/1.0.0".into()),
+        "Bridge episodes use SpatialVLA's bridge_orig statistics"
+    );
+    // Step 1 of record 0: the golden action_step1; its tokens are on screen.
+    h.key_press(egui::Key::ArrowRight);
+    h.run_steps(2);
+    let cfg = h.state().grid.clone().expect("grid");
+    let ep = h.state().episode.clone().expect("episode");
+    let raw: Vec<f64> = ep.actions.values[1].iter().map(|&v| f64::from(v)).collect();
+    let r = spatialscope::action_grid::read_action(
+        &cfg.grid,
+        &cfg.layout,
+        cfg.stats("bridge_orig/1.0.0").expect("key"),
+        &raw,
+    )
+    .expect("read");
+    h.get_by_label_contains(&format!(
+        "tokens {} {} {}",
+        r.tokens[0], r.tokens[1], r.tokens[2]
+    ));
+    h.get_by_label_contains("quantisation: direction");
+}
+
+#[test]
+fn native_episodes_fall_back_to_their_own_statistics() {
+    let mut h = app_harness(common::native_dir());
+    assert!(run_until(&mut h, Duration::from_secs(30), |a| a
+        .grid
+        .is_some()
+        && a.frame.is_some()));
+    h.run_steps(2);
+    assert_eq!(
+        h.state().stats_choice,
+        spatialscope::ui::grid_panel::StatsChoice::Episode
+    );
+    h.get_by_label_contains("quantisation: direction");
+}

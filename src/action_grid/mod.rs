@@ -18,6 +18,7 @@ pub mod gaussian;
 mod grid;
 mod linear;
 mod normalize;
+mod reading;
 pub mod spherical;
 mod tokens;
 
@@ -27,5 +28,6 @@ pub use error::{GridError, Result};
 pub use gaussian::Gaussian;
 pub use grid::{ActionBins, ActionGrid, Axis, BinCounts, bin_index};
 pub use linear::LinearBins;
-pub use normalize::{ActionStatistics, check_action};
+pub use normalize::{ActionStatistics, check_action, percentile_sorted};
+pub use reading::{ActionReading, read_action};
 pub use tokens::{RELEASED_ACTION_TOKEN_BEGIN_ID, Slot, TokenLayout};

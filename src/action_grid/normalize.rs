@@ -29,6 +29,19 @@ pub struct ActionStatistics {
     pub mask: Option<[bool; 7]>,
 }
 
+/// numpy's default (linear) percentile of sorted values, `q` in [0, 100].
+pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
+    let n = sorted.len();
+    if n == 1 {
+        return sorted[0];
+    }
+    let pos = q / 100.0 * (n - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(n - 1);
+    let t = pos - lo as f64;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * t
+}
+
 /// Seven numbers where `null` (a Python NaN/Infinity token) stands for NaN.
 fn nullable7<'de, D: serde::Deserializer<'de>>(
     d: D,
@@ -86,6 +99,52 @@ impl ActionStatistics {
         Ok(n)
     }
 
+    /// The forward transform without the clip (to see how far outside [-1, 1] a value is).
+    pub fn normalize_unclipped(&self, raw: &[f64; 7]) -> [f64; 7] {
+        let mut n = *raw;
+        for i in 0..7 {
+            if self.masked(i) {
+                n[i] = 2.0 * (raw[i] - self.q01[i]) / (self.q99[i] - self.q01[i] + 1e-8) - 1.0;
+            }
+        }
+        n
+    }
+
+    /// Statistics of a set of actions, the way the data pipeline computes them: q01/q99 as
+    /// numpy's linear-interpolation percentiles, min/max/mean/std, and the gripper (last
+    /// dimension) unmasked. `None` for no actions.
+    pub fn from_actions(actions: &[[f64; 7]]) -> Option<Self> {
+        if actions.is_empty() {
+            return None;
+        }
+        let mut q01 = [0.0; 7];
+        let mut q99 = [0.0; 7];
+        let mut min = [0.0; 7];
+        let mut max = [0.0; 7];
+        let mut mean = [0.0; 7];
+        let mut std = [0.0; 7];
+        for d in 0..7 {
+            let mut v: Vec<f64> = actions.iter().map(|a| a[d]).collect();
+            v.sort_by(f64::total_cmp);
+            q01[d] = percentile_sorted(&v, 1.0);
+            q99[d] = percentile_sorted(&v, 99.0);
+            min[d] = v[0];
+            max[d] = v[v.len() - 1];
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            mean[d] = m;
+            std[d] = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+        }
+        Some(Self {
+            q01,
+            q99,
+            min: Some(min),
+            max: Some(max),
+            mean: Some(mean),
+            std: Some(std),
+            mask: Some([true, true, true, true, true, true, false]),
+        })
+    }
+
     /// Normalised -> raw dataset units (the processor's inverse transform).
     pub fn unnormalize(&self, n: &[f64; 7]) -> [f64; 7] {
         let mut a = *n;
@@ -95,5 +154,51 @@ impl ActionStatistics {
             }
         }
         a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_match_numpy_linear_interpolation() {
+        let v: Vec<f64> = (0..=10).map(f64::from).collect();
+        assert_eq!(percentile_sorted(&v, 1.0), 0.1);
+        assert_eq!(percentile_sorted(&v, 99.0), 9.9);
+        assert_eq!(percentile_sorted(&[3.0], 50.0), 3.0);
+        // np.percentile([1, 2, 4, 8], 99) = 4 + 0.97 * 4 = 7.88
+        assert!((percentile_sorted(&[1.0, 2.0, 4.0, 8.0], 99.0) - 7.88).abs() < 1e-12);
+    }
+
+    #[test]
+    fn statistics_of_actions_normalise_their_own_range_to_minus_one_one() {
+        let acts: Vec<[f64; 7]> = (0..101)
+            .map(|i| {
+                [
+                    f64::from(i) * 0.001,
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                    f64::from(i % 2),
+                ]
+            })
+            .collect();
+        let s = ActionStatistics::from_actions(&acts).expect("stats");
+        assert!((s.q01[0] - 0.001).abs() < 1e-12 && (s.q99[0] - 0.099).abs() < 1e-12);
+        let n = s
+            .normalize(&[0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+            .expect("normalize");
+        assert!(n[0].abs() < 1e-6, "the median maps near 0: {}", n[0]);
+        assert_eq!(n[1], 0.0, "zero-range dimension forced to 0");
+        assert_eq!(n[6], 1.0, "gripper passes through");
+        // As in the reference, a constant dimension is forced to 0, the gripper included.
+        let constant: Vec<[f64; 7]> = (0..5)
+            .map(|_| [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+            .collect();
+        let s = ActionStatistics::from_actions(&constant).expect("stats");
+        assert_eq!(s.normalize(&constant[0]).expect("normalize")[6], 0.0);
     }
 }

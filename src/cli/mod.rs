@@ -104,6 +104,16 @@ pub fn default_sample_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_episodes")
 }
 
+/// The bundled released action grid and statistics (`assets/spatialvla/`), found like the
+/// samples.
+pub fn default_grid_path() -> PathBuf {
+    let local = Path::new("assets/spatialvla");
+    if local.is_dir() {
+        return local.to_owned();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/spatialvla")
+}
+
 /// Runs `inspect`; returns the text to print.
 pub fn run_inspect(path: &Path, json: bool) -> anyhow::Result<String> {
     use anyhow::Context;

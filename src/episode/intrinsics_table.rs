@@ -30,14 +30,20 @@ fn table() -> &'static BTreeMap<String, Intrinsics> {
     })
 }
 
-/// The table key SpatialVLA would use for an RLDS dataset called `name` at `version`.
-pub fn key_for(name: &str, version: &str) -> String {
-    let canonical = match name {
+/// The `name/version` key SpatialVLA (and OpenVLA) use for an RLDS dataset, e.g.
+/// `bridge_orig/1.0.0`: the key of its statistics and of its intrinsics entry.
+pub fn canonical_key(name: &str, version: &str) -> String {
+    match name {
         // Octo/TFDS builds of Bridge are called `bridge_dataset`; SpatialVLA calls it
         // `bridge_orig`.
         "bridge_dataset" | "bridge" | "bridge_orig" => "bridge_orig/1.0.0".to_owned(),
         _ => format!("{name}/{version}"),
-    };
+    }
+}
+
+/// The table key SpatialVLA would use for an RLDS dataset called `name` at `version`.
+pub fn key_for(name: &str, version: &str) -> String {
+    let canonical = canonical_key(name, version);
     if table().contains_key(&canonical) {
         canonical
     } else {

@@ -77,6 +77,9 @@ pub struct Episode {
     /// Control / recording rate, when known.
     pub fps: Option<f64>,
     pub source: EpisodeSource,
+    /// The dataset's `name/version` key as SpatialVLA names it (`bridge_orig/1.0.0`), for
+    /// finding its statistics; `None` when the format has no dataset name.
+    pub dataset_key: Option<String>,
     pub cameras: Vec<Camera>,
     /// N x 7, one per step.
     pub actions: Actions,

@@ -4,6 +4,7 @@
 
 pub mod camera_view;
 pub mod episode_list;
+pub mod grid_panel;
 pub mod plots;
 pub mod settings;
 pub mod status;

@@ -21,6 +21,11 @@ pub struct ViewSettings {
     pub fallback_fps: f32,
     /// Last opened path, reopened when the app starts with no argument.
     pub last_path: Option<std::path::PathBuf>,
+    /// Show the action-grid panel.
+    pub show_grid: bool,
+    /// Unnorm key chosen in the grid panel (None: guess from the dataset, else the
+    /// episode's own statistics).
+    pub unnorm_key: Option<String>,
 }
 
 impl Default for ViewSettings {
@@ -32,6 +37,8 @@ impl Default for ViewSettings {
             playback_speed: 1.0,
             fallback_fps: 5.0,
             last_path: None,
+            show_grid: true,
+            unnorm_key: None,
         }
     }
 }

@@ -31,3 +31,15 @@ pub const MAX_IMAGE_HEIGHT: f32 = 320.0;
 pub const PLOT_HEIGHT: f32 = 84.0;
 /// Width of the episode list, points.
 pub const EPISODE_LIST_WIDTH: f32 = 300.0;
+
+/// Action-grid drawing: bin edges.
+pub const GRID_LINE: Color32 = Color32::from_rgb(80, 80, 90);
+/// The bin the action falls in.
+pub const GRID_CELL: Color32 = Color32::from_rgba_premultiplied(60, 110, 170, 140);
+pub const GRID_CELL_EDGE: Color32 = Color32::from_rgb(110, 170, 240);
+/// The ground-truth action.
+pub const GROUND_TRUTH: Color32 = Color32::from_rgb(250, 250, 250);
+/// A decoded bin centre.
+pub const DECODED: Color32 = Color32::from_rgb(255, 140, 60);
+/// Width of the action-grid panel, points.
+pub const GRID_PANEL_WIDTH: f32 = 470.0;

@@ -474,6 +474,7 @@ impl NativeDataset {
                 path: dir.clone(),
                 record: None,
             },
+            dataset_key: None,
             cameras,
             actions: Actions {
                 convention: ActionConvention {

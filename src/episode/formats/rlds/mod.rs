@@ -439,6 +439,7 @@ impl RldsDataset {
                 path,
                 record: Some(record),
             },
+            dataset_key: Some(intrinsics_table::canonical_key(&self.name, &self.version)),
             cameras,
             actions,
             proprio,
