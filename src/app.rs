@@ -34,6 +34,7 @@ pub struct SpatialscopeApp {
     /// q01/q99 etc. of the open episode's own actions.
     episode_stats: Option<ActionStatistics>,
     pub stats_choice: StatsChoice,
+    pub distribution: crate::ui::distribution_panel::DistributionState,
     textures: Vec<CameraTextures>,
     pub status: StatusState,
     list: episode_list::EpisodeListState,
@@ -58,6 +59,7 @@ impl SpatialscopeApp {
             grid: None,
             episode_stats: None,
             stats_choice: StatsChoice::Episode,
+            distribution: Default::default(),
             textures: Vec::new(),
             status: StatusState::default(),
             list: episode_list::EpisodeListState::default(),
@@ -117,6 +119,13 @@ impl SpatialscopeApp {
             }
             Intent::Cancel => {
                 self.worker.send(Command::Cancel);
+            }
+            Intent::ComputeDistribution { dataset } => {
+                self.worker.send(Command::ComputeDistribution {
+                    dataset,
+                    source: self.stats_source(),
+                    noop_threshold: self.distribution.noop_threshold,
+                });
             }
         }
     }
@@ -246,6 +255,9 @@ impl SpatialscopeApp {
                         *f = Some(error);
                     }
                 }
+                WorkerMessage::Distribution { dataset, result } => {
+                    self.distribution.result = Some((dataset, result));
+                }
                 WorkerMessage::GridLoaded(cfg) => {
                     self.grid = Some(cfg);
                     if let Some(ep) = self.episode.clone() {
@@ -278,6 +290,15 @@ impl SpatialscopeApp {
         }
     }
 
+    /// The distribution's statistics follow the grid panel's choice (an episode's own
+    /// statistics become the dataset's own).
+    pub fn stats_source(&self) -> crate::analysis::StatsSource {
+        match &self.stats_choice {
+            StatsChoice::Key(k) => crate::analysis::StatsSource::Key(k.clone()),
+            StatsChoice::Episode => crate::analysis::StatsSource::Dataset,
+        }
+    }
+
     fn grid_ui(&mut self, ui: &mut egui::Ui) {
         let (Some(cfg), Some(ep)) = (self.grid.clone(), self.episode.clone()) else {
             ui.weak("action grid: loading…");
@@ -287,6 +308,9 @@ impl SpatialscopeApp {
         let Some(action) = ep.actions.values.get(self.timeline.step) else {
             return;
         };
+        if ui.button("Action distribution of this dataset…").clicked() {
+            self.distribution.open = true;
+        }
         egui::ScrollArea::vertical().show(ui, |ui| {
             let before = self.stats_choice.clone();
             grid_panel_ui(
@@ -329,6 +353,7 @@ impl SpatialscopeApp {
                 ui.checkbox(&mut self.settings.show_depth, "Depth views");
                 ui.checkbox(&mut self.settings.show_proprio, "Proprio plots");
                 ui.checkbox(&mut self.settings.show_grid, "Action grid panel");
+                ui.checkbox(&mut self.distribution.open, "Action distribution…");
                 ui.checkbox(&mut self.settings.loop_playback, "Loop playback");
                 ui.add(
                     egui::Slider::new(&mut self.settings.fallback_fps, 0.5..=60.0)
@@ -477,6 +502,17 @@ impl eframe::App for SpatialscopeApp {
         }
         egui::Panel::top("instruction").show(ui, |ui| self.header_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| intents.extend(self.central_ui(ui)));
+
+        let current = self
+            .selected
+            .and_then(|(d, _)| self.datasets.get(d).map(|info| (d, info.name.clone())));
+        let source = self.stats_source();
+        intents.extend(crate::ui::distribution_panel::distribution_window(
+            &ctx,
+            &mut self.distribution,
+            current.as_ref().map(|(d, n)| (*d, n.as_str())),
+            &source,
+        ));
 
         for i in intents {
             self.apply(i, &ctx);

@@ -5,6 +5,7 @@
 //! `ui` + `app` (egui panels), `cli` (command line). Data flows one way, from files to the UI.
 
 pub mod action_grid;
+pub mod analysis;
 pub mod cli;
 pub mod colormap;
 pub mod episode;

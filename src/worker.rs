@@ -30,6 +30,13 @@ pub enum Command {
     Cancel,
     /// Load the action grid and statistics from a checkpoint folder or processor_config.json.
     LoadGrid(PathBuf),
+    /// Compute the action distribution of a dataset against the loaded grid (background,
+    /// with progress; `Cancel` stops it).
+    ComputeDistribution {
+        dataset: usize,
+        source: crate::analysis::StatsSource,
+        noop_threshold: f64,
+    },
 }
 
 /// A failure the user should see: the file and the reason.
@@ -114,6 +121,11 @@ pub enum WorkerMessage {
     Frame(Arc<FrameBundle>),
     /// The action grid and statistics of a checkpoint.
     GridLoaded(Arc<crate::action_grid::ProcessorConfig>),
+    /// A finished distribution of `dataset`.
+    Distribution {
+        dataset: usize,
+        result: Arc<crate::action_grid::distribution::Distribution>,
+    },
     Error(UserError),
 }
 
@@ -156,8 +168,18 @@ impl WorkerHandle {
 }
 
 enum Background {
-    Summary { dataset: usize, episode: usize },
-    Prefetch { episode_uid: u64, step: usize },
+    Summary {
+        dataset: usize,
+        episode: usize,
+    },
+    Prefetch {
+        episode_uid: u64,
+        step: usize,
+    },
+    Distribution {
+        dataset: usize,
+        job: Box<crate::analysis::DistributionJob>,
+    },
 }
 
 struct Worker {
@@ -168,6 +190,7 @@ struct Worker {
     collection: Option<Collection>,
     episode: Option<Arc<Episode>>,
     background: VecDeque<Background>,
+    grid: Option<Arc<crate::action_grid::ProcessorConfig>>,
     summaries_total: usize,
     summaries_done: usize,
 }
@@ -189,6 +212,7 @@ impl Worker {
             collection: None,
             episode: None,
             background: VecDeque::new(),
+            grid: None,
             summaries_total: 0,
             summaries_done: 0,
         }
@@ -249,12 +273,38 @@ impl Worker {
                 self.send(WorkerMessage::Idle);
             }
             Command::LoadGrid(path) => match crate::action_grid::ProcessorConfig::load(&path) {
-                Ok(cfg) => self.send(WorkerMessage::GridLoaded(Arc::new(cfg))),
+                Ok(cfg) => {
+                    let cfg = Arc::new(cfg);
+                    self.grid = Some(cfg.clone());
+                    self.send(WorkerMessage::GridLoaded(cfg));
+                }
                 Err(e) => self.send(WorkerMessage::Error(UserError {
                     file: Some(path),
                     message: format!("action grid: {e}"),
                 })),
             },
+            Command::ComputeDistribution {
+                dataset,
+                source,
+                noop_threshold,
+            } => {
+                let Some(d) = self
+                    .collection
+                    .as_ref()
+                    .and_then(|c| c.datasets.get(dataset))
+                else {
+                    return;
+                };
+                self.background
+                    .retain(|b| !matches!(b, Background::Distribution { .. }));
+                let job = Box::new(crate::analysis::DistributionJob::new(
+                    d,
+                    source,
+                    noop_threshold,
+                ));
+                self.background
+                    .push_back(Background::Distribution { dataset, job });
+            }
         }
     }
 
@@ -424,6 +474,45 @@ impl Worker {
                         let _ = ep.depth(step, ci);
                     }
                 }
+            }
+            Background::Distribution { dataset, mut job } => {
+                let Some(d) = self
+                    .collection
+                    .as_ref()
+                    .and_then(|c| c.datasets.get(dataset))
+                else {
+                    return;
+                };
+                job.step(d, &self.cache);
+                let (done, total) = job.progress();
+                self.send(WorkerMessage::Progress {
+                    task: "action distribution".to_owned(),
+                    done,
+                    total,
+                });
+                if !job.is_done() {
+                    self.background
+                        .push_back(Background::Distribution { dataset, job });
+                    return;
+                }
+                for e in &job.skipped {
+                    self.send(WorkerMessage::Error(e.into()));
+                }
+                let result = match &self.grid {
+                    Some(cfg) => job.finish(cfg).map_err(|e| e.to_string()),
+                    None => Err("no action grid is loaded".to_owned()),
+                };
+                match result {
+                    Ok(r) => self.send(WorkerMessage::Distribution {
+                        dataset,
+                        result: Arc::new(r),
+                    }),
+                    Err(message) => self.send(WorkerMessage::Error(UserError {
+                        file: None,
+                        message: format!("action distribution: {message}"),
+                    })),
+                }
+                self.send(WorkerMessage::Idle);
             }
             Background::Summary { dataset, episode } => {
                 let Some(c) = &self.collection else { return };

@@ -277,3 +277,36 @@ fn native_episodes_fall_back_to_their_own_statistics() {
     );
     h.get_by_label_contains("quantisation: direction");
 }
+
+#[test]
+fn the_distribution_is_computed_on_the_worker_and_shown() {
+    let mut h = app_harness(common::bridge_dir());
+    assert!(run_until(&mut h, Duration::from_secs(30), |a| a
+        .grid
+        .is_some()
+        && a.frame.is_some()));
+    h.get_by_label("Action distribution of this dataset…")
+        .click();
+    h.run_steps(2);
+    h.get_by_label("Compute").click();
+    assert!(
+        run_until(&mut h, Duration::from_secs(60), |a| a
+            .distribution
+            .result
+            .is_some()),
+        "distribution result"
+    );
+    h.run_steps(2);
+    let (ds, d) = h.state().distribution.result.clone().expect("result");
+    assert_eq!(ds, 0);
+    assert_eq!((d.actions, d.episodes), (250, 25));
+    assert_eq!(d.statistics, "bridge_orig/1.0.0");
+    // Raw Bridge: step 0 of every episode is a no-op (|v| ~ 1e-7).
+    assert!(
+        d.idle.iter().all(|e| e.idle_steps.first() == Some(&0)),
+        "{:?}",
+        d.idle
+    );
+    h.get_by_label_contains("a no-op filter would remove");
+    h.get_by_label_contains("250 actions in 25 episodes");
+}

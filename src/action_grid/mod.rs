@@ -13,6 +13,7 @@
 pub mod adapt;
 mod chunk;
 mod config;
+pub mod distribution;
 mod error;
 pub mod gaussian;
 mod grid;

@@ -3,6 +3,7 @@
 //! turns intents into worker commands.
 
 pub mod camera_view;
+pub mod distribution_panel;
 pub mod episode_list;
 pub mod grid_panel;
 pub mod plots;
@@ -26,4 +27,6 @@ pub enum Intent {
     StepChanged(usize),
     /// Stop background work.
     Cancel,
+    /// Compute the action distribution of a dataset.
+    ComputeDistribution { dataset: usize },
 }
