@@ -14,6 +14,23 @@ fn main() -> std::process::ExitCode {
             run_inspect(&path, json).map(|text| println!("{text}"))
         }
         Some(CliCommand::View { path }) => run_app(path),
+        Some(CliCommand::Stats {
+            path,
+            grid,
+            unnorm_key,
+            out,
+            noop_threshold,
+        }) => {
+            let grid = grid.unwrap_or_else(spatialscope::cli::default_grid_path);
+            let args = spatialscope::cli::stats_cmd::StatsArgs {
+                path: &path,
+                grid: &grid,
+                unnorm_key: unnorm_key.as_deref(),
+                out: out.as_deref(),
+                noop_threshold,
+            };
+            spatialscope::cli::stats_cmd::run(&args).map(|text| print!("{text}"))
+        }
         Some(CliCommand::Grid { op }) => {
             match spatialscope::cli::run_grid(&op, std::io::stdin().lock()) {
                 Ok((out, failed)) => {

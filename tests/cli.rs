@@ -85,3 +85,67 @@ fn inspect_of_a_non_dataset_fails_with_the_path_in_the_message() {
     assert!(err.contains(&tmp.path().display().to_string()), "{err}");
     assert!(err.contains("not a dataset"), "{err}");
 }
+
+#[test]
+fn stats_writes_a_distribution_per_dataset_and_never_into_a_dataset() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out_dir = tmp.path().join("report");
+    let out = spatialscope()
+        .args(["stats"])
+        .arg(common::repo().join("sample_episodes"))
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("25/25 episodes"),
+        "progress on stderr"
+    );
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("stats.json")).expect("stats.json"),
+    )
+    .expect("json");
+    let ds = v["datasets"].as_array().expect("datasets");
+    assert_eq!(ds.len(), 2);
+    assert_eq!(ds[0]["statistics"], "bridge_orig/1.0.0");
+    assert_eq!(ds[0]["distribution"]["actions"], 250);
+    assert_eq!(ds[1]["statistics"], "dataset's own q01/q99");
+    assert_eq!(ds[1]["distribution"]["actions"], 46 + 52 + 66);
+    let occ = ds[0]["distribution"]["occupancy"]
+        .as_array()
+        .expect("occupancy");
+    assert_eq!(occ.len(), 6);
+    let counts: u64 = occ[0]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .sum();
+    assert_eq!(counts, 250, "every action lands in one theta bin");
+    assert!(!out_dir.join(".stats.json.partial").exists());
+
+    let inside = common::native_dir().join("report");
+    let out = spatialscope()
+        .args(["stats"])
+        .arg(common::native_dir())
+        .arg("--out")
+        .arg(&inside)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never writes into datasets"));
+    assert!(!inside.exists());
+
+    let out = spatialscope()
+        .args(["stats", "--unnorm-key", "nope"])
+        .arg(common::bridge_dir())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("known keys"));
+}

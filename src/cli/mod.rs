@@ -3,6 +3,7 @@
 //! encode|decode` runs the action tokenizer on stdin.
 
 pub mod grid_cmd;
+pub mod stats_cmd;
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,23 @@ pub enum CliCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Action distributions of every dataset under PATH against the grid (stats.json).
+    Stats {
+        /// File or folder with datasets.
+        path: PathBuf,
+        /// Checkpoint folder or processor_config.json (default: the bundled released grid).
+        #[arg(long)]
+        grid: Option<PathBuf>,
+        /// Statistics key (default: the dataset's SpatialVLA key if known, else its own q01/q99).
+        #[arg(long)]
+        unnorm_key: Option<String>,
+        /// Folder to write stats.json into (default: print JSON to stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// A step is idle when |dx|..|dyaw| are all below this (raw units).
+        #[arg(long, default_value_t = 1e-3)]
+        noop_threshold: f64,
     },
     /// SpatialVLA's action tokenizer: encode actions to token ids, decode ids to actions.
     Grid {
