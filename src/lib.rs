@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod cli;
 pub mod colormap;
 pub mod episode;
+pub mod export;
 pub mod inspect;
 pub mod python_json;
 pub mod ui;

@@ -128,6 +128,16 @@ fn stats_writes_a_distribution_per_dataset_and_never_into_a_dataset() {
         .sum();
     assert_eq!(counts, 250, "every action lands in one theta bin");
     assert!(!out_dir.join(".stats.json.partial").exists());
+    // Slide plots: 7 x 2 histograms, 6 occupancy charts, 2 round-trip charts per dataset.
+    let plots: Vec<_> = std::fs::read_dir(out_dir.join("bridge_dataset_1.0.0"))
+        .expect("plots dir")
+        .flatten()
+        .collect();
+    assert_eq!(plots.len(), 22, "{plots:?}");
+    let img = image::open(out_dir.join("bridge_dataset_1.0.0/occupancy_theta.png"))
+        .expect("png")
+        .into_rgb8();
+    assert_eq!(img.dimensions(), (1280, 720));
 
     let inside = common::native_dir().join("report");
     let out = spatialscope()

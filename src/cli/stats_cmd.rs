@@ -13,8 +13,10 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use crate::action_grid::ProcessorConfig;
+use crate::action_grid::distribution::{Distribution, Histogram};
 use crate::analysis::{DistributionJob, StatsSource};
 use crate::episode::{self, FrameCache};
+use crate::export::charts::BarChart;
 
 pub struct StatsArgs<'a> {
     pub path: &'a Path,
@@ -22,6 +24,154 @@ pub struct StatsArgs<'a> {
     pub unnorm_key: Option<&'a str>,
     pub out: Option<&'a Path>,
     pub noop_threshold: f64,
+}
+
+/// A file-name-safe version of a dataset name.
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+const DATA_MARK: [u8; 3] = [220, 160, 0];
+const STATS_MARK: [u8; 3] = [230, 90, 20];
+const EXPECTED: [u8; 3] = [220, 160, 0];
+const BAR: [u8; 3] = [70, 120, 190];
+
+fn hist_chart(
+    title: String,
+    x_label: &str,
+    h: &Histogram,
+    vlines: Vec<(f64, String, [u8; 3])>,
+) -> BarChart {
+    BarChart {
+        title,
+        x_label: x_label.to_owned(),
+        bars: h
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (h.centre(i), c as f64))
+            .collect(),
+        bar_width: (h.hi - h.lo) / h.counts.len() as f64,
+        bar_colour: BAR,
+        vlines,
+        hlines: Vec::new(),
+    }
+}
+
+fn save(chart: &BarChart, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("png.partial");
+    chart
+        .render(1280, 720)
+        .save_with_format(&tmp, image::ImageFormat::Png)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes the slide plots of one dataset; returns how many.
+fn write_plots(dir: &Path, d: &Distribution) -> Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let mut n = 0;
+    for dim in &d.dimensions {
+        let marks = vec![
+            (dim.q01, "data q01/q99".to_owned(), DATA_MARK),
+            (dim.q99, String::new(), DATA_MARK),
+            (
+                dim.norm_q01,
+                format!("{} q01/q99", d.statistics),
+                STATS_MARK,
+            ),
+            (dim.norm_q99, String::new(), STATS_MARK),
+        ];
+        let title = format!(
+            "{}: raw (mean {:+.4}, std {:.4})",
+            dim.name, dim.mean, dim.std
+        );
+        save(
+            &hist_chart(
+                title,
+                "raw value (dataset units)",
+                &dim.raw_histogram,
+                marks,
+            ),
+            &dir.join(format!("{}_raw.png", dim.name)),
+        )?;
+        let title = format!(
+            "{}: normalised, clipped {:.1} %",
+            dim.name,
+            100.0 * dim.clipped_fraction
+        );
+        save(
+            &hist_chart(
+                title,
+                "normalised value",
+                &dim.normalized_histogram,
+                Vec::new(),
+            ),
+            &dir.join(format!("{}_normalized.png", dim.name)),
+        )?;
+        n += 2;
+    }
+    for o in &d.occupancy {
+        let chart = BarChart {
+            title: format!(
+                "{} bins: {} empty, {} overfull, entropy {:.2} of {:.2} bit",
+                o.axis, o.empty_bins, o.overfull_bins, o.entropy_bits, o.max_entropy_bits
+            ),
+            x_label: format!("{} bin", o.axis),
+            bars: o
+                .counts
+                .iter()
+                .enumerate()
+                .map(|(b, &c)| (b as f64, c as f64))
+                .collect(),
+            bar_width: 1.0,
+            bar_colour: BAR,
+            vlines: Vec::new(),
+            hlines: vec![(
+                o.expected_per_bin,
+                "equal-probability expectation".to_owned(),
+                EXPECTED,
+            )],
+        };
+        save(&chart, &dir.join(format!("occupancy_{}.png", o.axis)))?;
+        n += 1;
+    }
+    let title = format!(
+        "translation direction error, mean {:.2} deg",
+        d.direction_error_deg_mean
+    );
+    save(
+        &hist_chart(
+            title,
+            "angle between action and decoded bin centre (deg)",
+            &d.direction_error_deg,
+            Vec::new(),
+        ),
+        &dir.join("roundtrip_direction_deg.png"),
+    )?;
+    let title = format!(
+        "translation magnitude error, mean |e| {:.4}",
+        d.magnitude_error_abs_mean
+    );
+    save(
+        &hist_chart(
+            title,
+            "decoded r - r (normalised units)",
+            &d.magnitude_error,
+            vec![(0.0, String::new(), DATA_MARK)],
+        ),
+        &dir.join("roundtrip_magnitude.png"),
+    )?;
+    Ok(n + 2)
 }
 
 fn canonical(p: &Path) -> PathBuf {
@@ -90,6 +240,12 @@ pub fn run(a: &StatsArgs<'_>) -> Result<String> {
         let dist = job
             .finish(&cfg)
             .with_context(|| format!("dataset {}", d.name))?;
+        if let Some(out) = a.out {
+            let dir = out.join(slug(&d.name));
+            let n = write_plots(&dir, &dist)
+                .with_context(|| format!("writing plots into {}", dir.display()))?;
+            eprintln!("{}: wrote {n} plots into {}", d.name, dir.display());
+        }
         reports.push(json!({
             "dataset": d.name,
             "format": d.format,
