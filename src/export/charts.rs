@@ -41,8 +41,8 @@ fn blend(img: &mut RgbImage, x: i64, y: i64, c: Colour, alpha: f32) {
         return;
     }
     let p = img.get_pixel_mut(x as u32, y as u32);
-    for i in 0..3 {
-        p.0[i] = (f32::from(p.0[i]) * (1.0 - alpha) + f32::from(c[i]) * alpha).round() as u8;
+    for (dst, src) in p.0.iter_mut().zip(c) {
+        *dst = (f32::from(*dst) * (1.0 - alpha) + f32::from(src) * alpha).round() as u8;
     }
 }
 
@@ -89,7 +89,7 @@ fn fill_rect(img: &mut RgbImage, x0: i64, y0: i64, x1: i64, y1: i64, c: Colour) 
 
 /// "Nice" tick values covering [lo, hi] (about `n` of them).
 pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if hi <= lo || hi.is_nan() || lo.is_nan() || !lo.is_finite() || !hi.is_finite() {
         return vec![lo];
     }
     let raw = (hi - lo) / n.max(1) as f64;
