@@ -82,9 +82,47 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// The full `stats` pass (every episode of both sample datasets -> distribution) against a
+/// baseline that only opens every episode and reads its actions.
+fn bench_stats_pass(c: &mut Criterion) {
+    use spatialscope::analysis::{DistributionJob, StatsSource};
+    use spatialscope::episode::{self, FrameCache};
+    use std::sync::Arc;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let cfg = ProcessorConfig::load(&root.join("assets/spatialvla")).expect("config");
+    let collection = episode::open_path(&root.join("sample_episodes")).expect("samples");
+    let cache = Arc::new(FrameCache::new(16 << 20));
+    let mut g = c.benchmark_group("stats_pass");
+    g.bench_function("samples_distribution", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for d in &collection.datasets {
+                let mut job = DistributionJob::new(d, StatsSource::Dataset, 1e-3);
+                while !job.is_done() {
+                    job.step(d, &cache);
+                }
+                n += job.finish(&cfg).expect("finish").actions;
+            }
+            n
+        })
+    });
+    g.bench_function("baseline_read_actions_only", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for d in &collection.datasets {
+                for i in 0..d.len() {
+                    n += d.open_episode(i, &cache).expect("episode").num_steps();
+                }
+            }
+            n
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
-    targets = bench
+    targets = bench, bench_stats_pass
 }
 criterion_main!(benches);

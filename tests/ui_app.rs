@@ -309,4 +309,14 @@ fn the_distribution_is_computed_on_the_worker_and_shown() {
     );
     h.get_by_label_contains("a no-op filter would remove");
     h.get_by_label_contains("250 actions in 25 episodes");
+    // The refit preview compares the released grid with this dataset's own.
+    let refit = d.refit.as_ref().expect("refit");
+    assert_eq!(refit.axes.len(), 6);
+    assert!(
+        refit
+            .axes
+            .iter()
+            .all(|a| a.refit_edges.len() == a.current_edges.len())
+    );
+    h.get_by_label_contains("The grid this dataset would get");
 }

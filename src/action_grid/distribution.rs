@@ -93,6 +93,54 @@ pub struct AxisOccupancy {
     pub max_entropy_bits: f64,
 }
 
+/// The grid a new robot's data would get (spec 3.2-3.3, 4): Gaussians fitted to this
+/// dataset's normalised theta/phi/r/roll/pitch/yaw (sample mean and standard deviation),
+/// equal-probability edges with the pre-training sigma floor, beside the grid in use.
+#[derive(Debug, Clone, Serialize)]
+pub struct GridRefit {
+    pub min_sigma: f64,
+    pub axes: Vec<AxisRefit>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AxisRefit {
+    pub axis: &'static str,
+    pub mu: f64,
+    pub sigma: f64,
+    pub current_edges: Vec<f64>,
+    pub refit_edges: Vec<f64>,
+    /// Largest |refit - current| over the edges.
+    pub max_edge_shift: f64,
+}
+
+/// The sigma floor the SpatialVLA pre-training script used.
+pub const PRETRAINING_MIN_SIGMA: f64 = 0.5;
+
+/// Fits a Gaussian per grid axis to normalised actions (clipped to [-1, 1]).
+pub fn fit_gaussians(normalized: &[[f64; 7]]) -> Vec<(Axis, super::Gaussian)> {
+    let mut cols: [Vec<f64>; 6] = Default::default();
+    for a in normalized {
+        let c = a.map(|v| v.clamp(-1.0, 1.0));
+        let s = super::spherical::spherical_from_cartesian([c[0], c[1], c[2]]);
+        for (i, v) in [s.theta_rad, s.phi_rad, s.r, c[3], c[4], c[5]]
+            .into_iter()
+            .enumerate()
+        {
+            cols[i].push(v);
+        }
+    }
+    Axis::ALL
+        .into_iter()
+        .zip(cols)
+        .map(|(axis, v)| {
+            let n = v.len().max(1) as f64;
+            let mu = v.iter().sum::<f64>() / n;
+            let sigma = (v.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / n).sqrt();
+            (axis, super::Gaussian { mu, sigma })
+        })
+        .collect()
+}
+
 /// Idle steps of one episode.
 #[derive(Debug, Clone, Serialize)]
 pub struct EpisodeIdle {
@@ -125,6 +173,8 @@ pub struct Distribution {
     pub noop_threshold: f64,
     pub idle: Vec<EpisodeIdle>,
     pub idle_total: usize,
+    /// The grid this dataset would get, against the grid in use (None without actions).
+    pub refit: Option<GridRefit>,
 }
 
 /// Names of the 7 dimensions.
@@ -195,8 +245,10 @@ impl DistributionBuilder {
         let mut mag_hist = Histogram::new(-0.5, 0.5, HIST_BINS);
         let (mut dir_sum, mut dir_n, mut mag_sum) = (0.0, 0usize, 0.0);
         let mut open = 0usize;
+        let mut normalized_all = Vec::with_capacity(n);
         for a in &self.actions {
             let r = read_action(grid, layout, stats, a)?;
+            normalized_all.push(r.normalized);
             for (i, axis) in Axis::ALL.into_iter().enumerate() {
                 axis_counts[i][r.bins.of(axis)] += 1;
             }
@@ -298,7 +350,37 @@ impl DistributionBuilder {
                 }
             })
             .collect();
+        let refit = if n == 0 {
+            None
+        } else {
+            let fitted = fit_gaussians(&normalized_all);
+            let lookup = |axis: Axis| fitted.iter().find(|(a, _)| *a == axis).map(|(_, g)| *g);
+            let new_grid =
+                ActionGrid::from_gaussians(grid.bin_counts(), lookup, PRETRAINING_MIN_SIGMA)?;
+            Some(GridRefit {
+                min_sigma: PRETRAINING_MIN_SIGMA,
+                axes: fitted
+                    .iter()
+                    .map(|(axis, g)| {
+                        let (cur, new) = (grid.edges(*axis), new_grid.edges(*axis));
+                        AxisRefit {
+                            axis: axis.name(),
+                            mu: g.mu,
+                            sigma: g.sigma,
+                            current_edges: cur.to_vec(),
+                            refit_edges: new.to_vec(),
+                            max_edge_shift: cur
+                                .iter()
+                                .zip(new)
+                                .map(|(a, b)| (a - b).abs())
+                                .fold(0.0, f64::max),
+                        }
+                    })
+                    .collect(),
+            })
+        };
         Ok(Distribution {
+            refit,
             actions: n,
             episodes: self.idle.len(),
             statistics: stats_label.to_owned(),
@@ -383,5 +465,26 @@ mod tests {
         assert!(d.dimensions[0].zero_variance && !d.dimensions[3].zero_variance);
         assert!((d.gripper_open_fraction - 0.5).abs() < 1e-12);
         assert_eq!(d.idle_total, 0);
+    }
+}
+
+#[cfg(test)]
+mod refit_tests {
+    use super::*;
+
+    #[test]
+    fn fitted_gaussians_follow_the_data() {
+        // Data concentrated around roll = 0.5 pulls the refit roll edges towards 0.5.
+        let acts: Vec<[f64; 7]> = (0..500)
+            .map(|i| {
+                let t = f64::from(i) / 500.0 - 0.5;
+                [0.3, 0.1, -0.2, 0.5 + 0.2 * t, 0.0, 0.0, 1.0]
+            })
+            .collect();
+        let g = fit_gaussians(&acts);
+        let roll = g.iter().find(|(a, _)| *a == Axis::Roll).expect("roll").1;
+        assert!((roll.mu - 0.5).abs() < 1e-3 && roll.sigma < 0.1);
+        let theta = g.iter().find(|(a, _)| *a == Axis::Theta).expect("theta").1;
+        assert!(theta.sigma < 1e-12, "constant translation: {}", theta.sigma);
     }
 }

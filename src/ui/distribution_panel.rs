@@ -109,6 +109,8 @@ pub fn distribution_window(
             ui.separator();
             round_trip_ui(ui, d);
             ui.separator();
+            refit_ui(ui, d);
+            ui.separator();
             idle_ui(ui, d);
         });
     state.open = open;
@@ -262,6 +264,54 @@ fn round_trip_ui(ui: &mut egui::Ui, d: &Distribution) {
             60.0,
         );
     });
+}
+
+fn refit_ui(ui: &mut egui::Ui, d: &Distribution) {
+    let Some(r) = &d.refit else { return };
+    ui.strong(format!(
+        "The grid this dataset would get (Gaussians fitted to its normalised actions, sigma floor {}): grey = grid in use, orange = refit",
+        r.min_sigma
+    ));
+    for a in &r.axes {
+        ui.horizontal(|ui| {
+            let text = format!(
+                "{:<5} mu {:+.3} sigma {:.3}
+max edge shift {:.3}",
+                a.axis, a.mu, a.sigma, a.max_edge_shift
+            );
+            ui.add_sized(
+                [170.0, 34.0],
+                egui::Label::new(egui::RichText::new(text).monospace().small()),
+            );
+            let width = ui.available_width().max(100.0);
+            let (resp, painter) =
+                ui.allocate_painter(egui::vec2(width, 30.0), egui::Sense::hover());
+            let rect = resp.rect;
+            let (lo, hi) = (
+                a.current_edges[0],
+                a.current_edges[a.current_edges.len() - 1],
+            );
+            let x = |v: f64| rect.left() + ((v - lo) / (hi - lo).max(1e-12)) as f32 * rect.width();
+            for &e in &a.current_edges {
+                painter.line_segment(
+                    [
+                        egui::pos2(x(e), rect.top()),
+                        egui::pos2(x(e), rect.center().y),
+                    ],
+                    egui::Stroke::new(1.5, theme::GRID_LINE),
+                );
+            }
+            for &e in &a.refit_edges {
+                painter.line_segment(
+                    [
+                        egui::pos2(x(e), rect.center().y),
+                        egui::pos2(x(e), rect.bottom()),
+                    ],
+                    egui::Stroke::new(1.5, theme::DECODED),
+                );
+            }
+        });
+    }
 }
 
 fn idle_ui(ui: &mut egui::Ui, d: &Distribution) {
