@@ -159,3 +159,42 @@ fn stats_writes_a_distribution_per_dataset_and_never_into_a_dataset() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("known keys"));
 }
+
+#[test]
+fn a_gaussian_statistics_file_is_accepted_as_the_grid() {
+    // SpatialVLA's gs_*.json form: the grid is built from it (no dataset statistics inside).
+    let tmp = tempfile::tempdir().expect("tmp");
+    let gs = tmp.path().join("gs_test.json");
+    std::fs::write(
+        &gs,
+        r#"{"x": {"mu": 0, "sigma": 1}, "theta": {"mu": 2.18, "sigma": 0.78}, "phi": {"mu": 0.14, "sigma": 1.79},
+           "r": {"mu": 0.55, "sigma": 0.3}, "roll": {"mu": 0.0, "sigma": 0.31}, "pitch": {"mu": 0.08, "sigma": 0.3},
+           "yaw": {"mu": 0.0, "sigma": 0.4}}"#,
+    )
+    .expect("write");
+    let out = spatialscope()
+        .args(["stats"])
+        .arg(common::bridge_dir())
+        .arg("--grid")
+        .arg(&gs)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        v["datasets"][0]["statistics"], "dataset's own q01/q99",
+        "a Gaussian file has no keys"
+    );
+    let cfg = spatialscope::action_grid::ProcessorConfig::load(&gs).expect("load");
+    assert_eq!(
+        cfg.grid.bin_counts(),
+        spatialscope::action_grid::BinCounts::RELEASED
+    );
+    std::fs::write(&gs, r#"{"theta": {"mu": 1, "sigma": 1}}"#).expect("write");
+    let err = spatialscope::action_grid::ProcessorConfig::load(&gs).expect_err("incomplete");
+    assert!(err.to_string().contains("no `phi`"), "{err}");
+}

@@ -47,6 +47,9 @@ impl ProcessorConfig {
             path.to_owned()
         };
         let v = read_json(&file)?;
+        if v.get("bin_policy").is_none() && v.get("theta").and_then(|t| t.get("mu")).is_some() {
+            return Self::from_gaussian_json(&file, &v);
+        }
         let err = |what: String| GridError::Config {
             path: file.clone(),
             what,
@@ -136,6 +139,39 @@ impl ProcessorConfig {
             chunk_size,
             min_sigma_recorded,
             statistics,
+        })
+    }
+
+    /// A grid from a Gaussian statistics file (`gs_bridge.json` style: `theta`, `phi`, `r`,
+    /// `roll`, `pitch`, `yaw` -> `{mu, sigma}`), with the released bin counts and the
+    /// pre-training sigma floor 0.5 (the only value known to have been used; the file does
+    /// not say). Such a file carries no dataset statistics.
+    fn from_gaussian_json(file: &Path, v: &Value) -> Result<Self> {
+        let mut gaussians = Vec::new();
+        for axis in Axis::ALL {
+            let g = v.get(axis.name()).ok_or_else(|| GridError::Config {
+                path: file.to_owned(),
+                what: format!("Gaussian file has no `{}`", axis.name()),
+            })?;
+            let parsed: super::Gaussian =
+                serde_json::from_value(g.clone()).map_err(|e| GridError::Config {
+                    path: file.to_owned(),
+                    what: format!("`{}`: {e}", axis.name()),
+                })?;
+            gaussians.push((axis, parsed));
+        }
+        let grid = ActionGrid::from_gaussians(
+            BinCounts::RELEASED,
+            |a| gaussians.iter().find(|(x, _)| *x == a).map(|(_, g)| *g),
+            super::distribution::PRETRAINING_MIN_SIGMA,
+        )?;
+        Ok(Self {
+            path: file.to_owned(),
+            grid,
+            layout: TokenLayout::RELEASED,
+            chunk_size: 4,
+            min_sigma_recorded: super::distribution::PRETRAINING_MIN_SIGMA,
+            statistics: BTreeMap::new(),
         })
     }
 

@@ -76,7 +76,14 @@ pub struct DimensionSummary {
     /// The same for 256 uniform bins.
     pub linear256_error_mean: f64,
     pub linear256_error_max: f64,
+    /// Histograms of |decoded - normalised| for both schemes, on [0, ROUND_TRIP_HIST_MAX].
+    pub adaptive_error_histogram: Histogram,
+    pub linear256_error_histogram: Histogram,
 }
+
+/// Upper end of the round-trip error histograms (normalised units; larger errors land in the
+/// last bin).
+pub const ROUND_TRIP_HIST_MAX: f64 = 0.3;
 
 /// Use of one grid axis.
 #[derive(Debug, Clone, Serialize)]
@@ -239,6 +246,10 @@ impl DistributionBuilder {
             .map(|_| Histogram::new(-1.0, 1.0, HIST_BINS))
             .collect();
         let mut clipped = [0usize; 7];
+        let mut ad_hist: Vec<Histogram> = (0..7)
+            .map(|_| Histogram::new(0.0, ROUND_TRIP_HIST_MAX, HIST_BINS))
+            .collect();
+        let mut li_hist = ad_hist.clone();
         let (mut ad_sum, mut ad_max, mut li_sum, mut li_max) =
             ([0.0f64; 7], [0.0f64; 7], [0.0f64; 7], [0.0f64; 7]);
         let mut dir_hist = Histogram::new(0.0, 90.0, HIST_BINS);
@@ -266,6 +277,8 @@ impl DistributionBuilder {
                     (r.decoded_normalized[d] - r.normalized[d]).abs(),
                     (lin[d] - r.normalized[d]).abs(),
                 );
+                ad_hist[d].add(ea);
+                li_hist[d].add(el);
                 ad_sum[d] += ea;
                 ad_max[d] = ad_max[d].max(ea);
                 li_sum[d] += el;
@@ -319,6 +332,8 @@ impl DistributionBuilder {
                     adaptive_error_max: ad_max[d],
                     linear256_error_mean: li_sum[d] / nf,
                     linear256_error_max: li_max[d],
+                    adaptive_error_histogram: ad_hist[d].clone(),
+                    linear256_error_histogram: li_hist[d].clone(),
                 }
             })
             .collect();

@@ -240,6 +240,36 @@ fn round_trip_ui(ui: &mut egui::Ui, d: &Distribution) {
             ui.end_row();
         }
     });
+    ui.label("per dimension |error| histograms: adaptive grid (left), 256 uniform bins (right)");
+    for (i, dim) in d.dimensions.iter().enumerate().take(6) {
+        ui.horizontal(|ui| {
+            ui.add_sized(
+                [60.0, 40.0],
+                egui::Label::new(egui::RichText::new(dim.name).monospace()),
+            );
+            let w = (ui.available_width() / 2.0 - 4.0).max(100.0);
+            ui.allocate_ui(egui::vec2(w, 42.0), |ui| {
+                histogram_plot(
+                    ui,
+                    format!("rt_ad{i}"),
+                    &dim.adaptive_error_histogram,
+                    theme::DECODED,
+                    &[],
+                    38.0,
+                );
+            });
+            ui.allocate_ui(egui::vec2(w, 42.0), |ui| {
+                histogram_plot(
+                    ui,
+                    format!("rt_li{i}"),
+                    &dim.linear256_error_histogram,
+                    theme::GRID_LINE,
+                    &[],
+                    38.0,
+                );
+            });
+        });
+    }
     ui.label(format!(
         "translation: direction error mean {:.2}°, |magnitude error| mean {:.4}",
         d.direction_error_deg_mean, d.magnitude_error_abs_mean
