@@ -42,6 +42,8 @@ fn slug(name: &str) -> String {
 const DATA_MARK: [u8; 3] = [220, 160, 0];
 const STATS_MARK: [u8; 3] = [230, 90, 20];
 const EXPECTED: [u8; 3] = [220, 160, 0];
+const MEAN_MARK: [u8; 3] = [30, 30, 30];
+const STD_MARK: [u8; 3] = [150, 150, 150];
 const BAR: [u8; 3] = [70, 120, 190];
 
 fn hist_chart(
@@ -90,6 +92,9 @@ fn write_plots(dir: &Path, d: &Distribution) -> Result<usize> {
                 STATS_MARK,
             ),
             (dim.norm_q99, String::new(), STATS_MARK),
+            (dim.mean, "mean".to_owned(), MEAN_MARK),
+            (dim.mean - dim.std, "mean ± std".to_owned(), STD_MARK),
+            (dim.mean + dim.std, String::new(), STD_MARK),
         ];
         let title = format!(
             "{}: raw (mean {:+.4}, std {:.4})",

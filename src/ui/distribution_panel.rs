@@ -132,7 +132,7 @@ fn summary_ui(ui: &mut egui::Ui, d: &Distribution) {
 }
 
 fn dimensions_ui(ui: &mut egui::Ui, d: &Distribution) {
-    ui.strong("Per dimension: raw (q01/q99 of the data in yellow, of the statistics in orange) and normalised");
+    ui.strong("Per dimension: raw (q01/q99 of the data yellow, of the statistics orange, mean white, ±1 std grey) and normalised");
     for (i, dim) in d.dimensions.iter().enumerate() {
         ui.horizontal(|ui| {
             let mut text = format!(
@@ -157,6 +157,9 @@ fn dimensions_ui(ui: &mut egui::Ui, d: &Distribution) {
                     (dim.q99, theme::STEP_MARKER),
                     (dim.norm_q01, theme::DECODED),
                     (dim.norm_q99, theme::DECODED),
+                    (dim.mean, theme::GROUND_TRUTH),
+                    (dim.mean - dim.std, theme::GRID_LINE),
+                    (dim.mean + dim.std, theme::GRID_LINE),
                 ];
                 histogram_plot(
                     ui,
