@@ -10,6 +10,7 @@ pub mod cli;
 pub mod colormap;
 pub mod episode;
 pub mod export;
+pub mod geometry;
 pub mod inspect;
 pub mod python_json;
 pub mod ui;

@@ -94,3 +94,30 @@ pub fn snapshot_tree(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
     out.sort();
     out
 }
+
+/// A float32 tensor from a safetensors file: (shape, values). Test helper for the golden
+/// files (an 8-byte little-endian header length, a JSON header, then raw data).
+pub fn read_f32_tensor(path: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path).expect("read safetensors");
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("header length")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("header json");
+    let t = &header[name];
+    assert_eq!(t["dtype"], "F32", "{name}");
+    let shape: Vec<usize> = t["shape"]
+        .as_array()
+        .expect("shape")
+        .iter()
+        .map(|v| v.as_u64().expect("dim") as usize)
+        .collect();
+    let off = t["data_offsets"].as_array().expect("offsets");
+    let (a, b) = (
+        off[0].as_u64().expect("a") as usize,
+        off[1].as_u64().expect("b") as usize,
+    );
+    let data = &bytes[8 + n + a..8 + n + b];
+    let values = data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect();
+    (shape, values)
+}

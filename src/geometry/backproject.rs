@@ -1,0 +1,144 @@
+//! Back-projection of depth to 3-D points in the camera frame (OpenCV axes: x right, y down,
+//! z forward; metres): `P = K^-1 [u, v, 1]^T * d`.
+//!
+//! [`backproject_depth`] lifts every valid pixel of a metric depth image (the full-resolution
+//! cloud). [`patch_points`] reproduces the model's sampling (spec 5.4): the depth is
+//! area-averaged over `stride x stride` blocks (`stride = patch / reso`), each block's centre
+//! pixel `(offset + stride * k)` is lifted, and the `reso x reso` samples of each patch are
+//! packed per patch in row-major order, giving `reso^2 * 3` numbers per patch.
+
+use super::intrinsics::Mat3f;
+
+/// Lifts pixel (u, v) at depth `d` with `k_inv` (float32, as the reference).
+pub fn lift(k_inv: &Mat3f, u: f32, v: f32, d: f32) -> [f32; 3] {
+    let r = |row: &[f32; 3]| (row[0] * u + row[1] * v + row[2]) * d;
+    [r(&k_inv[0]), r(&k_inv[1]), r(&k_inv[2])]
+}
+
+/// Every valid pixel (depth > 0 and finite) of a `width` x `height` depth image lifted to
+/// the camera frame, with its pixel index (row-major).
+pub fn backproject_depth(
+    depth_m: &[f32],
+    width: u32,
+    height: u32,
+    k_inv: &Mat3f,
+) -> Vec<(usize, [f32; 3])> {
+    let w = width as usize;
+    depth_m
+        .iter()
+        .take(w * height as usize)
+        .enumerate()
+        .filter(|(_, d)| **d > 0.0 && d.is_finite())
+        .map(|(i, &d)| (i, lift(k_inv, (i % w) as f32, (i / w) as f32, d)))
+        .collect()
+}
+
+/// The model's sampling of an `image_size` x `image_size` input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatchSampling {
+    pub image_size: usize,
+    pub patch_size: usize,
+    /// Samples per patch side (2 in the release); must divide `patch_size`.
+    pub reso: usize,
+}
+
+impl PatchSampling {
+    /// The released configuration: 224 px, patch 14, 2 x 2 samples per patch.
+    pub const RELEASED: PatchSampling = PatchSampling {
+        image_size: 224,
+        patch_size: 14,
+        reso: 2,
+    };
+
+    /// Whether the configuration can work: `reso` divides the patch, the patch divides the
+    /// image (the configuration class default reso 4 with patch 14 cannot).
+    pub fn is_valid(&self) -> bool {
+        self.reso > 0
+            && self.patch_size > 0
+            && self.patch_size % self.reso == 0
+            && self.image_size % self.patch_size == 0
+    }
+
+    /// Patches per side.
+    pub fn patches_per_side(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+
+    /// Samples per side (`S`).
+    pub fn samples_per_side(&self) -> usize {
+        self.patches_per_side() * self.reso
+    }
+
+    /// Pixels between samples, and the first sample's pixel coordinate.
+    pub fn stride_offset(&self) -> (f32, f32) {
+        let stride = (self.patch_size / self.reso) as f32;
+        (stride, stride / 2.0)
+    }
+
+    /// Sample pixel coordinates (u, v), sample `row * S + col`.
+    pub fn sample_pixels(&self) -> Vec<(f32, f32)> {
+        let s = self.samples_per_side();
+        let (stride, offset) = self.stride_offset();
+        (0..s * s)
+            .map(|i| {
+                (
+                    offset + stride * (i % s) as f32,
+                    offset + stride * (i / s) as f32,
+                )
+            })
+            .collect()
+    }
+
+    /// Area average of an `image_size`^2 depth map over `stride x stride` blocks (S x S).
+    pub fn pool_depth(&self, depth_m: &[f32]) -> Vec<f32> {
+        let n = self.image_size;
+        let s = self.samples_per_side();
+        let b = self.patch_size / self.reso;
+        let mut out = Vec::with_capacity(s * s);
+        for r in 0..s {
+            for c in 0..s {
+                let mut sum = 0f64;
+                for y in r * b..(r + 1) * b {
+                    for x in c * b..(c + 1) * b {
+                        sum += f64::from(depth_m[y * n + x]);
+                    }
+                }
+                out.push((sum / (b * b) as f64) as f32);
+            }
+        }
+        out
+    }
+}
+
+/// The model's per-patch points: `patches^2` rows of `reso^2 * 3` floats. `depth_m` is the
+/// depth at the model input resolution (`image_size`^2, metres). `None` for an invalid
+/// sampling or a depth map of the wrong size.
+pub fn patch_points(
+    sampling: &PatchSampling,
+    depth_m: &[f32],
+    k_inv: &Mat3f,
+) -> Option<Vec<Vec<f32>>> {
+    if !sampling.is_valid() || depth_m.len() != sampling.image_size * sampling.image_size {
+        return None;
+    }
+    let s = sampling.samples_per_side();
+    let p = sampling.patches_per_side();
+    let r = sampling.reso;
+    let pooled = sampling.pool_depth(depth_m);
+    let pixels = sampling.sample_pixels();
+    let mut out = Vec::with_capacity(p * p);
+    for pr in 0..p {
+        for pc in 0..p {
+            let mut row = Vec::with_capacity(r * r * 3);
+            for a in 0..r {
+                for b in 0..r {
+                    let i = (pr * r + a) * s + (pc * r + b);
+                    let (u, v) = pixels[i];
+                    row.extend(lift(k_inv, u, v, pooled[i]));
+                }
+            }
+            out.push(row);
+        }
+    }
+    Some(out)
+}
