@@ -182,3 +182,42 @@ fn unusable_samplings_are_refused() {
         "wrong depth size"
     );
 }
+
+/// A physical check on the shipped simulated episodes: both cameras, each back-projected
+/// with its own K and world_from_camera (the wrist camera moves: per-step pose), put the
+/// table top on the simulator's plane z = 0.800 m.
+#[test]
+fn both_sim_cameras_fuse_onto_the_table_plane() {
+    use spatialscope::episode::{self, FrameCache};
+    use spatialscope::geometry::{backproject_depth, to_world};
+    let d = &episode::open_path(&common::native_dir())
+        .expect("open")
+        .datasets[0];
+    let cache = std::sync::Arc::new(FrameCache::new(64 << 20));
+    let ep = d.open_episode(0, &cache).expect("episode");
+    for (cam_index, step) in [(0, 0), (1, 0), (1, 20)] {
+        let cam = &ep.cameras[cam_index];
+        let k = cam.intrinsics.expect("K");
+        let k_inv = inverse_pinhole(&mat3f(&serde_json::json!([
+            [k.fx_px, 0.0, k.cx_px],
+            [0.0, k.fy_px, k.cy_px],
+            [0.0, 0.0, 1.0]
+        ])))
+        .expect("inv");
+        let depth = ep.depth(step, cam_index).expect("decode").expect("depth");
+        let pts: Vec<[f32; 3]> =
+            backproject_depth(&depth.depth_m, depth.width_px, depth.height_px, &k_inv)
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect();
+        let world = to_world(cam.poses.world_from_camera(step).expect("pose"), &pts);
+        let on_table = world.iter().filter(|p| (p[2] - 0.8).abs() < 0.002).count();
+        let frac = on_table as f64 / world.len() as f64;
+        assert!(
+            frac > 0.25,
+            "{} step {step}: only {:.1} % of points on z = 0.8 m",
+            cam.name,
+            100.0 * frac
+        );
+    }
+}

@@ -142,3 +142,19 @@ pub fn patch_points(
     }
     Some(out)
 }
+
+/// Camera-frame points to the world frame with a `world_from_camera` pose (OpenCV camera
+/// axes, metres).
+pub fn to_world(
+    world_from_camera: &nalgebra::Matrix4<f64>,
+    points_camera: &[[f32; 3]],
+) -> Vec<[f32; 3]> {
+    points_camera
+        .iter()
+        .map(|p| {
+            let q = world_from_camera
+                * nalgebra::Vector4::new(f64::from(p[0]), f64::from(p[1]), f64::from(p[2]), 1.0);
+            [q.x as f32, q.y as f32, q.z as f32]
+        })
+        .collect()
+}

@@ -10,6 +10,6 @@ pub mod backproject;
 pub mod ego3d;
 pub mod intrinsics;
 
-pub use backproject::{PatchSampling, backproject_depth, lift, patch_points};
+pub use backproject::{PatchSampling, backproject_depth, lift, patch_points, to_world};
 pub use ego3d::{EGO3D_CENTRE_M, EGO3D_N_FREQS, frequency_encoding};
 pub use intrinsics::{Mat3f, bf16_matrix, bf16_round, inverse_pinhole, scale_to};
