@@ -55,8 +55,8 @@ impl PatchSampling {
     pub fn is_valid(&self) -> bool {
         self.reso > 0
             && self.patch_size > 0
-            && self.patch_size % self.reso == 0
-            && self.image_size % self.patch_size == 0
+            && self.patch_size.is_multiple_of(self.reso)
+            && self.image_size.is_multiple_of(self.patch_size)
     }
 
     /// Patches per side.
