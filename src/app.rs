@@ -35,6 +35,7 @@ pub struct SpatialscopeApp {
     episode_stats: Option<ActionStatistics>,
     pub stats_choice: StatsChoice,
     pub distribution: crate::ui::distribution_panel::DistributionState,
+    pub view3d: crate::ui::view3d::View3dState,
     textures: Vec<CameraTextures>,
     pub status: StatusState,
     list: episode_list::EpisodeListState,
@@ -60,6 +61,7 @@ impl SpatialscopeApp {
             episode_stats: None,
             stats_choice: StatsChoice::Episode,
             distribution: Default::default(),
+            view3d: Default::default(),
             textures: Vec::new(),
             status: StatusState::default(),
             list: episode_list::EpisodeListState::default(),
@@ -80,7 +82,18 @@ impl SpatialscopeApp {
             .and_then(|s| eframe::get_value(s, STORAGE_KEY))
             .unwrap_or_default();
         let path = path.or_else(|| settings.last_path.clone().filter(|p| p.exists()));
-        Self::new(&cc.egui_ctx, settings, path)
+        let mut app = Self::new(&cc.egui_ctx, settings, path);
+        if let Some(rs) = cc.wgpu_render_state.as_ref() {
+            app.register_renderer(rs);
+        }
+        app
+    }
+
+    /// Creates the 3-D point renderer in egui_wgpu's callback resources.
+    pub fn register_renderer(&mut self, rs: &egui_wgpu::RenderState) {
+        let renderer = crate::render::PointRenderer::new(&rs.device, rs.target_format);
+        rs.renderer.write().callback_resources.insert(renderer);
+        self.view3d.gpu_available = true;
     }
 
     /// True while the worker has work in flight (tests wait on this).
@@ -215,6 +228,7 @@ impl SpatialscopeApp {
                         .map(|_| CameraTextures::default())
                         .collect();
                     self.frame = None;
+                    self.view3d.camera = None;
                     self.plot_data = Some(plots::PlotData::from_episode(&data));
                     let acts: Vec<[f64; 7]> = data
                         .actions
@@ -421,6 +435,15 @@ impl SpatialscopeApp {
                         }
                     }
                 });
+                if let Some(cloud) = self.frame.as_ref().and_then(|f| f.cloud.clone()) {
+                    ui.separator();
+                    crate::ui::view3d::view3d_ui(
+                        ui,
+                        &mut self.view3d,
+                        &cloud,
+                        theme::VIEW3D_HEIGHT,
+                    );
+                }
                 if let Some(f) = &self.frame
                     && f.step != self.timeline.step
                 {

@@ -13,6 +13,8 @@ pub mod export;
 pub mod geometry;
 pub mod inspect;
 pub mod python_json;
+pub mod render;
+pub mod scene;
 pub mod ui;
 pub mod worker;
 

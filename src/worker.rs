@@ -85,6 +85,8 @@ pub struct FrameBundle {
     pub episode_uid: u64,
     pub step: usize,
     pub cameras: Vec<CameraFrame>,
+    /// The step's fused point cloud, when some camera has depth and intrinsics.
+    pub cloud: Option<Arc<crate::render::PointCloud>>,
 }
 
 /// Messages to the UI.
@@ -434,10 +436,15 @@ impl Worker {
                 }
             })
             .collect();
+        let cloud = crate::scene::step_cloud(ep, step, |_| true)
+            .ok()
+            .filter(|c| !c.points.is_empty())
+            .map(Arc::new);
         FrameBundle {
             episode_uid: ep.uid,
             step,
             cameras,
+            cloud,
         }
     }
 

@@ -89,3 +89,19 @@ fn the_scan_finds_a_planted_violation() {
     let hits = offending("src/app.rs", &["egui"]);
     assert!(!hits.is_empty());
 }
+
+#[test]
+fn the_renderer_knows_no_panels_formats_or_model() {
+    let hits = offending(
+        "src/render",
+        &[
+            "crate::ui",
+            "crate::episode",
+            "crate::app",
+            "candle_core",
+            "candle_nn",
+            "rerun",
+        ],
+    );
+    assert!(hits.is_empty(), "{}", hits.join("\n"));
+}

@@ -70,7 +70,10 @@ mod tests {
     }
 
     #[test]
-    #[expect(clippy::needless_range_loop, reason = "a matrix product reads clearest with indices")]
+    #[expect(
+        clippy::needless_range_loop,
+        reason = "a matrix product reads clearest with indices"
+    )]
     fn inverse_times_k_is_identity() {
         let k = [[200.0, 0.5, 100.0], [0.0, 210.0, 90.0], [0.0, 0.0, 1.0]];
         let inv = inverse_pinhole(&k).expect("invertible");

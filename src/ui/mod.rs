@@ -11,6 +11,7 @@ pub mod settings;
 pub mod status;
 pub mod theme;
 pub mod timeline;
+pub mod view3d;
 
 use std::path::PathBuf;
 

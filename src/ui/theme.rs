@@ -43,3 +43,5 @@ pub const GROUND_TRUTH: Color32 = Color32::from_rgb(250, 250, 250);
 pub const DECODED: Color32 = Color32::from_rgb(255, 140, 60);
 /// Width of the action-grid panel, points.
 pub const GRID_PANEL_WIDTH: f32 = 470.0;
+/// Height of the 3-D view, points.
+pub const VIEW3D_HEIGHT: f32 = 380.0;

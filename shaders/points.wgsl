@@ -1,0 +1,85 @@
+// Point cloud: each point is a screen-aligned disc, expanded from a storage buffer in the
+// vertex shader (6 vertices per point), depth-tested into spatialscope's own targets.
+// Keep in sync with src/render/gpu_types.rs (PointGpu, PointUniforms).
+
+struct Point {
+    position: vec3<f32>,
+    rgb: u32,       // RGBA8, R in the low byte
+    depth_m: f32,   // depth along the camera's optical axis
+    camera: u32,    // index of the source camera
+    pad: vec2<u32>,
+};
+
+struct Uniforms {
+    view_proj: mat4x4<f32>,
+    viewport_px: vec2<f32>,
+    point_size_px: f32,
+    color_mode: u32,     // 0 RGB, 1 depth (turbo), 2 height (turbo), 3 camera id
+    height_range: vec2<f32>,
+    depth_range: vec2<f32>,
+};
+
+@group(0) @binding(0) var<uniform> u: Uniforms;
+@group(0) @binding(1) var<storage, read> points: array<Point>;
+
+struct VsOut {
+    @builtin(position) clip: vec4<f32>,
+    @location(0) color: vec3<f32>,
+    @location(1) corner: vec2<f32>,
+};
+
+// Turbo colour map, degree-5 polynomial fit (same as src/colormap.rs).
+fn turbo(t_in: f32) -> vec3<f32> {
+    let x = clamp(t_in, 0.0, 1.0);
+    let v4 = vec4<f32>(1.0, x, x * x, x * x * x);
+    let v2 = v4.zw * v4.z;
+    return clamp(vec3<f32>(
+        dot(v4, vec4<f32>(0.13572138, 4.6153926, -42.66032, 132.13108)) + dot(v2, vec2<f32>(-152.94239, 59.28638)),
+        dot(v4, vec4<f32>(0.09140261, 2.1941884, 4.8429666, -14.185033)) + dot(v2, vec2<f32>(4.2772986, 2.829566)),
+        dot(v4, vec4<f32>(0.1066733, 12.641946, -60.58205, 110.36277)) + dot(v2, vec2<f32>(-89.90311, 27.34825)),
+    ), vec3<f32>(0.0), vec3<f32>(1.0));
+}
+
+fn camera_color(i: u32) -> vec3<f32> {
+    var palette = array<vec3<f32>, 6>(
+        vec3<f32>(0.95, 0.45, 0.35), vec3<f32>(0.35, 0.75, 0.95), vec3<f32>(0.55, 0.9, 0.4),
+        vec3<f32>(0.95, 0.8, 0.3), vec3<f32>(0.8, 0.5, 0.95), vec3<f32>(0.9, 0.9, 0.9),
+    );
+    return palette[i % 6u];
+}
+
+@vertex
+fn vs_main(@builtin(vertex_index) vi: u32) -> VsOut {
+    let p = points[vi / 6u];
+    var corners = array<vec2<f32>, 6>(
+        vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, -1.0), vec2<f32>(1.0, 1.0),
+        vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, 1.0), vec2<f32>(-1.0, 1.0),
+    );
+    let c = corners[vi % 6u];
+    var clip = u.view_proj * vec4<f32>(p.position, 1.0);
+    clip.x = clip.x + c.x * u.point_size_px / u.viewport_px.x * clip.w;
+    clip.y = clip.y + c.y * u.point_size_px / u.viewport_px.y * clip.w;
+    var color: vec3<f32>;
+    if (u.color_mode == 1u) {
+        color = turbo((p.depth_m - u.depth_range.x) / max(u.depth_range.y - u.depth_range.x, 1e-6));
+    } else if (u.color_mode == 2u) {
+        color = turbo((p.position.z - u.height_range.x) / max(u.height_range.y - u.height_range.x, 1e-6));
+    } else if (u.color_mode == 3u) {
+        color = camera_color(p.camera);
+    } else {
+        color = unpack4x8unorm(p.rgb).rgb;
+    }
+    var out: VsOut;
+    out.clip = clip;
+    out.color = color;
+    out.corner = c;
+    return out;
+}
+
+@fragment
+fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
+    if (dot(in.corner, in.corner) > 1.0) {
+        discard;
+    }
+    return vec4<f32>(in.color, 1.0);
+}

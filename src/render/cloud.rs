@@ -1,0 +1,71 @@
+//! A point cloud ready for the GPU, built on the worker, shared by `Arc`, uploaded once per
+//! version (scrubbing uploads only the new step's cloud).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::gpu_types::PointGpu;
+
+static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Debug, Clone)]
+pub struct PointCloud {
+    /// Unique per built cloud: the renderer re-uploads only when this changes.
+    pub version: u64,
+    pub points: Vec<PointGpu>,
+    /// Axis-aligned bounds (min, max), metres.
+    pub bounds: ([f32; 3], [f32; 3]),
+    /// 2nd-98th percentile bounds per axis (framing ignores a far background).
+    pub robust_bounds: ([f32; 3], [f32; 3]),
+    /// Depth range over the points, metres.
+    pub depth_range_m: (f32, f32),
+    /// Whether positions are in the world frame (false: one camera's frame).
+    pub world_frame: bool,
+}
+
+impl PointCloud {
+    pub fn new(points: Vec<PointGpu>, world_frame: bool) -> Self {
+        let mut lo = [f32::INFINITY; 3];
+        let mut hi = [f32::NEG_INFINITY; 3];
+        let (mut dlo, mut dhi) = (f32::INFINITY, f32::NEG_INFINITY);
+        for p in &points {
+            for i in 0..3 {
+                lo[i] = lo[i].min(p.position[i]);
+                hi[i] = hi[i].max(p.position[i]);
+            }
+            dlo = dlo.min(p.depth_m);
+            dhi = dhi.max(p.depth_m);
+        }
+        if points.is_empty() {
+            lo = [0.0; 3];
+            hi = [1.0; 3];
+            dlo = 0.0;
+            dhi = 1.0;
+        }
+        let robust_bounds = if points.is_empty() {
+            (lo, hi)
+        } else {
+            let stride = (points.len() / 20_000).max(1);
+            let mut rlo = [0f32; 3];
+            let mut rhi = [0f32; 3];
+            for i in 0..3 {
+                let mut v: Vec<f32> = points
+                    .iter()
+                    .step_by(stride)
+                    .map(|p| p.position[i])
+                    .collect();
+                v.sort_by(f32::total_cmp);
+                rlo[i] = v[(v.len() - 1) * 2 / 100];
+                rhi[i] = v[(v.len() - 1) * 98 / 100];
+            }
+            (rlo, rhi)
+        };
+        Self {
+            version: NEXT_VERSION.fetch_add(1, Ordering::Relaxed),
+            points,
+            bounds: (lo, hi),
+            robust_bounds,
+            depth_range_m: (dlo, dhi),
+            world_frame,
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! GPU-visible structs. Keep in sync with shaders/points.wgsl.
+
+use bytemuck::{Pod, Zeroable};
+
+/// One point (32 bytes; WGSL `Point`: vec3 position, then u32/f32/u32 and padding).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub struct PointGpu {
+    /// World (or camera) frame position, metres.
+    pub position: [f32; 3],
+    /// RGBA8 packed with R in the low byte (WGSL `unpack4x8unorm`).
+    pub rgb: u32,
+    /// Depth along the source camera's optical axis, metres.
+    pub depth_m: f32,
+    /// Index of the source camera.
+    pub camera: u32,
+    pub pad: [u32; 2],
+}
+
+/// Per-draw uniforms (96 bytes; WGSL `Uniforms`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub struct PointUniforms {
+    /// Column-major view-projection (wgpu clip space, depth 0..1).
+    pub view_proj: [[f32; 4]; 4],
+    pub viewport_px: [f32; 2],
+    pub point_size_px: f32,
+    /// 0 RGB, 1 depth, 2 height, 3 camera id.
+    pub color_mode: u32,
+    pub height_range: [f32; 2],
+    pub depth_range: [f32; 2],
+}
+
+const _: () = assert!(std::mem::size_of::<PointGpu>() == 32);
+const _: () = assert!(std::mem::size_of::<PointUniforms>() == 96);
+
+/// Packs RGB into the shader's RGBA8 word.
+pub fn pack_rgb(r: u8, g: u8, b: u8) -> u32 {
+    u32::from(r) | (u32::from(g) << 8) | (u32::from(b) << 16) | (255 << 24)
+}

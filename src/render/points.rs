@@ -1,0 +1,358 @@
+//! The point renderer: draws a [`PointCloud`] into its own colour + depth targets (so it is
+//! depth-tested whatever egui's pass has) during the paint callback's `prepare`, then
+//! composites that colour target into egui's pass in `paint`.
+//!
+//! Pipelines, buffers and targets live in egui_wgpu's callback resources, created once.
+//! The point buffer is re-created only when the cloud's version changes; targets only when
+//! the panel's pixel size changes. Paint never unwraps: missing resources skip the draw.
+
+use std::sync::Arc;
+
+use egui_wgpu::wgpu;
+use wgpu::util::DeviceExt;
+
+use super::cloud::PointCloud;
+use super::gpu_types::{PointGpu, PointUniforms};
+
+const POINTS_WGSL: &str = include_str!("../../shaders/points.wgsl");
+const COMPOSITE_WGSL: &str = include_str!("../../shaders/composite.wgsl");
+const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+/// Background of the 3-D view (linear RGB values written as-is).
+const BACKGROUND: wgpu::Color = wgpu::Color {
+    r: 0.06,
+    g: 0.06,
+    b: 0.07,
+    a: 1.0,
+};
+
+struct Targets {
+    size: [u32; 2],
+    color_view: wgpu::TextureView,
+    depth_view: wgpu::TextureView,
+    composite_bind_group: wgpu::BindGroup,
+}
+
+/// Long-lived GPU state, stored in egui_wgpu's callback resources.
+pub struct PointRenderer {
+    points_pipeline: wgpu::RenderPipeline,
+    composite_pipeline: wgpu::RenderPipeline,
+    points_layout: wgpu::BindGroupLayout,
+    composite_layout: wgpu::BindGroupLayout,
+    sampler: wgpu::Sampler,
+    uniforms: wgpu::Buffer,
+    /// (cloud version, point count, bind group over the uniforms and that cloud's buffer)
+    uploaded: Option<(u64, u32, wgpu::BindGroup)>,
+    targets: Option<Targets>,
+    /// Bytes uploaded so far (for tests and the status line).
+    pub uploaded_bytes: u64,
+}
+
+impl PointRenderer {
+    /// Creates the pipelines; `target_format` is egui's output format.
+    pub fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Self {
+        let points_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("spatialscope points"),
+            source: wgpu::ShaderSource::Wgsl(POINTS_WGSL.into()),
+        });
+        let composite_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("spatialscope composite"),
+            source: wgpu::ShaderSource::Wgsl(COMPOSITE_WGSL.into()),
+        });
+        let points_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("points"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::VERTEX,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::VERTEX,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: true },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let composite_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("composite"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let pipeline = |label: &str,
+                        module: &wgpu::ShaderModule,
+                        layout: &wgpu::BindGroupLayout,
+                        format: wgpu::TextureFormat,
+                        depth: bool| {
+            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(label),
+                bind_group_layouts: &[Some(layout)],
+                immediate_size: 0,
+            });
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some(label),
+                layout: Some(&pl),
+                vertex: wgpu::VertexState {
+                    module,
+                    entry_point: Some("vs_main"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                primitive: wgpu::PrimitiveState::default(),
+                depth_stencil: depth.then(|| wgpu::DepthStencilState {
+                    format: DEPTH_FORMAT,
+                    depth_write_enabled: Some(true),
+                    depth_compare: Some(wgpu::CompareFunction::Less),
+                    stencil: Default::default(),
+                    bias: Default::default(),
+                }),
+                multisample: wgpu::MultisampleState::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module,
+                    entry_point: Some("fs_main"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(format.into())],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let points_pipeline =
+            pipeline("points", &points_module, &points_layout, COLOR_FORMAT, true);
+        let composite_pipeline = pipeline(
+            "composite",
+            &composite_module,
+            &composite_layout,
+            target_format,
+            false,
+        );
+        let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("point uniforms"),
+            size: std::mem::size_of::<PointUniforms>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor::default());
+        Self {
+            points_pipeline,
+            composite_pipeline,
+            points_layout,
+            composite_layout,
+            sampler,
+            uniforms,
+            uploaded: None,
+            targets: None,
+            uploaded_bytes: 0,
+        }
+    }
+
+    fn ensure_cloud(&mut self, device: &wgpu::Device, cloud: &PointCloud) {
+        if self.uploaded.as_ref().is_some_and(|u| u.0 == cloud.version) {
+            return;
+        }
+        // A storage binding may not be empty: keep one zeroed point for an empty cloud.
+        let data: &[PointGpu] = if cloud.points.is_empty() {
+            &[PointGpu {
+                position: [0.0; 3],
+                rgb: 0,
+                depth_m: 0.0,
+                camera: 0,
+                pad: [0; 2],
+            }]
+        } else {
+            &cloud.points
+        };
+        let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("points"),
+            contents: bytemuck::cast_slice(data),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        self.uploaded_bytes += std::mem::size_of_val(data) as u64;
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("points"),
+            layout: &self.points_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: self.uniforms.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: buffer.as_entire_binding(),
+                },
+            ],
+        });
+        self.uploaded = Some((cloud.version, cloud.points.len() as u32, bind_group));
+    }
+
+    fn ensure_targets(&mut self, device: &wgpu::Device, size: [u32; 2]) {
+        if self.targets.as_ref().is_some_and(|t| t.size == size) {
+            return;
+        }
+        let texture = |format, usage| {
+            device
+                .create_texture(&wgpu::TextureDescriptor {
+                    label: Some("3-D view target"),
+                    size: wgpu::Extent3d {
+                        width: size[0],
+                        height: size[1],
+                        depth_or_array_layers: 1,
+                    },
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format,
+                    usage,
+                    view_formats: &[],
+                })
+                .create_view(&wgpu::TextureViewDescriptor::default())
+        };
+        let color_view = texture(
+            COLOR_FORMAT,
+            wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+        );
+        let depth_view = texture(DEPTH_FORMAT, wgpu::TextureUsages::RENDER_ATTACHMENT);
+        let composite_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("composite"),
+            layout: &self.composite_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&color_view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::Sampler(&self.sampler),
+                },
+            ],
+        });
+        self.targets = Some(Targets {
+            size,
+            color_view,
+            depth_view,
+            composite_bind_group,
+        });
+    }
+
+    /// Renders `cloud` with `uniforms` into the offscreen targets of `size` pixels.
+    pub fn render(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        cloud: &PointCloud,
+        uniforms: &PointUniforms,
+        size: [u32; 2],
+    ) {
+        let size = [size[0].clamp(1, 8192), size[1].clamp(1, 8192)];
+        self.ensure_cloud(device, cloud);
+        self.ensure_targets(device, size);
+        queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(uniforms));
+        let (Some(targets), Some((_, count, bind_group))) = (&self.targets, &self.uploaded) else {
+            return;
+        };
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("points"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: &targets.color_view,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(BACKGROUND),
+                    store: wgpu::StoreOp::Store,
+                },
+            })],
+            depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                view: &targets.depth_view,
+                depth_ops: Some(wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(1.0),
+                    store: wgpu::StoreOp::Discard,
+                }),
+                stencil_ops: None,
+            }),
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        if *count > 0 {
+            pass.set_pipeline(&self.points_pipeline);
+            pass.set_bind_group(0, bind_group, &[]);
+            pass.draw(0..count * 6, 0..1);
+        }
+    }
+
+    fn composite(&self, pass: &mut wgpu::RenderPass<'static>) {
+        let Some(t) = &self.targets else { return };
+        pass.set_pipeline(&self.composite_pipeline);
+        pass.set_bind_group(0, &t.composite_bind_group, &[]);
+        pass.draw(0..3, 0..1);
+    }
+}
+
+/// The per-frame paint callback: what to draw, cheap to build.
+pub struct PointCloudCallback {
+    pub cloud: Arc<PointCloud>,
+    pub uniforms: PointUniforms,
+    pub size_px: [u32; 2],
+}
+
+impl egui_wgpu::CallbackTrait for PointCloudCallback {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        _screen: &egui_wgpu::ScreenDescriptor,
+        encoder: &mut wgpu::CommandEncoder,
+        resources: &mut egui_wgpu::CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        match resources.get_mut::<PointRenderer>() {
+            Some(r) => r.render(
+                device,
+                queue,
+                encoder,
+                &self.cloud,
+                &self.uniforms,
+                self.size_px,
+            ),
+            None => log::warn!("3-D view: no point renderer registered; skipping the draw"),
+        }
+        Vec::new()
+    }
+
+    fn paint(
+        &self,
+        _info: egui::PaintCallbackInfo,
+        pass: &mut wgpu::RenderPass<'static>,
+        resources: &egui_wgpu::CallbackResources,
+    ) {
+        if let Some(r) = resources.get::<PointRenderer>() {
+            r.composite(pass);
+        }
+    }
+}

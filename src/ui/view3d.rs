@@ -1,0 +1,139 @@
+//! The 3-D view: the step's fused point cloud drawn by the wgpu point renderer through an
+//! egui paint callback. Drag to orbit, right- or shift-drag to pan, scroll to zoom, Reset
+//! to frame the cloud. Colour modes switch on the GPU without rebuilding the cloud.
+
+use std::sync::Arc;
+
+use crate::render::{OrbitCamera, PointCloud, PointCloudCallback, PointUniforms};
+
+/// How points are coloured (the shader's `color_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ColorMode {
+    Rgb,
+    Depth,
+    Height,
+    Camera,
+}
+
+impl ColorMode {
+    const ALL: [ColorMode; 4] = [
+        ColorMode::Rgb,
+        ColorMode::Depth,
+        ColorMode::Height,
+        ColorMode::Camera,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Rgb => "RGB",
+            Self::Depth => "depth (turbo)",
+            Self::Height => "height (turbo)",
+            Self::Camera => "camera id",
+        }
+    }
+
+    fn shader_index(self) -> u32 {
+        match self {
+            Self::Rgb => 0,
+            Self::Depth => 1,
+            Self::Height => 2,
+            Self::Camera => 3,
+        }
+    }
+}
+
+/// View state of the 3-D panel.
+#[derive(Debug, Clone)]
+pub struct View3dState {
+    /// `None` until the first cloud arrives (then framed on it).
+    pub camera: Option<OrbitCamera>,
+    pub color_mode: ColorMode,
+    pub point_size_px: f32,
+    /// Whether the renderer was registered (false without a wgpu render state).
+    pub gpu_available: bool,
+}
+
+impl Default for View3dState {
+    fn default() -> Self {
+        Self {
+            camera: None,
+            color_mode: ColorMode::Rgb,
+            point_size_px: 3.0,
+            gpu_available: false,
+        }
+    }
+}
+
+/// Draws the view (`height` points tall).
+pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, cloud: &Arc<PointCloud>, height: f32) {
+    ui.horizontal(|ui| {
+        ui.strong("3-D");
+        ui.weak(format!(
+            "{} points, {}",
+            cloud.points.len(),
+            if cloud.world_frame {
+                "world frame (all cameras fused)"
+            } else {
+                "camera frame (no poses)"
+            }
+        ));
+        egui::ComboBox::from_label("colour")
+            .selected_text(state.color_mode.label())
+            .show_ui(ui, |ui| {
+                for m in ColorMode::ALL {
+                    ui.selectable_value(&mut state.color_mode, m, m.label());
+                }
+            });
+        ui.add(egui::Slider::new(&mut state.point_size_px, 1.0..=12.0).text("px"));
+        if ui.button("Reset view").clicked() {
+            state.camera = None;
+        }
+    });
+    if !state.gpu_available {
+        ui.weak("(no GPU renderer in this window)");
+        return;
+    }
+    let camera = state
+        .camera
+        .get_or_insert_with(|| OrbitCamera::framing(cloud.robust_bounds.0, cloud.robust_bounds.1));
+    let size = egui::vec2(ui.available_width(), height);
+    let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click_and_drag());
+    let d = response.drag_delta();
+    let pan =
+        response.dragged_by(egui::PointerButton::Secondary) || ui.input(|i| i.modifiers.shift);
+    if response.dragged() {
+        if pan {
+            camera.pan(d.x, d.y)
+        } else {
+            camera.orbit(d.x, d.y)
+        }
+    }
+    if response.hovered() {
+        let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+        if scroll != 0.0 {
+            camera.zoom(scroll);
+        }
+    }
+    let ppp = ui.ctx().pixels_per_point();
+    let size_px = [
+        (rect.width() * ppp).round().max(1.0) as u32,
+        (rect.height() * ppp).round().max(1.0) as u32,
+    ];
+    let (lo, hi) = cloud.bounds;
+    let uniforms = PointUniforms {
+        view_proj: camera.view_proj(rect.width() / rect.height().max(1.0)),
+        viewport_px: [size_px[0] as f32, size_px[1] as f32],
+        point_size_px: state.point_size_px * ppp,
+        color_mode: state.color_mode.shader_index(),
+        height_range: [lo[2], hi[2]],
+        depth_range: [cloud.depth_range_m.0, cloud.depth_range_m.1],
+    };
+    ui.painter().add(egui_wgpu::Callback::new_paint_callback(
+        rect,
+        PointCloudCallback {
+            cloud: cloud.clone(),
+            uniforms,
+            size_px,
+        },
+    ));
+}
