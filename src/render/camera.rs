@@ -15,7 +15,8 @@ pub struct OrbitCamera {
 }
 
 impl OrbitCamera {
-    /// A camera looking at the centre of an axis-aligned box from the front-left, above.
+    /// A camera looking at the centre of an axis-aligned box from the front-left, above,
+    /// far enough back to see all of it.
     pub fn framing(min: [f32; 3], max: [f32; 3]) -> Self {
         let c = [
             (min[0] + max[0]) / 2.0,
@@ -25,11 +26,16 @@ impl OrbitCamera {
         let extent =
             ((max[0] - min[0]).powi(2) + (max[1] - min[1]).powi(2) + (max[2] - min[2]).powi(2))
                 .sqrt();
+        Self::at_distance(c, extent * 1.1)
+    }
+
+    /// A camera looking at `target` from `distance_m`, from the front-left, above.
+    pub fn at_distance(target: [f32; 3], distance_m: f32) -> Self {
         Self {
-            target: c,
+            target,
             yaw_rad: -2.4,
             pitch_rad: 0.55,
-            distance_m: (extent * 0.9).clamp(0.2, 50.0),
+            distance_m: distance_m.clamp(0.2, 50.0),
             fov_y_rad: 45f32.to_radians(),
         }
     }

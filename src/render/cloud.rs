@@ -16,6 +16,11 @@ pub struct PointCloud {
     pub bounds: ([f32; 3], [f32; 3]),
     /// 2nd-98th percentile bounds per axis (framing ignores a far background).
     pub robust_bounds: ([f32; 3], [f32; 3]),
+    /// Per-axis median: where the view looks first.
+    pub median: [f32; 3],
+    /// Median distance of the points from `median`, metres: the scale of the bulk of the
+    /// scene, robust to a far background (sets the initial viewing distance).
+    pub spread_m: f32,
     /// Depth range over the points, metres.
     pub depth_range_m: (f32, f32),
     /// Whether positions are in the world frame (false: one camera's frame).
@@ -41,6 +46,8 @@ impl PointCloud {
             dlo = 0.0;
             dhi = 1.0;
         }
+        let mut median = [0f32; 3];
+
         let robust_bounds = if points.is_empty() {
             (lo, hi)
         } else {
@@ -56,14 +63,32 @@ impl PointCloud {
                 v.sort_by(f32::total_cmp);
                 rlo[i] = v[(v.len() - 1) * 2 / 100];
                 rhi[i] = v[(v.len() - 1) * 98 / 100];
+                median[i] = v[(v.len() - 1) / 2];
             }
             (rlo, rhi)
+        };
+        let spread_m = {
+            let stride = (points.len() / 20_000).max(1);
+            let mut d: Vec<f32> = points
+                .iter()
+                .step_by(stride)
+                .map(|p| {
+                    ((p.position[0] - median[0]).powi(2)
+                        + (p.position[1] - median[1]).powi(2)
+                        + (p.position[2] - median[2]).powi(2))
+                    .sqrt()
+                })
+                .collect();
+            d.sort_by(f32::total_cmp);
+            d.get(d.len() / 2).copied().unwrap_or(1.0).max(0.01)
         };
         Self {
             version: NEXT_VERSION.fetch_add(1, Ordering::Relaxed),
             points,
             bounds: (lo, hi),
             robust_bounds,
+            spread_m,
+            median,
             depth_range_m: (dlo, dhi),
             world_frame,
         }

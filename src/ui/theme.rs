@@ -26,7 +26,7 @@ pub const WARN_TEXT: Color32 = Color32::from_rgb(240, 190, 80);
 /// Size of the instruction text.
 pub const INSTRUCTION_SIZE: f32 = 18.0;
 /// Largest height of one camera image, points.
-pub const MAX_IMAGE_HEIGHT: f32 = 320.0;
+pub const MAX_IMAGE_HEIGHT: f32 = 210.0;
 /// Height of one time-series plot, points.
 pub const PLOT_HEIGHT: f32 = 84.0;
 /// Width of the episode list, points.
@@ -44,4 +44,4 @@ pub const DECODED: Color32 = Color32::from_rgb(255, 140, 60);
 /// Width of the action-grid panel, points.
 pub const GRID_PANEL_WIDTH: f32 = 470.0;
 /// Height of the 3-D view, points.
-pub const VIEW3D_HEIGHT: f32 = 380.0;
+pub const VIEW3D_HEIGHT: f32 = 330.0;

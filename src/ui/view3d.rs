@@ -95,7 +95,7 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, cloud: &Arc<PointCl
     }
     let camera = state
         .camera
-        .get_or_insert_with(|| OrbitCamera::framing(cloud.robust_bounds.0, cloud.robust_bounds.1));
+        .get_or_insert_with(|| OrbitCamera::at_distance(cloud.median, cloud.spread_m * 2.5));
     let size = egui::vec2(ui.available_width(), height);
     let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click_and_drag());
     let d = response.drag_delta();
