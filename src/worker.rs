@@ -290,24 +290,25 @@ impl Worker {
                 source,
                 noop_threshold,
             } => {
-                let Some(d) = self
-                    .collection
-                    .as_ref()
-                    .and_then(|c| c.datasets.get(dataset))
-                else {
+                let Some(d) = self.dataset(dataset) else {
                     return;
                 };
-                self.background
-                    .retain(|b| !matches!(b, Background::Distribution { .. }));
                 let job = Box::new(crate::analysis::DistributionJob::new(
                     d,
                     source,
                     noop_threshold,
                 ));
                 self.background
+                    .retain(|b| !matches!(b, Background::Distribution { .. }));
+                self.background
                     .push_back(Background::Distribution { dataset, job });
             }
         }
+    }
+
+    /// Dataset `i` of the open collection.
+    fn dataset(&self, i: usize) -> Option<&episode::Dataset> {
+        self.collection.as_ref().and_then(|c| c.datasets.get(i))
     }
 
     /// Marks the episode as failed in the list and shows the error.
@@ -483,11 +484,7 @@ impl Worker {
                 }
             }
             Background::Distribution { dataset, mut job } => {
-                let Some(d) = self
-                    .collection
-                    .as_ref()
-                    .and_then(|c| c.datasets.get(dataset))
-                else {
+                let Some(d) = self.dataset(dataset) else {
                     return;
                 };
                 job.step(d, &self.cache);
