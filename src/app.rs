@@ -229,6 +229,7 @@ impl SpatialscopeApp {
                         .collect();
                     self.frame = None;
                     self.view3d.camera = None;
+                    self.view3d.hidden_cameras.clear();
                     self.plot_data = Some(plots::PlotData::from_episode(&data));
                     let acts: Vec<[f64; 7]> = data
                         .actions
@@ -435,6 +436,22 @@ impl SpatialscopeApp {
                         }
                     }
                 });
+                let depth_cams: Vec<(usize, &str)> = ep
+                    .cameras
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.has_depth && c.intrinsics.is_some())
+                    .map(|(i, c)| (i, c.name.as_str()))
+                    .collect();
+                if depth_cams.len() > 1
+                    && crate::ui::view3d::camera_toggles_ui(ui, &mut self.view3d, &depth_cams)
+                {
+                    self.worker.send(Command::SetCloudCameras {
+                        episode_uid: ep.uid,
+                        hidden: self.view3d.hidden_cameras.clone(),
+                        step: self.timeline.step,
+                    });
+                }
                 if let Some(cloud) = self.frame.as_ref().and_then(|f| f.cloud.clone()) {
                     ui.separator();
                     crate::ui::view3d::view3d_ui(

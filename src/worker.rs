@@ -30,6 +30,12 @@ pub enum Command {
     Cancel,
     /// Load the action grid and statistics from a checkpoint folder or processor_config.json.
     LoadGrid(PathBuf),
+    /// Which cameras (by index) go into the 3-D cloud; re-sends the current step.
+    SetCloudCameras {
+        episode_uid: u64,
+        hidden: Vec<usize>,
+        step: usize,
+    },
     /// Compute the action distribution of a dataset against the loaded grid (background,
     /// with progress; `Cancel` stops it).
     ComputeDistribution {
@@ -193,6 +199,8 @@ struct Worker {
     episode: Option<Arc<Episode>>,
     background: VecDeque<Background>,
     grid: Option<Arc<crate::action_grid::ProcessorConfig>>,
+    /// Camera indices left out of the 3-D cloud.
+    hidden_cameras: Vec<usize>,
     summaries_total: usize,
     summaries_done: usize,
 }
@@ -215,6 +223,7 @@ impl Worker {
             episode: None,
             background: VecDeque::new(),
             grid: None,
+            hidden_cameras: Vec::new(),
             summaries_total: 0,
             summaries_done: 0,
         }
@@ -285,6 +294,14 @@ impl Worker {
                     message: format!("action grid: {e}"),
                 })),
             },
+            Command::SetCloudCameras {
+                episode_uid,
+                hidden,
+                step,
+            } => {
+                self.hidden_cameras = hidden;
+                self.show_step(episode_uid, step);
+            }
             Command::ComputeDistribution {
                 dataset,
                 source,
@@ -384,6 +401,8 @@ impl Worker {
         let Some(d) = c.datasets.get(dataset) else {
             return;
         };
+        // Camera indices belong to an episode: a new one starts with every camera shown.
+        self.hidden_cameras.clear();
         match d.open_episode(episode, &self.cache) {
             Ok(ep) => {
                 let ep = Arc::new(ep);
@@ -400,7 +419,7 @@ impl Worker {
         }
     }
 
-    fn decode_step(ep: &Episode, step: usize) -> FrameBundle {
+    fn decode_step(ep: &Episode, step: usize, hidden: &[usize]) -> FrameBundle {
         let cameras = (0..ep.cameras.len())
             .map(|ci| {
                 let rgb = ep.rgb(step, ci).map_err(|e| UserError::from(&e));
@@ -437,7 +456,7 @@ impl Worker {
                 }
             })
             .collect();
-        let cloud = crate::scene::step_cloud(ep, step, |_| true)
+        let cloud = crate::scene::step_cloud(ep, step, |c| !hidden.contains(&c))
             .ok()
             .filter(|c| !c.points.is_empty())
             .map(Arc::new);
@@ -456,7 +475,7 @@ impl Worker {
         if ep.uid != episode_uid || step >= ep.num_steps() {
             return;
         }
-        let bundle = Self::decode_step(&ep, step);
+        let bundle = Self::decode_step(&ep, step, &self.hidden_cameras);
         self.send(WorkerMessage::Frame(Arc::new(bundle)));
         // Nearest steps first, ahead of any remaining summary work.
         for s in (step + 1..ep.num_steps()).take(PREFETCH_STEPS).rev() {

@@ -149,3 +149,45 @@ fn a_broken_episode_is_reported_and_the_worker_keeps_serving() {
         matches!(m, WorkerMessage::EpisodeOpened { episode: 2, .. })
     });
 }
+
+#[test]
+fn the_3d_cloud_fuses_both_cameras_and_a_hidden_camera_leaves_it() {
+    let (w, uid, _) = open_first_episode(common::native_dir());
+    w.send(Command::ShowStep {
+        episode_uid: uid,
+        step: 3,
+    });
+    let msgs = wait_for(
+        &w,
+        Duration::from_secs(30),
+        |m| matches!(m, WorkerMessage::Frame(f) if f.step == 3),
+    );
+    let Some(WorkerMessage::Frame(f)) = msgs.last() else {
+        unreachable!()
+    };
+    let cloud = f.cloud.as_ref().expect("cloud");
+    assert!(cloud.world_frame);
+    assert_eq!(
+        cloud.points.len(),
+        256 * 256 + 128 * 128,
+        "simulated depth has no holes"
+    );
+    assert!(cloud.points.iter().any(|p| p.camera == 1));
+
+    w.send(Command::SetCloudCameras {
+        episode_uid: uid,
+        hidden: vec![1],
+        step: 3,
+    });
+    let msgs = wait_for(
+        &w,
+        Duration::from_secs(30),
+        |m| matches!(m, WorkerMessage::Frame(f) if f.step == 3),
+    );
+    let Some(WorkerMessage::Frame(f)) = msgs.last() else {
+        unreachable!()
+    };
+    let cloud = f.cloud.as_ref().expect("cloud");
+    assert_eq!(cloud.points.len(), 256 * 256);
+    assert!(cloud.points.iter().all(|p| p.camera == 0));
+}

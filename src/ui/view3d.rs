@@ -51,6 +51,8 @@ pub struct View3dState {
     pub point_size_px: f32,
     /// Whether the renderer was registered (false without a wgpu render state).
     pub gpu_available: bool,
+    /// Camera indices left out of the cloud (the worker rebuilds it when this changes).
+    pub hidden_cameras: Vec<usize>,
 }
 
 impl Default for View3dState {
@@ -60,8 +62,33 @@ impl Default for View3dState {
             color_mode: ColorMode::Rgb,
             point_size_px: 3.0,
             gpu_available: false,
+            hidden_cameras: Vec::new(),
         }
     }
+}
+
+/// Checkboxes for the cameras with depth; true when the selection changed.
+pub fn camera_toggles_ui(
+    ui: &mut egui::Ui,
+    state: &mut View3dState,
+    cameras: &[(usize, &str)],
+) -> bool {
+    let mut changed = false;
+    ui.horizontal(|ui| {
+        ui.weak("cameras:");
+        for &(i, name) in cameras {
+            let mut shown = !state.hidden_cameras.contains(&i);
+            if ui.checkbox(&mut shown, name).changed() {
+                changed = true;
+                if shown {
+                    state.hidden_cameras.retain(|&c| c != i);
+                } else {
+                    state.hidden_cameras.push(i);
+                }
+            }
+        }
+    });
+    changed
 }
 
 /// Draws the view (`height` points tall).
