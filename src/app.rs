@@ -230,6 +230,7 @@ impl SpatialscopeApp {
                     self.frame = None;
                     self.view3d.camera = None;
                     self.view3d.hidden_cameras.clear();
+                    self.view3d.model_view = false;
                     self.plot_data = Some(plots::PlotData::from_episode(&data));
                     let acts: Vec<[f64; 7]> = data
                         .actions
@@ -443,12 +444,13 @@ impl SpatialscopeApp {
                     .filter(|(_, c)| c.has_depth && c.intrinsics.is_some())
                     .map(|(i, c)| (i, c.name.as_str()))
                     .collect();
-                if depth_cams.len() > 1
+                if !depth_cams.is_empty()
                     && crate::ui::view3d::camera_toggles_ui(ui, &mut self.view3d, &depth_cams)
                 {
                     self.worker.send(Command::SetCloudCameras {
                         episode_uid: ep.uid,
                         hidden: self.view3d.hidden_cameras.clone(),
+                        model_view: self.view3d.model_view,
                         step: self.timeline.step,
                     });
                 }

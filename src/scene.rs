@@ -66,3 +66,86 @@ pub fn step_cloud(
     }
     Ok(PointCloud::new(points, world))
 }
+
+/// "As the model sees it": the Ego3D samples SpatialVLA would compute for camera `ci` at
+/// `step` if fed this depth: the depth resized to the 224 x 224 model input (nearest
+/// neighbour, so invalid pixels stay 0 as they would reach the model), K scaled row-wise to
+/// 224 (and rounded to bfloat16 when `bf16_intrinsics`, as the reference inference path
+/// does), 7 x 7 pooling, 2 x 2 samples per 14-px patch, lifted, in the world frame when the
+/// camera has a pose. 1024 points, coloured by the RGB pixel under each sample.
+pub fn model_view_cloud(
+    ep: &Episode,
+    step: usize,
+    ci: usize,
+    bf16_intrinsics: bool,
+) -> Option<PointCloud> {
+    use crate::geometry::{PatchSampling, bf16_matrix, patch_points, scale_to};
+    let cam = ep.cameras.get(ci)?;
+    let k = cam.intrinsics?;
+    let depth = ep.depth(step, ci).ok()??;
+    let rgb = ep.rgb(step, ci).ok()?;
+    let s = PatchSampling::RELEASED;
+    let n = s.image_size;
+    let (w, h) = (depth.width_px as usize, depth.height_px as usize);
+    let resized: Vec<f32> = (0..n * n)
+        .map(|i| {
+            let (x, y) = (i % n, i / n);
+            let sx = ((x as f32 + 0.5) * w as f32 / n as f32) as usize;
+            let sy = ((y as f32 + 0.5) * h as f32 / n as f32) as usize;
+            depth.depth_m[sy.min(h - 1) * w + sx.min(w - 1)]
+        })
+        .collect();
+    let k_full = [
+        [k.fx_px, 0.0, k.cx_px],
+        [0.0, k.fy_px, k.cy_px],
+        [0.0, 0.0, 1.0],
+    ];
+    let mut k224 = scale_to(&k_full, k.width_px, k.height_px, n as u32, n as u32);
+    if bf16_intrinsics {
+        k224 = bf16_matrix(&k224);
+    }
+    let k_inv = inverse_pinhole(&k224)?;
+    let rows = patch_points(&s, &resized, &k_inv)?;
+    let cam_pts: Vec<[f32; 3]> = rows
+        .iter()
+        .flat_map(|r| r.chunks(3).map(|c| [c[0], c[1], c[2]]))
+        .collect();
+    let world = cam.poses.world_from_camera(step);
+    let positions = match world {
+        Some(pose) => to_world(pose, &cam_pts),
+        None => cam_pts.clone(),
+    };
+    // Sample pixel of each point, in packing order (patch-major, 2 x 2 within a patch).
+    let pixels = s.sample_pixels();
+    let side = s.samples_per_side();
+    let (p, r) = (s.patches_per_side(), s.reso);
+    let mut order = Vec::with_capacity(side * side);
+    for pr in 0..p {
+        for pc in 0..p {
+            for a in 0..r {
+                for b in 0..r {
+                    order.push((pr * r + a) * side + (pc * r + b));
+                }
+            }
+        }
+    }
+    let (rw, rh) = (rgb.width_px as usize, rgb.height_px as usize);
+    let points = order
+        .iter()
+        .zip(positions.iter().zip(&cam_pts))
+        .map(|(&i, (pos, cp))| {
+            let (u, v) = pixels[i];
+            let x = ((u * rw as f32 / n as f32) as usize).min(rw - 1);
+            let y = ((v * rh as f32 / n as f32) as usize).min(rh - 1);
+            let o = (y * rw + x) * 3;
+            PointGpu {
+                position: *pos,
+                rgb: pack_rgb(rgb.pixels[o], rgb.pixels[o + 1], rgb.pixels[o + 2]),
+                depth_m: cp[2],
+                camera: ci as u32,
+                pad: [0; 2],
+            }
+        })
+        .collect();
+    Some(PointCloud::new(points, world.is_some()))
+}

@@ -34,6 +34,8 @@ pub enum Command {
     SetCloudCameras {
         episode_uid: u64,
         hidden: Vec<usize>,
+        /// Show the model's Ego3D samples (first shown depth camera) instead.
+        model_view: bool,
         step: usize,
     },
     /// Compute the action distribution of a dataset against the loaded grid (background,
@@ -201,6 +203,8 @@ struct Worker {
     grid: Option<Arc<crate::action_grid::ProcessorConfig>>,
     /// Camera indices left out of the 3-D cloud.
     hidden_cameras: Vec<usize>,
+    /// Show the model's Ego3D samples of the first shown depth camera instead.
+    model_view: bool,
     summaries_total: usize,
     summaries_done: usize,
 }
@@ -224,6 +228,7 @@ impl Worker {
             background: VecDeque::new(),
             grid: None,
             hidden_cameras: Vec::new(),
+            model_view: false,
             summaries_total: 0,
             summaries_done: 0,
         }
@@ -297,9 +302,11 @@ impl Worker {
             Command::SetCloudCameras {
                 episode_uid,
                 hidden,
+                model_view,
                 step,
             } => {
                 self.hidden_cameras = hidden;
+                self.model_view = model_view;
                 self.show_step(episode_uid, step);
             }
             Command::ComputeDistribution {
@@ -403,6 +410,7 @@ impl Worker {
         };
         // Camera indices belong to an episode: a new one starts with every camera shown.
         self.hidden_cameras.clear();
+        self.model_view = false;
         match d.open_episode(episode, &self.cache) {
             Ok(ep) => {
                 let ep = Arc::new(ep);
@@ -419,7 +427,7 @@ impl Worker {
         }
     }
 
-    fn decode_step(ep: &Episode, step: usize, hidden: &[usize]) -> FrameBundle {
+    fn decode_step(ep: &Episode, step: usize, hidden: &[usize], model_view: bool) -> FrameBundle {
         let cameras = (0..ep.cameras.len())
             .map(|ci| {
                 let rgb = ep.rgb(step, ci).map_err(|e| UserError::from(&e));
@@ -456,10 +464,18 @@ impl Worker {
                 }
             })
             .collect();
-        let cloud = crate::scene::step_cloud(ep, step, |c| !hidden.contains(&c))
-            .ok()
-            .filter(|c| !c.points.is_empty())
-            .map(Arc::new);
+        let cloud = if model_view {
+            let primary = (0..ep.cameras.len()).find(|c| {
+                !hidden.contains(c)
+                    && ep.cameras[*c].has_depth
+                    && ep.cameras[*c].intrinsics.is_some()
+            });
+            primary.and_then(|c| crate::scene::model_view_cloud(ep, step, c, false))
+        } else {
+            crate::scene::step_cloud(ep, step, |c| !hidden.contains(&c)).ok()
+        }
+        .filter(|c| !c.points.is_empty())
+        .map(Arc::new);
         FrameBundle {
             episode_uid: ep.uid,
             step,
@@ -475,7 +491,7 @@ impl Worker {
         if ep.uid != episode_uid || step >= ep.num_steps() {
             return;
         }
-        let bundle = Self::decode_step(&ep, step, &self.hidden_cameras);
+        let bundle = Self::decode_step(&ep, step, &self.hidden_cameras, self.model_view);
         self.send(WorkerMessage::Frame(Arc::new(bundle)));
         // Nearest steps first, ahead of any remaining summary work.
         for s in (step + 1..ep.num_steps()).take(PREFETCH_STEPS).rev() {

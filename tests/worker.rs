@@ -177,6 +177,7 @@ fn the_3d_cloud_fuses_both_cameras_and_a_hidden_camera_leaves_it() {
     w.send(Command::SetCloudCameras {
         episode_uid: uid,
         hidden: vec![1],
+        model_view: false,
         step: 3,
     });
     let msgs = wait_for(
@@ -190,4 +191,39 @@ fn the_3d_cloud_fuses_both_cameras_and_a_hidden_camera_leaves_it() {
     let cloud = f.cloud.as_ref().expect("cloud");
     assert_eq!(cloud.points.len(), 256 * 256);
     assert!(cloud.points.iter().all(|p| p.camera == 0));
+}
+
+#[test]
+fn the_model_view_shows_the_1024_ego3d_samples_on_the_table() {
+    let (w, uid, _) = open_first_episode(common::native_dir());
+    w.send(Command::SetCloudCameras {
+        episode_uid: uid,
+        hidden: vec![],
+        model_view: true,
+        step: 0,
+    });
+    let msgs = wait_for(
+        &w,
+        Duration::from_secs(30),
+        |m| matches!(m, WorkerMessage::Frame(f) if f.step == 0),
+    );
+    let Some(WorkerMessage::Frame(f)) = msgs.last() else {
+        unreachable!()
+    };
+    let cloud = f.cloud.as_ref().expect("cloud");
+    assert_eq!(cloud.points.len(), 1024, "16 x 16 patches x 2 x 2 samples");
+    assert!(
+        cloud.world_frame && cloud.points.iter().all(|p| p.camera == 0),
+        "the first depth camera (agentview)"
+    );
+    // Resize to 224, K scaled to 224, 7 x 7 pooling, lift, pose: most samples sit on the table.
+    let on_table = cloud
+        .points
+        .iter()
+        .filter(|p| (p.position[2] - 0.8).abs() < 0.01)
+        .count();
+    assert!(
+        on_table > 500,
+        "{on_table} of 1024 samples within 1 cm of the table plane"
+    );
 }

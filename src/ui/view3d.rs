@@ -53,6 +53,8 @@ pub struct View3dState {
     pub gpu_available: bool,
     /// Camera indices left out of the cloud (the worker rebuilds it when this changes).
     pub hidden_cameras: Vec<usize>,
+    /// Show the 1024 Ego3D samples the model computes instead of the full cloud.
+    pub model_view: bool,
 }
 
 impl Default for View3dState {
@@ -63,6 +65,7 @@ impl Default for View3dState {
             point_size_px: 3.0,
             gpu_available: false,
             hidden_cameras: Vec::new(),
+            model_view: false,
         }
     }
 }
@@ -75,6 +78,16 @@ pub fn camera_toggles_ui(
 ) -> bool {
     let mut changed = false;
     ui.horizontal(|ui| {
+        if ui
+            .checkbox(&mut state.model_view, "as the model sees it")
+            .on_hover_text("The 32 x 32 Ego3D samples (2 x 2 per 14-px patch) SpatialVLA lifts from this depth at 224 px, with K scaled as the reference does; first shown camera.")
+            .changed()
+        {
+            changed = true;
+            if state.model_view && state.point_size_px < 6.0 {
+                state.point_size_px = 8.0;
+            }
+        }
         ui.weak("cameras:");
         for &(i, name) in cameras {
             let mut shown = !state.hidden_cameras.contains(&i);
@@ -98,10 +111,12 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, cloud: &Arc<PointCl
         ui.weak(format!(
             "{} points, {}",
             cloud.points.len(),
-            if cloud.world_frame {
-                "world frame (all cameras fused)"
-            } else {
-                "camera frame (no poses)"
+            match (state.model_view, cloud.world_frame) {
+                (true, true) => "the model's Ego3D samples (224 px, 2 x 2 per patch), world frame",
+                (true, false) =>
+                    "the model's Ego3D samples (224 px, 2 x 2 per patch), camera frame",
+                (false, true) => "world frame (shown cameras fused)",
+                (false, false) => "camera frame (no poses)",
             }
         ));
         egui::ComboBox::from_label("colour")
