@@ -150,6 +150,19 @@ fn a_broken_episode_is_reported_and_the_worker_keeps_serving() {
     });
 }
 
+/// Waits for the frame bundle of `step`.
+fn next_frame(w: &WorkerHandle, step: usize) -> Arc<spatialscope::worker::FrameBundle> {
+    let msgs = wait_for(
+        w,
+        Duration::from_secs(30),
+        |m| matches!(m, WorkerMessage::Frame(f) if f.step == step),
+    );
+    match msgs.last() {
+        Some(WorkerMessage::Frame(f)) => f.clone(),
+        _ => unreachable!("wait_for returns on the matching message"),
+    }
+}
+
 #[test]
 fn the_3d_cloud_fuses_both_cameras_and_a_hidden_camera_leaves_it() {
     let (w, uid, _) = open_first_episode(common::native_dir());
@@ -157,14 +170,7 @@ fn the_3d_cloud_fuses_both_cameras_and_a_hidden_camera_leaves_it() {
         episode_uid: uid,
         step: 3,
     });
-    let msgs = wait_for(
-        &w,
-        Duration::from_secs(30),
-        |m| matches!(m, WorkerMessage::Frame(f) if f.step == 3),
-    );
-    let Some(WorkerMessage::Frame(f)) = msgs.last() else {
-        unreachable!()
-    };
+    let f = next_frame(&w, 3);
     let cloud = f.cloud.as_ref().expect("cloud");
     assert!(cloud.world_frame);
     assert_eq!(
@@ -180,14 +186,7 @@ fn the_3d_cloud_fuses_both_cameras_and_a_hidden_camera_leaves_it() {
         model_view: false,
         step: 3,
     });
-    let msgs = wait_for(
-        &w,
-        Duration::from_secs(30),
-        |m| matches!(m, WorkerMessage::Frame(f) if f.step == 3),
-    );
-    let Some(WorkerMessage::Frame(f)) = msgs.last() else {
-        unreachable!()
-    };
+    let f = next_frame(&w, 3);
     let cloud = f.cloud.as_ref().expect("cloud");
     assert_eq!(cloud.points.len(), 256 * 256);
     assert!(cloud.points.iter().all(|p| p.camera == 0));
@@ -202,14 +201,7 @@ fn the_model_view_shows_the_1024_ego3d_samples_on_the_table() {
         model_view: true,
         step: 0,
     });
-    let msgs = wait_for(
-        &w,
-        Duration::from_secs(30),
-        |m| matches!(m, WorkerMessage::Frame(f) if f.step == 0),
-    );
-    let Some(WorkerMessage::Frame(f)) = msgs.last() else {
-        unreachable!()
-    };
+    let f = next_frame(&w, 0);
     let cloud = f.cloud.as_ref().expect("cloud");
     assert_eq!(cloud.points.len(), 1024, "16 x 16 patches x 2 x 2 samples");
     assert!(
