@@ -12,6 +12,8 @@ pub mod episode;
 pub mod export;
 pub mod geometry;
 pub mod inspect;
+#[cfg(feature = "model")]
+pub mod model;
 pub mod python_json;
 pub mod render;
 pub mod scene;

@@ -11,5 +11,5 @@ pub mod ego3d;
 pub mod intrinsics;
 
 pub use backproject::{PatchSampling, backproject_depth, lift, patch_points, to_world};
-pub use ego3d::{EGO3D_CENTRE_M, EGO3D_N_FREQS, frequency_encoding};
+pub use ego3d::{EGO3D_CENTRE_M, EGO3D_N_FREQS, frequency_encoding, frequency_encoding_n};
 pub use intrinsics::{Mat3f, bf16_matrix, bf16_round, inverse_pinhole, scale_to};

@@ -1,0 +1,28 @@
+//! SpatialVLA in candle (spec 5-7): the real architecture loading the published checkpoint
+//! layout, run on CPU (or CUDA with the `cuda` feature) in float32 or bfloat16.
+//!
+//! - `config`, `checkpoint`: `config.json` with the library defaults resolved; the
+//!   safetensors headers checked against the tensor table before anything is built.
+//! - `preprocess`: Pillow-exact resize and rescale; sensor depth at the model size.
+//! - `siglip`, `ego3d`, `gemma2`, `spatialvla`: the network, weight paths mirroring the
+//!   checkpoint's tensor names.
+//! - `prompt`: the tokenizer and the prompt layout.
+//! - `predict`: one frame in, tokens, probabilities, attention and the decoded chunk out.
+//!
+//! This layer knows candle but nothing of the GUI; the worker calls it.
+
+pub mod checkpoint;
+pub mod config;
+pub mod ego3d;
+pub mod error;
+pub mod gemma2;
+pub mod preprocess;
+pub mod processor;
+pub mod prompt;
+pub mod siglip;
+pub mod spatialvla;
+
+pub use checkpoint::{Checkpoint, expected_tensors};
+pub use config::SpatialVlaConfig;
+pub use error::{ModelError, Result};
+pub use spatialvla::{FrameInput, GenerateOptions, Generation, SpatialVla};

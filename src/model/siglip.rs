@@ -1,0 +1,134 @@
+//! The SigLIP vision tower of PaliGemma2 (no pooling head), as `transformers`' SigLIP:
+//! patch embedding (a stride-`patch` convolution, computed here as one matrix product over
+//! the unfolded patches, which is the same sum), learned position embeddings, pre-norm
+//! encoder layers with biased q/k/v/out projections and a tanh-GELU MLP, and a final
+//! LayerNorm. Weight paths mirror `vision_tower.vision_model.*`.
+
+use candle_core::{D, Module, Tensor};
+use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear};
+
+use super::config::VisionConfig;
+use super::error::Result;
+
+struct EncoderLayer {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    out: Linear,
+    norm1: LayerNorm,
+    norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+/// Output of the tower.
+pub struct VisionOutput {
+    /// After `post_layernorm`: (1, patches, hidden).
+    pub last_hidden_state: Tensor,
+    /// Attention probabilities of the last layer, mean over heads (patches x patches),
+    /// when requested.
+    pub last_layer_attention_mean: Option<Tensor>,
+}
+
+pub struct SiglipVisionTower {
+    cfg: VisionConfig,
+    /// (hidden, 3 * patch * patch): the convolution kernel flattened as (c, ky, kx).
+    patch_weight_t: Tensor,
+    patch_bias: Tensor,
+    position_embedding: Tensor,
+    layers: Vec<EncoderLayer>,
+    post_layernorm: LayerNorm,
+}
+
+impl SiglipVisionTower {
+    /// `vb` points at `vision_tower.vision_model`.
+    pub fn load(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+        let h = cfg.hidden_size;
+        let p = cfg.patch_size;
+        let emb = vb.pp("embeddings");
+        let patch_weight = emb.get((h, 3, p, p), "patch_embedding.weight")?;
+        let patch_weight_t = patch_weight.reshape((h, 3 * p * p))?.t()?.contiguous()?;
+        let patch_bias = emb.get(h, "patch_embedding.bias")?;
+        let position_embedding = emb.get((cfg.num_patches(), h), "position_embedding.weight")?;
+        let eps = cfg.layer_norm_eps;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| {
+                let l = vb.pp(format!("encoder.layers.{i}"));
+                Ok(EncoderLayer {
+                    q: linear(h, h, l.pp("self_attn.q_proj"))?,
+                    k: linear(h, h, l.pp("self_attn.k_proj"))?,
+                    v: linear(h, h, l.pp("self_attn.v_proj"))?,
+                    out: linear(h, h, l.pp("self_attn.out_proj"))?,
+                    norm1: layer_norm(h, eps, l.pp("layer_norm1"))?,
+                    norm2: layer_norm(h, eps, l.pp("layer_norm2"))?,
+                    fc1: linear(h, cfg.intermediate_size, l.pp("mlp.fc1"))?,
+                    fc2: linear(cfg.intermediate_size, h, l.pp("mlp.fc2"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let post_layernorm = layer_norm(h, eps, vb.pp("post_layernorm"))?;
+        Ok(SiglipVisionTower {
+            cfg: cfg.clone(),
+            patch_weight_t,
+            patch_bias,
+            position_embedding,
+            layers,
+            post_layernorm,
+        })
+    }
+
+    /// `pixels`: (1, 3, size, size) already mapped to [-1, 1].
+    pub fn forward(&self, pixels: &Tensor, want_attention: bool) -> Result<VisionOutput> {
+        let p = self.cfg.patch_size;
+        let n = self.cfg.patches_per_side();
+        // (1, 3, n, p, n, p) -> (n, n, 3, p, p) -> (n*n, 3*p*p)
+        let patches = pixels
+            .reshape((3, n, p, n, p))?
+            .permute((1, 3, 0, 2, 4))?
+            .contiguous()?
+            .reshape((n * n, 3 * p * p))?;
+        let mut x = patches
+            .matmul(&self.patch_weight_t)?
+            .broadcast_add(&self.patch_bias)?
+            .broadcast_add(&self.position_embedding)?
+            .unsqueeze(0)?;
+        let heads = self.cfg.num_attention_heads;
+        let hd = self.cfg.hidden_size / heads;
+        let scale = (hd as f64).powf(-0.5);
+        let mut last_attention = None;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let residual = x.clone();
+            let h = layer.norm1.forward(&x)?;
+            let split = |t: Tensor| -> Result<Tensor> {
+                Ok(t.reshape((1, n * n, heads, hd))?
+                    .transpose(1, 2)?
+                    .contiguous()?)
+            };
+            let q = split(layer.q.forward(&h)?)?;
+            let k = split(layer.k.forward(&h)?)?;
+            let v = split(layer.v.forward(&h)?)?;
+            let scores = (q.matmul(&k.t()?)? * scale)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            if want_attention && i + 1 == self.layers.len() {
+                last_attention = Some(probs.squeeze(0)?.mean(0)?);
+            }
+            let attended =
+                probs
+                    .matmul(&v)?
+                    .transpose(1, 2)?
+                    .contiguous()?
+                    .reshape((1, n * n, heads * hd))?;
+            x = (residual + layer.out.forward(&attended)?)?;
+            let residual = x.clone();
+            let h = layer.norm2.forward(&x)?;
+            let h = layer.fc2.forward(&layer.fc1.forward(&h)?.gelu()?)?;
+            x = (residual + h)?;
+        }
+        let last_hidden_state = self.post_layernorm.forward(&x)?;
+        debug_assert_eq!(last_hidden_state.dim(D::Minus1)?, self.cfg.hidden_size);
+        Ok(VisionOutput {
+            last_hidden_state,
+            last_layer_attention_mean: last_attention,
+        })
+    }
+}

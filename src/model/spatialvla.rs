@@ -1,0 +1,353 @@
+//! SpatialVLA end to end (spec 5-6): SigLIP features plus the Ego3D position embedding,
+//! projected and divided by sqrt(hidden), replace the `<image>` rows of the prompt
+//! embeddings; action-token ids take their input embeddings from `spatial_embed_tokens`
+//! (not from the language model's table, whose rows the reference overwrites on load and
+//! never reads); greedy decoding with a KV cache until `<eos>`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::{D, DType, Device, IndexOp, Module, Tensor};
+use candle_nn::{Linear, VarBuilder, linear};
+
+use super::checkpoint::Checkpoint;
+use super::config::SpatialVlaConfig;
+use super::ego3d::Ego3dEmbedding;
+use super::error::{ModelError, Result};
+use super::gemma2::{AttentionCapture, Gemma2, KvCache};
+use super::siglip::SiglipVisionTower;
+use crate::geometry::{Mat3f, PatchSampling};
+
+pub struct SpatialVla {
+    cfg: SpatialVlaConfig,
+    vision: SiglipVisionTower,
+    ego3d: Option<Ego3dEmbedding>,
+    projector: Linear,
+    spatial_embed: Option<Tensor>,
+    lm: Gemma2,
+    device: Device,
+    dtype: DType,
+}
+
+/// What the model is given for one frame.
+#[derive(Debug, Clone)]
+pub struct FrameInput {
+    /// `pixel_values`: 3 x size x size in [0, 1] (see `preprocess::pixel_values`).
+    pub pixel_values: Vec<f32>,
+    /// Depth at the model input size, metres (size x size).
+    pub depth_m: Vec<f32>,
+    /// Intrinsics scaled to the model input.
+    pub intrinsics: Mat3f,
+    /// The full prompt ids (image tokens first), from `PromptTokenizer::prompt_ids`.
+    pub prompt_ids: Vec<u32>,
+}
+
+/// Intermediate results of the image branch.
+pub struct ImageFeatures {
+    pub siglip_last_hidden_state: Tensor,
+    pub ego3d_xyz: Vec<Vec<f32>>,
+    pub ego3d_encoding: Option<Tensor>,
+    pub ego3d_pos_embed: Option<Tensor>,
+    pub projector_output: Tensor,
+    /// (1, patches, text hidden): what replaces the `<image>` rows.
+    pub image_features: Tensor,
+    pub vision_attention_mean: Option<Tensor>,
+}
+
+/// Options of one generation.
+#[derive(Debug, Clone, Copy)]
+pub struct GenerateOptions {
+    pub max_new_tokens: usize,
+    /// Alternatives kept per step.
+    pub top_k: usize,
+    /// Keep each generated token's attention over the image positions.
+    pub attention: bool,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            max_new_tokens: 256,
+            top_k: 5,
+            attention: false,
+        }
+    }
+}
+
+/// One generated token.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GeneratedToken {
+    pub id: i64,
+    /// Softmax probability of the chosen id over the whole vocabulary.
+    pub probability: f32,
+    /// The `top_k` most likely ids (descending) with logit and probability.
+    pub top: Vec<(i64, f32, f32)>,
+}
+
+/// A greedy generation.
+pub struct Generation {
+    pub tokens: Vec<GeneratedToken>,
+    pub stopped_on_eos: bool,
+    /// Per generated token: attention probabilities of the query that produced it over the
+    /// image keys, `[layer][head][patch]` flattened (layers x heads x patches), when asked.
+    pub image_attention: Vec<Vec<f32>>,
+    pub layers: usize,
+    pub heads: usize,
+}
+
+impl SpatialVla {
+    pub fn load(ckpt: &Checkpoint, device: &Device, dtype: DType) -> Result<Self> {
+        let vb = ckpt.var_builder(dtype, device)?;
+        Self::from_var_builder(&ckpt.config, vb)
+    }
+
+    pub fn from_var_builder(cfg: &SpatialVlaConfig, vb: VarBuilder) -> Result<Self> {
+        let vision = SiglipVisionTower::load(&cfg.vision, vb.pp("vision_tower.vision_model"))?;
+        let sampling = PatchSampling {
+            image_size: cfg.vision.image_size,
+            patch_size: cfg.vision.patch_size,
+            reso: cfg.ego3d_patch_reso,
+        };
+        let ego3d = if cfg.use_vision_zoe {
+            Some(Ego3dEmbedding::load(
+                sampling,
+                cfg.n_freqs,
+                cfg.vision.hidden_size,
+                vb.pp("position_embedding_3d.position_embedding_head"),
+            )?)
+        } else {
+            None
+        };
+        let projector = linear(
+            cfg.vision.hidden_size,
+            cfg.projection_dim(),
+            vb.pp("multi_modal_projector.linear"),
+        )?;
+        let spatial_embed = if cfg.use_spatial_token {
+            Some(vb.get(
+                (cfg.spatial_token_num, cfg.text.hidden_size),
+                "spatial_embed_tokens.weight",
+            )?)
+        } else {
+            None
+        };
+        let lm = Gemma2::load(&cfg.text, vb.pp("language_model"))?;
+        Ok(SpatialVla {
+            cfg: cfg.clone(),
+            vision,
+            ego3d,
+            projector,
+            spatial_embed,
+            lm,
+            device: vb.device().clone(),
+            dtype: vb.dtype(),
+        })
+    }
+
+    pub fn config(&self) -> &SpatialVlaConfig {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Whether the model adds the Ego3D embedding (and so needs depth).
+    pub fn uses_depth(&self) -> bool {
+        self.ego3d.is_some()
+    }
+
+    /// SigLIP, Ego3D, projector.
+    pub fn image_features(
+        &self,
+        input: &FrameInput,
+        want_attention: bool,
+    ) -> Result<ImageFeatures> {
+        let size = self.cfg.vision.image_size;
+        if input.pixel_values.len() != 3 * size * size {
+            return Err(ModelError::Input(format!(
+                "pixel_values has {} values; the model needs 3x{size}x{size}",
+                input.pixel_values.len()
+            )));
+        }
+        let pixels = Tensor::from_slice(&input.pixel_values, (1, 3, size, size), &self.device)?;
+        let siglip_in = ((pixels - 0.5)? / 0.5)?.to_dtype(self.dtype)?;
+        let vision = self.vision.forward(&siglip_in, want_attention)?;
+        let mut projector_input = vision.last_hidden_state.clone();
+        let (mut xyz, mut encoding, mut pos_embed) = (Vec::new(), None, None);
+        if let Some(ego) = &self.ego3d {
+            let out = ego.forward(&input.depth_m, &input.intrinsics, &self.device)?;
+            let pe = out.pos_embed.to_dtype(self.dtype)?;
+            projector_input = (projector_input + &pe)?;
+            xyz = out.xyz;
+            encoding = Some(out.encoding);
+            pos_embed = Some(pe);
+        }
+        let projector_output = self.projector.forward(&projector_input)?;
+        let image_features = (&projector_output / (self.cfg.text.hidden_size as f64).sqrt())?;
+        Ok(ImageFeatures {
+            siglip_last_hidden_state: vision.last_hidden_state,
+            ego3d_xyz: xyz,
+            ego3d_encoding: encoding,
+            ego3d_pos_embed: pos_embed,
+            projector_output,
+            image_features,
+            vision_attention_mean: vision.last_layer_attention_mean,
+        })
+    }
+
+    /// Input embeddings (T, hidden) of ids that are not image tokens; action ids use
+    /// `spatial_embed_tokens`.
+    pub fn embed_ids(&self, ids: &[u32]) -> Result<Tensor> {
+        let vocab = self.cfg.text.vocab_size as u32;
+        if let Some(&bad) = ids.iter().find(|&&id| id >= vocab) {
+            return Err(ModelError::Input(format!(
+                "token id {bad} is outside the vocabulary of {vocab}"
+            )));
+        }
+        let mut rows = self.lm.embed(ids)?;
+        if let Some(table) = &self.spatial_embed {
+            let begin = self.cfg.action_token_begin_idx;
+            let end = begin + self.cfg.spatial_token_num as i64;
+            for (i, &id) in ids.iter().enumerate() {
+                let id = i64::from(id);
+                if (begin..end).contains(&id) {
+                    let row = table.i((id - begin) as usize)?.unsqueeze(0)?;
+                    rows = rows.slice_assign(&[i..i + 1, 0..self.cfg.text.hidden_size], &row)?;
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Decoder input (1, L, hidden): image features in the `<image>` rows.
+    pub fn prompt_embeds(&self, features: &ImageFeatures, prompt_ids: &[u32]) -> Result<Tensor> {
+        let image_id = self.cfg.image_token_index as u32;
+        let n_img = prompt_ids.iter().filter(|&&id| id == image_id).count();
+        let patches = self.cfg.vision.num_patches();
+        if n_img != patches {
+            return Err(ModelError::Input(format!(
+                "the prompt has {n_img} image tokens; the model produces {patches} image features"
+            )));
+        }
+        let mut embeds = self.embed_ids(prompt_ids)?;
+        let feats = features.image_features.squeeze(0)?;
+        let hidden = self.cfg.text.hidden_size;
+        let mut next = 0;
+        // Image tokens are normally one leading run; fill them in order wherever they are.
+        let mut i = 0;
+        while i < prompt_ids.len() {
+            if prompt_ids[i] == image_id {
+                let mut j = i;
+                while j < prompt_ids.len() && prompt_ids[j] == image_id {
+                    j += 1;
+                }
+                let block = feats.narrow(0, next, j - i)?;
+                embeds = embeds.slice_assign(&[i..j, 0..hidden], &block)?;
+                next += j - i;
+                i = j;
+            } else {
+                i += 1;
+            }
+        }
+        Ok(embeds.unsqueeze(0)?)
+    }
+
+    /// A decoder pass over `embeds` after what `cache` holds.
+    pub fn decode(
+        &self,
+        embeds: &Tensor,
+        cache: &mut KvCache,
+        capture: AttentionCapture,
+        want_hidden: bool,
+    ) -> Result<super::gemma2::DecoderOutput> {
+        self.lm.forward(embeds, cache, capture, want_hidden)
+    }
+
+    pub fn new_cache(&self, prefix_len: usize) -> KvCache {
+        self.lm.new_cache(prefix_len)
+    }
+
+    /// Greedy decoding from the prompt until `<eos>` or `max_new_tokens`. `cancel` is polled
+    /// between tokens.
+    pub fn generate(
+        &self,
+        features: &ImageFeatures,
+        prompt_ids: &[u32],
+        opts: GenerateOptions,
+        cancel: &AtomicBool,
+    ) -> Result<Generation> {
+        let embeds = self.prompt_embeds(features, prompt_ids)?;
+        let mut cache = self.new_cache(prompt_ids.len());
+        let capture = if opts.attention {
+            AttentionCapture::LastRow
+        } else {
+            AttentionCapture::None
+        };
+        let patches = self.cfg.vision.num_patches();
+        let mut out = self.lm.forward(&embeds, &mut cache, capture, false)?;
+        let mut tokens = Vec::new();
+        let mut image_attention = Vec::new();
+        let mut stopped_on_eos = false;
+        for _ in 0..opts.max_new_tokens {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(ModelError::Cancelled);
+            }
+            let t = out.logits.dim(1)?;
+            let last = out.logits.i((0, t - 1))?.to_dtype(DType::F32)?;
+            let token = pick(&last, opts.top_k)?;
+            if opts.attention {
+                let per_layer: Vec<Tensor> = out
+                    .attentions
+                    .iter()
+                    .map(|a| a.narrow(D::Minus1, 0, patches))
+                    .collect::<candle_core::Result<_>>()?;
+                let stacked = Tensor::stack(&per_layer, 0)?.to_dtype(DType::F32)?;
+                image_attention.push(stacked.flatten_all()?.to_vec1::<f32>()?);
+            }
+            let id = token.id;
+            tokens.push(token);
+            if id == self.cfg.eos_token_id {
+                stopped_on_eos = true;
+                break;
+            }
+            if tokens.len() == opts.max_new_tokens {
+                break;
+            }
+            let next = self.embed_ids(&[id as u32])?.unsqueeze(0)?;
+            out = self.lm.forward(&next, &mut cache, capture, false)?;
+        }
+        Ok(Generation {
+            tokens,
+            stopped_on_eos,
+            image_attention,
+            layers: self.cfg.text.num_hidden_layers,
+            heads: self.cfg.text.num_attention_heads,
+        })
+    }
+}
+
+/// Greedy choice plus the `k` best alternatives with softmax probabilities (f32 logits).
+fn pick(logits: &Tensor, k: usize) -> Result<GeneratedToken> {
+    let v: Vec<f32> = logits.to_vec1()?;
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(ModelError::Compute("non-finite logits".into()));
+    }
+    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let total: f64 = v.iter().map(|&x| f64::from(x - max).exp()).sum();
+    let prob = |x: f32| (f64::from(x - max).exp() / total) as f32;
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    let k = k.max(1).min(v.len());
+    // Ties go to the lower id, as torch's argmax.
+    order.select_nth_unstable_by(k - 1, |&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
+    order.truncate(k);
+    order.sort_by(|&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
+    let top: Vec<(i64, f32, f32)> = order
+        .iter()
+        .map(|&i| (i as i64, v[i], prob(v[i])))
+        .collect();
+    Ok(GeneratedToken {
+        id: top[0].0,
+        probability: top[0].2,
+        top,
+    })
+}
