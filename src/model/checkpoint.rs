@@ -276,6 +276,22 @@ fn read_header(path: &Path) -> Result<BTreeMap<String, TensorInfo>> {
             .and_then(|o| o.as_array())
             .and_then(|o| Some((o.first()?.as_u64()?, o.get(1)?.as_u64()?)))
             .ok_or_else(|| bad("no data_offsets"))?;
+        let width = match dtype.as_str() {
+            "BOOL" | "U8" | "I8" | "F8_E4M3" | "F8_E5M2" => Some(1),
+            "BF16" | "F16" | "I16" | "U16" => Some(2),
+            "F32" | "I32" | "U32" => Some(4),
+            "F64" | "I64" | "U64" => Some(8),
+            _ => None,
+        };
+        if let Some(width) = width {
+            let want = shape.iter().product::<usize>() as u64 * width;
+            if offsets.1.saturating_sub(offsets.0) != want {
+                return Err(bad(&format!(
+                    "{dtype}{shape:?} needs {want} bytes but the header gives {}",
+                    offsets.1.saturating_sub(offsets.0)
+                )));
+            }
+        }
         if offsets.1 > data_len || offsets.0 > offsets.1 {
             return Err(bad(&format!(
                 "data ends at byte {} but the file holds {data_len} data bytes (truncated?)",
