@@ -11,6 +11,8 @@ pub mod colormap;
 pub mod episode;
 pub mod export;
 pub mod geometry;
+#[cfg(feature = "model")]
+pub mod inference;
 pub mod inspect;
 #[cfg(feature = "model")]
 pub mod model;

@@ -46,6 +46,10 @@ fn main() -> std::process::ExitCode {
                 Err(e) => Err(e),
             }
         }
+        #[cfg(feature = "model")]
+        Some(CliCommand::Predict(args)) => {
+            spatialscope::cli::predict_cmd::run(&args).map(|text| print!("{text}"))
+        }
         None => run_app(cli.path),
     };
     match result {

@@ -227,7 +227,8 @@ fn config_errors_name_the_field() {
     let path = dir.path().join("config.json");
     let original: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let cases: [(&str, fn(&mut serde_json::Value)); 5] = [
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit); 5] = [
         ("text_config.hidden_size", |v| {
             v["text_config"]
                 .as_object_mut()

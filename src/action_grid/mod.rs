@@ -12,6 +12,7 @@
 
 pub mod adapt;
 mod chunk;
+pub mod compare;
 mod config;
 pub mod distribution;
 mod error;
@@ -21,6 +22,7 @@ mod linear;
 mod normalize;
 mod reading;
 pub mod spherical;
+mod token_value;
 mod tokens;
 
 pub use chunk::{ChunkDecode, ChunkIssue, EOS_ID, decode_chunk};
@@ -31,4 +33,5 @@ pub use grid::{ActionBins, ActionGrid, Axis, BinCounts, bin_index};
 pub use linear::LinearBins;
 pub use normalize::{ActionStatistics, check_action, percentile_sorted};
 pub use reading::{ActionReading, read_action};
+pub use token_value::{TokenValue, token_value};
 pub use tokens::{RELEASED_ACTION_TOKEN_BEGIN_ID, Slot, TokenLayout};

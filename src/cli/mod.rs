@@ -3,6 +3,8 @@
 //! encode|decode` runs the action tokenizer on stdin.
 
 pub mod grid_cmd;
+#[cfg(feature = "model")]
+pub mod predict_cmd;
 pub mod stats_cmd;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +57,10 @@ pub enum CliCommand {
         #[arg(long, default_value_t = 1e-3)]
         noop_threshold: f64,
     },
+    /// Run SpatialVLA: on every step of the episodes under PATH (--out preds.jsonl), or on
+    /// one --image with a --prompt.
+    #[cfg(feature = "model")]
+    Predict(predict_cmd::PredictArgs),
     /// SpatialVLA's action tokenizer: encode actions to token ids, decode ids to actions.
     Grid {
         #[command(subcommand)]

@@ -157,7 +157,10 @@ fn tensor_err(dir: &Path, name: &str, what: impl Into<String>) -> ModelError {
 }
 
 /// The weight files of `dir` and, for a sharded checkpoint, which tensor each holds.
-fn weight_files(dir: &Path) -> Result<(Vec<PathBuf>, Option<BTreeMap<String, PathBuf>>)> {
+/// Shard files, and for an index which file each tensor is in.
+type WeightFiles = (Vec<PathBuf>, Option<BTreeMap<String, PathBuf>>);
+
+fn weight_files(dir: &Path) -> Result<WeightFiles> {
     let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
         let text = std::fs::read_to_string(&index).map_err(|e| ModelError::Io {

@@ -238,7 +238,7 @@ impl SpatialVlaConfig {
             rms_norm_eps: f.f64_or("text_config.rms_norm_eps", 1e-6)?,
             rope_theta: f.f64_or("text_config.rope_theta", 10_000.0)?,
         };
-        if text.num_attention_heads % text.num_key_value_heads != 0 {
+        if !text.num_attention_heads.is_multiple_of(text.num_key_value_heads) {
             return Err(f.err(
                 "text_config.num_key_value_heads",
                 format!(
@@ -259,13 +259,13 @@ impl SpatialVlaConfig {
             image_size: f.positive("vision_config.image_size", 224)?,
             layer_norm_eps: f.f64_or("vision_config.layer_norm_eps", 1e-6)?,
         };
-        if vision.hidden_size % vision.num_attention_heads != 0 {
+        if !vision.hidden_size.is_multiple_of(vision.num_attention_heads) {
             return Err(f.err(
                 "vision_config.num_attention_heads",
                 "does not divide vision_config.hidden_size",
             ));
         }
-        if vision.image_size % vision.patch_size != 0 {
+        if !vision.image_size.is_multiple_of(vision.patch_size) {
             return Err(f.err("vision_config.patch_size", "does not divide the image size"));
         }
         let cfg = SpatialVlaConfig {
@@ -315,5 +315,5 @@ impl SpatialVlaConfig {
 }
 
 fn vision_patch_reso_invalid(cfg: &SpatialVlaConfig) -> bool {
-    cfg.vision.patch_size % cfg.ego3d_patch_reso != 0
+    !cfg.vision.patch_size.is_multiple_of(cfg.ego3d_patch_reso)
 }

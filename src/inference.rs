@@ -1,0 +1,128 @@
+//! Glue between episodes and the model: which camera and depth a step gives the model,
+//! which unnorm key applies, and how a prediction compares with the ground truth. Used by
+//! the worker (app) and by `spatialscope predict`, so both run the model the same way.
+
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+
+use crate::action_grid::compare::{StepErrors, step_errors};
+use crate::episode::Episode;
+use crate::model::processor::IntrinsicsPrecision;
+use crate::model::{DepthInput, GenerateOptions, PredictRequest, Prediction, Predictor};
+
+/// The camera the model looks through: the first real (non-placeholder) camera, as the
+/// reference pipelines feed the primary image.
+pub fn model_camera(ep: &Episode) -> Option<usize> {
+    ep.cameras.iter().position(|c| !c.placeholder)
+}
+
+/// The statistics key: the user's choice if given, else the episode's dataset key when the
+/// checkpoint has statistics for it.
+pub fn choose_unnorm_key(
+    predictor: &Predictor,
+    ep: &Episode,
+    requested: Option<&str>,
+) -> anyhow::Result<String> {
+    let keys = predictor.unnorm_keys();
+    if let Some(k) = requested {
+        anyhow::ensure!(
+            keys.iter().any(|x| x == k),
+            "unnorm key `{k}` is not in {} (it has: {})",
+            predictor.dir.join("processor_config.json").display(),
+            keys.join(", ")
+        );
+        return Ok(k.to_owned());
+    }
+    if let Some(k) = ep
+        .dataset_key
+        .as_deref()
+        .filter(|k| keys.iter().any(|x| x == k))
+    {
+        return Ok(k.to_owned());
+    }
+    anyhow::bail!(
+        "episode {} has no dataset key the checkpoint knows; choose one of: {}",
+        ep.name,
+        keys.join(", ")
+    )
+}
+
+/// Settings of a run that are not per step.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub unnorm_key: String,
+    pub intrinsics: IntrinsicsPrecision,
+    pub options: GenerateOptions,
+}
+
+/// A prediction at one step with its comparison to the ground truth.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepPrediction {
+    pub episode: String,
+    pub step: usize,
+    pub camera: String,
+    pub prediction: Prediction,
+    /// The next `chunk` ground-truth actions (fewer at the end of the episode).
+    pub ground_truth: Vec<[f64; 7]>,
+    pub errors: Vec<StepErrors>,
+}
+
+/// Runs the model on one step of an episode.
+pub fn predict_step(
+    predictor: &Predictor,
+    ep: &Episode,
+    step: usize,
+    settings: &RunSettings,
+    cancel: &AtomicBool,
+) -> anyhow::Result<StepPrediction> {
+    let cam =
+        model_camera(ep).with_context(|| format!("episode {} has no camera image", ep.name))?;
+    let camera = &ep.cameras[cam];
+    let rgb = ep.rgb(step, cam)?;
+    let depth = if camera.has_depth {
+        ep.depth(step, cam)?.map(|d| DepthInput {
+            depth_m: d.depth_m.clone(),
+            width: d.width_px as usize,
+            height: d.height_px as usize,
+            source: format!("sensor depth of camera {}", camera.name),
+        })
+    } else {
+        None
+    };
+    let req = PredictRequest {
+        rgb: &rgb.pixels,
+        width: rgb.width_px as usize,
+        height: rgb.height_px as usize,
+        instruction: &ep.instruction,
+        depth,
+        unnorm_key: &settings.unnorm_key,
+        intrinsics: settings.intrinsics,
+        options: settings.options,
+    };
+    let prediction = predictor
+        .predict(&req, cancel)
+        .with_context(|| format!("{} step {step}", ep.name))?;
+    let chunk = prediction.chunk.actions.clone().unwrap_or_default();
+    let ground_truth: Vec<[f64; 7]> = ep
+        .actions
+        .values
+        .iter()
+        .skip(step)
+        .take(chunk.len())
+        .map(|a| a.map(f64::from))
+        .collect();
+    let errors = chunk
+        .iter()
+        .zip(&ground_truth)
+        .map(|(p, t)| step_errors(p, t))
+        .collect();
+    Ok(StepPrediction {
+        episode: ep.name.clone(),
+        step,
+        camera: camera.name.clone(),
+        prediction,
+        ground_truth,
+        errors,
+    })
+}

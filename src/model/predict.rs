@@ -1,0 +1,353 @@
+//! One frame in, everything the inspector shows out: the prompt, the generated tokens with
+//! their probabilities and top-k alternatives (each decoded on its own), the decoded chunk
+//! with its malformation flags, the same ids decoded with every unnorm key of the
+//! checkpoint (to spot a wrong key), the Ego3D points and embedding norms the model
+//! received, and optionally the attention of each generated token over the image.
+//!
+//! The depth the model used is always recorded: this issue runs Ego3D on supplied depth
+//! (sensor depth or a file); ZoeDepth estimation is a later issue.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use candle_core::{D, DType, Device};
+
+use super::checkpoint::Checkpoint;
+use super::error::{ModelError, Result};
+use super::preprocess::{depth_to_model_size, pixel_values};
+use super::processor::{ChosenIntrinsics, IntrinsicsPrecision, ProcessorIntrinsics};
+use super::prompt::PromptTokenizer;
+use super::spatialvla::{FrameInput, GenerateOptions, SpatialVla};
+use crate::action_grid::{
+    ChunkDecode, ProcessorConfig, Slot, TokenValue, decode_chunk, token_value,
+};
+
+/// A loaded checkpoint ready to predict.
+pub struct Predictor {
+    pub dir: PathBuf,
+    /// Shown wherever predictions are: says when the weights are random.
+    pub label: String,
+    pub random_weights: bool,
+    pub model: SpatialVla,
+    pub tokenizer: PromptTokenizer,
+    pub processor: ProcessorConfig,
+    pub intrinsics: ProcessorIntrinsics,
+    pub load_time: Duration,
+    pub parameter_count: usize,
+    pub has_zoe_weights: bool,
+}
+
+/// Depth handed to Ego3D, at any resolution (resized to the model input).
+#[derive(Debug, Clone)]
+pub struct DepthInput {
+    pub depth_m: Vec<f32>,
+    pub width: usize,
+    pub height: usize,
+    /// Where it came from ("sensor depth of camera agentview", "file x.png").
+    pub source: String,
+}
+
+/// One prediction request.
+pub struct PredictRequest<'a> {
+    /// Packed RGB8.
+    pub rgb: &'a [u8],
+    pub width: usize,
+    pub height: usize,
+    pub instruction: &'a str,
+    pub depth: Option<DepthInput>,
+    pub unnorm_key: &'a str,
+    pub intrinsics: IntrinsicsPrecision,
+    pub options: GenerateOptions,
+}
+
+/// One alternative at a generation step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Alternative {
+    pub id: i64,
+    pub token: String,
+    pub logit: f32,
+    pub probability: f32,
+    pub value: Option<TokenValue>,
+}
+
+/// One generated token.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenReport {
+    pub position: usize,
+    pub id: i64,
+    pub token: String,
+    pub probability: f32,
+    /// The slot a well-formed chunk has at this position (translation, rotation, gripper),
+    /// for the first `3 * chunk` tokens.
+    pub expected_slot: Option<Slot>,
+    pub value: Option<TokenValue>,
+    pub top: Vec<Alternative>,
+}
+
+/// The same ids decoded with another key.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyDecode {
+    pub key: String,
+    pub actions: Vec<[f64; 7]>,
+    /// Mean translation norm over the chunk.
+    pub mean_translation_norm: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Prediction {
+    pub checkpoint: String,
+    pub random_weights: bool,
+    pub instruction: String,
+    pub prompt_ids: Vec<u32>,
+    pub unnorm_key: String,
+    pub intrinsics: ChosenIntrinsics,
+    pub depth_source: String,
+    /// Fraction of model-size depth samples that were invalid (set to 0 m).
+    pub invalid_depth_fraction: f32,
+    pub tokens: Vec<TokenReport>,
+    pub stopped_on_eos: bool,
+    pub chunk: ChunkDecode,
+    pub issues: Vec<String>,
+    pub per_key: Vec<KeyDecode>,
+    /// Per patch, the `reso^2` camera-frame points the model lifted (x, y, z metres).
+    pub ego3d_xyz: Vec<Vec<f32>>,
+    /// Per patch, the L2 norm of the Ego3D position embedding.
+    pub ego3d_embed_norm: Vec<f32>,
+    pub patches_per_side: usize,
+    /// Per generated token: `[layer][head][patch]` flattened, when requested.
+    #[serde(skip)]
+    pub image_attention: Vec<Vec<f32>>,
+    pub attention_layers: usize,
+    pub attention_heads: usize,
+    pub image_ms: f64,
+    pub generate_ms: f64,
+}
+
+/// Says whether a checkpoint folder documents itself as random weights (the bundled tiny
+/// checkpoint and the golden one do, in their README).
+fn documents_random_weights(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("README.md"))
+        .map(|t| {
+            t.to_lowercase().contains("random-weight")
+                || t.to_lowercase().contains("random weights")
+        })
+        .unwrap_or(false)
+}
+
+impl Predictor {
+    pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        let t0 = Instant::now();
+        let ck = Checkpoint::open(dir)?;
+        let model = SpatialVla::load(&ck, device, dtype)?;
+        let tokenizer = PromptTokenizer::load(dir)?;
+        let processor = ProcessorConfig::load(dir).map_err(|e| ModelError::Config {
+            path: dir.join("processor_config.json"),
+            field: "(action grid)".into(),
+            what: e.to_string(),
+        })?;
+        let intrinsics = ProcessorIntrinsics::load(dir)?;
+        let random_weights = documents_random_weights(dir);
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string());
+        let label = if random_weights {
+            format!("{name} (random weights: structure test only, predictions are meaningless)")
+        } else {
+            name
+        };
+        Ok(Predictor {
+            dir: dir.to_path_buf(),
+            label,
+            random_weights,
+            parameter_count: ck.parameter_count(),
+            has_zoe_weights: ck.has_zoe_weights,
+            model,
+            tokenizer,
+            processor,
+            intrinsics,
+            load_time: t0.elapsed(),
+        })
+    }
+
+    /// The unnorm keys the checkpoint has statistics for.
+    pub fn unnorm_keys(&self) -> Vec<String> {
+        self.processor.statistics.keys().cloned().collect()
+    }
+
+    fn token_string(&self, id: i64) -> String {
+        u32::try_from(id)
+            .ok()
+            .and_then(|i| self.tokenizer.token(i))
+            .unwrap_or_else(|| format!("<id {id}>"))
+    }
+
+    pub fn predict(&self, req: &PredictRequest, cancel: &AtomicBool) -> Result<Prediction> {
+        let cfg = self.model.config();
+        let size = cfg.vision.image_size;
+        if req.rgb.len() != req.width * req.height * 3 || req.width == 0 || req.height == 0 {
+            return Err(ModelError::Input(format!(
+                "image of {}x{} needs {} RGB bytes, got {}",
+                req.width,
+                req.height,
+                req.width * req.height * 3,
+                req.rgb.len()
+            )));
+        }
+        let stats = self
+            .processor
+            .stats(req.unnorm_key)
+            .map_err(|e| ModelError::Input(e.to_string()))?;
+        let t0 = Instant::now();
+        let pixels = pixel_values(req.rgb, req.width, req.height, size);
+        let (depth_m, invalid, depth_source) = match (&req.depth, self.model.uses_depth()) {
+            (_, false) => (
+                vec![0.0; size * size],
+                0.0,
+                "none (use_vision_zoe is false)".to_owned(),
+            ),
+            (Some(d), true) => {
+                if d.depth_m.len() != d.width * d.height {
+                    return Err(ModelError::Input(format!(
+                        "{}: {} depth values for {}x{}",
+                        d.source,
+                        d.depth_m.len(),
+                        d.width,
+                        d.height
+                    )));
+                }
+                let (m, bad) = depth_to_model_size(&d.depth_m, d.width, d.height, size);
+                (m, bad, d.source.clone())
+            }
+            (None, true) => {
+                return Err(ModelError::Input(
+                    "this frame has no depth; the model needs depth for Ego3D and ZoeDepth \
+                     estimation is not available yet (issue #8): use an episode with sensor \
+                     depth or pass a depth file"
+                        .into(),
+                ));
+            }
+        };
+        let intrinsics = self
+            .intrinsics
+            .choose(req.unnorm_key, size as u32, req.intrinsics)?;
+        let prompt_ids = self
+            .tokenizer
+            .prompt_ids(req.instruction, cfg.vision.num_patches())?;
+        let input = FrameInput {
+            pixel_values: pixels,
+            depth_m,
+            intrinsics: intrinsics.k,
+            prompt_ids: prompt_ids.clone(),
+        };
+        let features = self.model.image_features(&input, false)?;
+        let ego3d_embed_norm = match &features.ego3d_pos_embed {
+            Some(pe) => pe
+                .to_dtype(DType::F32)?
+                .sqr()?
+                .sum(D::Minus1)?
+                .sqrt()?
+                .flatten_all()?
+                .to_vec1()?,
+            None => Vec::new(),
+        };
+        let image_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let t1 = Instant::now();
+        let generation = self
+            .model
+            .generate(&features, &prompt_ids, req.options, cancel)?;
+        let generate_ms = t1.elapsed().as_secs_f64() * 1e3;
+        let layout = &self.processor.layout;
+        let grid = &self.processor.grid;
+        let chunk_size = self.processor.chunk_size;
+        let tokens: Vec<TokenReport> = generation
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(position, t)| TokenReport {
+                position,
+                id: t.id,
+                token: self.token_string(t.id),
+                probability: t.probability,
+                expected_slot: (position < 3 * chunk_size).then(|| Slot::ORDER[position % 3]),
+                value: token_value(t.id, layout, grid, Some(stats)),
+                top: t
+                    .top
+                    .iter()
+                    .map(|&(id, logit, probability)| Alternative {
+                        id,
+                        token: self.token_string(id),
+                        logit,
+                        probability,
+                        value: token_value(id, layout, grid, Some(stats)),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let ids: Vec<i64> = generation.tokens.iter().map(|t| t.id).collect();
+        let chunk = decode_chunk(&ids, grid, layout, Some(stats), chunk_size)
+            .map_err(|e| ModelError::Input(e.to_string()))?;
+        let issues = chunk.issues.iter().map(|i| i.to_string()).collect();
+        let per_key = self
+            .processor
+            .statistics
+            .iter()
+            .map(|(key, s)| {
+                let actions: Vec<[f64; 7]> =
+                    chunk.normalized.iter().map(|n| s.unnormalize(n)).collect();
+                let mean_translation_norm = actions
+                    .iter()
+                    .map(|a| (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt())
+                    .sum::<f64>()
+                    / actions.len().max(1) as f64;
+                KeyDecode {
+                    key: key.clone(),
+                    actions,
+                    mean_translation_norm,
+                }
+            })
+            .collect();
+        Ok(Prediction {
+            checkpoint: self.label.clone(),
+            random_weights: self.random_weights,
+            instruction: req.instruction.to_owned(),
+            prompt_ids,
+            unnorm_key: req.unnorm_key.to_owned(),
+            intrinsics,
+            depth_source,
+            invalid_depth_fraction: invalid,
+            tokens,
+            stopped_on_eos: generation.stopped_on_eos,
+            chunk,
+            issues,
+            per_key,
+            ego3d_xyz: features.ego3d_xyz,
+            ego3d_embed_norm,
+            patches_per_side: cfg.vision.patches_per_side(),
+            image_attention: generation.image_attention,
+            attention_layers: generation.layers,
+            attention_heads: generation.heads,
+            image_ms,
+            generate_ms,
+        })
+    }
+}
+
+/// The normalisation check: keys whose decoded translation magnitude is closest to the
+/// ground truth's, best first, with the ratio (decoded / truth). A chosen key far down this
+/// list, or a ratio far from 1, suggests the wrong key.
+pub fn rank_keys_by_magnitude(
+    per_key: &[KeyDecode],
+    truth_mean_translation_norm: f64,
+) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = per_key
+        .iter()
+        .map(|k| {
+            let ratio = k.mean_translation_norm / truth_mean_translation_norm.max(1e-12);
+            (k.key.clone(), ratio)
+        })
+        .collect();
+    v.sort_by(|a, b| a.1.ln().abs().total_cmp(&b.1.ln().abs()));
+    v
+}
