@@ -10,13 +10,17 @@ use std::sync::mpsc::Receiver;
 
 use crate::action_grid::{ActionStatistics, ProcessorConfig};
 use crate::episode::Episode;
+use crate::model_worker::ModelHandle;
 use crate::ui::camera_view::{CameraTextures, camera_ui};
 use crate::ui::grid_panel::{StatsChoice, grid_panel_ui};
+use crate::ui::model_panel::ModelPanelState;
 use crate::ui::settings::{STORAGE_KEY, ViewSettings};
 use crate::ui::status::{Progress, StatusState, status_ui};
 use crate::ui::timeline::{Timeline, timeline_ui};
 use crate::ui::{Intent, episode_list, plots, theme};
 use crate::worker::{Command, DatasetInfo, FrameBundle, UserError, WorkerHandle, WorkerMessage};
+
+mod model;
 
 /// The whole app state (view state only; data lives in the worker and arrives as `Arc`s).
 pub struct SpatialscopeApp {
@@ -40,6 +44,10 @@ pub struct SpatialscopeApp {
     pub status: StatusState,
     list: episode_list::EpisodeListState,
     picker: Option<Receiver<Option<PathBuf>>>,
+    /// The model thread (inference never runs on the UI or frame worker threads).
+    model: ModelHandle,
+    pub model_panel: ModelPanelState,
+    model_picker: Option<Receiver<Option<PathBuf>>>,
 }
 
 impl SpatialscopeApp {
@@ -47,6 +55,8 @@ impl SpatialscopeApp {
     pub fn new(ctx: &egui::Context, settings: ViewSettings, path: Option<PathBuf>) -> Self {
         let repaint_ctx = ctx.clone();
         let worker = WorkerHandle::spawn(Arc::new(move || repaint_ctx.request_repaint()));
+        let model_ctx = ctx.clone();
+        let model = ModelHandle::spawn(Arc::new(move || model_ctx.request_repaint()));
         let mut app = Self {
             worker,
             settings: settings.validated(),
@@ -66,7 +76,14 @@ impl SpatialscopeApp {
             status: StatusState::default(),
             list: episode_list::EpisodeListState::default(),
             picker: None,
+            model,
+            model_panel: ModelPanelState::default(),
+            model_picker: None,
         };
+        app.apply(
+            Intent::LoadModel(crate::cli::predict_cmd::default_model_path()),
+            ctx,
+        );
         app.worker
             .send(Command::LoadGrid(crate::cli::default_grid_path()));
         if let Some(p) = path {
@@ -128,11 +145,24 @@ impl SpatialscopeApp {
                         episode_uid: ep.uid,
                         step: self.timeline.step,
                     });
+                    if self.model_panel.auto_run
+                        && !self
+                            .model_panel
+                            .predictions
+                            .contains_key(&self.timeline.step)
+                    {
+                        self.request_prediction(self.timeline.step);
+                    }
                 }
             }
             Intent::Cancel => {
                 self.worker.send(Command::Cancel);
             }
+            Intent::PickModel
+            | Intent::LoadModel(_)
+            | Intent::Predict
+            | Intent::RunEpisode
+            | Intent::CancelModel => self.apply_model_intent(intent, ctx),
             Intent::ComputeDistribution { dataset } => {
                 self.worker.send(Command::ComputeDistribution {
                     dataset,
@@ -169,6 +199,7 @@ impl SpatialscopeApp {
     }
 
     fn handle_messages(&mut self, ctx: &egui::Context) {
+        self.handle_model_messages(ctx);
         if let Some(rx) = &self.picker
             && let Ok(picked) = rx.try_recv()
         {
@@ -239,6 +270,7 @@ impl SpatialscopeApp {
                         .map(|a| a.map(f64::from))
                         .collect();
                     self.episode_stats = ActionStatistics::from_actions(&acts);
+                    self.model_panel.set_episode(data.uid);
                     self.stats_choice = self.default_stats_choice(&data);
                     self.worker.send(Command::ShowStep {
                         episode_uid: data.uid,
@@ -369,6 +401,7 @@ impl SpatialscopeApp {
                 ui.checkbox(&mut self.settings.show_depth, "Depth views");
                 ui.checkbox(&mut self.settings.show_proprio, "Proprio plots");
                 ui.checkbox(&mut self.settings.show_grid, "Action grid panel");
+                ui.checkbox(&mut self.settings.show_model, "Model panel");
                 ui.checkbox(&mut self.distribution.open, "Action distribution…");
                 ui.checkbox(&mut self.settings.loop_playback, "Loop playback");
                 ui.add(
@@ -429,11 +462,16 @@ impl SpatialscopeApp {
                 let spacing = ui.spacing().item_spacing.x;
                 let width =
                     ((ui.available_width() - spacing * (n as f32 - 1.0)) / n as f32).max(96.0);
+                let attention = self.attention_overlay();
                 ui.horizontal_top(|ui| {
                     for (ci, cam) in ep.cameras.iter().enumerate() {
                         let frame = self.frame.as_ref().and_then(|f| f.cameras.get(ci));
+                        let overlay = attention
+                            .as_ref()
+                            .filter(|a| a.0 == ci)
+                            .map(|a| (a.1.as_slice(), a.2, a.3));
                         if let Some(t) = self.textures.get(ci) {
-                            camera_ui(ui, cam, frame, t, width, self.settings.show_depth);
+                            camera_ui(ui, cam, frame, t, width, self.settings.show_depth, overlay);
                         }
                     }
                 });
@@ -472,9 +510,15 @@ impl SpatialscopeApp {
                     ));
                 }
                 ui.separator();
+                let overlay = self.prediction_overlay();
                 if let Some(data) = self.plot_data.as_ref().filter(|d| d.is_for(ep.uid))
-                    && let Some(s) =
-                        plots::plots_ui(ui, data, self.timeline.step, self.settings.show_proprio)
+                    && let Some(s) = plots::plots_ui(
+                        ui,
+                        data,
+                        self.timeline.step,
+                        self.settings.show_proprio,
+                        overlay.as_ref(),
+                    )
                 {
                     intent = Some(Intent::StepChanged(s));
                 }
@@ -536,6 +580,12 @@ impl eframe::App for SpatialscopeApp {
                     &mut self.list,
                 ));
             });
+        if self.settings.show_model && self.episode.is_some() {
+            egui::Panel::right("model")
+                .resizable(true)
+                .default_size(theme::MODEL_PANEL_WIDTH)
+                .show(ui, |ui| intents.extend(self.model_ui(ui)));
+        }
         if self.settings.show_grid && self.episode.is_some() {
             egui::Panel::right("grid")
                 .resizable(true)

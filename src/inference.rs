@@ -126,3 +126,58 @@ pub fn predict_step(
         errors,
     })
 }
+
+/// Which attention to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AttentionSelection {
+    /// `None`: mean over layers.
+    pub layer: Option<usize>,
+    /// `None`: mean over heads.
+    pub head: Option<usize>,
+}
+
+/// Attention of generated token `token` over the image patches (row-major, `patches`
+/// values): each selected (layer, head) row is renormalised over the image keys (spec 6.6:
+/// most mass sits on `<bos>` and early text), then averaged. `None` when attention was not
+/// recorded or the selection is out of range.
+pub fn attention_over_image(
+    p: &Prediction,
+    token: usize,
+    sel: AttentionSelection,
+) -> Option<Vec<f32>> {
+    let rows = p.image_attention.get(token)?;
+    let (layers, heads) = (p.attention_layers, p.attention_heads);
+    let patches = p.patches_per_side * p.patches_per_side;
+    if layers * heads * patches != rows.len() {
+        return None;
+    }
+    let layer_range = match sel.layer {
+        Some(l) if l < layers => l..l + 1,
+        Some(_) => return None,
+        None => 0..layers,
+    };
+    let head_range = match sel.head {
+        Some(h) if h < heads => h..h + 1,
+        Some(_) => return None,
+        None => 0..heads,
+    };
+    let mut out = vec![0f32; patches];
+    let mut count = 0usize;
+    for l in layer_range {
+        for h in head_range.clone() {
+            let row = &rows[(l * heads + h) * patches..(l * heads + h + 1) * patches];
+            let total: f32 = row.iter().sum();
+            if total > 0.0 {
+                for (o, v) in out.iter_mut().zip(row) {
+                    *o += v / total;
+                }
+                count += 1;
+            }
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    out.iter_mut().for_each(|v| *v /= count as f32);
+    Some(out)
+}

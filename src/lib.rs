@@ -11,11 +11,10 @@ pub mod colormap;
 pub mod episode;
 pub mod export;
 pub mod geometry;
-#[cfg(feature = "model")]
 pub mod inference;
 pub mod inspect;
-#[cfg(feature = "model")]
 pub mod model;
+pub mod model_worker;
 pub mod python_json;
 pub mod render;
 pub mod scene;

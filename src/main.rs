@@ -46,7 +46,6 @@ fn main() -> std::process::ExitCode {
                 Err(e) => Err(e),
             }
         }
-        #[cfg(feature = "model")]
         Some(CliCommand::Predict(args)) => {
             spatialscope::cli::predict_cmd::run(&args).map(|text| print!("{text}"))
         }

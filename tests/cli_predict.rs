@@ -3,8 +3,6 @@
 //! .npy file, as a user would), and episode mode writes one JSON line per step plus a
 //! summary, never inside the dataset.
 
-#![cfg(feature = "model")]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -3,8 +3,6 @@
 //! (missing shard, wrong shape, wrong dtype, truncated file, config missing a field), each
 //! reported with the tensor, field or file named and without a panic.
 
-#![cfg(feature = "model")]
-
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 

@@ -8,8 +8,6 @@
 //! Depth: ZoeDepth is a later issue, so the Ego3D input here is the reference's own
 //! `depth_224`; everything downstream of depth is checked.
 
-#![cfg(feature = "model")]
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

@@ -9,11 +9,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use common::app::{app_harness, run_until};
+
+use std::time::Duration;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use spatialscope::SpatialscopeApp;
 use spatialscope::ui::Intent;
 use spatialscope::ui::settings::ViewSettings;
 use spatialscope::ui::timeline::{Timeline, timeline_ui};
@@ -93,30 +94,6 @@ fn play_button_plays_at_the_dataset_fps_and_stops_at_the_end() {
 }
 
 /// Steps the harness until `done` holds or `timeout` passes (the worker is a real thread).
-fn run_until(
-    h: &mut Harness<'_, SpatialscopeApp>,
-    timeout: Duration,
-    done: impl Fn(&SpatialscopeApp) -> bool,
-) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        h.step();
-        if done(h.state()) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
-}
-
-fn app_harness(path: std::path::PathBuf) -> Harness<'static, SpatialscopeApp> {
-    Harness::builder()
-        .with_size([1400.0, 900.0])
-        .build_eframe(move |cc| {
-            SpatialscopeApp::new(&cc.egui_ctx, ViewSettings::default(), Some(path))
-        })
-}
-
 #[test]
 fn the_app_opens_the_samples_and_follows_the_timeline() {
     let mut h = app_harness(common::native_dir());

@@ -3,7 +3,6 @@
 //! encode|decode` runs the action tokenizer on stdin.
 
 pub mod grid_cmd;
-#[cfg(feature = "model")]
 pub mod predict_cmd;
 pub mod stats_cmd;
 
@@ -59,7 +58,6 @@ pub enum CliCommand {
     },
     /// Run SpatialVLA: on every step of the episodes under PATH (--out preds.jsonl), or on
     /// one --image with a --prompt.
-    #[cfg(feature = "model")]
     Predict(predict_cmd::PredictArgs),
     /// SpatialVLA's action tokenizer: encode actions to token ids, decode ids to actions.
     Grid {

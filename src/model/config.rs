@@ -238,7 +238,10 @@ impl SpatialVlaConfig {
             rms_norm_eps: f.f64_or("text_config.rms_norm_eps", 1e-6)?,
             rope_theta: f.f64_or("text_config.rope_theta", 10_000.0)?,
         };
-        if !text.num_attention_heads.is_multiple_of(text.num_key_value_heads) {
+        if !text
+            .num_attention_heads
+            .is_multiple_of(text.num_key_value_heads)
+        {
             return Err(f.err(
                 "text_config.num_key_value_heads",
                 format!(
@@ -259,7 +262,10 @@ impl SpatialVlaConfig {
             image_size: f.positive("vision_config.image_size", 224)?,
             layer_norm_eps: f.f64_or("vision_config.layer_norm_eps", 1e-6)?,
         };
-        if !vision.hidden_size.is_multiple_of(vision.num_attention_heads) {
+        if !vision
+            .hidden_size
+            .is_multiple_of(vision.num_attention_heads)
+        {
             return Err(f.err(
                 "vision_config.num_attention_heads",
                 "does not divide vision_config.hidden_size",

@@ -53,13 +53,18 @@ pub struct ImageFeatures {
     pub vision_attention_mean: Option<Tensor>,
 }
 
+/// Generated tokens whose attention is kept when asked (12 action tokens + `<eos>`, with
+/// room for a few malformed extras); later tokens are generated without it.
+pub const ATTENTION_TOKENS: usize = 16;
+
 /// Options of one generation.
 #[derive(Debug, Clone, Copy)]
 pub struct GenerateOptions {
     pub max_new_tokens: usize,
     /// Alternatives kept per step.
     pub top_k: usize,
-    /// Keep each generated token's attention over the image positions.
+    /// Keep the attention over the image positions of the first
+    /// [`ATTENTION_TOKENS`] generated tokens (a chunk is 13).
     pub attention: bool,
 }
 
@@ -87,8 +92,9 @@ pub struct GeneratedToken {
 pub struct Generation {
     pub tokens: Vec<GeneratedToken>,
     pub stopped_on_eos: bool,
-    /// Per generated token: attention probabilities of the query that produced it over the
-    /// image keys, `[layer][head][patch]` flattened (layers x heads x patches), when asked.
+    /// Per generated token (the first [`ATTENTION_TOKENS`]): attention probabilities of the
+    /// query that produced it over the image keys, `[layer][head][patch]` flattened
+    /// (layers x heads x patches), when asked.
     pub image_attention: Vec<Vec<f32>>,
     pub layers: usize,
     pub heads: usize,
@@ -295,7 +301,7 @@ impl SpatialVla {
             let t = out.logits.dim(1)?;
             let last = out.logits.i((0, t - 1))?.to_dtype(DType::F32)?;
             let token = pick(&last, opts.top_k)?;
-            if opts.attention {
+            if opts.attention && !out.attentions.is_empty() {
                 let per_layer: Vec<Tensor> = out
                     .attentions
                     .iter()
@@ -314,6 +320,11 @@ impl SpatialVla {
                 break;
             }
             let next = self.embed_ids(&[id as u32])?.unsqueeze(0)?;
+            let capture = if tokens.len() < ATTENTION_TOKENS {
+                capture
+            } else {
+                AttentionCapture::None
+            };
             out = self.lm.forward(&next, &mut cache, capture, false)?;
         }
         Ok(Generation {

@@ -87,6 +87,7 @@ pub fn camera_ui(
     textures: &CameraTextures,
     width: f32,
     show_depth: bool,
+    attention: Option<(&[f32], usize, f32)>,
 ) {
     ui.vertical(|ui| {
         ui.set_max_width(width);
@@ -106,7 +107,11 @@ pub fn camera_ui(
                 ui.colored_label(theme::ERROR_TEXT, &e.message);
             }
             (Some(Ok(_)), Some(tex)) => {
-                ui.add(egui::Image::new((tex.id(), size)));
+                let r = ui.add(egui::Image::new((tex.id(), size)));
+                if let Some((values, side, opacity)) = attention {
+                    paint_attention(ui.painter(), r.rect, values, side, opacity);
+                    ui.weak("model attention (token chosen in the model panel)");
+                }
             }
             _ => {
                 ui.allocate_ui(size, |ui| ui.spinner());
@@ -163,4 +168,35 @@ pub fn depth_under(
     let v = (((pos.y - rect.min.y) / rect.height()) * depth.height_px as f32) as u32;
     let (u, v) = (u.min(depth.width_px - 1), v.min(depth.height_px - 1));
     Some((u, v, depth.at(u, v)))
+}
+
+/// Attention over the model's patch grid, drawn over the (squashed-to-square at the model
+/// input) image: each patch cell tinted by its share, scaled so the strongest patch is fully
+/// opaque at `opacity`.
+fn paint_attention(
+    painter: &egui::Painter,
+    rect: egui::Rect,
+    values: &[f32],
+    side: usize,
+    opacity: f32,
+) {
+    if side == 0 || values.len() != side * side {
+        return;
+    }
+    let max = values.iter().copied().fold(0f32, f32::max);
+    if max <= 0.0 {
+        return;
+    }
+    let cell = egui::vec2(rect.width() / side as f32, rect.height() / side as f32);
+    for (i, v) in values.iter().enumerate() {
+        let t = (v / max).clamp(0.0, 1.0);
+        let [r, g, b] = crate::colormap::turbo(t);
+        let alpha = (opacity * (0.15 + 0.85 * t) * 255.0) as u8;
+        let min = rect.min + egui::vec2((i % side) as f32 * cell.x, (i / side) as f32 * cell.y);
+        painter.rect_filled(
+            egui::Rect::from_min_size(min, cell),
+            0.0,
+            egui::Color32::from_rgba_unmultiplied(r, g, b, alpha),
+        );
+    }
 }

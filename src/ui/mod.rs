@@ -6,6 +6,7 @@ pub mod camera_view;
 pub mod distribution_panel;
 pub mod episode_list;
 pub mod grid_panel;
+pub mod model_panel;
 pub mod plots;
 pub mod settings;
 pub mod status;
@@ -30,4 +31,14 @@ pub enum Intent {
     Cancel,
     /// Compute the action distribution of a dataset.
     ComputeDistribution { dataset: usize },
+    /// Show the folder dialog for a checkpoint.
+    PickModel,
+    /// Load a checkpoint folder.
+    LoadModel(PathBuf),
+    /// Run the model on the current step.
+    Predict,
+    /// Run the model on every step of the episode.
+    RunEpisode,
+    /// Stop model work.
+    CancelModel,
 }

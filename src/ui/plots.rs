@@ -85,7 +85,47 @@ impl PlotData {
     }
 }
 
-fn plot_series(ui: &mut egui::Ui, s: &SeriesData, step: usize, link: egui::Id) -> Option<usize> {
+/// Model predictions drawn over the ground-truth actions, per action dimension: the chunk
+/// predicted at the current step (at steps s..s+3) and the first action of every chunk
+/// predicted so far (one point per predicted step).
+#[derive(Default)]
+pub struct PredictionOverlay {
+    pub chunk: [Vec<PlotPoint>; 7],
+    pub first_actions: [Vec<PlotPoint>; 7],
+}
+
+impl PredictionOverlay {
+    /// From `(step, chunk)` pairs (chunk rows in dataset units), current step `step`.
+    pub fn build<'a>(
+        predictions: impl Iterator<Item = (usize, &'a [[f64; 7]])>,
+        step: usize,
+    ) -> Self {
+        let mut o = PredictionOverlay::default();
+        for (s, chunk) in predictions {
+            if let Some(first) = chunk.first() {
+                for d in 0..7 {
+                    o.first_actions[d].push(PlotPoint::new(s as f64, first[d]));
+                }
+            }
+            if s == step {
+                for (k, a) in chunk.iter().enumerate() {
+                    for d in 0..7 {
+                        o.chunk[d].push(PlotPoint::new((s + k) as f64, a[d]));
+                    }
+                }
+            }
+        }
+        o
+    }
+}
+
+fn plot_series(
+    ui: &mut egui::Ui,
+    s: &SeriesData,
+    step: usize,
+    link: egui::Id,
+    overlay: Option<(&[PlotPoint], &[PlotPoint])>,
+) -> Option<usize> {
     let mut clicked = None;
     ui.label(egui::RichText::new(&s.title).small());
     let mut plot = Plot::new(&s.id)
@@ -100,6 +140,27 @@ fn plot_series(ui: &mut egui::Ui, s: &SeriesData, step: usize, link: egui::Id) -
     }
     plot.show(ui, |p| {
         p.line(Line::new(&s.title, PlotPoints::Borrowed(&s.points)).color(s.color));
+        if let Some((chunk, firsts)) = overlay {
+            if firsts.len() > 1 {
+                p.line(
+                    Line::new("predicted (first of chunk)", PlotPoints::Borrowed(firsts))
+                        .color(theme::PREDICTION)
+                        .style(egui_plot::LineStyle::dashed_loose()),
+                );
+            }
+            if !chunk.is_empty() {
+                p.line(
+                    Line::new("predicted chunk", PlotPoints::Borrowed(chunk))
+                        .color(theme::PREDICTION)
+                        .width(2.5),
+                );
+                p.points(
+                    egui_plot::Points::new("predicted chunk steps", PlotPoints::Borrowed(chunk))
+                        .color(theme::PREDICTION)
+                        .radius(3.0),
+                );
+            }
+        }
         p.vline(VLine::new("step", step as f64).color(theme::STEP_MARKER));
         if p.response().clicked()
             && let Some(c) = p.pointer_coordinate()
@@ -115,12 +176,16 @@ fn block_ui(
     series: &[SeriesData],
     step: usize,
     link: egui::Id,
+    overlay: Option<&PredictionOverlay>,
 ) -> Option<usize> {
     let columns = if ui.available_width() > 900.0 { 2 } else { 1 };
     let mut clicked = None;
     ui.columns(columns, |cols| {
         for (k, s) in series.iter().enumerate() {
-            if let Some(c) = plot_series(&mut cols[k % columns], s, step, link) {
+            let o = overlay
+                .filter(|_| k < 7)
+                .map(|o| (o.chunk[k].as_slice(), o.first_actions[k].as_slice()));
+            if let Some(c) = plot_series(&mut cols[k % columns], s, step, link, o) {
                 clicked = Some(c);
             }
         }
@@ -134,14 +199,15 @@ pub fn plots_ui(
     data: &PlotData,
     step: usize,
     show_proprio: bool,
+    overlay: Option<&PredictionOverlay>,
 ) -> Option<usize> {
     let link = egui::Id::unique(("plots", data.episode_uid));
     ui.strong("Actions");
     ui.weak(&data.convention);
-    let mut clicked = block_ui(ui, &data.actions, step, link);
+    let mut clicked = block_ui(ui, &data.actions, step, link, overlay);
     if show_proprio && !data.proprio.is_empty() {
         ui.strong("Proprio");
-        clicked = block_ui(ui, &data.proprio, step, link).or(clicked);
+        clicked = block_ui(ui, &data.proprio, step, link, None).or(clicked);
     }
     clicked
 }

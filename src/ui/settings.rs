@@ -23,6 +23,8 @@ pub struct ViewSettings {
     pub last_path: Option<std::path::PathBuf>,
     /// Show the action-grid panel.
     pub show_grid: bool,
+    /// Show the model panel.
+    pub show_model: bool,
     /// Unnorm key chosen in the grid panel (None: guess from the dataset, else the
     /// episode's own statistics).
     pub unnorm_key: Option<String>,
@@ -38,6 +40,7 @@ impl Default for ViewSettings {
             fallback_fps: 5.0,
             last_path: None,
             show_grid: true,
+            show_model: true,
             unnorm_key: None,
         }
     }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod app;
+
 use std::path::{Path, PathBuf};
 
 pub fn repo() -> PathBuf {

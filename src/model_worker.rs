@@ -1,0 +1,308 @@
+//! The model thread: loads a checkpoint and runs SpatialVLA off the UI thread, apart from
+//! the frame worker so that decoding frames never waits behind inference.
+//!
+//! Single-frame requests are latest-wins: sending one sets a shared cancel flag, so a
+//! generation still running for an older frame stops at its next token and the thread
+//! serves only the newest request. A whole-episode run proceeds one step at a time between
+//! inbox checks, reports progress, and stops on `Cancel`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+
+use candle_core::{DType, Device};
+
+use crate::episode::Episode;
+use crate::inference::{RunSettings, StepPrediction, predict_step};
+use crate::model::{ModelError, Predictor};
+use crate::worker::UserError;
+
+/// What the app asks of the model.
+#[derive(Debug, Clone)]
+pub enum ModelCommand {
+    /// Load a checkpoint folder (replaces the current one).
+    Load(PathBuf),
+    /// Predict one step (latest wins).
+    Predict {
+        episode: Arc<Episode>,
+        step: usize,
+        settings: RunSettings,
+    },
+    /// Predict every step of an episode in the background.
+    RunEpisode {
+        episode: Arc<Episode>,
+        settings: RunSettings,
+    },
+    /// Stop the episode run and any generation in flight.
+    Cancel,
+}
+
+/// A loaded checkpoint, as the UI shows it.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub dir: PathBuf,
+    pub label: String,
+    pub random_weights: bool,
+    pub unnorm_keys: Vec<String>,
+    pub parameter_count: usize,
+    pub load_ms: f64,
+    pub uses_depth: bool,
+    pub has_zoe_weights: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum ModelMessage {
+    Loading(PathBuf),
+    Loaded(ModelInfo),
+    LoadFailed(UserError),
+    Predicted {
+        episode_uid: u64,
+        result: Arc<StepPrediction>,
+    },
+    PredictFailed {
+        episode_uid: u64,
+        step: usize,
+        error: UserError,
+    },
+    Progress {
+        done: usize,
+        total: usize,
+    },
+    /// The episode run finished or was cancelled.
+    RunFinished {
+        done: usize,
+        total: usize,
+        cancelled: bool,
+    },
+}
+
+/// Handle held by the UI.
+pub struct ModelHandle {
+    tx: Sender<ModelCommand>,
+    rx: Receiver<ModelMessage>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl ModelHandle {
+    pub fn spawn(wake: Arc<dyn Fn() + Send + Sync>) -> Self {
+        let (tx, cmd_rx) = std::sync::mpsc::channel();
+        let (msg_tx, rx) = std::sync::mpsc::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let spawned = std::thread::Builder::new()
+            .name("spatialscope-model".to_owned())
+            .spawn(move || {
+                ModelThread {
+                    rx: cmd_rx,
+                    tx: msg_tx,
+                    wake,
+                    cancel: flag,
+                    predictor: None,
+                    run: None,
+                }
+                .run()
+            });
+        if let Err(e) = spawned {
+            log::error!("cannot start the model thread: {e}");
+        }
+        ModelHandle { tx, rx, cancel }
+    }
+
+    pub fn send(&self, cmd: ModelCommand) {
+        if matches!(
+            cmd,
+            ModelCommand::Predict { .. } | ModelCommand::Cancel | ModelCommand::Load(_)
+        ) {
+            self.cancel.store(true, Ordering::Relaxed);
+        }
+        let _ = self.tx.send(cmd);
+    }
+
+    pub fn try_recv(&self) -> Option<ModelMessage> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Blocks up to `timeout` (tests only).
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<ModelMessage> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+}
+
+struct EpisodeRun {
+    episode: Arc<Episode>,
+    settings: RunSettings,
+    next: usize,
+}
+
+struct ModelThread {
+    rx: Receiver<ModelCommand>,
+    tx: Sender<ModelMessage>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    cancel: Arc<AtomicBool>,
+    predictor: Option<Predictor>,
+    run: Option<EpisodeRun>,
+}
+
+fn user_error(file: Option<PathBuf>, e: impl std::fmt::Display) -> UserError {
+    UserError {
+        file,
+        message: e.to_string(),
+    }
+}
+
+impl ModelThread {
+    fn send(&self, m: ModelMessage) {
+        let _ = self.tx.send(m);
+        (self.wake)();
+    }
+
+    fn run(mut self) {
+        loop {
+            let first = if self.run.is_none() {
+                match self.rx.recv() {
+                    Ok(c) => Some(c),
+                    Err(_) => return,
+                }
+            } else {
+                match self.rx.try_recv() {
+                    Ok(c) => Some(c),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            };
+            match first {
+                Some(cmd) => {
+                    let mut cmds = vec![cmd];
+                    while let Ok(c) = self.rx.try_recv() {
+                        cmds.push(c);
+                    }
+                    let last_predict = cmds
+                        .iter()
+                        .rposition(|c| matches!(c, ModelCommand::Predict { .. }));
+                    // The flag was set by the UI to stop older work; the newest work starts clean.
+                    self.cancel.store(false, Ordering::Relaxed);
+                    for (i, c) in cmds.into_iter().enumerate() {
+                        if matches!(c, ModelCommand::Predict { .. }) && Some(i) != last_predict {
+                            continue;
+                        }
+                        self.handle(c);
+                    }
+                }
+                None => self.run_step(),
+            }
+        }
+    }
+
+    fn handle(&mut self, cmd: ModelCommand) {
+        match cmd {
+            ModelCommand::Load(dir) => self.load(dir),
+            ModelCommand::Predict {
+                episode,
+                step,
+                settings,
+            } => self.predict(&episode, step, &settings),
+            ModelCommand::RunEpisode { episode, settings } => {
+                self.finish_run(true);
+                self.run = Some(EpisodeRun {
+                    episode,
+                    settings,
+                    next: 0,
+                });
+            }
+            ModelCommand::Cancel => self.finish_run(true),
+        }
+    }
+
+    fn finish_run(&mut self, cancelled: bool) {
+        if let Some(run) = self.run.take() {
+            self.send(ModelMessage::RunFinished {
+                done: run.next,
+                total: run.episode.num_steps(),
+                cancelled,
+            });
+        }
+    }
+
+    fn load(&mut self, dir: PathBuf) {
+        self.finish_run(true);
+        self.predictor = None;
+        self.send(ModelMessage::Loading(dir.clone()));
+        let device = Device::Cpu;
+        match Predictor::load(&dir, &device, DType::F32) {
+            Ok(p) => {
+                let info = ModelInfo {
+                    dir: dir.clone(),
+                    label: p.label.clone(),
+                    random_weights: p.random_weights,
+                    unnorm_keys: p.unnorm_keys(),
+                    parameter_count: p.parameter_count,
+                    load_ms: p.load_time.as_secs_f64() * 1e3,
+                    uses_depth: p.model.uses_depth(),
+                    has_zoe_weights: p.has_zoe_weights,
+                };
+                self.predictor = Some(p);
+                self.send(ModelMessage::Loaded(info));
+            }
+            Err(e) => {
+                let file = match &e {
+                    ModelError::Io { path, .. } | ModelError::Config { path, .. } => {
+                        Some(path.clone())
+                    }
+                    ModelError::Tokenizer { path, .. } => Some(path.clone()),
+                    _ => Some(dir.clone()),
+                };
+                self.send(ModelMessage::LoadFailed(user_error(file, e)));
+            }
+        }
+    }
+
+    fn predict(&mut self, ep: &Arc<Episode>, step: usize, settings: &RunSettings) {
+        let Some(p) = &self.predictor else {
+            self.send(ModelMessage::PredictFailed {
+                episode_uid: ep.uid,
+                step,
+                error: user_error(None, "no checkpoint is loaded"),
+            });
+            return;
+        };
+        match predict_step(p, ep, step, settings, &self.cancel) {
+            Ok(r) => self.send(ModelMessage::Predicted {
+                episode_uid: ep.uid,
+                result: Arc::new(r),
+            }),
+            Err(e)
+                if e.chain().any(|c| {
+                    matches!(c.downcast_ref::<ModelError>(), Some(ModelError::Cancelled))
+                }) => {}
+            Err(e) => self.send(ModelMessage::PredictFailed {
+                episode_uid: ep.uid,
+                step,
+                error: user_error(None, format!("{e:#}")),
+            }),
+        }
+    }
+
+    fn run_step(&mut self) {
+        let Some(run) = &mut self.run else { return };
+        let total = run.episode.num_steps();
+        if run.next >= total {
+            self.finish_run(false);
+            return;
+        }
+        let (ep, step, settings) = (run.episode.clone(), run.next, run.settings.clone());
+        run.next += 1;
+        self.predict(&ep, step, &settings);
+        if self.cancel.load(Ordering::Relaxed) {
+            // A newer command is waiting; the loop serves it and the run resumes after.
+            self.cancel.store(false, Ordering::Relaxed);
+            if let Some(run) = &mut self.run {
+                run.next = run.next.saturating_sub(1);
+            }
+        }
+        self.send(ModelMessage::Progress {
+            done: step + 1,
+            total,
+        });
+    }
+}

@@ -1,0 +1,465 @@
+//! The model panel: which checkpoint and statistics key, run on this frame or the whole
+//! episode, and what the model decided: the decoded chunk against the next ground-truth
+//! actions with per-step errors, the token inspector (every generated token with its slot,
+//! bins, probability and top-5 alternatives decoded), malformed-sequence flags, and the
+//! normalisation check (the same tokens decoded with every key of the checkpoint).
+//!
+//! Pure view code: it reads [`ModelPanelState`] and returns [`Intent`]s.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{Intent, theme};
+use crate::action_grid::Slot;
+use crate::inference::{AttentionSelection, StepPrediction};
+use crate::model::predict::rank_keys_by_magnitude;
+use crate::model_worker::ModelInfo;
+use crate::worker::UserError;
+
+/// How the attention overlay is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttentionView {
+    pub show: bool,
+    pub selection: AttentionSelection,
+    pub opacity: f32,
+}
+
+impl Default for AttentionView {
+    fn default() -> Self {
+        AttentionView {
+            show: true,
+            selection: AttentionSelection::default(),
+            opacity: 0.6,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct ModelPanelState {
+    pub info: Option<ModelInfo>,
+    pub loading: Option<PathBuf>,
+    pub load_error: Option<UserError>,
+    /// The user's key; `None` = the episode's dataset key.
+    pub unnorm_key: Option<String>,
+    pub bf16_intrinsics: bool,
+    /// Predict whenever the step changes.
+    pub auto_run: bool,
+    /// Predictions of the open episode, by step.
+    pub predictions: BTreeMap<usize, Arc<StepPrediction>>,
+    pub failures: BTreeMap<usize, UserError>,
+    pub episode_uid: Option<u64>,
+    /// (done, total) of a running whole-episode pass.
+    pub run: Option<(usize, usize)>,
+    /// A single-frame request in flight.
+    pub pending_step: Option<usize>,
+    /// The generated token whose attention is shown.
+    pub selected_token: usize,
+    pub attention: AttentionView,
+}
+
+impl ModelPanelState {
+    /// Forget predictions when another episode opens.
+    pub fn set_episode(&mut self, uid: u64) {
+        if self.episode_uid != Some(uid) {
+            self.episode_uid = Some(uid);
+            self.predictions.clear();
+            self.failures.clear();
+            self.pending_step = None;
+            self.run = None;
+        }
+    }
+}
+
+fn fmt7(a: &[f64; 7]) -> String {
+    a.iter()
+        .map(|v| format!("{v:+.3}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn slot_name(s: Slot) -> &'static str {
+    match s {
+        Slot::Translation => "translation",
+        Slot::Rotation => "rotation",
+        Slot::Gripper => "gripper",
+    }
+}
+
+fn checkpoint_ui(
+    ui: &mut egui::Ui,
+    state: &mut ModelPanelState,
+    keys_hint: Option<&str>,
+) -> Vec<Intent> {
+    let mut out = Vec::new();
+    match (&state.info, &state.loading) {
+        (_, Some(dir)) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!("loading {}", dir.display()));
+            });
+        }
+        (Some(info), None) => {
+            let color = if info.random_weights {
+                theme::WARN_TEXT
+            } else {
+                ui.visuals().text_color()
+            };
+            ui.colored_label(color, &info.label).on_hover_text(format!(
+                "{}\n{} parameters, loaded in {:.0} ms{}",
+                info.dir.display(),
+                info.parameter_count,
+                info.load_ms,
+                if info.has_zoe_weights {
+                    ""
+                } else {
+                    "\nno ZoeDepth weights in this checkpoint"
+                }
+            ));
+        }
+        (None, None) => {
+            ui.weak("no checkpoint loaded");
+        }
+    }
+    if let Some(e) = &state.load_error {
+        ui.colored_label(theme::ERROR_TEXT, &e.message);
+    }
+    ui.horizontal(|ui| {
+        if ui.button("Open checkpoint…").clicked() {
+            out.push(Intent::PickModel);
+        }
+        if ui
+            .button("Bundled tiny")
+            .on_hover_text("the random-weight checkpoint shipped in assets/")
+            .clicked()
+        {
+            out.push(Intent::LoadModel(
+                crate::cli::predict_cmd::default_model_path(),
+            ));
+        }
+    });
+    if let Some(info) = &state.info {
+        let current = state
+            .unnorm_key
+            .clone()
+            .unwrap_or_else(|| format!("episode's key ({})", keys_hint.unwrap_or("none")));
+        egui::ComboBox::from_label("unnorm key")
+            .selected_text(current)
+            .width(260.0)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut state.unnorm_key, None, "the episode's key");
+                for k in &info.unnorm_keys {
+                    ui.selectable_value(&mut state.unnorm_key, Some(k.clone()), k);
+                }
+            });
+        ui.checkbox(&mut state.bf16_intrinsics, "bfloat16 K (as predict_action)")
+            .on_hover_text(
+                "The reference inference path rounds K to bfloat16 before inverting it (spec 5.3).",
+            );
+    }
+    out
+}
+
+fn actions_ui(ui: &mut egui::Ui, p: &StepPrediction) {
+    let pred = &p.prediction;
+    ui.strong("Decoded chunk vs ground truth");
+    ui.weak(format!(
+        "key {} · depth: {} · K: {} ({:?}) · image {:.0} ms, generation {:.0} ms",
+        pred.unnorm_key,
+        pred.depth_source,
+        pred.intrinsics.entry,
+        pred.intrinsics.precision,
+        pred.image_ms,
+        pred.generate_ms
+    ));
+    let Some(actions) = &pred.chunk.actions else {
+        return;
+    };
+    egui::Grid::new("chunk_vs_truth")
+        .striped(true)
+        .show(ui, |ui| {
+            ui.label("step");
+            ui.label("predicted (x y z roll pitch yaw grip)");
+            ui.label("truth");
+            ui.label("|dt|");
+            ui.label("angle");
+            ui.label("|dr|");
+            ui.label("grip");
+            ui.end_row();
+            for (k, a) in actions.iter().enumerate() {
+                ui.label(format!("{}", p.step + k));
+                ui.monospace(fmt7(a));
+                match (p.ground_truth.get(k), p.errors.get(k)) {
+                    (Some(t), Some(e)) => {
+                        ui.monospace(fmt7(t));
+                        ui.monospace(format!("{:.4}", e.translation_l2));
+                        ui.monospace(e.direction_deg.map_or("–".into(), |d| format!("{d:.0}°")));
+                        ui.monospace(format!("{:.3}", e.rotation_l2));
+                        if e.gripper_agrees {
+                            ui.label("ok");
+                        } else {
+                            ui.colored_label(theme::ERROR_TEXT, "differs");
+                        }
+                    }
+                    _ => {
+                        ui.weak("past the end");
+                    }
+                }
+                ui.end_row();
+            }
+        });
+}
+
+fn tokens_ui(ui: &mut egui::Ui, p: &StepPrediction, selected: &mut usize) {
+    let pred = &p.prediction;
+    ui.strong("Generated tokens");
+    if pred.issues.is_empty() {
+        ui.label("well-formed: 12 action tokens in translation/rotation/gripper order, then <eos>");
+    } else {
+        for i in &pred.issues {
+            ui.colored_label(theme::WARN_TEXT, format!("warning: {i}"));
+        }
+    }
+    let shown = pred.tokens.len().min(3 * 4 + 4);
+    egui::Grid::new("tokens").striped(true).show(ui, |ui| {
+        for h in ["#", "token", "slot", "bins", "p", "value", "top-5"] {
+            ui.strong(h);
+        }
+        ui.end_row();
+        for t in &pred.tokens[..shown] {
+            let is_sel = *selected == t.position;
+            if ui
+                .selectable_label(is_sel, format!("{}", t.position))
+                .on_hover_text("show this token's attention")
+                .clicked()
+            {
+                *selected = t.position;
+            }
+            ui.monospace(&t.token);
+            let found = t.value.as_ref().map(|v| v.slot);
+            match (t.expected_slot, found) {
+                (Some(e), Some(f)) if e == f => {
+                    ui.label(slot_name(f));
+                }
+                (Some(e), f) => {
+                    ui.colored_label(
+                        theme::WARN_TEXT,
+                        format!(
+                            "{} (expected {})",
+                            f.map_or("not an action", slot_name),
+                            slot_name(e)
+                        ),
+                    );
+                }
+                (None, f) => {
+                    ui.weak(f.map_or("—", slot_name));
+                }
+            }
+            ui.monospace(
+                t.value
+                    .as_ref()
+                    .map_or(String::new(), |v| format!("{:?}", v.bins)),
+            );
+            ui.monospace(format!("{:.3}", t.probability));
+            ui.monospace(t.value.as_ref().and_then(|v| v.raw.as_ref()).map_or(
+                String::new(),
+                |r| {
+                    r.iter()
+                        .map(|x| format!("{x:+.3}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                },
+            ));
+            let summary = t
+                .top
+                .iter()
+                .skip(1)
+                .map(|a| format!("{:.2}", a.probability))
+                .collect::<Vec<_>>()
+                .join(" ");
+            ui.weak(summary).on_hover_ui(|ui| {
+                egui::Grid::new(("top", t.position)).show(ui, |ui| {
+                    for a in &t.top {
+                        ui.monospace(&a.token);
+                        ui.monospace(format!("p {:.3}", a.probability));
+                        ui.monospace(format!("logit {:.2}", a.logit));
+                        ui.monospace(
+                            a.value
+                                .as_ref()
+                                .map(|v| {
+                                    format!(
+                                        "{} {:?} -> {:?}",
+                                        slot_name(v.slot),
+                                        v.bins,
+                                        v.raw.as_deref().unwrap_or(&[])
+                                    )
+                                })
+                                .unwrap_or_default(),
+                        );
+                        ui.end_row();
+                    }
+                });
+            });
+            ui.end_row();
+        }
+    });
+    if pred.tokens.len() > shown {
+        ui.weak(format!(
+            "… {} more generated tokens{}",
+            pred.tokens.len() - shown,
+            if pred.stopped_on_eos {
+                ""
+            } else {
+                " (no <eos>: generation hit the limit)"
+            }
+        ));
+    }
+}
+
+fn normalisation_ui(ui: &mut egui::Ui, p: &StepPrediction) {
+    let truth: Vec<f64> = p
+        .ground_truth
+        .iter()
+        .map(|a| (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt())
+        .collect();
+    if truth.is_empty() {
+        return;
+    }
+    let mean = truth.iter().sum::<f64>() / truth.len() as f64;
+    if mean <= 1e-9 {
+        ui.weak("normalisation check: the ground truth does not move here");
+        return;
+    }
+    let ranked = rank_keys_by_magnitude(&p.prediction.per_key, mean);
+    let chosen = &p.prediction.unnorm_key;
+    let pos = ranked.iter().position(|(k, _)| k == chosen);
+    let ratio = pos.map(|i| ranked[i].1);
+    ui.strong("Normalisation check");
+    let text = format!(
+        "decoded/true translation with `{chosen}`: ×{:.2} (rank {} of {})",
+        ratio.unwrap_or(f64::NAN),
+        pos.map_or(0, |i| i + 1),
+        ranked.len()
+    );
+    let suspicious = ratio.is_some_and(|r| !(0.2..=5.0).contains(&r));
+    if suspicious {
+        ui.colored_label(theme::WARN_TEXT, format!("{text}: likely the wrong key"));
+    } else {
+        ui.label(text);
+    }
+    ui.collapsing("closest keys", |ui| {
+        for (k, r) in ranked.iter().take(5) {
+            ui.monospace(format!("×{r:>6.2}  {k}"));
+        }
+    });
+}
+
+fn attention_ui(ui: &mut egui::Ui, view: &mut AttentionView, p: &StepPrediction) {
+    let pred = &p.prediction;
+    if pred.image_attention.is_empty() {
+        return;
+    }
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut view.show, "attention on the image");
+        ui.add(egui::Slider::new(&mut view.opacity, 0.0..=1.0).text("opacity"));
+    });
+    ui.horizontal(|ui| {
+        let layer_text = view
+            .selection
+            .layer
+            .map_or("mean of layers".to_owned(), |l| format!("layer {l}"));
+        egui::ComboBox::from_label("layer")
+            .selected_text(layer_text)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut view.selection.layer, None, "mean of layers");
+                for l in 0..pred.attention_layers {
+                    ui.selectable_value(&mut view.selection.layer, Some(l), format!("layer {l}"));
+                }
+            });
+        let head_text = view
+            .selection
+            .head
+            .map_or("mean of heads".to_owned(), |h| format!("head {h}"));
+        egui::ComboBox::from_label("head")
+            .selected_text(head_text)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut view.selection.head, None, "mean of heads");
+                for h in 0..pred.attention_heads {
+                    ui.selectable_value(&mut view.selection.head, Some(h), format!("head {h}"));
+                }
+            });
+    });
+}
+
+/// The whole panel. `episode_key` is the open episode's dataset key (for the key hint).
+pub fn model_panel_ui(
+    ui: &mut egui::Ui,
+    state: &mut ModelPanelState,
+    step: usize,
+    episode_key: Option<&str>,
+) -> Vec<Intent> {
+    let mut out = Vec::new();
+    ui.heading("Model");
+    out.extend(checkpoint_ui(ui, state, episode_key));
+    let ready = state.info.is_some() && state.loading.is_none();
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(ready, egui::Button::new("Run on this frame"))
+            .clicked()
+        {
+            out.push(Intent::Predict);
+        }
+        if ui
+            .add_enabled(
+                ready && state.run.is_none(),
+                egui::Button::new("Run over episode"),
+            )
+            .clicked()
+        {
+            out.push(Intent::RunEpisode);
+        }
+        if (state.run.is_some() || state.pending_step.is_some()) && ui.button("Cancel").clicked() {
+            out.push(Intent::CancelModel);
+        }
+    });
+    ui.checkbox(&mut state.auto_run, "predict on every step change");
+    if let Some((done, total)) = state.run {
+        ui.add(
+            egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                .text(format!("episode: {done}/{total} steps")),
+        );
+    }
+    if state.pending_step == Some(step) {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("predicting…");
+        });
+    }
+    ui.separator();
+    if let Some(e) = state.failures.get(&step) {
+        ui.colored_label(theme::ERROR_TEXT, &e.message);
+    }
+    let Some(p) = state.predictions.get(&step).cloned() else {
+        if state.info.is_some() && !state.failures.contains_key(&step) {
+            ui.weak(format!("no prediction for step {step} yet"));
+        }
+        return out;
+    };
+    if p.prediction.random_weights {
+        ui.colored_label(
+            theme::WARN_TEXT,
+            "random weights: these outputs only exercise the pipeline",
+        );
+    }
+    egui::ScrollArea::vertical()
+        .id_salt("model_scroll")
+        .show(ui, |ui| {
+            actions_ui(ui, &p);
+            ui.separator();
+            attention_ui(ui, &mut state.attention, &p);
+            tokens_ui(ui, &p, &mut state.selected_token);
+            ui.separator();
+            normalisation_ui(ui, &p);
+        });
+    out
+}

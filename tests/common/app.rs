@@ -1,0 +1,33 @@
+//! Driving the whole app (real worker and model threads) in egui_kittest.
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use spatialscope::SpatialscopeApp;
+use spatialscope::ui::settings::ViewSettings;
+
+/// Steps the harness until `done` holds or `timeout` passes.
+pub fn run_until(
+    h: &mut Harness<'_, SpatialscopeApp>,
+    timeout: Duration,
+    done: impl Fn(&SpatialscopeApp) -> bool,
+) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        h.step();
+        if done(h.state()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// The app on `path`, with default view settings.
+pub fn app_harness(path: std::path::PathBuf) -> Harness<'static, SpatialscopeApp> {
+    Harness::builder()
+        .with_size([1400.0, 900.0])
+        .build_eframe(move |cc| {
+            SpatialscopeApp::new(&cc.egui_ctx, ViewSettings::default(), Some(path))
+        })
+}

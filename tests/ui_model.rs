@@ -1,0 +1,106 @@
+//! The model panel driven through the whole app, with the real model thread and the bundled
+//! tiny checkpoint: the checkpoint loads by itself; an episode without a known dataset key
+//! asks for an unnorm key instead of guessing; after choosing one, "Run on this frame"
+//! yields a prediction whose tokens, chunk and attention the panel shows; "Run over
+//! episode" fills every step and can be cancelled; the panel labels the random weights.
+
+mod common;
+
+use std::time::Duration;
+
+use common::app::{app_harness, run_until};
+use egui_kittest::kittest::Queryable;
+use spatialscope::inference::{AttentionSelection, attention_over_image};
+
+const T: Duration = Duration::from_secs(60);
+
+#[test]
+fn predict_a_frame_and_inspect_it() {
+    let mut h = app_harness(common::native_dir());
+    assert!(
+        run_until(&mut h, T, |a| a.episode.is_some()
+            && a.model_panel.info.is_some()),
+        "episode and bundled checkpoint load"
+    );
+    assert!(h.state().model_panel.info.as_ref().unwrap().random_weights);
+    h.get_by_label("Run on this frame").click();
+    assert!(run_until(&mut h, T, |a| a
+        .model_panel
+        .failures
+        .contains_key(&0)));
+    let msg = h.state().model_panel.failures[&0].message.clone();
+    assert!(msg.contains("choose an unnorm key"), "{msg}");
+
+    h.state_mut().model_panel.unnorm_key = Some("bridge_orig/1.0.0".into());
+    h.get_by_label("Run on this frame").click();
+    assert!(
+        run_until(&mut h, T, |a| a.model_panel.predictions.contains_key(&0)),
+        "prediction of step 0"
+    );
+    h.run();
+    let p = h.state().model_panel.predictions[&0].clone();
+    assert_eq!(p.step, 0);
+    assert_eq!(p.prediction.unnorm_key, "bridge_orig/1.0.0");
+    assert!(p.prediction.depth_source.contains("sensor depth"));
+    assert_eq!(p.ground_truth.len(), 4);
+    assert_eq!(p.errors.len(), 4);
+    assert_eq!(p.prediction.chunk.actions.as_ref().unwrap().len(), 4);
+    // Attention over the image for the first tokens: a distribution over the 256 patches.
+    let a =
+        attention_over_image(&p.prediction, 0, AttentionSelection::default()).expect("attention");
+    assert_eq!(a.len(), 256);
+    assert!((a.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    let one = attention_over_image(
+        &p.prediction,
+        2,
+        AttentionSelection {
+            layer: Some(1),
+            head: Some(3),
+        },
+    )
+    .unwrap();
+    assert!((one.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    assert!(
+        attention_over_image(
+            &p.prediction,
+            0,
+            AttentionSelection {
+                layer: Some(9),
+                head: None
+            }
+        )
+        .is_none()
+    );
+    // The panel shows it.
+    h.get_by_label("Decoded chunk vs ground truth");
+    h.get_by_label("Generated tokens");
+    h.get_by_label("random weights: these outputs only exercise the pipeline");
+    assert!(
+        h.query_by_label_contains("decoded/true translation")
+            .is_some()
+    );
+}
+
+#[test]
+fn run_over_the_episode_and_cancel() {
+    let mut h = app_harness(common::native_dir());
+    assert!(run_until(&mut h, T, |a| a.episode.is_some()
+        && a.model_panel.info.is_some()));
+    h.state_mut().model_panel.unnorm_key = Some("bridge_orig/1.0.0".into());
+    h.get_by_label("Run over episode").click();
+    assert!(
+        run_until(&mut h, T, |a| a.model_panel.predictions.len() >= 2),
+        "a few steps predicted"
+    );
+    h.get_by_label("Cancel").click();
+    assert!(
+        run_until(&mut h, T, |a| a.model_panel.run.is_none()),
+        "the run stops"
+    );
+    let n = h.state().model_panel.predictions.len();
+    let total = h.state().timeline.len;
+    assert!(n < total, "cancelled before the end ({n} of {total})");
+    // Steps are predicted in order from 0.
+    let steps: Vec<usize> = h.state().model_panel.predictions.keys().copied().collect();
+    assert_eq!(steps, (0..steps.len()).collect::<Vec<_>>());
+}
