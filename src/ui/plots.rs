@@ -103,14 +103,14 @@ impl PredictionOverlay {
         let mut o = PredictionOverlay::default();
         for (s, chunk) in predictions {
             if let Some(first) = chunk.first() {
-                for d in 0..7 {
-                    o.first_actions[d].push(PlotPoint::new(s as f64, first[d]));
+                for (series, v) in o.first_actions.iter_mut().zip(first) {
+                    series.push(PlotPoint::new(s as f64, *v));
                 }
             }
             if s == step {
                 for (k, a) in chunk.iter().enumerate() {
-                    for d in 0..7 {
-                        o.chunk[d].push(PlotPoint::new((s + k) as f64, a[d]));
+                    for (series, v) in o.chunk.iter_mut().zip(a) {
+                        series.push(PlotPoint::new((s + k) as f64, *v));
                     }
                 }
             }
