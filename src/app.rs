@@ -580,17 +580,40 @@ impl eframe::App for SpatialscopeApp {
                     &mut self.list,
                 ));
             });
-        if self.settings.show_model && self.episode.is_some() {
-            egui::Panel::right("model")
-                .resizable(true)
-                .default_size(theme::MODEL_PANEL_WIDTH)
-                .show(ui, |ui| intents.extend(self.model_ui(ui)));
-        }
-        if self.settings.show_grid && self.episode.is_some() {
+        if (self.settings.show_grid || self.settings.show_model) && self.episode.is_some() {
             egui::Panel::right("grid")
                 .resizable(true)
                 .default_size(theme::GRID_PANEL_WIDTH)
-                .show(ui, |ui| self.grid_ui(ui));
+                .show(ui, |ui| {
+                    use crate::ui::settings::RightTab;
+                    let both = self.settings.show_grid && self.settings.show_model;
+                    if both {
+                        ui.horizontal(|ui| {
+                            ui.selectable_value(
+                                &mut self.settings.right_tab,
+                                RightTab::Grid,
+                                "Action grid",
+                            );
+                            ui.selectable_value(
+                                &mut self.settings.right_tab,
+                                RightTab::Model,
+                                "Model",
+                            );
+                        });
+                        ui.separator();
+                    }
+                    let tab = if both {
+                        self.settings.right_tab
+                    } else if self.settings.show_model {
+                        RightTab::Model
+                    } else {
+                        RightTab::Grid
+                    };
+                    match tab {
+                        RightTab::Grid => self.grid_ui(ui),
+                        RightTab::Model => intents.extend(self.model_ui(ui)),
+                    }
+                });
         }
         egui::Panel::top("instruction").show(ui, |ui| self.header_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| intents.extend(self.central_ui(ui)));

@@ -23,6 +23,8 @@ fn predict_a_frame_and_inspect_it() {
         "episode and bundled checkpoint load"
     );
     assert!(h.state().model_panel.info.as_ref().unwrap().random_weights);
+    h.get_by_label("Model").click();
+    h.run();
     h.get_by_label("Run on this frame").click();
     assert!(run_until(&mut h, T, |a| a
         .model_panel
@@ -87,6 +89,8 @@ fn run_over_the_episode_and_cancel() {
     assert!(run_until(&mut h, T, |a| a.episode.is_some()
         && a.model_panel.info.is_some()));
     h.state_mut().model_panel.unnorm_key = Some("bridge_orig/1.0.0".into());
+    h.get_by_label("Model").click();
+    h.run();
     h.get_by_label("Run over episode").click();
     assert!(
         run_until(&mut h, T, |a| a.model_panel.predictions.len() >= 2),

@@ -25,6 +25,8 @@ pub struct ViewSettings {
     pub show_grid: bool,
     /// Show the model panel.
     pub show_model: bool,
+    /// Which of the two shares the right side when both are shown.
+    pub right_tab: RightTab,
     /// Unnorm key chosen in the grid panel (None: guess from the dataset, else the
     /// episode's own statistics).
     pub unnorm_key: Option<String>,
@@ -41,6 +43,7 @@ impl Default for ViewSettings {
             last_path: None,
             show_grid: true,
             show_model: true,
+            right_tab: RightTab::Grid,
             unnorm_key: None,
         }
     }
@@ -80,4 +83,12 @@ mod tests {
         assert!(!s.show_depth);
         assert!(s.show_proprio);
     }
+}
+
+/// The right-hand panel's tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum RightTab {
+    #[default]
+    Grid,
+    Model,
 }

@@ -48,5 +48,3 @@ pub const VIEW3D_HEIGHT: f32 = 330.0;
 
 /// Model predictions (curves, chunk markers) against the white/dimension-coloured truth.
 pub const PREDICTION: Color32 = Color32::from_rgb(255, 80, 200);
-/// Width of the model panel.
-pub const MODEL_PANEL_WIDTH: f32 = 440.0;
