@@ -71,13 +71,6 @@ impl ModelPanelState {
     }
 }
 
-fn fmt7(a: &[f64; 7]) -> String {
-    a.iter()
-        .map(|v| format!("{v:+.3}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn slot_name(s: Slot) -> &'static str {
     match s {
         Slot::Translation => "translation",
@@ -178,21 +171,22 @@ fn actions_ui(ui: &mut egui::Ui, p: &StepPrediction) {
     egui::Grid::new("chunk_vs_truth")
         .striped(true)
         .show(ui, |ui| {
-            ui.label("step");
-            ui.label("predicted (x y z roll pitch yaw grip)");
-            ui.label("truth");
-            ui.label("|dt|");
-            ui.label("angle");
-            ui.label("|dr|");
-            ui.label("grip");
+            for h in [
+                "step", "", "x", "y", "z", "roll", "pitch", "yaw", "grip", "|dt|", "angle", "|dr|",
+                "grip",
+            ] {
+                ui.strong(h);
+            }
             ui.end_row();
             for (k, a) in actions.iter().enumerate() {
                 ui.label(format!("{}", p.step + k));
-                ui.monospace(fmt7(a));
-                match (p.ground_truth.get(k), p.errors.get(k)) {
-                    (Some(t), Some(e)) => {
-                        ui.monospace(fmt7(t));
-                        ui.monospace(format!("{:.4}", e.translation_l2));
+                ui.colored_label(theme::PREDICTION, "pred");
+                for v in a {
+                    ui.monospace(format!("{v:+.3}"));
+                }
+                match p.errors.get(k) {
+                    Some(e) => {
+                        ui.monospace(format!("{:.3}", e.translation_l2));
                         ui.monospace(e.direction_deg.map_or("–".into(), |d| format!("{d:.0}°")));
                         ui.monospace(format!("{:.3}", e.rotation_l2));
                         if e.gripper_agrees {
@@ -201,11 +195,19 @@ fn actions_ui(ui: &mut egui::Ui, p: &StepPrediction) {
                             ui.colored_label(theme::ERROR_TEXT, "differs");
                         }
                     }
-                    _ => {
+                    None => {
                         ui.weak("past the end");
                     }
                 }
                 ui.end_row();
+                if let Some(t) = p.ground_truth.get(k) {
+                    ui.label("");
+                    ui.label("truth");
+                    for v in t {
+                        ui.monospace(format!("{v:+.3}"));
+                    }
+                    ui.end_row();
+                }
             }
         });
 }
@@ -216,9 +218,19 @@ fn tokens_ui(ui: &mut egui::Ui, p: &StepPrediction, selected: &mut usize) {
     if pred.issues.is_empty() {
         ui.label("well-formed: 12 action tokens in translation/rotation/gripper order, then <eos>");
     } else {
-        for i in &pred.issues {
-            ui.colored_label(theme::WARN_TEXT, format!("warning: {i}"));
-        }
+        let n = pred.issues.len();
+        ui.colored_label(
+            theme::WARN_TEXT,
+            format!(
+                "malformed chunk ({n} issue{}), decoded with the reference's clamping",
+                if n == 1 { "" } else { "s" }
+            ),
+        );
+        ui.collapsing("issues", |ui| {
+            for i in &pred.issues {
+                ui.label(i);
+            }
+        });
     }
     let shown = pred.tokens.len().min(3 * 4 + 4);
     egui::Grid::new("tokens").striped(true).show(ui, |ui| {
@@ -451,7 +463,7 @@ pub fn model_panel_ui(
             "random weights: these outputs only exercise the pipeline",
         );
     }
-    egui::ScrollArea::vertical()
+    egui::ScrollArea::both()
         .id_salt("model_scroll")
         .show(ui, |ui| {
             actions_ui(ui, &p);
