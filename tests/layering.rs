@@ -59,7 +59,29 @@ fn pure_layers_import_no_gui_gpu_or_ml_crates() {
 
 #[test]
 fn the_model_layer_imports_no_gui_or_gpu_crate() {
-    let hits = offending("src/model", GUI_GPU);
+    let mut hits = offending("src/model", GUI_GPU);
+    // Nor episodes, panels or threads: it takes pixels, depth and a prompt.
+    hits.extend(offending("src/model", &["crate::episode", "crate::ui", "crate::worker", "crate::app"]));
+    assert!(hits.is_empty(), "{}", hits.join("\n"));
+}
+
+#[test]
+fn the_ui_never_runs_the_model() {
+    let mut hits = Vec::new();
+    for dir in ["src/ui", "src/app.rs", "src/app"] {
+        hits.extend(offending(dir, &["candle_core", "candle_nn", "Predictor", "SpatialVla"]));
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        let mut files = Vec::new();
+        rust_files(&root, &mut files);
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            for needle in ["predict_step(", ".generate(", "image_features("] {
+                if text.contains(needle) {
+                    hits.push(format!("{} calls {needle}", f.display()));
+                }
+            }
+        }
+    }
     assert!(hits.is_empty(), "{}", hits.join("\n"));
 }
 
