@@ -34,24 +34,52 @@ fn bench(c: &mut Criterion) {
         b.iter(|| std::fs::read(dir.join("model.safetensors")).unwrap())
     });
     let p = Predictor::load(&dir, &Device::Cpu, DType::F32).unwrap();
-    let img = image::open(repo("tests/golden/tiny_spatialvla/inputs/example.png")).unwrap().to_rgb8();
+    let img = image::open(repo("tests/golden/tiny_spatialvla/inputs/example.png"))
+        .unwrap()
+        .to_rgb8();
     let golden = candle_core::safetensors::load(
         repo("tests/golden/tiny_spatialvla/reference_outputs.safetensors"),
         &Device::Cpu,
     )
     .unwrap();
-    let depth = golden["example_png/depth_224"].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let depth = golden["example_png/depth_224"]
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     let size = p.model.config().vision.image_size;
     let input = FrameInput {
-        pixel_values: pixel_values(img.as_raw(), img.width() as usize, img.height() as usize, size),
+        pixel_values: pixel_values(
+            img.as_raw(),
+            img.width() as usize,
+            img.height() as usize,
+            size,
+        ),
         depth_m: depth,
-        intrinsics: p.intrinsics.choose("bridge_orig/1.0.0", size as u32, IntrinsicsPrecision::Float32).unwrap().k,
-        prompt_ids: p.tokenizer.prompt_ids("pick up the cup", p.model.config().vision.num_patches()).unwrap(),
+        intrinsics: p
+            .intrinsics
+            .choose(
+                "bridge_orig/1.0.0",
+                size as u32,
+                IntrinsicsPrecision::Float32,
+            )
+            .unwrap()
+            .k,
+        prompt_ids: p
+            .tokenizer
+            .prompt_ids("pick up the cup", p.model.config().vision.num_patches())
+            .unwrap(),
     };
     let cancel = AtomicBool::new(false);
-    g.bench_function("image_branch", |b| b.iter(|| p.model.image_features(&input, false).unwrap()));
+    g.bench_function("image_branch", |b| {
+        b.iter(|| p.model.image_features(&input, false).unwrap())
+    });
     for attention in [false, true] {
-        let name = if attention { "step_13_tokens_attention" } else { "step_13_tokens" };
+        let name = if attention {
+            "step_13_tokens_attention"
+        } else {
+            "step_13_tokens"
+        };
         let opts = GenerateOptions {
             max_new_tokens: 13,
             top_k: 5,
@@ -60,7 +88,9 @@ fn bench(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let f = p.model.image_features(&input, false).unwrap();
-                p.model.generate(&f, &input.prompt_ids, opts, &cancel).unwrap()
+                p.model
+                    .generate(&f, &input.prompt_ids, opts, &cancel)
+                    .unwrap()
             })
         });
     }

@@ -48,6 +48,9 @@ pub struct SpatialscopeApp {
     model: ModelHandle,
     pub model_panel: ModelPanelState,
     model_picker: Option<Receiver<Option<PathBuf>>>,
+    /// The 3-D view's lines with the predicted worm, for (frame lines version, step,
+    /// prediction) so they are rebuilt only when one changes.
+    lines_cache: Option<((u64, usize, usize), Arc<crate::render::LineSet>)>,
 }
 
 impl SpatialscopeApp {
@@ -79,6 +82,7 @@ impl SpatialscopeApp {
             model,
             model_panel: ModelPanelState::default(),
             model_picker: None,
+            lines_cache: None,
         };
         app.apply(
             Intent::LoadModel(crate::cli::predict_cmd::default_model_path()),
@@ -494,10 +498,12 @@ impl SpatialscopeApp {
                 }
                 if let Some(cloud) = self.frame.as_ref().and_then(|f| f.cloud.clone()) {
                     ui.separator();
+                    let lines = self.scene_lines();
                     crate::ui::view3d::view3d_ui(
                         ui,
                         &mut self.view3d,
                         &cloud,
+                        &lines,
                         theme::VIEW3D_HEIGHT,
                     );
                 }

@@ -18,6 +18,7 @@ pub mod model_worker;
 pub mod python_json;
 pub mod render;
 pub mod scene;
+pub mod scene_lines;
 pub mod ui;
 pub mod worker;
 

@@ -95,6 +95,8 @@ pub struct FrameBundle {
     pub cameras: Vec<CameraFrame>,
     /// The step's fused point cloud, when some camera has depth and intrinsics.
     pub cloud: Option<Arc<crate::render::PointCloud>>,
+    /// Frustums, axes, grid, trajectory and action arrow around that cloud.
+    pub lines: Option<Arc<crate::render::LineSet>>,
 }
 
 /// Messages to the UI.
@@ -476,11 +478,21 @@ impl Worker {
         }
         .filter(|c| !c.points.is_empty())
         .map(Arc::new);
+        let lines = cloud.as_ref().map(|c| {
+            Arc::new(crate::scene_lines::step_lines(
+                ep,
+                step,
+                hidden,
+                c.world_frame,
+                Some(c),
+            ))
+        });
         FrameBundle {
             episode_uid: ep.uid,
             step,
             cameras,
             cloud,
+            lines,
         }
     }
 

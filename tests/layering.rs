@@ -61,7 +61,10 @@ fn pure_layers_import_no_gui_gpu_or_ml_crates() {
 fn the_model_layer_imports_no_gui_or_gpu_crate() {
     let mut hits = offending("src/model", GUI_GPU);
     // Nor episodes, panels or threads: it takes pixels, depth and a prompt.
-    hits.extend(offending("src/model", &["crate::episode", "crate::ui", "crate::worker", "crate::app"]));
+    hits.extend(offending(
+        "src/model",
+        &["crate::episode", "crate::ui", "crate::worker", "crate::app"],
+    ));
     assert!(hits.is_empty(), "{}", hits.join("\n"));
 }
 
@@ -69,7 +72,10 @@ fn the_model_layer_imports_no_gui_or_gpu_crate() {
 fn the_ui_never_runs_the_model() {
     let mut hits = Vec::new();
     for dir in ["src/ui", "src/app.rs", "src/app"] {
-        hits.extend(offending(dir, &["candle_core", "candle_nn", "Predictor", "SpatialVla"]));
+        hits.extend(offending(
+            dir,
+            &["candle_core", "candle_nn", "Predictor", "SpatialVla"],
+        ));
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
         let mut files = Vec::new();
         rust_files(&root, &mut files);

@@ -87,7 +87,7 @@ fn a_cloud_is_drawn_depth_tested_and_recoloured_on_the_gpu() {
             rs.clone(),
         ))
         .build_ui_state(
-            |ui, s: &mut State| view3d_ui(ui, &mut s.view, &s.cloud, 260.0),
+            |ui, s: &mut State| view3d_ui(ui, &mut s.view, &s.cloud, &Default::default(), 260.0),
             State {
                 view,
                 cloud: Arc::new(red_grid()),

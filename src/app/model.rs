@@ -232,6 +232,54 @@ impl SpatialscopeApp {
         ))
     }
 
+    /// The step's lines plus, when the current step has a prediction, its chunk as a worm
+    /// from the end-effector (in the world frame only).
+    pub(super) fn scene_lines(&mut self) -> std::sync::Arc<crate::render::LineSet> {
+        use std::sync::Arc;
+        let base = self
+            .frame
+            .as_ref()
+            .and_then(|f| f.lines.clone())
+            .unwrap_or_else(|| Arc::new(crate::render::LineSet::default()));
+        let step = self.timeline.step;
+        let world = self
+            .frame
+            .as_ref()
+            .and_then(|f| f.cloud.as_ref())
+            .is_some_and(|c| c.world_frame);
+        let pred = self
+            .model_panel
+            .predictions
+            .get(&step)
+            .filter(|_| world)
+            .cloned();
+        let key = (
+            base.version,
+            step,
+            pred.as_ref().map_or(0, |p| Arc::as_ptr(p) as usize),
+        );
+        if let Some((k, lines)) = &self.lines_cache
+            && *k == key
+        {
+            return lines.clone();
+        }
+        let merged = match (&pred, self.episode.as_ref()) {
+            (Some(p), Some(ep)) => {
+                let start = crate::scene_lines::end_effector_track(ep)
+                    .and_then(|(t, _)| t.get(step).copied());
+                match (start, p.prediction.chunk.actions.as_deref()) {
+                    (Some(s), Some(chunk)) => {
+                        Arc::new(base.merged(&crate::scene_lines::chunk_worm(s, chunk)))
+                    }
+                    _ => base,
+                }
+            }
+            _ => base,
+        };
+        self.lines_cache = Some((key, merged.clone()));
+        merged
+    }
+
     pub(super) fn model_ui(&mut self, ui: &mut egui::Ui) -> Vec<Intent> {
         let key = self.episode.as_ref().and_then(|e| e.dataset_key.clone());
         model_panel::model_panel_ui(

@@ -38,3 +38,24 @@ const _: () = assert!(std::mem::size_of::<PointUniforms>() == 96);
 pub fn pack_rgb(r: u8, g: u8, b: u8) -> u32 {
     u32::from(r) | (u32::from(g) << 8) | (u32::from(b) << 16) | (255 << 24)
 }
+
+impl PointUniforms {
+    /// Uniforms for drawing `cloud` from `camera` into `size_px` pixels.
+    pub fn for_view(
+        camera: &super::OrbitCamera,
+        cloud: &super::PointCloud,
+        size_px: [u32; 2],
+        point_size_px: f32,
+        color_mode: u32,
+    ) -> Self {
+        let (lo, hi) = cloud.bounds;
+        PointUniforms {
+            view_proj: camera.view_proj(size_px[0] as f32 / size_px[1].max(1) as f32),
+            viewport_px: [size_px[0] as f32, size_px[1] as f32],
+            point_size_px,
+            color_mode,
+            height_range: [lo[2], hi[2]],
+            depth_range: [cloud.depth_range_m.0, cloud.depth_range_m.1],
+        }
+    }
+}

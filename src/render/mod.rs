@@ -5,9 +5,11 @@
 pub mod camera;
 pub mod cloud;
 pub mod gpu_types;
+pub mod lines;
 pub mod points;
 
 pub use camera::OrbitCamera;
 pub use cloud::PointCloud;
 pub use gpu_types::{PointGpu, PointUniforms, pack_rgb};
+pub use lines::{LineBuilder, LineGpu, LineSet};
 pub use points::{PointCloudCallback, PointRenderer};

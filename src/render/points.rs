@@ -13,10 +13,12 @@ use wgpu::util::DeviceExt;
 
 use super::cloud::PointCloud;
 use super::gpu_types::{PointGpu, PointUniforms};
+use super::lines::{LineGpu, LineSet};
 
 const POINTS_WGSL: &str = include_str!("../../shaders/points.wgsl");
 const COMPOSITE_WGSL: &str = include_str!("../../shaders/composite.wgsl");
-const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+const LINES_WGSL: &str = include_str!("../../shaders/lines.wgsl");
+pub const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 /// Background of the 3-D view (linear RGB values written as-is).
 const BACKGROUND: wgpu::Color = wgpu::Color {
@@ -28,6 +30,8 @@ const BACKGROUND: wgpu::Color = wgpu::Color {
 
 struct Targets {
     size: [u32; 2],
+    /// Kept for read-back (offscreen rendering).
+    color_texture: wgpu::Texture,
     color_view: wgpu::TextureView,
     depth_view: wgpu::TextureView,
     composite_bind_group: wgpu::BindGroup,
@@ -36,6 +40,7 @@ struct Targets {
 /// Long-lived GPU state, stored in egui_wgpu's callback resources.
 pub struct PointRenderer {
     points_pipeline: wgpu::RenderPipeline,
+    lines_pipeline: wgpu::RenderPipeline,
     composite_pipeline: wgpu::RenderPipeline,
     points_layout: wgpu::BindGroupLayout,
     composite_layout: wgpu::BindGroupLayout,
@@ -43,9 +48,13 @@ pub struct PointRenderer {
     uniforms: wgpu::Buffer,
     /// (cloud version, point count, bind group over the uniforms and that cloud's buffer)
     uploaded: Option<(u64, u32, wgpu::BindGroup)>,
+    /// The same for the line set.
+    lines_uploaded: Option<(u64, u32, wgpu::BindGroup)>,
     targets: Option<Targets>,
-    /// Bytes uploaded so far (for tests and the status line).
+    /// Point bytes uploaded so far (for tests and the status line).
     pub uploaded_bytes: u64,
+    /// Line bytes uploaded so far.
+    pub uploaded_line_bytes: u64,
 }
 
 impl PointRenderer {
@@ -54,6 +63,10 @@ impl PointRenderer {
         let points_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("spatialscope points"),
             source: wgpu::ShaderSource::Wgsl(POINTS_WGSL.into()),
+        });
+        let lines_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("spatialscope lines"),
+            source: wgpu::ShaderSource::Wgsl(LINES_WGSL.into()),
         });
         let composite_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("spatialscope composite"),
@@ -145,6 +158,8 @@ impl PointRenderer {
         };
         let points_pipeline =
             pipeline("points", &points_module, &points_layout, COLOR_FORMAT, true);
+        // Same bindings as the points (uniforms + one storage buffer).
+        let lines_pipeline = pipeline("lines", &lines_module, &points_layout, COLOR_FORMAT, true);
         let composite_pipeline = pipeline(
             "composite",
             &composite_module,
@@ -161,14 +176,17 @@ impl PointRenderer {
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor::default());
         Self {
             points_pipeline,
+            lines_pipeline,
             composite_pipeline,
             points_layout,
             composite_layout,
             sampler,
             uniforms,
             uploaded: None,
+            lines_uploaded: None,
             targets: None,
             uploaded_bytes: 0,
+            uploaded_line_bytes: 0,
         }
     }
 
@@ -211,33 +229,77 @@ impl PointRenderer {
         self.uploaded = Some((cloud.version, cloud.points.len() as u32, bind_group));
     }
 
+    fn ensure_lines(&mut self, device: &wgpu::Device, lines: &LineSet) {
+        if self
+            .lines_uploaded
+            .as_ref()
+            .is_some_and(|u| u.0 == lines.version)
+        {
+            return;
+        }
+        let empty = [LineGpu {
+            a: [0.0; 3],
+            rgba: 0,
+            b: [0.0; 3],
+            width_px: 0.0,
+        }];
+        let data: &[LineGpu] = if lines.segments.is_empty() {
+            &empty
+        } else {
+            &lines.segments
+        };
+        let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("lines"),
+            contents: bytemuck::cast_slice(data),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        self.uploaded_line_bytes += std::mem::size_of_val(data) as u64;
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("lines"),
+            layout: &self.points_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: self.uniforms.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: buffer.as_entire_binding(),
+                },
+            ],
+        });
+        self.lines_uploaded = Some((lines.version, lines.segments.len() as u32, bind_group));
+    }
+
     fn ensure_targets(&mut self, device: &wgpu::Device, size: [u32; 2]) {
         if self.targets.as_ref().is_some_and(|t| t.size == size) {
             return;
         }
         let texture = |format, usage| {
-            device
-                .create_texture(&wgpu::TextureDescriptor {
-                    label: Some("3-D view target"),
-                    size: wgpu::Extent3d {
-                        width: size[0],
-                        height: size[1],
-                        depth_or_array_layers: 1,
-                    },
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
-                    format,
-                    usage,
-                    view_formats: &[],
-                })
-                .create_view(&wgpu::TextureViewDescriptor::default())
+            device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("3-D view target"),
+                size: wgpu::Extent3d {
+                    width: size[0],
+                    height: size[1],
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format,
+                usage,
+                view_formats: &[],
+            })
         };
-        let color_view = texture(
+        let color_texture = texture(
             COLOR_FORMAT,
-            wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+            wgpu::TextureUsages::RENDER_ATTACHMENT
+                | wgpu::TextureUsages::TEXTURE_BINDING
+                | wgpu::TextureUsages::COPY_SRC,
         );
-        let depth_view = texture(DEPTH_FORMAT, wgpu::TextureUsages::RENDER_ATTACHMENT);
+        let color_view = color_texture.create_view(&wgpu::TextureViewDescriptor::default());
+        let depth_view = texture(DEPTH_FORMAT, wgpu::TextureUsages::RENDER_ATTACHMENT)
+            .create_view(&wgpu::TextureViewDescriptor::default());
         let composite_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("composite"),
             layout: &self.composite_layout,
@@ -254,24 +316,29 @@ impl PointRenderer {
         });
         self.targets = Some(Targets {
             size,
+            color_texture,
             color_view,
             depth_view,
             composite_bind_group,
         });
     }
 
-    /// Renders `cloud` with `uniforms` into the offscreen targets of `size` pixels.
+    /// Renders `cloud` and `lines` with `uniforms` into the offscreen targets of `size`
+    /// pixels.
+    #[allow(clippy::too_many_arguments)]
     pub fn render(
         &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         encoder: &mut wgpu::CommandEncoder,
         cloud: &PointCloud,
+        lines: &LineSet,
         uniforms: &PointUniforms,
         size: [u32; 2],
     ) {
         let size = [size[0].clamp(1, 8192), size[1].clamp(1, 8192)];
         self.ensure_cloud(device, cloud);
+        self.ensure_lines(device, lines);
         self.ensure_targets(device, size);
         queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(uniforms));
         let (Some(targets), Some((_, count, bind_group))) = (&self.targets, &self.uploaded) else {
@@ -305,6 +372,18 @@ impl PointRenderer {
             pass.set_bind_group(0, bind_group, &[]);
             pass.draw(0..count * 6, 0..1);
         }
+        if let Some((_, n, lines_group)) = &self.lines_uploaded
+            && *n > 0
+        {
+            pass.set_pipeline(&self.lines_pipeline);
+            pass.set_bind_group(0, lines_group, &[]);
+            pass.draw(0..n * 6, 0..1);
+        }
+    }
+
+    /// The colour target of the last render (Rgba8Unorm), for read-back.
+    pub fn color_texture(&self) -> Option<&wgpu::Texture> {
+        self.targets.as_ref().map(|t| &t.color_texture)
     }
 
     fn composite(&self, pass: &mut wgpu::RenderPass<'static>) {
@@ -318,6 +397,7 @@ impl PointRenderer {
 /// The per-frame paint callback: what to draw, cheap to build.
 pub struct PointCloudCallback {
     pub cloud: Arc<PointCloud>,
+    pub lines: Arc<LineSet>,
     pub uniforms: PointUniforms,
     pub size_px: [u32; 2],
 }
@@ -337,6 +417,7 @@ impl egui_wgpu::CallbackTrait for PointCloudCallback {
                 queue,
                 encoder,
                 &self.cloud,
+                &self.lines,
                 &self.uniforms,
                 self.size_px,
             ),

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::render::{OrbitCamera, PointCloud, PointCloudCallback, PointUniforms};
+use crate::render::{LineSet, OrbitCamera, PointCloud, PointCloudCallback, PointUniforms};
 
 /// How points are coloured (the shader's `color_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -105,7 +105,13 @@ pub fn camera_toggles_ui(
 }
 
 /// Draws the view (`height` points tall).
-pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, cloud: &Arc<PointCloud>, height: f32) {
+pub fn view3d_ui(
+    ui: &mut egui::Ui,
+    state: &mut View3dState,
+    cloud: &Arc<PointCloud>,
+    lines: &Arc<LineSet>,
+    height: f32,
+) {
     ui.horizontal(|ui| {
         ui.strong("3-D");
         ui.weak(format!(
@@ -161,19 +167,18 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, cloud: &Arc<PointCl
         (rect.width() * ppp).round().max(1.0) as u32,
         (rect.height() * ppp).round().max(1.0) as u32,
     ];
-    let (lo, hi) = cloud.bounds;
-    let uniforms = PointUniforms {
-        view_proj: camera.view_proj(rect.width() / rect.height().max(1.0)),
-        viewport_px: [size_px[0] as f32, size_px[1] as f32],
-        point_size_px: state.point_size_px * ppp,
-        color_mode: state.color_mode.shader_index(),
-        height_range: [lo[2], hi[2]],
-        depth_range: [cloud.depth_range_m.0, cloud.depth_range_m.1],
-    };
+    let uniforms = PointUniforms::for_view(
+        camera,
+        cloud,
+        size_px,
+        state.point_size_px * ppp,
+        state.color_mode.shader_index(),
+    );
     ui.painter().add(egui_wgpu::Callback::new_paint_callback(
         rect,
         PointCloudCallback {
             cloud: cloud.clone(),
+            lines: lines.clone(),
             uniforms,
             size_px,
         },

@@ -1,0 +1,147 @@
+//! The line overlay of a step's 3-D view: world axes, a ground grid, every shown camera's
+//! frustum at its pose, the end-effector trajectory and the current action as an arrow; and
+//! the predicted chunk as a "worm" from the current end-effector position.
+//!
+//! Trajectory source, stated in the view: the recorded end-effector position (proprio
+//! `eef x/y/z (m)`) when the episode has it; otherwise the actions integrated from the
+//! origin when they are metric deltas in the world or base frame (drift included); else none.
+//! Arrows and worms are drawn at true scale (metres) from the end-effector.
+
+use crate::episode::{ActionFrame, Episode, TranslationUnit};
+use crate::render::lines::colors;
+use crate::render::{LineBuilder, LineSet, PointCloud};
+
+/// Where the trajectory came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrajectorySource {
+    Proprio,
+    IntegratedActions,
+}
+
+impl TrajectorySource {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Proprio => "end-effector from proprio",
+            Self::IntegratedActions => "integrated actions from the origin",
+        }
+    }
+}
+
+/// End-effector positions per step (world frame, metres), if they can be had.
+pub fn end_effector_track(ep: &Episode) -> Option<(Vec<[f32; 3]>, TrajectorySource)> {
+    if let Some(p) = &ep.proprio {
+        let idx = |n: &str| p.names.iter().position(|x| x.starts_with(n));
+        if let (Some(x), Some(y), Some(z)) = (idx("eef x"), idx("eef y"), idx("eef z")) {
+            let track = p
+                .values
+                .iter()
+                .map(|v| [v.get(x), v.get(y), v.get(z)].map(|c| c.copied().unwrap_or(f32::NAN)))
+                .collect();
+            return Some((track, TrajectorySource::Proprio));
+        }
+    }
+    let c = &ep.actions.convention;
+    if c.translation == TranslationUnit::MetresDelta
+        && matches!(c.frame, ActionFrame::World | ActionFrame::RobotBase)
+    {
+        let mut pos = [0f32; 3];
+        let mut track = vec![pos];
+        for a in &ep.actions.values {
+            for i in 0..3 {
+                pos[i] += a[i];
+            }
+            track.push(pos);
+        }
+        track.truncate(ep.num_steps().max(1));
+        return Some((track, TrajectorySource::IntegratedActions));
+    }
+    None
+}
+
+/// The overlay of `step`. `world`: whether the cloud is in the world frame (else only the
+/// first shown camera's frustum at the origin and its axes are meaningful).
+pub fn step_lines(
+    ep: &Episode,
+    step: usize,
+    hidden: &[usize],
+    world: bool,
+    cloud: Option<&PointCloud>,
+) -> LineSet {
+    let mut b = LineBuilder::default();
+    let frustum_depth_m = cloud.map_or(0.3, |c| (c.spread_m * 0.25).clamp(0.05, 0.5)) as f64;
+    for (ci, cam) in ep.cameras.iter().enumerate() {
+        if hidden.contains(&ci) || cam.placeholder {
+            continue;
+        }
+        let Some(k) = cam.intrinsics else { continue };
+        let pose = if world {
+            match cam.poses.world_from_camera(step) {
+                Some(p) => *p,
+                None => continue,
+            }
+        } else if cam.has_depth {
+            nalgebra::Matrix4::identity()
+        } else {
+            continue;
+        };
+        b.frustum(
+            &pose,
+            k.fx_px,
+            k.fy_px,
+            k.cx_px,
+            k.cy_px,
+            f64::from(k.width_px),
+            f64::from(k.height_px),
+            frustum_depth_m,
+            colors::FRUSTUM,
+        );
+        if !world {
+            break;
+        }
+    }
+    if world {
+        b.axes([0.0; 3], 0.1);
+        let (cx, cy) = cloud.map_or((0.0, 0.0), |c| (c.median[0], c.median[1]));
+        b.ground_grid(
+            (cx * 10.0).round() / 10.0,
+            (cy * 10.0).round() / 10.0,
+            0.0,
+            1.0,
+            0.1,
+        );
+        if let Some((track, _)) = end_effector_track(ep) {
+            b.polyline(&track, colors::TRAJECTORY, 1.5);
+            if let (Some(p), Some(a)) = (track.get(step), ep.actions.values.get(step))
+                && ep.actions.convention.translation == TranslationUnit::MetresDelta
+            {
+                b.arrow(
+                    *p,
+                    [p[0] + a[0], p[1] + a[1], p[2] + a[2]],
+                    colors::ACTION,
+                    3.0,
+                );
+            }
+        }
+    } else {
+        b.axes([0.0; 3], 0.05);
+    }
+    b.build()
+}
+
+/// The predicted chunk as a polyline from `start`: cumulative translations (metres).
+pub fn chunk_worm(start: [f32; 3], chunk: &[[f64; 7]]) -> LineSet {
+    let mut pts = vec![start];
+    let mut p = start;
+    for a in chunk {
+        for i in 0..3 {
+            p[i] += a[i] as f32;
+        }
+        pts.push(p);
+    }
+    let mut b = LineBuilder::default();
+    b.polyline(&pts, colors::PREDICTION, 3.0);
+    for w in pts.windows(2).skip(pts.len().saturating_sub(2)) {
+        b.arrow(w[0], w[1], colors::PREDICTION, 3.0);
+    }
+    b.build()
+}
