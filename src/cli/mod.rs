@@ -4,6 +4,7 @@
 
 pub mod grid_cmd;
 pub mod predict_cmd;
+pub mod render_cmd;
 pub mod stats_cmd;
 
 use std::path::{Path, PathBuf};
@@ -59,6 +60,8 @@ pub enum CliCommand {
     /// Run SpatialVLA: on every step of the episodes under PATH (--out preds.jsonl), or on
     /// one --image with a --prompt.
     Predict(predict_cmd::PredictArgs),
+    /// Render the 3-D view of one step offscreen to a PNG (no window needed).
+    Render(render_cmd::RenderArgs),
     /// SpatialVLA's action tokenizer: encode actions to token ids, decode ids to actions.
     Grid {
         #[command(subcommand)]
@@ -146,4 +149,33 @@ pub fn run_inspect(path: &Path, json: bool) -> anyhow::Result<String> {
     } else {
         Ok(report.to_text())
     }
+}
+
+/// Refuses an output path inside any dataset of `collection` (spatialscope never writes into
+/// a user's data). The nearest existing ancestor is resolved, so a folder or file that does
+/// not exist yet is checked too.
+pub fn ensure_outside_datasets(
+    out: &Path,
+    collection: &crate::episode::Collection,
+) -> anyhow::Result<()> {
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    let base = if out.is_relative() && out.parent().is_none_or(|p| p.as_os_str().is_empty()) {
+        Path::new(".")
+    } else {
+        out.ancestors()
+            .find(|p| p.exists())
+            .unwrap_or(Path::new("."))
+    };
+    let out_abs = canonical(base);
+    for d in &collection.datasets {
+        let root = canonical(&d.root);
+        if out_abs.starts_with(&root) {
+            anyhow::bail!(
+                "refusing to write {} inside the dataset folder {}; spatialscope never writes into datasets",
+                out.display(),
+                root.display()
+            );
+        }
+    }
+    Ok(())
 }

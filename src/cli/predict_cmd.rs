@@ -260,23 +260,8 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<String> {
         .out
         .as_deref()
         .context("episode mode needs --out preds.jsonl")?;
-    if let Ok(root) = path.canonicalize()
-        && let Some(parent) = out_path.parent().and_then(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".").canonicalize().ok()
-            } else {
-                p.canonicalize().ok()
-            }
-        })
-        && parent.starts_with(&root)
-    {
-        bail!(
-            "refusing to write {} inside the dataset {}",
-            out_path.display(),
-            path.display()
-        );
-    }
     let collection = crate::episode::open_path(path)?;
+    super::ensure_outside_datasets(out_path, &collection)?;
     let cache = Arc::new(FrameCache::new(256 << 20));
     let tmp = out_path.with_extension("jsonl.partial");
     let mut out = std::io::BufWriter::new(

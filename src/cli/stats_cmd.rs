@@ -6,10 +6,10 @@
 //! -> `bridge_orig/1.0.0`), else the dataset's own q01/q99. The output folder may not lie
 //! inside a dataset folder: spatialscope never writes into a user's data.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::action_grid::ProcessorConfig;
@@ -179,10 +179,6 @@ fn write_plots(dir: &Path, d: &Distribution) -> Result<usize> {
     Ok(n + 2)
 }
 
-fn canonical(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned())
-}
-
 /// Runs the command; returns what to print on stdout.
 pub fn run(a: &StatsArgs<'_>) -> Result<String> {
     let cfg = ProcessorConfig::load(a.grid)
@@ -193,22 +189,7 @@ pub fn run(a: &StatsArgs<'_>) -> Result<String> {
     let collection =
         episode::open_path(a.path).with_context(|| format!("cannot open {}", a.path.display()))?;
     if let Some(out) = a.out {
-        // Resolve the nearest existing ancestor so a folder to be created is checked too.
-        let out_abs = canonical(
-            out.ancestors()
-                .find(|p| p.exists())
-                .unwrap_or(Path::new(".")),
-        );
-        for d in &collection.datasets {
-            let root = canonical(&d.root);
-            if out_abs.starts_with(&root) {
-                bail!(
-                    "--out {} is inside the dataset folder {}; spatialscope never writes into datasets",
-                    out.display(),
-                    root.display()
-                );
-            }
-        }
+        super::ensure_outside_datasets(out, &collection)?;
     }
     let cache = Arc::new(FrameCache::new(16 << 20));
     let mut reports = Vec::new();

@@ -6,6 +6,7 @@ pub mod camera;
 pub mod cloud;
 pub mod gpu_types;
 pub mod lines;
+pub mod offscreen;
 pub mod points;
 
 pub use camera::OrbitCamera;
