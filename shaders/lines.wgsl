@@ -17,6 +17,9 @@ struct Uniforms {
     color_mode: u32,
     height_range: vec2<f32>,
     depth_range: vec2<f32>,
+    ego3d_channel: u32,
+    attention_scale: f32,
+    pad: vec2<u32>,
 };
 
 @group(0) @binding(0) var<uniform> u: Uniforms;

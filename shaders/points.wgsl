@@ -6,21 +6,25 @@ struct Point {
     position: vec3<f32>,
     rgb: u32,       // RGBA8, R in the low byte
     depth_m: f32,   // depth along the camera's optical axis
-    camera: u32,    // index of the source camera
-    pad: vec2<u32>,
+    camera: u32,    // source camera in the low 16 bits, 1 + model patch index in the high 16 (0: none)
+    cam_xy: vec2<f32>, // camera-frame x, y (metres); with depth_m the point as its camera saw it
 };
 
 struct Uniforms {
     view_proj: mat4x4<f32>,
     viewport_px: vec2<f32>,
     point_size_px: f32,
-    color_mode: u32,     // 0 RGB, 1 depth (turbo), 2 height (turbo), 3 camera id
+    color_mode: u32,     // 0 RGB, 1 depth, 2 height, 3 camera id, 4 Ego3D channel, 5 attention
     height_range: vec2<f32>,
     depth_range: vec2<f32>,
+    ego3d_channel: u32,  // axis * 17 + j: j 0 the centred value, 1..8 sin(2^k v'), 9..16 cos
+    attention_scale: f32,
+    pad: vec2<u32>,
 };
 
 @group(0) @binding(0) var<uniform> u: Uniforms;
 @group(0) @binding(1) var<storage, read> points: array<Point>;
+@group(0) @binding(2) var<storage, read> attention: array<f32>;  // per model patch
 
 struct VsOut {
     @builtin(position) clip: vec4<f32>,
@@ -48,6 +52,23 @@ fn camera_color(i: u32) -> vec3<f32> {
     return palette[i % 6u];
 }
 
+// One feature of SpatialVLA's Ego3D encoding (spec 5.5) of this point: v' = (v - c) / 2
+// with c = (0, 0, 2) m, then v', sin(2^k v') or cos(2^k v'). Mapped from [-1, 1] to turbo.
+fn ego3d_feature(p: Point) -> f32 {
+    let axis = min(u.ego3d_channel / 17u, 2u);
+    let j = u.ego3d_channel % 17u;
+    let xyz = vec3<f32>(p.cam_xy.x, p.cam_xy.y, p.depth_m);
+    let centre = vec3<f32>(0.0, 0.0, 2.0);
+    let v = (xyz[axis] - centre[axis]) / 2.0;
+    if (j == 0u) {
+        return v;
+    }
+    if (j <= 8u) {
+        return sin(exp2(f32(j - 1u)) * v);
+    }
+    return cos(exp2(f32(j - 9u)) * v);
+}
+
 @vertex
 fn vs_main(@builtin(vertex_index) vi: u32) -> VsOut {
     let p = points[vi / 6u];
@@ -65,7 +86,16 @@ fn vs_main(@builtin(vertex_index) vi: u32) -> VsOut {
     } else if (u.color_mode == 2u) {
         color = turbo((p.position.z - u.height_range.x) / max(u.height_range.y - u.height_range.x, 1e-6));
     } else if (u.color_mode == 3u) {
-        color = camera_color(p.camera);
+        color = camera_color(p.camera & 0xFFFFu);
+    } else if (u.color_mode == 4u) {
+        color = turbo(ego3d_feature(p) * 0.5 + 0.5);
+    } else if (u.color_mode == 5u) {
+        let patch_id = p.camera >> 16u;
+        if (patch_id == 0u || patch_id > arrayLength(&attention)) {
+            color = vec3<f32>(0.25, 0.25, 0.28);
+        } else {
+            color = turbo(attention[patch_id - 1u] * u.attention_scale);
+        }
     } else {
         color = unpack4x8unorm(p.rgb).rgb;
     }

@@ -499,11 +499,13 @@ impl SpatialscopeApp {
                 if let Some(cloud) = self.frame.as_ref().and_then(|f| f.cloud.clone()) {
                     ui.separator();
                     let lines = self.scene_lines();
+                    let attention = self.attention_values().map(|a| Arc::new(a.1));
                     crate::ui::view3d::view3d_ui(
                         ui,
                         &mut self.view3d,
                         &cloud,
                         &lines,
+                        attention,
                         theme::VIEW3D_HEIGHT,
                     );
                 }

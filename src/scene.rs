@@ -4,8 +4,9 @@
 //! frame. Built on the worker; the result is GPU-ready.
 
 use crate::episode::{Episode, Result};
+use crate::geometry::PatchSampling;
 use crate::geometry::{backproject_depth, inverse_pinhole, to_world};
-use crate::render::{PointCloud, PointGpu, pack_rgb};
+use crate::render::{PointCloud, PointGpu, pack_camera_patch, pack_rgb};
 
 /// Builds the cloud of `step`; cameras without depth or intrinsics are skipped, and so are
 /// cameras whose frames fail to decode (their errors surface in the camera views).
@@ -27,6 +28,7 @@ pub fn step_cloud(
         usable.into_iter().take(1).collect()
     };
     let mut points = Vec::new();
+    let model_camera = ep.cameras.iter().position(|c| !c.placeholder);
     for ci in cams {
         let cam = &ep.cameras[ci];
         let Some(k) = cam.intrinsics else { continue };
@@ -48,7 +50,16 @@ pub fn step_cloud(
             _ => cam_pts,
         };
         let same_size = rgb.width_px == depth.width_px && rgb.height_px == depth.height_px;
+        // The model camera's points know their image patch (the image is squashed to the
+        // model input, so the patch grid spans the whole frame) for the attention colours.
+        let patches = PatchSampling::RELEASED.patches_per_side();
+        let (w, h) = (depth.width_px as usize, depth.height_px as usize);
+        let is_model_camera = Some(ci) == model_camera;
         for ((pixel, cam_p), pos) in lifted.iter().zip(positions) {
+            let patch = is_model_camera.then(|| {
+                let (u, v) = (pixel % w, pixel / w);
+                (v * patches / h) * patches + (u * patches / w)
+            });
             let color = if same_size {
                 let o = pixel * 3;
                 pack_rgb(rgb.pixels[o], rgb.pixels[o + 1], rgb.pixels[o + 2])
@@ -59,8 +70,8 @@ pub fn step_cloud(
                 position: pos,
                 rgb: color,
                 depth_m: cam_p[2],
-                camera: ci as u32,
-                pad: [0; 2],
+                camera: pack_camera_patch(ci, patch),
+                cam_xy: [cam_p[0], cam_p[1]],
             });
         }
     }
@@ -79,7 +90,7 @@ pub fn model_view_cloud(
     ci: usize,
     bf16_intrinsics: bool,
 ) -> Option<PointCloud> {
-    use crate::geometry::{PatchSampling, bf16_matrix, patch_points, scale_to};
+    use crate::geometry::{bf16_matrix, patch_points, scale_to};
     let cam = ep.cameras.get(ci)?;
     let k = cam.intrinsics?;
     let depth = ep.depth(step, ci).ok()??;
@@ -133,7 +144,8 @@ pub fn model_view_cloud(
     let points = order
         .iter()
         .zip(positions.iter().zip(&cam_pts))
-        .map(|(&i, (pos, cp))| {
+        .enumerate()
+        .map(|(k, (&i, (pos, cp)))| {
             let (u, v) = pixels[i];
             let x = ((u * rw as f32 / n as f32) as usize).min(rw - 1);
             let y = ((v * rh as f32 / n as f32) as usize).min(rh - 1);
@@ -142,8 +154,9 @@ pub fn model_view_cloud(
                 position: *pos,
                 rgb: pack_rgb(rgb.pixels[o], rgb.pixels[o + 1], rgb.pixels[o + 2]),
                 depth_m: cp[2],
-                camera: ci as u32,
-                pad: [0; 2],
+                // Packing order: the `reso^2` samples of a patch are consecutive.
+                camera: pack_camera_patch(ci, Some(k / (r * r))),
+                cam_xy: [cp[0], cp[1]],
             }
         })
         .collect();

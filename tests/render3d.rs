@@ -51,7 +51,7 @@ fn red_grid() -> PointCloud {
             rgb: pack_rgb(230, 20, 20),
             depth_m: 1.0,
             camera: 0,
-            pad: [0; 2],
+            cam_xy: [0.0; 2],
         })
         .collect();
     PointCloud::new(pts, true)
@@ -87,7 +87,9 @@ fn a_cloud_is_drawn_depth_tested_and_recoloured_on_the_gpu() {
             rs.clone(),
         ))
         .build_ui_state(
-            |ui, s: &mut State| view3d_ui(ui, &mut s.view, &s.cloud, &Default::default(), 260.0),
+            |ui, s: &mut State| {
+                view3d_ui(ui, &mut s.view, &s.cloud, &Default::default(), None, 260.0)
+            },
             State {
                 view,
                 cloud: Arc::new(red_grid()),
@@ -140,4 +142,81 @@ fn a_cloud_is_drawn_depth_tested_and_recoloured_on_the_gpu() {
             && (60..120).contains(&p[2])),
         0
     );
+}
+
+/// Two 11 x 11 patches of points side by side at z = 1 m from an orbit camera, the left
+/// in model patch 0 and the right in patch 1, the right one 1 m deeper in its camera.
+fn two_patches() -> PointCloud {
+    let pts = (0..2 * 121)
+        .map(|i| {
+            let side = i / 121;
+            let j = i % 121;
+            PointGpu {
+                position: [
+                    side as f32 * 0.3 - 0.15 + (j % 11) as f32 * 0.005,
+                    (j / 11) as f32 * 0.005,
+                    0.0,
+                ],
+                rgb: pack_rgb(128, 128, 128),
+                depth_m: 1.0 + side as f32,
+                camera: spatialscope::render::pack_camera_patch(0, Some(side)),
+                cam_xy: [0.0, 0.0],
+            }
+        })
+        .collect();
+    PointCloud::new(pts, true)
+}
+
+#[test]
+fn attention_and_ego3d_colour_modes_offscreen() {
+    use spatialscope::render::offscreen::Offscreen;
+    use spatialscope::render::{LineBuilder, LineSet, OrbitCamera, PointUniforms};
+    let mut gpu = match Offscreen::new() {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("SKIPPED: {e}");
+            return;
+        }
+    };
+    let cloud = two_patches();
+    let camera = OrbitCamera::at_distance(cloud.median, 1.0);
+    let size = [200, 120];
+    let mut u = PointUniforms::for_view(&camera, &cloud, size, 6.0, 5);
+    // Attention 1 on patch 0 and 0.5 on patch 1: turbo's dark red and its green middle.
+    let img = gpu
+        .render(&cloud, &LineSet::default(), Some(&[1.0, 0.5]), &u, size)
+        .unwrap();
+    if let Ok(dir) = std::env::var("SPATIALSCOPE_TEST_IMAGES") {
+        img.save(std::path::Path::new(&dir).join("attention.png"))
+            .unwrap();
+    }
+    let hot = count(&img, |p| p[0] > 100 && p[2] < 40);
+    let mid = count(&img, |p| p[1] > 150 && p[0] < 200);
+    assert!(
+        hot > 50 && mid > 50,
+        "attention 1 -> dark red ({hot} px), 0.5 -> green ({mid} px)"
+    );
+    // Ego3D channel z' = (z - 2) / 2: -0.5 (left, z = 1) and 0 (right, z = 2), mapped by
+    // turbo at 0.25 and 0.5: the left is bluer than the right.
+    u.color_mode = 4;
+    u.ego3d_channel = 2 * 17;
+    let img = gpu
+        .render(&cloud, &LineSet::default(), None, &u, size)
+        .unwrap();
+    // turbo(0.25) is a light blue, turbo(0.5) a green-cyan: both present, no red.
+    let blue = count(&img, |p| p[2] > 150 && p[0] < 120);
+    let green = count(&img, |p| p[1] > 150 && p[2] < 180 && p[0] < 180);
+    assert!(
+        blue > 30 && green > 30,
+        "z' -0.5 and 0 give two colours ({blue}, {green})"
+    );
+    // A green line over the middle is drawn, depth-tested with the points.
+    let mut b = LineBuilder::default();
+    b.segment([-0.4, 0.02, 0.0], [0.4, 0.02, 0.0], [20, 240, 20], 4.0);
+    let img = gpu.render(&cloud, &b.build(), None, &u, size).unwrap();
+    let green = img
+        .pixels()
+        .filter(|p| p[1] > 200 && p[0] < 80 && p[2] < 80)
+        .count();
+    assert!(green > 100, "line pixels: {green}");
 }

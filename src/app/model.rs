@@ -199,11 +199,15 @@ impl SpatialscopeApp {
 
     /// The attention of the selected token over the model camera's image, if shown.
     pub(super) fn attention_overlay(&self) -> Option<(usize, Vec<f32>, usize, f32)> {
+        self.attention_values()
+            .filter(|_| self.model_panel.attention.show)
+    }
+
+    /// The attention of the selected token over the model camera's image patches, whether
+    /// or not the image overlay is on (the 3-D view's attention colours use it too).
+    pub(super) fn attention_values(&self) -> Option<(usize, Vec<f32>, usize, f32)> {
         let ep = self.episode.as_ref()?;
         let view = &self.model_panel.attention;
-        if !view.show {
-            return None;
-        }
         let p = self.model_panel.predictions.get(&self.timeline.step)?;
         let values = attention_over_image(
             &p.prediction,

@@ -110,7 +110,7 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
     let uniforms = PointUniforms::for_view(&camera, &cloud, size, a.point_size, mode);
     let mut gpu = Offscreen::new().map_err(anyhow::Error::msg)?;
     let img = gpu
-        .render(&cloud, &lines, &uniforms, size)
+        .render(&cloud, &lines, None, &uniforms, size)
         .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;

@@ -2,7 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-/// One point (32 bytes; WGSL `Point`: vec3 position, then u32/f32/u32 and padding).
+/// One point (32 bytes; WGSL `Point`: vec3 position, then u32/f32/u32 and two f32).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
 pub struct PointGpu {
@@ -12,12 +12,20 @@ pub struct PointGpu {
     pub rgb: u32,
     /// Depth along the source camera's optical axis, metres.
     pub depth_m: f32,
-    /// Index of the source camera.
+    /// Index of the source camera in the low 16 bits; in the high 16 bits 1 + the index of
+    /// the model's image patch this point falls in (0: none), for the attention colour mode.
     pub camera: u32,
-    pub pad: [u32; 2],
+    /// Camera-frame x and y, metres (with `depth_m` as z: the point as the camera saw it, for
+    /// the Ego3D-encoding colour mode).
+    pub cam_xy: [f32; 2],
 }
 
-/// Per-draw uniforms (96 bytes; WGSL `Uniforms`).
+/// Packs a camera index and an optional model patch index into `PointGpu::camera`.
+pub fn pack_camera_patch(camera: usize, patch: Option<usize>) -> u32 {
+    (camera as u32 & 0xFFFF) | (patch.map_or(0, |p| (p as u32 + 1) & 0xFFFF) << 16)
+}
+
+/// Per-draw uniforms (112 bytes; WGSL `Uniforms`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
 pub struct PointUniforms {
@@ -25,14 +33,20 @@ pub struct PointUniforms {
     pub view_proj: [[f32; 4]; 4],
     pub viewport_px: [f32; 2],
     pub point_size_px: f32,
-    /// 0 RGB, 1 depth, 2 height, 3 camera id.
+    /// 0 RGB, 1 depth, 2 height, 3 camera id, 4 Ego3D channel, 5 attention.
     pub color_mode: u32,
     pub height_range: [f32; 2],
     pub depth_range: [f32; 2],
+    /// Ego3D feature of a sample: `axis * 17 + j` (j 0 = the centred value, 1..=8 sin, 9..=16
+    /// cos of 2^k v').
+    pub ego3d_channel: u32,
+    /// Multiplies attention values (1 / max of the shown map).
+    pub attention_scale: f32,
+    pub pad: [u32; 2],
 }
 
 const _: () = assert!(std::mem::size_of::<PointGpu>() == 32);
-const _: () = assert!(std::mem::size_of::<PointUniforms>() == 96);
+const _: () = assert!(std::mem::size_of::<PointUniforms>() == 112);
 
 /// Packs RGB into the shader's RGBA8 word.
 pub fn pack_rgb(r: u8, g: u8, b: u8) -> u32 {
@@ -56,6 +70,9 @@ impl PointUniforms {
             color_mode,
             height_range: [lo[2], hi[2]],
             depth_range: [cloud.depth_range_m.0, cloud.depth_range_m.1],
+            ego3d_channel: 0,
+            attention_scale: 1.0,
+            pad: [0; 2],
         }
     }
 }

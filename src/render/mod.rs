@@ -11,6 +11,6 @@ pub mod points;
 
 pub use camera::OrbitCamera;
 pub use cloud::PointCloud;
-pub use gpu_types::{PointGpu, PointUniforms, pack_rgb};
+pub use gpu_types::{PointGpu, PointUniforms, pack_camera_patch, pack_rgb};
 pub use lines::{LineBuilder, LineGpu, LineSet};
 pub use points::{PointCloudCallback, PointRenderer};

@@ -42,7 +42,15 @@ impl Offscreen {
             ..Default::default()
         }))
         .map_err(|e| format!("cannot create a device on {}: {e}", info.name))?;
+        // Shader or pipeline errors become a message instead of wgpu's default panic.
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let renderer = PointRenderer::new(&device, COLOR_FORMAT);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(format!(
+                "the 3-D pipelines failed to build on {}: {e}",
+                info.name
+            ));
+        }
         Ok(Offscreen {
             device,
             queue,
@@ -56,6 +64,7 @@ impl Offscreen {
         &mut self,
         cloud: &PointCloud,
         lines: &LineSet,
+        attention: Option<&[f32]>,
         uniforms: &PointUniforms,
         size: [u32; 2],
     ) -> Result<image::RgbaImage, String> {
@@ -71,6 +80,7 @@ impl Offscreen {
             &mut encoder,
             cloud,
             lines,
+            attention,
             uniforms,
             [w, h],
         );

@@ -18,6 +18,8 @@ use super::lines::{LineGpu, LineSet};
 const POINTS_WGSL: &str = include_str!("../../shaders/points.wgsl");
 const COMPOSITE_WGSL: &str = include_str!("../../shaders/composite.wgsl");
 const LINES_WGSL: &str = include_str!("../../shaders/lines.wgsl");
+/// Capacity of the per-patch attention buffer (a 32 x 32 patch grid).
+pub const MAX_PATCHES: usize = 1024;
 pub const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 /// Background of the 3-D view (linear RGB values written as-is).
@@ -39,6 +41,8 @@ struct Targets {
 
 /// Long-lived GPU state, stored in egui_wgpu's callback resources.
 pub struct PointRenderer {
+    /// Per-patch values for the attention colour mode (`MAX_PATCHES` f32).
+    attention: wgpu::Buffer,
     points_pipeline: wgpu::RenderPipeline,
     lines_pipeline: wgpu::RenderPipeline,
     composite_pipeline: wgpu::RenderPipeline,
@@ -87,6 +91,16 @@ impl PointRenderer {
                 },
                 wgpu::BindGroupLayoutEntry {
                     binding: 1,
+                    visibility: wgpu::ShaderStages::VERTEX,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: true },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
                     visibility: wgpu::ShaderStages::VERTEX,
                     ty: wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Storage { read_only: true },
@@ -174,7 +188,14 @@ impl PointRenderer {
             mapped_at_creation: false,
         });
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor::default());
+        let attention = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("patch attention"),
+            size: (MAX_PATCHES * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         Self {
+            attention,
             points_pipeline,
             lines_pipeline,
             composite_pipeline,
@@ -201,7 +222,7 @@ impl PointRenderer {
                 rgb: 0,
                 depth_m: 0.0,
                 camera: 0,
-                pad: [0; 2],
+                cam_xy: [0.0; 2],
             }]
         } else {
             &cloud.points
@@ -223,6 +244,10 @@ impl PointRenderer {
                 wgpu::BindGroupEntry {
                     binding: 1,
                     resource: buffer.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: self.attention.as_entire_binding(),
                 },
             ],
         });
@@ -265,6 +290,10 @@ impl PointRenderer {
                 wgpu::BindGroupEntry {
                     binding: 1,
                     resource: buffer.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: self.attention.as_entire_binding(),
                 },
             ],
         });
@@ -333,12 +362,17 @@ impl PointRenderer {
         encoder: &mut wgpu::CommandEncoder,
         cloud: &PointCloud,
         lines: &LineSet,
+        attention: Option<&[f32]>,
         uniforms: &PointUniforms,
         size: [u32; 2],
     ) {
         let size = [size[0].clamp(1, 8192), size[1].clamp(1, 8192)];
         self.ensure_cloud(device, cloud);
         self.ensure_lines(device, lines);
+        if let Some(values) = attention {
+            let n = values.len().min(MAX_PATCHES);
+            queue.write_buffer(&self.attention, 0, bytemuck::cast_slice(&values[..n]));
+        }
         self.ensure_targets(device, size);
         queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(uniforms));
         let (Some(targets), Some((_, count, bind_group))) = (&self.targets, &self.uploaded) else {
@@ -398,6 +432,8 @@ impl PointRenderer {
 pub struct PointCloudCallback {
     pub cloud: Arc<PointCloud>,
     pub lines: Arc<LineSet>,
+    /// Per-patch values for the attention colour mode.
+    pub attention: Option<Arc<Vec<f32>>>,
     pub uniforms: PointUniforms,
     pub size_px: [u32; 2],
 }
@@ -418,6 +454,7 @@ impl egui_wgpu::CallbackTrait for PointCloudCallback {
                 encoder,
                 &self.cloud,
                 &self.lines,
+                self.attention.as_deref().map(Vec::as_slice),
                 &self.uniforms,
                 self.size_px,
             ),

@@ -13,14 +13,20 @@ pub enum ColorMode {
     Depth,
     Height,
     Camera,
+    /// One feature of the Ego3D sinusoidal encoding of each point (chosen by index).
+    Ego3dChannel,
+    /// The model's attention of the selected token, per image patch (model camera only).
+    Attention,
 }
 
 impl ColorMode {
-    const ALL: [ColorMode; 4] = [
+    const ALL: [ColorMode; 6] = [
         ColorMode::Rgb,
         ColorMode::Depth,
         ColorMode::Height,
         ColorMode::Camera,
+        ColorMode::Ego3dChannel,
+        ColorMode::Attention,
     ];
 
     fn label(self) -> &'static str {
@@ -29,6 +35,8 @@ impl ColorMode {
             Self::Depth => "depth (turbo)",
             Self::Height => "height (turbo)",
             Self::Camera => "camera id",
+            Self::Ego3dChannel => "Ego3D encoding channel",
+            Self::Attention => "model attention",
         }
     }
 
@@ -38,6 +46,8 @@ impl ColorMode {
             Self::Depth => 1,
             Self::Height => 2,
             Self::Camera => 3,
+            Self::Ego3dChannel => 4,
+            Self::Attention => 5,
         }
     }
 }
@@ -55,6 +65,18 @@ pub struct View3dState {
     pub hidden_cameras: Vec<usize>,
     /// Show the 1024 Ego3D samples the model computes instead of the full cloud.
     pub model_view: bool,
+    /// Ego3D feature per axis: `axis * 17 + j` (j 0 = centred value, 1..=8 sin, 9..=16 cos).
+    pub ego3d_channel: u32,
+}
+
+/// Name of an Ego3D feature (`axis * 17 + j`).
+pub fn ego3d_channel_label(c: u32) -> String {
+    let axis = ["x", "y", "z"][(c / 17).min(2) as usize];
+    match c % 17 {
+        0 => format!("{axis}' = ({axis} - c) / 2"),
+        j @ 1..=8 => format!("sin(2^{} {axis}')", j - 1),
+        j => format!("cos(2^{} {axis}')", j - 9),
+    }
 }
 
 impl Default for View3dState {
@@ -66,6 +88,7 @@ impl Default for View3dState {
             gpu_available: false,
             hidden_cameras: Vec::new(),
             model_view: false,
+            ego3d_channel: 2 * 17,
         }
     }
 }
@@ -110,6 +133,7 @@ pub fn view3d_ui(
     state: &mut View3dState,
     cloud: &Arc<PointCloud>,
     lines: &Arc<LineSet>,
+    attention: Option<Arc<Vec<f32>>>,
     height: f32,
 ) {
     ui.horizontal(|ui| {
@@ -132,6 +156,18 @@ pub fn view3d_ui(
                     ui.selectable_value(&mut state.color_mode, m, m.label());
                 }
             });
+        if state.color_mode == ColorMode::Ego3dChannel {
+            ui.add(
+                egui::DragValue::new(&mut state.ego3d_channel)
+                    .range(0..=50)
+                    .prefix("channel "),
+            )
+            .on_hover_text("a feature of one sample's 51 (x, y, z x [v', 8 sin, 8 cos]); a patch's 204 are its 4 samples' 51");
+            ui.weak(ego3d_channel_label(state.ego3d_channel));
+        }
+        if state.color_mode == ColorMode::Attention && attention.is_none() {
+            ui.weak("(run the model on this step to see attention)");
+        }
         ui.add(egui::Slider::new(&mut state.point_size_px, 1.0..=12.0).text("px"));
         if ui.button("Reset view").clicked() {
             state.camera = None;
@@ -167,18 +203,25 @@ pub fn view3d_ui(
         (rect.width() * ppp).round().max(1.0) as u32,
         (rect.height() * ppp).round().max(1.0) as u32,
     ];
-    let uniforms = PointUniforms::for_view(
+    let mut uniforms = PointUniforms::for_view(
         camera,
         cloud,
         size_px,
         state.point_size_px * ppp,
         state.color_mode.shader_index(),
     );
+    uniforms.ego3d_channel = state.ego3d_channel;
+    uniforms.attention_scale = attention
+        .as_ref()
+        .map(|a| a.iter().copied().fold(0f32, f32::max))
+        .filter(|m| *m > 0.0)
+        .map_or(1.0, |m| 1.0 / m);
     ui.painter().add(egui_wgpu::Callback::new_paint_callback(
         rect,
         PointCloudCallback {
             cloud: cloud.clone(),
             lines: lines.clone(),
+            attention,
             uniforms,
             size_px,
         },
