@@ -363,6 +363,15 @@ impl SpatialscopeApp {
         if ui.button("Action distribution of this dataset…").clicked() {
             self.distribution.open = true;
         }
+        // The model's first predicted step, when its grid has the panel's bin counts.
+        let predicted = self
+            .model_panel
+            .predictions
+            .get(&self.timeline.step)
+            .and_then(|p| p.prediction.chunk.bins.first().copied())
+            .filter(|_| {
+                self.model_panel.info.as_ref().map(|i| i.grid_counts) == Some(cfg.grid.bin_counts())
+            });
         egui::ScrollArea::vertical().show(ui, |ui| {
             let before = self.stats_choice.clone();
             grid_panel_ui(
@@ -371,6 +380,7 @@ impl SpatialscopeApp {
                 self.episode_stats.as_ref(),
                 &mut self.stats_choice,
                 action,
+                predicted.as_ref(),
             );
             if self.stats_choice != before {
                 self.settings.unnorm_key = match &self.stats_choice {

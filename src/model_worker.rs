@@ -49,6 +49,9 @@ pub struct ModelInfo {
     pub load_ms: f64,
     pub uses_depth: bool,
     pub has_zoe_weights: bool,
+    /// Bin counts of the checkpoint's action grid (the grid panel draws the model's bin
+    /// only when they match its own).
+    pub grid_counts: crate::action_grid::BinCounts,
 }
 
 #[derive(Debug, Clone)]
@@ -240,6 +243,7 @@ impl ModelThread {
                     load_ms: p.load_time.as_secs_f64() * 1e3,
                     uses_depth: p.model.uses_depth(),
                     has_zoe_weights: p.has_zoe_weights,
+                    grid_counts: p.processor.grid.bin_counts(),
                 };
                 self.predictor = Some(p);
                 self.send(ModelMessage::Loaded(info));

@@ -81,6 +81,10 @@ fn predict_a_frame_and_inspect_it() {
         h.query_by_label_contains("decoded/true translation")
             .is_some()
     );
+    // The grid panel marks the model's bin beside the ground truth's.
+    h.get_by_label("Action grid").click();
+    h.run();
+    h.get_by_label("magenta: model's bin");
 }
 
 #[test]

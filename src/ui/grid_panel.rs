@@ -11,7 +11,9 @@
 use egui::{Pos2, Sense, Shape, Stroke, Vec2, pos2, vec2};
 
 use super::theme;
-use crate::action_grid::{ActionReading, ActionStatistics, Axis, ProcessorConfig, read_action};
+use crate::action_grid::{
+    ActionBins, ActionReading, ActionStatistics, Axis, ProcessorConfig, read_action,
+};
 
 /// Which statistics normalise the actions.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +31,7 @@ pub fn grid_panel_ui(
     episode_stats: Option<&ActionStatistics>,
     choice: &mut StatsChoice,
     action: &[f32; 7],
+    predicted: Option<&ActionBins>,
 ) {
     stats_selector(ui, cfg, episode_stats.is_some(), choice);
     let stats = match choice {
@@ -49,11 +52,18 @@ pub fn grid_panel_ui(
     };
     let side = (ui.available_width() / 2.0 - 6.0).clamp(120.0, 220.0);
     ui.horizontal(|ui| {
-        polar_view(ui, cfg, &r, PolarKind::Azimuth, side);
-        polar_view(ui, cfg, &r, PolarKind::Elevation, side);
+        polar_view(ui, cfg, &r, PolarKind::Azimuth, side, predicted);
+        polar_view(ui, cfg, &r, PolarKind::Elevation, side, predicted);
     });
     for (i, axis) in [Axis::Roll, Axis::Pitch, Axis::Yaw].into_iter().enumerate() {
-        rotation_strip(ui, cfg, axis, r.normalized[3 + i], r.bins.of(axis));
+        rotation_strip(
+            ui,
+            cfg,
+            axis,
+            r.normalized[3 + i],
+            r.bins.of(axis),
+            predicted.map(|p| p.of(axis)),
+        );
     }
     readout(ui, &r);
 }
@@ -107,6 +117,7 @@ fn polar_view(
     r: &ActionReading,
     kind: PolarKind,
     side: f32,
+    predicted: Option<&ActionBins>,
 ) {
     let (angle_axis, title) = match kind {
         PolarKind::Azimuth => (Axis::Phi, "azimuth φ × radius r"),
@@ -174,6 +185,31 @@ fn polar_view(
                 grid_stroke,
             );
         }
+        if let Some(p) = predicted {
+            let (pa, pr) = match kind {
+                PolarKind::Azimuth => (p.phi, p.r),
+                PolarKind::Elevation => (p.theta, p.r),
+            };
+            let mut outline = arc(a_edges[pa], a_edges[pa + 1], r_edges[pr + 1], 24);
+            let mut inner = arc(a_edges[pa], a_edges[pa + 1], r_edges[pr], 24);
+            inner.reverse();
+            outline.extend(inner);
+            painter.add(Shape::closed_line(
+                outline,
+                Stroke::new(2.0, theme::PREDICTION),
+            ));
+            let c = cfg.grid.translation_centre(p);
+            let a = match kind {
+                PolarKind::Azimuth => c.phi_rad,
+                PolarKind::Elevation => c.theta_rad,
+            };
+            let pp = polar_point(kind, centre, scale, a, c.r);
+            painter.rect_filled(
+                egui::Rect::from_center_size(pp, vec2(7.0, 7.0)),
+                0.0,
+                theme::PREDICTION,
+            );
+        }
         let (a_true, a_dec) = match kind {
             PolarKind::Azimuth => (r.spherical.phi_rad, r.centre.phi_rad),
             PolarKind::Elevation => (r.spherical.theta_rad, r.centre.theta_rad),
@@ -194,7 +230,14 @@ fn polar_view(
     });
 }
 
-fn rotation_strip(ui: &mut egui::Ui, cfg: &ProcessorConfig, axis: Axis, value: f64, bin: usize) {
+fn rotation_strip(
+    ui: &mut egui::Ui,
+    cfg: &ProcessorConfig,
+    axis: Axis,
+    value: f64,
+    bin: usize,
+    predicted: Option<usize>,
+) {
     ui.horizontal(|ui| {
         ui.add_sized(
             [40.0, 16.0],
@@ -220,6 +263,15 @@ fn rotation_strip(ui: &mut egui::Ui, cfg: &ProcessorConfig, axis: Axis, value: f
             ],
             Stroke::new(1.0, theme::GRID_LINE),
         );
+        if let Some(pb) = predicted.filter(|&b| b + 1 < edges.len()) {
+            let cell = egui::Rect::from_x_y_ranges(x(edges[pb])..=x(edges[pb + 1]), rect.y_range());
+            painter.rect_stroke(
+                cell,
+                0.0,
+                Stroke::new(2.0, theme::PREDICTION),
+                egui::StrokeKind::Inside,
+            );
+        }
         let centre = cfg.grid.bin_centre(axis, bin);
         painter.circle_stroke(
             pos2(x(centre), rect.center().y),
@@ -240,6 +292,7 @@ fn readout(ui: &mut egui::Ui, r: &ActionReading) {
     ui.horizontal(|ui| {
         ui.colored_label(theme::GROUND_TRUTH, "dot: action");
         ui.colored_label(theme::DECODED, "ring: decoded bin centre");
+        ui.colored_label(theme::PREDICTION, "magenta: model's bin");
         ui.colored_label(theme::GRID_CELL_EDGE, "filled: its bin");
     });
     ui.monospace(format!(
