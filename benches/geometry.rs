@@ -16,7 +16,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use spatialscope::geometry::{PatchSampling, backproject_depth, inverse_pinhole, patch_points};
 use spatialscope::render::{LineSet, PointCloud, PointGpu, pack_rgb};
-use spatialscope::ui::view3d::{View3dState, view3d_ui};
+use spatialscope::ui::view3d::{View3dInput, View3dState, view3d_ui};
 
 fn depth(w: usize, h: usize) -> Vec<f32> {
     (0..w * h)
@@ -92,8 +92,18 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("{n}"), |b| {
             b.iter(|| {
                 let mut out = ctx.run_ui(Default::default(), |ui| {
-                    egui::CentralPanel::default().show_inside(ui, |ui| {
-                        view3d_ui(ui, &mut state, &cl, &lines, None, 300.0);
+                    egui::CentralPanel::default().show(ui, |ui| {
+                        view3d_ui(
+                            ui,
+                            &mut state,
+                            View3dInput {
+                                cloud: &cl,
+                                lines: &lines,
+                                attention: None,
+                                cameras: &[],
+                            },
+                            300.0,
+                        );
                     });
                 });
                 // No renderer here: the font atlas upload is dropped on purpose.

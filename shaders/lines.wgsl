@@ -19,7 +19,8 @@ struct Uniforms {
     depth_range: vec2<f32>,
     ego3d_channel: u32,
     attention_scale: f32,
-    pad: vec2<u32>,
+    point_size_m: f32,   // > 0: disc diameter in metres instead of pixels
+    focal_px: f32,
 };
 
 @group(0) @binding(0) var<uniform> u: Uniforms;

@@ -19,7 +19,8 @@ struct Uniforms {
     depth_range: vec2<f32>,
     ego3d_channel: u32,  // axis * 17 + j: j 0 the centred value, 1..8 sin(2^k v'), 9..16 cos
     attention_scale: f32,
-    pad: vec2<u32>,
+    point_size_m: f32,   // > 0: disc diameter in metres instead of pixels
+    focal_px: f32,
 };
 
 @group(0) @binding(0) var<uniform> u: Uniforms;
@@ -78,8 +79,12 @@ fn vs_main(@builtin(vertex_index) vi: u32) -> VsOut {
     );
     let c = corners[vi % 6u];
     var clip = u.view_proj * vec4<f32>(p.position, 1.0);
-    clip.x = clip.x + c.x * u.point_size_px / u.viewport_px.x * clip.w;
-    clip.y = clip.y + c.y * u.point_size_px / u.viewport_px.y * clip.w;
+    var size_px = u.point_size_px;
+    if (u.point_size_m > 0.0) {
+        size_px = max(u.point_size_m * u.focal_px / max(clip.w, 1e-4), 1.0);
+    }
+    clip.x = clip.x + c.x * size_px / u.viewport_px.x * clip.w;
+    clip.y = clip.y + c.y * size_px / u.viewport_px.y * clip.w;
     var color: vec3<f32>;
     if (u.color_mode == 1u) {
         color = turbo((p.depth_m - u.depth_range.x) / max(u.depth_range.y - u.depth_range.x, 1e-6));

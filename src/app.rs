@@ -510,12 +510,17 @@ impl SpatialscopeApp {
                     ui.separator();
                     let lines = self.scene_lines();
                     let attention = self.attention_values().map(|a| Arc::new(a.1));
+                    let cameras =
+                        view_cameras(&ep, self.timeline.step, &self.view3d.hidden_cameras);
                     crate::ui::view3d::view3d_ui(
                         ui,
                         &mut self.view3d,
-                        &cloud,
-                        &lines,
-                        attention,
+                        crate::ui::view3d::View3dInput {
+                            cloud: &cloud,
+                            lines: &lines,
+                            attention,
+                            cameras: &cameras,
+                        },
                         theme::VIEW3D_HEIGHT,
                     );
                 }
@@ -655,4 +660,28 @@ impl eframe::App for SpatialscopeApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, STORAGE_KEY, &self.settings);
     }
+}
+
+/// The cameras the 3-D view can look through at `step`: shown, with intrinsics and a pose.
+fn view_cameras(ep: &Episode, step: usize, hidden: &[usize]) -> Vec<crate::ui::view3d::ViewCamera> {
+    ep.cameras
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| !hidden.contains(i) && !c.placeholder)
+        .filter_map(|(index, c)| {
+            let k = c.intrinsics?;
+            let pose = c.poses.world_from_camera(step)?;
+            Some(crate::ui::view3d::ViewCamera {
+                index,
+                name: c.name.clone(),
+                world_from_camera: *pose,
+                fx: k.fx_px,
+                fy: k.fy_px,
+                cx: k.cx_px,
+                cy: k.cy_px,
+                width: f64::from(k.width_px),
+                height: f64::from(k.height_px),
+            })
+        })
+        .collect()
 }

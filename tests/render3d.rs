@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use egui_kittest::Harness;
 use spatialscope::render::{PointCloud, PointGpu, PointRenderer, pack_rgb};
-use spatialscope::ui::view3d::{ColorMode, View3dState, view3d_ui};
+use spatialscope::ui::view3d::{ColorMode, View3dInput, View3dState, view3d_ui};
 
 #[test]
 fn every_shader_parses_and_validates() {
@@ -88,7 +88,17 @@ fn a_cloud_is_drawn_depth_tested_and_recoloured_on_the_gpu() {
         ))
         .build_ui_state(
             |ui, s: &mut State| {
-                view3d_ui(ui, &mut s.view, &s.cloud, &Default::default(), None, 260.0)
+                view3d_ui(
+                    ui,
+                    &mut s.view,
+                    View3dInput {
+                        cloud: &s.cloud,
+                        lines: &Default::default(),
+                        attention: None,
+                        cameras: &[],
+                    },
+                    260.0,
+                )
             },
             State {
                 view,

@@ -103,8 +103,72 @@ impl OrbitCamera {
     }
 }
 
+/// A pinhole camera as the view: what "look through the episode camera" shows. OpenCV
+/// camera axes (x right, y down, z forward), `world_from_camera` the camera's pose, K in
+/// pixels of a `width` x `height` image. Returns the column-major wgpu view-projection
+/// (depth 0..1 between `near_m` and `far_m`) and the focal length in pixels per unit of the
+/// view's height (`fy / height`), for metric point sizes. `None` for a singular pose or K.
+#[allow(clippy::too_many_arguments)]
+pub fn pinhole_view_proj(
+    world_from_camera: &Matrix4<f64>,
+    fx: f64,
+    fy: f64,
+    cx: f64,
+    cy: f64,
+    width: f64,
+    height: f64,
+    near_m: f64,
+    far_m: f64,
+) -> Option<([[f32; 4]; 4], f32)> {
+    if fx <= 0.0 || fy <= 0.0 || width <= 0.0 || height <= 0.0 || far_m <= near_m || near_m <= 0.0 {
+        return None;
+    }
+    let view = world_from_camera.try_inverse()?;
+    let (a, b) = (far_m / (far_m - near_m), -far_m * near_m / (far_m - near_m));
+    #[rustfmt::skip]
+    let proj = Matrix4::new(
+        2.0 * fx / width, 0.0, 2.0 * cx / width - 1.0, 0.0,
+        0.0, -2.0 * fy / height, 1.0 - 2.0 * cy / height, 0.0,
+        0.0, 0.0, a, b,
+        0.0, 0.0, 1.0, 0.0,
+    );
+    let m = proj * view;
+    let mut out = [[0f32; 4]; 4];
+    for (c, col) in out.iter_mut().enumerate() {
+        for (r, v) in col.iter_mut().enumerate() {
+            *v = m[(r, c)] as f32;
+        }
+    }
+    Some((out, (fy / height) as f32))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn looking_through_a_camera_puts_points_on_their_pixels() {
+        // A camera 1 m above the origin looking down -z (x right, y down in the image).
+        let pose = Matrix4::new(
+            1.0, 0.0, 0.0, 0.0, //
+            0.0, -1.0, 0.0, 0.0, //
+            0.0, 0.0, -1.0, 1.0, //
+            0.0, 0.0, 0.0, 1.0,
+        );
+        let (m, _) =
+            pinhole_view_proj(&pose, 100.0, 100.0, 64.0, 48.0, 128.0, 96.0, 0.05, 10.0).unwrap();
+        // World (0.2, -0.1, 0) is camera (0.2, 0.1, 1): pixel (84, 58).
+        let p = [0.2f32, -0.1, 0.0];
+        let clip: Vec<f32> = (0..4)
+            .map(|r| m[0][r] * p[0] + m[1][r] * p[1] + m[2][r] * p[2] + m[3][r])
+            .collect();
+        let (x, y) = (clip[0] / clip[3], clip[1] / clip[3]);
+        let (u, v) = ((x + 1.0) / 2.0 * 128.0, (1.0 - y) / 2.0 * 96.0);
+        assert!(
+            (u - 84.0).abs() < 1e-3 && (v - 58.0).abs() < 1e-3,
+            "({u}, {v})"
+        );
+        assert!((0.0..1.0).contains(&(clip[2] / clip[3])));
+    }
+
     use super::*;
 
     #[test]

@@ -42,7 +42,10 @@ pub struct PointUniforms {
     pub ego3d_channel: u32,
     /// Multiplies attention values (1 / max of the shown map).
     pub attention_scale: f32,
-    pub pad: [u32; 2],
+    /// When > 0, points are discs of this diameter in metres instead of `point_size_px`.
+    pub point_size_m: f32,
+    /// Focal length of the view in pixels (for metric point sizes).
+    pub focal_px: f32,
 }
 
 const _: () = assert!(std::mem::size_of::<PointGpu>() == 32);
@@ -72,7 +75,8 @@ impl PointUniforms {
             depth_range: [cloud.depth_range_m.0, cloud.depth_range_m.1],
             ego3d_channel: 0,
             attention_scale: 1.0,
-            pad: [0; 2],
+            point_size_m: 0.0,
+            focal_px: size_px[1] as f32 / 2.0 / (camera.fov_y_rad / 2.0).tan(),
         }
     }
 }

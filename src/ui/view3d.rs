@@ -67,6 +67,34 @@ pub struct View3dState {
     pub model_view: bool,
     /// Ego3D feature per axis: `axis * 17 + j` (j 0 = centred value, 1..=8 sin, 9..=16 cos).
     pub ego3d_channel: u32,
+    /// Look through this episode camera (index) instead of orbiting.
+    pub look_through: Option<usize>,
+    /// Point diameter in metres (`None`: `point_size_px` pixels).
+    pub point_size_m: Option<f32>,
+}
+
+/// An episode camera the view can look through, at the current step.
+#[derive(Debug, Clone)]
+pub struct ViewCamera {
+    pub index: usize,
+    pub name: String,
+    pub world_from_camera: nalgebra::Matrix4<f64>,
+    pub fx: f64,
+    pub fy: f64,
+    pub cx: f64,
+    pub cy: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// What the view draws this frame.
+pub struct View3dInput<'a> {
+    pub cloud: &'a Arc<PointCloud>,
+    pub lines: &'a Arc<LineSet>,
+    /// Per-patch attention for the attention colour mode.
+    pub attention: Option<Arc<Vec<f32>>>,
+    /// Cameras with intrinsics and a pose at this step.
+    pub cameras: &'a [ViewCamera],
 }
 
 /// Name of an Ego3D feature (`axis * 17 + j`).
@@ -89,6 +117,8 @@ impl Default for View3dState {
             hidden_cameras: Vec::new(),
             model_view: false,
             ego3d_channel: 2 * 17,
+            look_through: None,
+            point_size_m: None,
         }
     }
 }
@@ -128,14 +158,13 @@ pub fn camera_toggles_ui(
 }
 
 /// Draws the view (`height` points tall).
-pub fn view3d_ui(
-    ui: &mut egui::Ui,
-    state: &mut View3dState,
-    cloud: &Arc<PointCloud>,
-    lines: &Arc<LineSet>,
-    attention: Option<Arc<Vec<f32>>>,
-    height: f32,
-) {
+pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<'_>, height: f32) {
+    let View3dInput {
+        cloud,
+        lines,
+        attention,
+        cameras,
+    } = input;
     ui.horizontal(|ui| {
         ui.strong("3-D");
         ui.weak(format!(
@@ -168,11 +197,56 @@ pub fn view3d_ui(
         if state.color_mode == ColorMode::Attention && attention.is_none() {
             ui.weak("(run the model on this step to see attention)");
         }
-        ui.add(egui::Slider::new(&mut state.point_size_px, 1.0..=12.0).text("px"));
+        match &mut state.point_size_m {
+            None => {
+                ui.add(egui::Slider::new(&mut state.point_size_px, 1.0..=12.0).text("px"));
+            }
+            Some(m) => {
+                let mut mm = *m * 1000.0;
+                ui.add(egui::Slider::new(&mut mm, 0.5..=30.0).logarithmic(true).text("mm"));
+                *m = mm / 1000.0;
+            }
+        }
+        let mut metric = state.point_size_m.is_some();
+        if ui
+            .checkbox(&mut metric, "metric size")
+            .on_hover_text("points as discs of a size in millimetres (near points look bigger)")
+            .changed()
+        {
+            state.point_size_m = metric.then_some(0.004);
+        }
         if ui.button("Reset view").clicked() {
             state.camera = None;
+            state.look_through = None;
         }
     });
+    if !cameras.is_empty() {
+        ui.horizontal(|ui| {
+            ui.weak("view:");
+            ui.selectable_value(&mut state.look_through, None, "orbit");
+            for c in cameras {
+                ui.selectable_value(&mut state.look_through, Some(c.index), format!("through {}", c.name))
+                    .on_hover_text("the episode camera's pose and intrinsics at this step; drag to go back to orbiting");
+            }
+        });
+    }
+    let through = state
+        .look_through
+        .and_then(|i| cameras.iter().find(|c| c.index == i))
+        .and_then(|c| {
+            crate::render::camera::pinhole_view_proj(
+                &c.world_from_camera,
+                c.fx,
+                c.fy,
+                c.cx,
+                c.cy,
+                c.width,
+                c.height,
+                0.01,
+                100.0,
+            )
+            .map(|vp| (vp, c.height / c.width))
+        });
     if !state.gpu_available {
         ui.weak("(no GPU renderer in this window)");
         return;
@@ -180,12 +254,20 @@ pub fn view3d_ui(
     let camera = state
         .camera
         .get_or_insert_with(|| OrbitCamera::at_distance(cloud.median, cloud.spread_m * 2.5));
-    let size = egui::vec2(ui.available_width(), height);
+    let size = match through {
+        // The camera's own aspect, so its image is not stretched.
+        Some((_, aspect)) => {
+            let w = ui.available_width().min(height / aspect as f32);
+            egui::vec2(w, w * aspect as f32)
+        }
+        None => egui::vec2(ui.available_width(), height),
+    };
     let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click_and_drag());
     let d = response.drag_delta();
     let pan =
         response.dragged_by(egui::PointerButton::Secondary) || ui.input(|i| i.modifiers.shift);
     if response.dragged() {
+        state.look_through = None;
         if pan {
             camera.pan(d.x, d.y)
         } else {
@@ -211,6 +293,13 @@ pub fn view3d_ui(
         state.color_mode.shader_index(),
     );
     uniforms.ego3d_channel = state.ego3d_channel;
+    if let Some(m) = state.point_size_m {
+        uniforms.point_size_m = m;
+    }
+    if let Some(((vp, focal_rel), _)) = through {
+        uniforms.view_proj = vp;
+        uniforms.focal_px = focal_rel * size_px[1] as f32;
+    }
     uniforms.attention_scale = attention
         .as_ref()
         .map(|a| a.iter().copied().fold(0f32, f32::max))
