@@ -503,6 +503,7 @@ impl SpatialscopeApp {
                         episode_uid: ep.uid,
                         hidden: self.view3d.hidden_cameras.clone(),
                         model_view: self.view3d.model_view,
+                        model_view_bf16: self.view3d.model_view_bf16,
                         step: self.timeline.step,
                     });
                 }

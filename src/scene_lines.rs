@@ -145,3 +145,25 @@ pub fn chunk_worm(start: [f32; 3], chunk: &[[f64; 7]]) -> LineSet {
     }
     b.build()
 }
+
+/// The model's patch grid over an "as the model sees it" cloud: the `reso x reso` samples of
+/// each patch are consecutive in packing order; their outline is drawn (for reso 2, the
+/// quad (0,0)-(0,1)-(1,1)-(1,0)).
+pub fn patch_outlines(cloud: &PointCloud, reso: usize) -> LineSet {
+    let mut b = LineBuilder::default();
+    let per = reso * reso;
+    if reso < 2 {
+        return b.build();
+    }
+    // Perimeter of a reso x reso block in (row, col) order.
+    let mut ring: Vec<(usize, usize)> = (0..reso).map(|c| (0, c)).collect();
+    ring.extend((1..reso).map(|r| (r, reso - 1)));
+    ring.extend((0..reso - 1).rev().map(|c| (reso - 1, c)));
+    ring.extend((1..reso - 1).rev().map(|r| (r, 0)));
+    ring.push((0, 0));
+    for patch in cloud.points.chunks_exact(per) {
+        let pts: Vec<[f32; 3]> = ring.iter().map(|&(r, c)| patch[r * reso + c].position).collect();
+        b.polyline(&pts, colors::PATCH, 1.0);
+    }
+    b.build()
+}

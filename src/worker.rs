@@ -36,6 +36,8 @@ pub enum Command {
         hidden: Vec<usize>,
         /// Show the model's Ego3D samples (first shown depth camera) instead.
         model_view: bool,
+        /// With K rounded to bfloat16 as the reference's `predict_action` path.
+        model_view_bf16: bool,
         step: usize,
     },
     /// Compute the action distribution of a dataset against the loaded grid (background,
@@ -207,6 +209,7 @@ struct Worker {
     hidden_cameras: Vec<usize>,
     /// Show the model's Ego3D samples of the first shown depth camera instead.
     model_view: bool,
+    model_view_bf16: bool,
     summaries_total: usize,
     summaries_done: usize,
 }
@@ -231,6 +234,7 @@ impl Worker {
             grid: None,
             hidden_cameras: Vec::new(),
             model_view: false,
+            model_view_bf16: false,
             summaries_total: 0,
             summaries_done: 0,
         }
@@ -305,10 +309,12 @@ impl Worker {
                 episode_uid,
                 hidden,
                 model_view,
+                model_view_bf16,
                 step,
             } => {
                 self.hidden_cameras = hidden;
                 self.model_view = model_view;
+                self.model_view_bf16 = model_view_bf16;
                 self.show_step(episode_uid, step);
             }
             Command::ComputeDistribution {
@@ -429,7 +435,12 @@ impl Worker {
         }
     }
 
-    fn decode_step(ep: &Episode, step: usize, hidden: &[usize], model_view: bool) -> FrameBundle {
+    fn decode_step(
+        ep: &Episode,
+        step: usize,
+        hidden: &[usize],
+        model_view: Option<bool>,
+    ) -> FrameBundle {
         let cameras = (0..ep.cameras.len())
             .map(|ci| {
                 let rgb = ep.rgb(step, ci).map_err(|e| UserError::from(&e));
@@ -466,26 +477,24 @@ impl Worker {
                 }
             })
             .collect();
-        let cloud = if model_view {
+        let cloud = if let Some(bf16) = model_view {
             let primary = (0..ep.cameras.len()).find(|c| {
                 !hidden.contains(c)
                     && ep.cameras[*c].has_depth
                     && ep.cameras[*c].intrinsics.is_some()
             });
-            primary.and_then(|c| crate::scene::model_view_cloud(ep, step, c, false))
+            primary.and_then(|c| crate::scene::model_view_cloud(ep, step, c, bf16))
         } else {
             crate::scene::step_cloud(ep, step, |c| !hidden.contains(&c)).ok()
         }
         .filter(|c| !c.points.is_empty())
         .map(Arc::new);
         let lines = cloud.as_ref().map(|c| {
-            Arc::new(crate::scene_lines::step_lines(
-                ep,
-                step,
-                hidden,
-                c.world_frame,
-                Some(c),
-            ))
+            let lines = crate::scene_lines::step_lines(ep, step, hidden, c.world_frame, Some(c));
+            Arc::new(match model_view {
+                Some(_) => lines.merged(&crate::scene_lines::patch_outlines(c, 2)),
+                None => lines,
+            })
         });
         FrameBundle {
             episode_uid: ep.uid,
@@ -503,7 +512,8 @@ impl Worker {
         if ep.uid != episode_uid || step >= ep.num_steps() {
             return;
         }
-        let bundle = Self::decode_step(&ep, step, &self.hidden_cameras, self.model_view);
+        let model_view = self.model_view.then_some(self.model_view_bf16);
+        let bundle = Self::decode_step(&ep, step, &self.hidden_cameras, model_view);
         self.send(WorkerMessage::Frame(Arc::new(bundle)));
         // Nearest steps first, ahead of any remaining summary work.
         for s in (step + 1..ep.num_steps()).take(PREFETCH_STEPS).rev() {

@@ -178,18 +178,19 @@ fn the_3d_cloud_fuses_both_cameras_and_a_hidden_camera_leaves_it() {
         256 * 256 + 128 * 128,
         "simulated depth has no holes"
     );
-    assert!(cloud.points.iter().any(|p| p.camera == 1));
+    assert!(cloud.points.iter().any(|p| p.camera & 0xFFFF == 1));
 
     w.send(Command::SetCloudCameras {
         episode_uid: uid,
         hidden: vec![1],
         model_view: false,
+        model_view_bf16: false,
         step: 3,
     });
     let f = next_frame(&w, 3);
     let cloud = f.cloud.as_ref().expect("cloud");
     assert_eq!(cloud.points.len(), 256 * 256);
-    assert!(cloud.points.iter().all(|p| p.camera == 0));
+    assert!(cloud.points.iter().all(|p| p.camera & 0xFFFF == 0));
 }
 
 #[test]
@@ -199,13 +200,14 @@ fn the_model_view_shows_the_1024_ego3d_samples_on_the_table() {
         episode_uid: uid,
         hidden: vec![],
         model_view: true,
+        model_view_bf16: false,
         step: 0,
     });
     let f = next_frame(&w, 0);
     let cloud = f.cloud.as_ref().expect("cloud");
     assert_eq!(cloud.points.len(), 1024, "16 x 16 patches x 2 x 2 samples");
     assert!(
-        cloud.world_frame && cloud.points.iter().all(|p| p.camera == 0),
+        cloud.world_frame && cloud.points.iter().all(|p| p.camera & 0xFFFF == 0),
         "the first depth camera (agentview)"
     );
     // Resize to 224, K scaled to 224, 7 x 7 pooling, lift, pose: most samples sit on the table.
@@ -218,4 +220,33 @@ fn the_model_view_shows_the_1024_ego3d_samples_on_the_table() {
         on_table > 500,
         "{on_table} of 1024 samples within 1 cm of the table plane"
     );
+    // Each sample knows its patch (4 per patch, in packing order), and the patch grid is drawn.
+    for (i, p) in cloud.points.iter().enumerate() {
+        assert_eq!(p.camera >> 16, (i / 4 + 1) as u32);
+    }
+    let lines = f.lines.as_ref().expect("lines");
+    let patch_segments = lines
+        .segments
+        .iter()
+        .filter(|s| s.rgba == spatialscope::render::pack_rgb(120, 200, 255))
+        .count();
+    assert_eq!(patch_segments, 256 * 4, "one quad outline per patch");
+    // bf16 K (fx 218.26 -> 218, fy 291.0 -> 292 at 224 px for this camera's K) moves the
+    // samples slightly but not the table they sit on.
+    w.send(Command::SetCloudCameras {
+        episode_uid: uid,
+        hidden: vec![],
+        model_view: true,
+        model_view_bf16: true,
+        step: 0,
+    });
+    let g = next_frame(&w, 0);
+    let bf = g.cloud.as_ref().expect("cloud");
+    let moved = cloud
+        .points
+        .iter()
+        .zip(&bf.points)
+        .map(|(a, b)| (0..3).map(|k| (a.position[k] - b.position[k]).abs()).fold(0f32, f32::max))
+        .fold(0f32, f32::max);
+    assert!(moved > 1e-5 && moved < 0.05, "bf16 K moves samples by {moved} m");
 }

@@ -42,6 +42,7 @@ pub mod colors {
     pub const TRAJECTORY: [u8; 3] = [240, 240, 240];
     pub const ACTION: [u8; 3] = [255, 140, 60];
     pub const PREDICTION: [u8; 3] = [255, 80, 200];
+    pub const PATCH: [u8; 3] = [120, 200, 255];
 }
 
 impl LineSet {

@@ -65,6 +65,8 @@ pub struct View3dState {
     pub hidden_cameras: Vec<usize>,
     /// Show the 1024 Ego3D samples the model computes instead of the full cloud.
     pub model_view: bool,
+    /// In that mode, K rounded to bfloat16 as the reference's inference path does.
+    pub model_view_bf16: bool,
     /// Ego3D feature per axis: `axis * 17 + j` (j 0 = centred value, 1..=8 sin, 9..=16 cos).
     pub ego3d_channel: u32,
     /// Look through this episode camera (index) instead of orbiting.
@@ -116,6 +118,7 @@ impl Default for View3dState {
             gpu_available: false,
             hidden_cameras: Vec::new(),
             model_view: false,
+            model_view_bf16: false,
             ego3d_channel: 2 * 17,
             look_through: None,
             point_size_m: None,
@@ -140,6 +143,14 @@ pub fn camera_toggles_ui(
             if state.model_view && state.point_size_px < 6.0 {
                 state.point_size_px = 8.0;
             }
+        }
+        if state.model_view
+            && ui
+                .checkbox(&mut state.model_view_bf16, "bf16 K")
+                .on_hover_text("K rounded to bfloat16 before inversion, as predict_action does (spec 5.3)")
+                .changed()
+        {
+            changed = true;
         }
         ui.weak("cameras:");
         for &(i, name) in cameras {
