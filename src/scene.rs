@@ -28,22 +28,66 @@ pub fn step_cloud(
         usable.into_iter().take(1).collect()
     };
     let mut points = Vec::new();
+    let mut warnings = Vec::new();
     let model_camera = ep.cameras.iter().position(|c| !c.placeholder);
     for ci in cams {
         let cam = &ep.cameras[ci];
         let Some(k) = cam.intrinsics else { continue };
+        if let Some(pose) = cam.poses.world_from_camera(step).filter(|_| world)
+            && let Some(err) = rigid_error(pose).filter(|e| *e > 1e-3)
+        {
+            warnings.push(format!(
+                "camera {}: the pose's rotation is not orthonormal (|R^T R - I| up to {err:.3}); its points may be distorted",
+                cam.name
+            ));
+        }
         let kf = [
             [k.fx_px as f32, 0.0, k.cx_px as f32],
             [0.0, k.fy_px as f32, k.cy_px as f32],
             [0.0, 0.0, 1.0],
         ];
-        let Some(k_inv) = inverse_pinhole(&kf) else {
+        let Some(k_inv) =
+            inverse_pinhole(&kf).filter(|_| kf.iter().flatten().all(|v| v.is_finite()))
+        else {
+            warnings.push(format!(
+                "camera {}: intrinsics are singular or not finite ({k:?}); skipped",
+                cam.name
+            ));
             continue;
         };
-        let (Ok(Some(depth)), Ok(rgb)) = (ep.depth(step, ci), ep.rgb(step, ci)) else {
+        let depth = match ep.depth(step, ci) {
+            Ok(Some(d)) => d,
+            Ok(None) => continue,
+            Err(e) => {
+                warnings.push(format!(
+                    "camera {}: depth unreadable ({e}); skipped",
+                    cam.name
+                ));
+                continue;
+            }
+        };
+        let Ok(rgb) = ep.rgb(step, ci) else {
+            warnings.push(format!(
+                "camera {}: RGB unreadable; its depth is skipped",
+                cam.name
+            ));
             continue;
         };
         let lifted = backproject_depth(&depth.depth_m, depth.width_px, depth.height_px, &k_inv);
+        let total = depth.depth_m.len();
+        if lifted.len() < total {
+            warnings.push(format!(
+                "camera {}: {} of {total} depth pixels invalid (NaN, zero, negative or infinite), skipped",
+                cam.name,
+                total - lifted.len()
+            ));
+        }
+        if k.width_px != depth.width_px || k.height_px != depth.height_px {
+            warnings.push(format!(
+                "camera {}: depth is {}x{} but K is for {}x{}",
+                cam.name, depth.width_px, depth.height_px, k.width_px, k.height_px
+            ));
+        }
         let cam_pts: Vec<[f32; 3]> = lifted.iter().map(|(_, p)| *p).collect();
         let positions = match (world, cam.poses.world_from_camera(step)) {
             (true, Some(pose)) => to_world(pose, &cam_pts),
@@ -75,7 +119,17 @@ pub fn step_cloud(
             });
         }
     }
-    Ok(PointCloud::new(points, world))
+    let mut cloud = PointCloud::new(points, world);
+    cloud.warnings = warnings;
+    Ok(cloud)
+}
+
+/// How far a pose's rotation is from orthonormal: max |R^T R - I|, or `None` if not finite.
+fn rigid_error(pose: &nalgebra::Matrix4<f64>) -> Option<f64> {
+    let r = pose.fixed_view::<3, 3>(0, 0);
+    let e = r.transpose() * r - nalgebra::Matrix3::identity();
+    let m = e.iter().fold(0f64, |m, v| m.max(v.abs()));
+    m.is_finite().then_some(m)
 }
 
 /// "As the model sees it": the Ego3D samples SpatialVLA would compute for camera `ci` at

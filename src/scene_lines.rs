@@ -162,7 +162,10 @@ pub fn patch_outlines(cloud: &PointCloud, reso: usize) -> LineSet {
     ring.extend((1..reso - 1).rev().map(|r| (r, 0)));
     ring.push((0, 0));
     for patch in cloud.points.chunks_exact(per) {
-        let pts: Vec<[f32; 3]> = ring.iter().map(|&(r, c)| patch[r * reso + c].position).collect();
+        let pts: Vec<[f32; 3]> = ring
+            .iter()
+            .map(|&(r, c)| patch[r * reso + c].position)
+            .collect();
         b.polyline(&pts, colors::PATCH, 1.0);
     }
     b.build()

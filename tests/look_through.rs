@@ -22,7 +22,9 @@ fn the_cloud_seen_through_the_camera_is_its_image() {
         }
     };
     let collection = open_path(&common::native_dir()).unwrap();
-    let ep = collection.datasets[0].open_episode(0, &Arc::new(FrameCache::default())).unwrap();
+    let ep = collection.datasets[0]
+        .open_episode(0, &Arc::new(FrameCache::default()))
+        .unwrap();
     let step = 5;
     let cam = ep.camera_index("agentview").unwrap();
     let c = &ep.cameras[cam];
@@ -42,10 +44,18 @@ fn the_cloud_seen_through_the_camera_is_its_image() {
         100.0,
     )
     .unwrap();
-    let mut u = PointUniforms::for_view(&OrbitCamera::at_distance([0.0; 3], 1.0), &cloud, [w, h], 2.0, 0);
+    let mut u = PointUniforms::for_view(
+        &OrbitCamera::at_distance([0.0; 3], 1.0),
+        &cloud,
+        [w, h],
+        2.0,
+        0,
+    );
     u.view_proj = vp;
     u.focal_px = focal_rel * h as f32;
-    let img = gpu.render(&cloud, &LineSet::default(), None, &u, [w, h]).unwrap();
+    let img = gpu
+        .render(&cloud, &LineSet::default(), None, &u, [w, h])
+        .unwrap();
     let rgb = ep.rgb(step, cam).unwrap();
     let (mut n, mut err) = (0usize, 0f64);
     for (x, y, p) in img.enumerate_pixels() {
@@ -62,5 +72,8 @@ fn the_cloud_seen_through_the_camera_is_its_image() {
     let mean = err / (3 * n.max(1)) as f64;
     eprintln!("covered {covered:.2}, mean |diff| {mean:.1} levels");
     assert!(covered > 0.7, "most of the image is covered ({covered})");
-    assert!(mean < 12.0, "the rendered view matches the camera image (mean |diff| {mean})");
+    assert!(
+        mean < 12.0,
+        "the rendered view matches the camera image (mean |diff| {mean})"
+    );
 }

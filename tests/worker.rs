@@ -246,7 +246,14 @@ fn the_model_view_shows_the_1024_ego3d_samples_on_the_table() {
         .points
         .iter()
         .zip(&bf.points)
-        .map(|(a, b)| (0..3).map(|k| (a.position[k] - b.position[k]).abs()).fold(0f32, f32::max))
+        .map(|(a, b)| {
+            (0..3)
+                .map(|k| (a.position[k] - b.position[k]).abs())
+                .fold(0f32, f32::max)
+        })
         .fold(0f32, f32::max);
-    assert!(moved > 1e-5 && moved < 0.05, "bf16 K moves samples by {moved} m");
+    assert!(
+        moved > 1e-5 && moved < 0.05,
+        "bf16 K moves samples by {moved} m"
+    );
 }

@@ -25,6 +25,9 @@ pub struct PointCloud {
     pub depth_range_m: (f32, f32),
     /// Whether positions are in the world frame (false: one camera's frame).
     pub world_frame: bool,
+    /// Problems met while building it (invalid depth skipped, singular K, a pose that is not
+    /// a rigid transform), shown above the view.
+    pub warnings: Vec<String>,
 }
 
 impl PointCloud {
@@ -91,6 +94,7 @@ impl PointCloud {
             median,
             depth_range_m: (dlo, dhi),
             world_frame,
+            warnings: Vec::new(),
         }
     }
 }

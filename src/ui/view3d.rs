@@ -258,6 +258,9 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
             )
             .map(|vp| (vp, c.height / c.width))
         });
+    for w in &cloud.warnings {
+        ui.colored_label(super::theme::WARN_TEXT, w);
+    }
     if !state.gpu_available {
         ui.weak("(no GPU renderer in this window)");
         return;
