@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::action_grid::compare::{StepErrors, step_errors};
 use crate::episode::Episode;
-use crate::model::processor::IntrinsicsPrecision;
+use crate::model::processor::{IntrinsicsPrecision, IntrinsicsSource};
 use crate::model::{DepthInput, GenerateOptions, PredictRequest, Prediction, Predictor};
 
 /// The camera the model looks through: the first real (non-placeholder) camera, as the
@@ -48,11 +48,24 @@ pub fn choose_unnorm_key(
     )
 }
 
+/// Which K the model gets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum IntrinsicsChoice {
+    /// The checkpoint's entry for the unnorm key (reference behaviour).
+    #[default]
+    Processor,
+    /// A named entry of the checkpoint's table.
+    Entry(String),
+    /// The model camera's own calibration from the episode.
+    EpisodeCamera,
+}
+
 /// Settings of a run that are not per step.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
     pub unnorm_key: String,
     pub intrinsics: IntrinsicsPrecision,
+    pub intrinsics_choice: IntrinsicsChoice,
     pub options: GenerateOptions,
 }
 
@@ -90,6 +103,32 @@ pub fn predict_step(
     } else {
         None
     };
+    let intrinsics_source = match &settings.intrinsics_choice {
+        IntrinsicsChoice::Processor => IntrinsicsSource::Processor,
+        IntrinsicsChoice::Entry(name) => IntrinsicsSource::Entry(name.clone()),
+        IntrinsicsChoice::EpisodeCamera => {
+            let k = camera.intrinsics.with_context(|| {
+                format!(
+                    "camera {} has no calibration to give the model",
+                    camera.name
+                )
+            })?;
+            IntrinsicsSource::Explicit {
+                k: [
+                    [k.fx_px, 0.0, k.cx_px],
+                    [0.0, k.fy_px, k.cy_px],
+                    [0.0, 0.0, 1.0],
+                ],
+                width: k.width_px,
+                height: k.height_px,
+                label: format!(
+                    "camera {} ({})",
+                    camera.name,
+                    camera.intrinsics_source.label()
+                ),
+            }
+        }
+    };
     let req = PredictRequest {
         rgb: &rgb.pixels,
         width: rgb.width_px as usize,
@@ -98,6 +137,7 @@ pub fn predict_step(
         depth,
         unnorm_key: &settings.unnorm_key,
         intrinsics: settings.intrinsics,
+        intrinsics_source,
         options: settings.options,
     };
     let prediction = predictor

@@ -52,6 +52,8 @@ pub struct ModelInfo {
     /// Bin counts of the checkpoint's action grid (the grid panel draws the model's bin
     /// only when they match its own).
     pub grid_counts: crate::action_grid::BinCounts,
+    /// Entries of the checkpoint's intrinsics table.
+    pub intrinsics_entries: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -244,6 +246,7 @@ impl ModelThread {
                     uses_depth: p.model.uses_depth(),
                     has_zoe_weights: p.has_zoe_weights,
                     grid_counts: p.processor.grid.bin_counts(),
+                    intrinsics_entries: p.intrinsics.keys().map(str::to_owned).collect(),
                 };
                 self.predictor = Some(p);
                 self.send(ModelMessage::Loaded(info));

@@ -174,3 +174,58 @@ fn rgb_only_frames_say_depth_is_needed() {
         "{first}"
     );
 }
+
+#[test]
+fn the_model_can_be_given_the_episode_cameras_own_k() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ks = Vec::new();
+    for choice in ["processor", "camera"] {
+        let out = tmp.path().join(format!("{choice}.jsonl"));
+        let run = bin()
+            .args([
+                "predict",
+                "--unnorm-key",
+                "bridge_orig/1.0.0",
+                "--episode",
+                "0",
+                "--step",
+                "0",
+            ])
+            .args(["--max-new-tokens", "3", "--intrinsics", choice, "--out"])
+            .arg(&out)
+            .arg(repo("sample_episodes/sim_native"))
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let first: Value = serde_json::from_str(
+            std::fs::read_to_string(&out)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        ks.push(first["intrinsics"].clone());
+    }
+    // The checkpoint's K for bridge (623.588 px at 640 x 480) scaled to 224, against the
+    // simulated agentview's own K (309.02 px at 256 x 256) scaled to 224.
+    let fx = |k: &Value| k["k"][0][0].as_f64().unwrap();
+    assert!((fx(&ks[0]) - 218.2558).abs() < 1e-3, "{}", ks[0]);
+    assert!(
+        (fx(&ks[1]) - 309.019336 * 224.0 / 256.0).abs() < 1e-3,
+        "{}",
+        ks[1]
+    );
+    assert!(ks[1]["entry"].as_str().unwrap().contains("agentview"));
+    let bad = bin()
+        .args(["predict", "--intrinsics", "nonsense", "--out"])
+        .arg(tmp.path().join("x.jsonl"))
+        .arg(repo("sample_episodes/sim_native"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}

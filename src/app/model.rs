@@ -40,6 +40,7 @@ impl SpatialscopeApp {
             } else {
                 IntrinsicsPrecision::Float32
             },
+            intrinsics_choice: self.model_panel.intrinsics_choice.clone(),
             options: GenerateOptions {
                 max_new_tokens: 256,
                 top_k: 5,

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use candle_core::{DType, Device};
 
 use crate::episode::FrameCache;
-use crate::inference::{RunSettings, choose_unnorm_key, predict_step};
+use crate::inference::{IntrinsicsChoice, RunSettings, choose_unnorm_key, predict_step};
 use crate::model::processor::IntrinsicsPrecision;
 use crate::model::{DepthInput, GenerateOptions, PredictRequest, Predictor};
 
@@ -33,6 +33,11 @@ pub struct PredictArgs {
     /// Round K to bfloat16 as the reference predict_action path does.
     #[arg(long)]
     pub bf16_intrinsics: bool,
+    /// Which K the model gets: `processor` (the checkpoint's entry for the key, the
+    /// reference), `entry:NAME` (another entry of its table) or `camera` (the episode
+    /// camera's own calibration; episode mode).
+    #[arg(long, default_value = "processor")]
+    pub intrinsics: String,
     /// Only this episode (index in the listing).
     #[arg(long)]
     pub episode: Option<usize>,
@@ -184,6 +189,17 @@ fn read_npy_2d(path: &Path) -> anyhow::Result<(Vec<f32>, usize, usize)> {
     Ok((values, w, h))
 }
 
+fn intrinsics_choice(s: &str) -> anyhow::Result<IntrinsicsChoice> {
+    Ok(match s {
+        "processor" => IntrinsicsChoice::Processor,
+        "camera" => IntrinsicsChoice::EpisodeCamera,
+        _ => match s.strip_prefix("entry:") {
+            Some(name) if !name.is_empty() => IntrinsicsChoice::Entry(name.to_owned()),
+            _ => bail!("--intrinsics {s}: expected processor, camera or entry:NAME"),
+        },
+    })
+}
+
 pub fn run(args: &PredictArgs) -> anyhow::Result<String> {
     let dir = args.model.clone().unwrap_or_else(default_model_path);
     let device = device_from_name(&args.device)?;
@@ -229,6 +245,13 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<String> {
             depth,
             unnorm_key: &key,
             intrinsics,
+            intrinsics_source: match intrinsics_choice(&args.intrinsics)? {
+                IntrinsicsChoice::Processor => crate::model::processor::IntrinsicsSource::Processor,
+                IntrinsicsChoice::Entry(e) => crate::model::processor::IntrinsicsSource::Entry(e),
+                IntrinsicsChoice::EpisodeCamera => {
+                    bail!("--intrinsics camera needs an episode (no camera with --image)")
+                }
+            },
             options,
         };
         let p = predictor.predict(&req, &cancel)?;
@@ -293,6 +316,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<String> {
             let settings = RunSettings {
                 unnorm_key: choose_unnorm_key(&predictor, &ep, args.unnorm_key.as_deref())?,
                 intrinsics,
+                intrinsics_choice: intrinsics_choice(&args.intrinsics)?,
                 options,
             };
             for step in 0..ep.num_steps() {
@@ -318,6 +342,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<String> {
                             "camera": sp.camera,
                             "unnorm_key": sp.prediction.unnorm_key,
                             "depth_source": sp.prediction.depth_source,
+                            "intrinsics": sp.prediction.intrinsics,
                             "token_ids": sp.prediction.tokens.iter().map(|t| t.id).collect::<Vec<_>>(),
                             "tokens": sp.prediction.tokens.iter().map(|t| &t.token).collect::<Vec<_>>(),
                             "probabilities": sp.prediction.tokens.iter().map(|t| t.probability).collect::<Vec<_>>(),

@@ -16,7 +16,9 @@ use candle_core::{D, DType, Device};
 use super::checkpoint::Checkpoint;
 use super::error::{ModelError, Result};
 use super::preprocess::{depth_to_model_size, pixel_values};
-use super::processor::{ChosenIntrinsics, IntrinsicsPrecision, ProcessorIntrinsics};
+use super::processor::{
+    ChosenIntrinsics, IntrinsicsPrecision, IntrinsicsSource, ProcessorIntrinsics,
+};
 use super::prompt::PromptTokenizer;
 use super::spatialvla::{FrameInput, GenerateOptions, SpatialVla};
 use crate::action_grid::{
@@ -58,6 +60,7 @@ pub struct PredictRequest<'a> {
     pub depth: Option<DepthInput>,
     pub unnorm_key: &'a str,
     pub intrinsics: IntrinsicsPrecision,
+    pub intrinsics_source: IntrinsicsSource,
     pub options: GenerateOptions,
 }
 
@@ -229,9 +232,12 @@ impl Predictor {
                 ));
             }
         };
-        let intrinsics = self
-            .intrinsics
-            .choose(req.unnorm_key, size as u32, req.intrinsics)?;
+        let intrinsics = self.intrinsics.choose_from(
+            &req.intrinsics_source,
+            req.unnorm_key,
+            size as u32,
+            req.intrinsics,
+        )?;
         let prompt_ids = self
             .tokenizer
             .prompt_ids(req.instruction, cfg.vision.num_patches())?;

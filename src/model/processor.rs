@@ -36,6 +36,24 @@ pub struct ProcessorIntrinsics {
     entries: BTreeMap<String, Entry>,
 }
 
+/// Where K comes from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum IntrinsicsSource {
+    /// The processor's entry for the unnorm key, else `default` (the reference behaviour).
+    #[default]
+    Processor,
+    /// A named entry of the processor's table.
+    Entry(String),
+    /// Given K for a `width` x `height` image (e.g. the episode camera's own calibration:
+    /// "what if the model knew the real camera").
+    Explicit {
+        k: [[f64; 3]; 3],
+        width: u32,
+        height: u32,
+        label: String,
+    },
+}
+
 /// K as chosen for a frame.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ChosenIntrinsics {
@@ -109,6 +127,48 @@ impl ProcessorIntrinsics {
     /// The keys with their own entry.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
+    }
+
+    /// K from `source` at `size` x `size`.
+    pub fn choose_from(
+        &self,
+        source: &IntrinsicsSource,
+        unnorm_key: &str,
+        size: u32,
+        precision: IntrinsicsPrecision,
+    ) -> Result<ChosenIntrinsics> {
+        let (label, k, w, h) = match source {
+            IntrinsicsSource::Processor => return self.choose(unnorm_key, size, precision),
+            IntrinsicsSource::Entry(name) => {
+                let e = self.entries.get(name).ok_or_else(|| ModelError::Config {
+                    path: self.path.clone(),
+                    field: format!("intrinsic_config.{name}"),
+                    what: "no such entry".into(),
+                })?;
+                (name.clone(), e.k, e.width, e.height)
+            }
+            IntrinsicsSource::Explicit {
+                k,
+                width,
+                height,
+                label,
+            } => (label.clone(), *k, *width, *height),
+        };
+        if w == 0 || h == 0 {
+            return Err(ModelError::Input(format!(
+                "intrinsics `{label}` are for a 0-pixel image"
+            )));
+        }
+        let k = scale_to(&k, w, h, size, size);
+        let k = match precision {
+            IntrinsicsPrecision::Float32 => k,
+            IntrinsicsPrecision::Bfloat16 => bf16_matrix(&k),
+        };
+        Ok(ChosenIntrinsics {
+            entry: label,
+            precision,
+            k,
+        })
     }
 
     /// K for `unnorm_key` (else `default`) at `size` x `size`.

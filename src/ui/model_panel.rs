@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::{Intent, theme};
 use crate::action_grid::Slot;
-use crate::inference::{AttentionSelection, StepPrediction};
+use crate::inference::{AttentionSelection, IntrinsicsChoice, StepPrediction};
 use crate::model::predict::rank_keys_by_magnitude;
 use crate::model_worker::ModelInfo;
 use crate::worker::UserError;
@@ -43,6 +43,8 @@ pub struct ModelPanelState {
     /// The user's key; `None` = the episode's dataset key.
     pub unnorm_key: Option<String>,
     pub bf16_intrinsics: bool,
+    /// Which K the model gets (the checkpoint's by default).
+    pub intrinsics_choice: IntrinsicsChoice,
     /// Predict whenever the step changes.
     pub auto_run: bool,
     /// Predictions of the open episode, by step.
@@ -144,6 +146,33 @@ fn checkpoint_ui(
                 for k in &info.unnorm_keys {
                     ui.selectable_value(&mut state.unnorm_key, Some(k.clone()), k);
                 }
+            });
+        let k_text = match &state.intrinsics_choice {
+            IntrinsicsChoice::Processor => "checkpoint's K for the key".to_owned(),
+            IntrinsicsChoice::Entry(e) => format!("checkpoint entry {e}"),
+            IntrinsicsChoice::EpisodeCamera => "the episode camera's own K".to_owned(),
+        };
+        egui::ComboBox::from_label("model K")
+            .selected_text(k_text)
+            .width(260.0)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(
+                    &mut state.intrinsics_choice,
+                    IntrinsicsChoice::Processor,
+                    "checkpoint's K for the key (reference)",
+                );
+                for e in &info.intrinsics_entries {
+                    ui.selectable_value(
+                        &mut state.intrinsics_choice,
+                        IntrinsicsChoice::Entry(e.clone()),
+                        format!("checkpoint entry {e}"),
+                    );
+                }
+                ui.selectable_value(
+                    &mut state.intrinsics_choice,
+                    IntrinsicsChoice::EpisodeCamera,
+                    "the episode camera's own K (what if the model knew it)",
+                );
             });
         ui.checkbox(&mut state.bf16_intrinsics, "bfloat16 K (as predict_action)")
             .on_hover_text(
