@@ -105,7 +105,10 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
             ep.name
         )
     })?;
-    let lines = crate::scene_lines::step_lines(&ep, a.step, &[], cloud.world_frame, Some(&cloud));
+    let mut lines = crate::scene_lines::step_lines(&ep, a.step, &[], cloud.world_frame, Some(&cloud));
+    if a.model_view {
+        lines = lines.merged(&crate::scene_lines::patch_outlines(&cloud, 2));
+    }
     let camera = OrbitCamera::at_distance(cloud.median, cloud.spread_m * 2.5);
     let uniforms = PointUniforms::for_view(&camera, &cloud, size, a.point_size, mode);
     let mut gpu = Offscreen::new().map_err(anyhow::Error::msg)?;
