@@ -105,7 +105,8 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
             ep.name
         )
     })?;
-    let mut lines = crate::scene_lines::step_lines(&ep, a.step, &[], cloud.world_frame, Some(&cloud));
+    let mut lines =
+        crate::scene_lines::step_lines(&ep, a.step, &[], cloud.world_frame, Some(&cloud));
     if a.model_view {
         lines = lines.merged(&crate::scene_lines::patch_outlines(&cloud, 2));
     }

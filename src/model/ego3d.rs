@@ -73,7 +73,8 @@ impl Ego3dEmbedding {
             (1, n, 3 * self.sampling.reso.pow(2) * (2 * self.n_freqs + 1)),
             device,
         )?;
-        let h = self.norm.forward(&self.fc0.forward(&encoding)?)?.relu()?;
+        let x = encoding.to_dtype(self.fc0.weight().dtype())?;
+        let h = self.norm.forward(&self.fc0.forward(&x)?)?.relu()?;
         let pos_embed = self.fc3.forward(&h)?;
         Ok(Ego3dOutput {
             xyz,

@@ -216,6 +216,7 @@ impl Gemma2 {
         let scaling = self.cfg.query_pre_attn_scalar.powf(-0.5);
         let normaliser = (self.cfg.hidden_size as f32).sqrt();
         let (cos, sin) = self.rope_tables(start, t)?;
+        let (cos, sin) = (cos.to_dtype(embeds.dtype())?, sin.to_dtype(embeds.dtype())?);
         let mut x = (embeds * f64::from(normaliser))?;
         let mut hidden_states = Vec::new();
         let mut attentions = Vec::new();
@@ -246,7 +247,9 @@ impl Gemma2 {
                     .reshape((1, nh, s, hd))?)
             };
             let (k, v) = (expand(&k)?, expand(&v)?);
-            let mut scores = (q.matmul(&k.t()?)? * scaling)?;
+            // Soft-cap, mask and softmax in float32 whatever the weights' dtype (as the
+            // library upcasts the softmax).
+            let mut scores = (q.matmul(&k.t()?)?.to_dtype(candle_core::DType::F32)? * scaling)?;
             if let Some(cap) = self.cfg.attn_logit_softcapping {
                 scores = ((scores / cap)?.tanh()? * cap)?;
             }
@@ -259,12 +262,12 @@ impl Gemma2 {
                 AttentionCapture::LastRow => attentions.push(probs.i_last_row(t)?),
                 AttentionCapture::All => attentions.push(probs.squeeze(0)?),
             }
-            let attended =
-                probs
-                    .matmul(&v)?
-                    .transpose(1, 2)?
-                    .contiguous()?
-                    .reshape((1, t, nh * hd))?;
+            let attended = probs
+                .to_dtype(v.dtype())?
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((1, t, nh * hd))?;
             let a = self.rms_norm(&layer.o.forward(&attended)?, &layer.post_attn_norm)?;
             x = (residual + a)?;
             let residual = x.clone();

@@ -107,17 +107,17 @@ impl SiglipVisionTower {
             let q = split(layer.q.forward(&h)?)?;
             let k = split(layer.k.forward(&h)?)?;
             let v = split(layer.v.forward(&h)?)?;
-            let scores = (q.matmul(&k.t()?)? * scale)?;
+            let scores = (q.matmul(&k.t()?)?.to_dtype(candle_core::DType::F32)? * scale)?;
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
             if want_attention && i + 1 == self.layers.len() {
                 last_attention = Some(probs.squeeze(0)?.mean(0)?);
             }
-            let attended =
-                probs
-                    .matmul(&v)?
-                    .transpose(1, 2)?
-                    .contiguous()?
-                    .reshape((1, n * n, heads * hd))?;
+            let attended = probs
+                .to_dtype(v.dtype())?
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((1, n * n, heads * hd))?;
             x = (residual + layer.out.forward(&attended)?)?;
             let residual = x.clone();
             let h = layer.norm2.forward(&x)?;
