@@ -52,6 +52,10 @@ fn main() -> std::process::ExitCode {
         Some(CliCommand::Render(args)) => {
             spatialscope::cli::render_cmd::run(&args).map(|file| println!("{}", file.display()))
         }
+        #[cfg(feature = "export")]
+        Some(CliCommand::Export(args)) => {
+            spatialscope::cli::export_cmd::run(&args).map(|text| print!("{text}"))
+        }
         None => run_app(cli.path),
     };
     match result {

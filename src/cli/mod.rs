@@ -2,6 +2,8 @@
 //! `spatialscope inspect PATH [--json]` prints what a dataset holds, `spatialscope grid
 //! encode|decode` runs the action tokenizer on stdin.
 
+#[cfg(feature = "export")]
+pub mod export_cmd;
 pub mod grid_cmd;
 pub mod predict_cmd;
 pub mod render_cmd;
@@ -60,6 +62,9 @@ pub enum CliCommand {
     /// Run SpatialVLA: on every step of the episodes under PATH (--out preds.jsonl), or on
     /// one --image with a --prompt.
     Predict(predict_cmd::PredictArgs),
+    /// Episodes (and predictions) as Rerun recordings: --rrd out.rrd or --connect [ADDR].
+    #[cfg(feature = "export")]
+    Export(export_cmd::ExportArgs),
     /// Render the 3-D view of one step offscreen to a PNG (no window needed).
     Render(render_cmd::RenderArgs),
     /// SpatialVLA's action tokenizer: encode actions to token ids, decode ids to actions.

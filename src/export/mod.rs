@@ -1,4 +1,7 @@
-//! Exports: pictures for slides (PNG charts of dataset statistics). Rerun recordings and
-//! 3-D renders join here with their issues.
+//! Exports: pictures for slides (PNG charts of dataset statistics) and Rerun recordings
+//! (`.rrd` files, live streaming).
 
 pub mod charts;
+#[cfg(feature = "export")]
+pub mod rerun_export;
+pub mod rerun_paths;

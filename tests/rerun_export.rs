@@ -1,0 +1,316 @@
+//! The Rerun export read back by a real external reader: the official Python `rerun-sdk`
+//! (pinned to the Rust SDK's version; `.ci/run` installs it and sets
+//! `SPATIALSCOPE_REQUIRE_RERUN_PY=1`, so CI fails rather than skips when it is missing)
+//! opens each exported `.rrd` and `tests/rerun_check.py` checks entity paths, row counts per
+//! timeline and values against the source episode. Also: atomic writes, refusal to write
+//! into a dataset, an unwritable path, and a viewer that is not running.
+
+#![cfg(feature = "export")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use sha2::Digest;
+use spatialscope::episode::{Episode, FrameCache, open_path};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_spatialscope"))
+}
+
+fn python() -> String {
+    std::env::var("SPATIALSCOPE_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+/// Whether the Python reader is available; fails the test when CI requires it.
+fn reader_available() -> bool {
+    let ok = Command::new(python())
+        .args([
+            "-c",
+            "import rerun, datafusion; assert rerun.__version__ == '0.36.3', rerun.__version__",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("SPATIALSCOPE_REQUIRE_RERUN_PY").is_err(),
+            "rerun-sdk[datafusion]==0.36.3 is required here but `{}` cannot import it",
+            python()
+        );
+        eprintln!(
+            "SKIPPED the read-back: no rerun-sdk 0.36.3 for `{}` (CI installs it)",
+            python()
+        );
+    }
+    ok
+}
+
+fn first_episode(path: &Path) -> Episode {
+    let c = open_path(path).unwrap();
+    c.datasets[0]
+        .open_episode(0, &Arc::new(FrameCache::default()))
+        .unwrap()
+}
+
+fn expected(ep: &Episode, with_ego3d: bool, predictions: bool) -> serde_json::Value {
+    let cameras: Vec<serde_json::Value> = ep
+        .cameras
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.placeholder)
+        .map(|(ci, c)| {
+            let enc = ep.encoded_rgb(0, ci).unwrap();
+            let mut v = serde_json::json!({
+                "name": c.name,
+                "width": c.width_px,
+                "step0_sha256": format!("{:x}", sha2::Sha256::digest(&enc.bytes)),
+                "media_type": if enc.encoding == "png" { "image/png" } else { "image/jpeg" },
+            });
+            if let Some(k) = c.intrinsics {
+                v["fx"] = k.fx_px.into();
+                v["cx"] = k.cx_px.into();
+            }
+            if c.has_depth {
+                let step = ep.num_steps() / 2;
+                let d = ep.depth(step, ci).unwrap().unwrap();
+                let (x, y) = (d.width_px / 3, d.height_px / 2);
+                v["depth_probe"] = serde_json::json!({
+                    "step": step, "x": x, "y": y,
+                    "metres": d.depth_m[(y * d.width_px + x) as usize],
+                });
+            }
+            v
+        })
+        .collect();
+    let ego3d_camera = ep
+        .cameras
+        .iter()
+        .find(|c| c.has_depth && c.intrinsics.is_some())
+        .map(|c| c.name.clone());
+    serde_json::json!({
+        "num_steps": ep.num_steps(),
+        "instruction": ep.instruction,
+        "fps": ep.fps,
+        "actions": ep.actions.values.iter().map(|a| a.map(f64::from)).collect::<Vec<_>>(),
+        "cameras": cameras,
+        "ego3d_points": if with_ego3d && ego3d_camera.is_some() { Some(1024) } else { None },
+        "ego3d_camera": ego3d_camera,
+        "predictions": predictions,
+    })
+}
+
+fn export(path: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let run = bin()
+        .arg("export")
+        .arg(path)
+        .arg("--rrd")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_slice(&run.stdout).unwrap()
+}
+
+fn check(rrd: &Path, exp: &serde_json::Value, dir: &Path) {
+    let exp_path = dir.join("expected.json");
+    std::fs::write(&exp_path, exp.to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rerun_check.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg(rrd)
+        .arg(&exp_path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
+    assert!(
+        out.status.success() && text.contains("rerun_check: OK"),
+        "{text}"
+    );
+}
+
+#[test]
+fn rgbd_episode_round_trips_through_the_rerun_sdk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rrd = tmp.path().join("native.rrd");
+    let report = export(&common::native_dir(), &rrd, &[]);
+    assert_eq!(report["report"]["steps"], 46);
+    assert!(!tmp.path().join("native.rrd.partial").exists());
+    if reader_available() {
+        check(
+            &rrd,
+            &expected(&first_episode(&common::native_dir()), true, false),
+            tmp.path(),
+        );
+    }
+}
+
+#[test]
+fn rlds_episode_keeps_its_jpeg_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rrd = tmp.path().join("bridge.rrd");
+    export(&common::bridge_dir(), &rrd, &[]);
+    // Encoded JPEGs, not raw pixels: the file is smaller than the naive raw export.
+    let raw = tmp.path().join("bridge_raw.rrd");
+    export(&common::bridge_dir(), &raw, &["--raw-images"]);
+    let (a, b) = (
+        std::fs::metadata(&rrd).unwrap().len(),
+        std::fs::metadata(&raw).unwrap().len(),
+    );
+    assert!(a < b, "encoded {a} B vs raw {b} B");
+    if reader_available() {
+        check(
+            &rrd,
+            &expected(&first_episode(&common::bridge_dir()), false, false),
+            tmp.path(),
+        );
+    }
+}
+
+#[test]
+fn predictions_are_exported_with_the_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rrd = tmp.path().join("pred.rrd");
+    let report = export(
+        &common::native_dir(),
+        &rrd,
+        &[
+            "--model",
+            "assets/tiny_spatialvla",
+            "--unnorm-key",
+            "bridge_orig/1.0.0",
+            "--episode",
+            "0",
+            "--max-new-tokens",
+            "13",
+        ],
+    );
+    assert_eq!(report["report"]["predictions"], 46);
+    if reader_available() {
+        check(
+            &rrd,
+            &expected(&first_episode(&common::native_dir()), true, true),
+            tmp.path(),
+        );
+    }
+}
+
+#[test]
+fn bad_outputs_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Inside the dataset.
+    let inside = common::native_dir().join("x.rrd");
+    let run = bin()
+        .arg("export")
+        .arg(common::native_dir())
+        .arg("--rrd")
+        .arg(&inside)
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("never writes into datasets"));
+    assert!(!inside.exists());
+    // Unwritable: a path under a regular file.
+    let file = tmp.path().join("plain");
+    std::fs::write(&file, b"x").unwrap();
+    let run = bin()
+        .arg("export")
+        .arg(common::native_dir())
+        .arg("--rrd")
+        .arg(file.join("out.rrd"))
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("cannot"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // No viewer listening on a free port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("rerun+http://127.0.0.1:{port}/proxy");
+    let run = bin()
+        .arg("export")
+        .arg(common::native_dir())
+        .args(["--no-ego3d", "--connect", &url])
+        .output()
+        .unwrap();
+    assert!(!run.status.success(), "streaming to nobody must fail");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("viewer"), "{err}");
+    let _: PathBuf = tmp.path().to_owned();
+}
+
+#[test]
+fn streaming_to_a_running_viewer_delivers_the_recording() {
+    if !reader_available() {
+        return;
+    }
+    // The SDK's own `rerun` binary, receiving headlessly and saving what arrives.
+    let py = PathBuf::from(python());
+    let rerun_bin = py
+        .parent()
+        .map(|d| d.join("rerun"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "rerun".into());
+    let tmp = tempfile::tempdir().unwrap();
+    let saved = tmp.path().join("streamed.rrd");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(&rerun_bin)
+        .args(["--port", &port.to_string(), "--save"])
+        .arg(&saved)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the rerun binary of the rerun-sdk");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rerun server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let url = format!("rerun+http://127.0.0.1:{port}/proxy");
+    let run = bin()
+        .arg("export")
+        .arg(common::native_dir())
+        .args(["--connect", &url])
+        .output()
+        .unwrap();
+    // Let the server write, then stop it gracefully (SIGINT) so it closes the file.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let _ = Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    check(
+        &saved,
+        &expected(&first_episode(&common::native_dir()), true, false),
+        tmp.path(),
+    );
+}
