@@ -91,3 +91,60 @@ fn refuses_rgb_only_data_and_the_dataset_folder() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--size"));
 }
+
+#[test]
+fn orbit_frames_are_deterministic_and_videos_are_encoded_or_explained() {
+    let tmp = tempfile::tempdir().unwrap();
+    let render = |out: &std::path::Path, extra: &[&str]| {
+        bin()
+            .args(["render", "--size", "160x90", "--out"])
+            .arg(out)
+            .args(extra)
+            .arg(common::native_dir())
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let run = render(&a, &["--orbit", "--frames", "4"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    if no_adapter(&stderr) {
+        eprintln!("SKIPPED: no wgpu adapter ({stderr})");
+        return;
+    }
+    assert!(run.status.success(), "{stderr}");
+    assert!(render(&b, &["--orbit", "--frames", "4"]).status.success());
+    let read =
+        |d: &std::path::Path, i: usize| std::fs::read(d.join(format!("frame_{i:05}.png"))).unwrap();
+    for i in 0..4 {
+        assert_eq!(
+            read(&a, i),
+            read(&b, i),
+            "frame {i} is the same on every run"
+        );
+    }
+    assert_ne!(read(&a, 0), read(&a, 1), "the orbit moves");
+    // A video: encoded when ffmpeg is installed, else the frames are kept and it says so.
+    let mp4 = tmp.path().join("clip.mp4");
+    let run = render(&mp4, &["--orbit", "--frames", "3"]);
+    let have_ffmpeg = Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if have_ffmpeg {
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let bytes = std::fs::read(&mp4).unwrap();
+        assert!(
+            bytes.len() > 1000 && &bytes[4..8] == b"ftyp",
+            "an MP4 container"
+        );
+    } else {
+        assert!(!run.status.success());
+        assert!(String::from_utf8_lossy(&run.stderr).contains("ffmpeg is not installed"));
+        assert!(!mp4.exists());
+    }
+    assert!(tmp.path().join("clip_frames/frame_00002.png").exists());
+}

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 
 use crate::episode::FrameCache;
 use crate::render::offscreen::Offscreen;
-use crate::render::{OrbitCamera, PointUniforms};
+use crate::render::{LineSet, OrbitCamera, PointCloud, PointUniforms};
 
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
@@ -24,7 +24,8 @@ pub struct RenderArgs {
     /// Image size, WxH pixels.
     #[arg(long, default_value = "1280x720")]
     pub size: String,
-    /// Output folder (created if needed; never inside a dataset).
+    /// Output folder (created if needed; never inside a dataset), or a `.mp4` file: the
+    /// frames go to `<name>_frames/` beside it and ffmpeg encodes them when installed.
     #[arg(long)]
     pub out: PathBuf,
     /// Point colour: rgb, depth, height or camera.
@@ -36,6 +37,15 @@ pub struct RenderArgs {
     /// Draw the model's 1024 Ego3D samples of the first depth camera instead of the full cloud.
     #[arg(long)]
     pub model_view: bool,
+    /// A scripted orbit around the step's cloud (--frames frames, 30 fps in a video).
+    #[arg(long)]
+    pub orbit: bool,
+    /// Frames of the orbit.
+    #[arg(long, default_value_t = 72)]
+    pub frames: usize,
+    /// Every step from --step to the end (the episode at its fps in a video).
+    #[arg(long)]
+    pub all_steps: bool,
 }
 
 fn parse_size(s: &str) -> anyhow::Result<[u32; 2]> {
@@ -60,7 +70,33 @@ fn color_mode(s: &str) -> anyhow::Result<u32> {
     })
 }
 
-/// Renders; returns the written file's path.
+/// The cloud and lines of one step.
+fn step_scene(
+    ep: &crate::episode::Episode,
+    step: usize,
+    model_view: bool,
+) -> anyhow::Result<(PointCloud, LineSet)> {
+    let cloud = if model_view {
+        let cam = ep.cameras.iter().position(|c| c.has_depth && c.intrinsics.is_some());
+        cam.and_then(|c| crate::scene::model_view_cloud(ep, step, c, false))
+    } else {
+        crate::scene::step_cloud(ep, step, |_| true).ok()
+    }
+    .filter(|c| !c.points.is_empty())
+    .with_context(|| {
+        format!(
+            "{}: no camera with depth and intrinsics, so there is no 3-D view to render (RGB-only datasets need estimated depth, not available yet)",
+            ep.name
+        )
+    })?;
+    let mut lines = crate::scene_lines::step_lines(ep, step, &[], cloud.world_frame, Some(&cloud));
+    if model_view {
+        lines = lines.merged(&crate::scene_lines::patch_outlines(&cloud, 2));
+    }
+    Ok((cloud, lines))
+}
+
+/// Renders; returns the written still, the video, or the frame folder.
 pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
     let size = parse_size(&a.size)?;
     let mode = color_mode(&a.color)?;
@@ -92,47 +128,125 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
             ep.num_steps()
         );
     }
-    let cloud = if a.model_view {
-        let cam = ep.cameras.iter().position(|c| c.has_depth && c.intrinsics.is_some());
-        cam.and_then(|c| crate::scene::model_view_cloud(&ep, a.step, c, false))
+    let safe = crate::export::rerun_paths::segment(&ep.name);
+    let video = a
+        .out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("mp4"));
+    let sequence = a.orbit || a.all_steps || video;
+    if a.frames == 0 || a.frames > 10_000 {
+        bail!("--frames must be 1..10000");
+    }
+    // The plan: (step, camera) per frame. The camera is framed on the first step's cloud and
+    // kept, so a sequence over steps does not jump.
+    let (first_cloud, _) = step_scene(&ep, a.step, a.model_view)?;
+    let base = OrbitCamera::at_distance(first_cloud.median, first_cloud.spread_m * 2.5);
+    let plan: Vec<(usize, OrbitCamera)> = if a.orbit {
+        (0..a.frames)
+            .map(|i| {
+                let mut c = base;
+                c.yaw_rad += std::f32::consts::TAU * i as f32 / a.frames as f32;
+                (a.step, c)
+            })
+            .collect()
+    } else if sequence {
+        (a.step..ep.num_steps()).map(|s| (s, base)).collect()
     } else {
-        crate::scene::step_cloud(&ep, a.step, |_| true).ok()
-    }
-    .filter(|c| !c.points.is_empty())
-    .with_context(|| {
-        format!(
-            "{}: no camera with depth and intrinsics, so there is no 3-D view to render (RGB-only datasets need estimated depth, not available yet)",
-            ep.name
-        )
-    })?;
-    let mut lines =
-        crate::scene_lines::step_lines(&ep, a.step, &[], cloud.world_frame, Some(&cloud));
-    if a.model_view {
-        lines = lines.merged(&crate::scene_lines::patch_outlines(&cloud, 2));
-    }
-    let camera = OrbitCamera::at_distance(cloud.median, cloud.spread_m * 2.5);
-    let uniforms = PointUniforms::for_view(&camera, &cloud, size, a.point_size, mode);
+        vec![(a.step, base)]
+    };
     let mut gpu = Offscreen::new().map_err(anyhow::Error::msg)?;
-    let img = gpu
-        .render(&cloud, &lines, None, &uniforms, size)
-        .map_err(anyhow::Error::msg)?;
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("cannot create {}", a.out.display()))?;
-    let safe: String = ep
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let file = a.out.join(format!("{safe}_step{:04}.png", a.step));
-    write_png_atomically(&img, &file)?;
-    eprintln!("rendered on {}", gpu.adapter);
-    Ok(file)
+    let frames_dir = if video {
+        let stem = a
+            .out
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "render".into());
+        a.out.with_file_name(format!("{stem}_frames"))
+    } else {
+        a.out.clone()
+    };
+    std::fs::create_dir_all(&frames_dir)
+        .with_context(|| format!("cannot create {}", frames_dir.display()))?;
+    let mut scene: Option<(usize, PointCloud, LineSet)> = None;
+    let mut last = PathBuf::new();
+    for (i, (step, camera)) in plan.iter().enumerate() {
+        if scene.as_ref().is_none_or(|(s, _, _)| s != step) {
+            let (c, l) = step_scene(&ep, *step, a.model_view)?;
+            scene = Some((*step, c, l));
+        }
+        let (_, cloud, lines) = scene.as_ref().expect("just built");
+        let uniforms = PointUniforms::for_view(camera, cloud, size, a.point_size, mode);
+        let img = gpu
+            .render(cloud, lines, None, &uniforms, size)
+            .map_err(anyhow::Error::msg)?;
+        let file = if sequence {
+            frames_dir.join(format!("frame_{i:05}.png"))
+        } else {
+            frames_dir.join(format!("{safe}_step{:04}.png", step))
+        };
+        write_png_atomically(&img, &file)?;
+        last = file;
+    }
+    eprintln!("rendered {} frame(s) on {}", plan.len(), gpu.adapter);
+    if !sequence {
+        return Ok(last);
+    }
+    if !video {
+        return Ok(frames_dir);
+    }
+    let fps = if a.orbit {
+        30.0
+    } else {
+        ep.fps.unwrap_or(10.0)
+    };
+    encode_mp4(&frames_dir, &a.out, fps)
+}
+
+/// Encodes `dir/frame_%05d.png` into `out` with ffmpeg (H.264, yuv420p), atomically.
+fn encode_mp4(dir: &Path, out: &Path, fps: f64) -> anyhow::Result<PathBuf> {
+    let partial = out.with_extension("partial.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-y",
+            "-loglevel",
+            "error",
+            "-framerate",
+            &format!("{fps}"),
+            "-i",
+        ])
+        .arg(dir.join("frame_%05d.png"))
+        .args([
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-vf",
+            "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+        ])
+        .arg(&partial)
+        .status();
+    match status {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "ffmpeg is not installed, so no MP4 was made; the PNG frames are in {} (install ffmpeg, e.g. apt-get install ffmpeg, and run again)",
+            dir.display()
+        ),
+        Err(e) => bail!(
+            "cannot run ffmpeg: {e}; the PNG frames are in {}",
+            dir.display()
+        ),
+        Ok(s) if !s.success() => {
+            let _ = std::fs::remove_file(&partial);
+            bail!(
+                "ffmpeg failed ({s}); the PNG frames are in {}",
+                dir.display()
+            )
+        }
+        Ok(_) => {
+            std::fs::rename(&partial, out)
+                .with_context(|| format!("cannot move the video to {}", out.display()))?;
+            Ok(out.to_path_buf())
+        }
+    }
 }
 
 /// Writes to a temporary name in the same folder, then renames: no half-written PNG is
