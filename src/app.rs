@@ -20,6 +20,7 @@ use crate::ui::timeline::{Timeline, timeline_ui};
 use crate::ui::{Intent, episode_list, plots, theme};
 use crate::worker::{Command, DatasetInfo, FrameBundle, UserError, WorkerHandle, WorkerMessage};
 
+mod exports;
 mod model;
 
 /// The whole app state (view state only; data lives in the worker and arrives as `Arc`s).
@@ -51,6 +52,7 @@ pub struct SpatialscopeApp {
     /// The 3-D view's lines with the predicted worm, for (frame lines version, step,
     /// prediction) so they are rebuilt only when one changes.
     lines_cache: Option<((u64, usize, usize), Arc<crate::render::LineSet>)>,
+    pending_save: Option<exports::PendingSave>,
 }
 
 impl SpatialscopeApp {
@@ -83,6 +85,7 @@ impl SpatialscopeApp {
             model_panel: ModelPanelState::default(),
             model_picker: None,
             lines_cache: None,
+            pending_save: None,
         };
         app.apply(
             Intent::LoadModel(crate::cli::predict_cmd::default_model_path()),
@@ -138,6 +141,10 @@ impl SpatialscopeApp {
                 self.worker.send(Command::Open(path));
             }
             Intent::PickPath { folder } => self.pick_path(folder, ctx),
+            Intent::SaveRecording => self.ask_where_to_save(ctx, exports::SaveKind::Recording),
+            Intent::SendToRerun => self.export_recording(
+                crate::export_jobs::RecordingTarget::Viewer(exports::DEFAULT_VIEWER.to_owned()),
+            ),
             Intent::SelectEpisode { dataset, episode } => {
                 self.selected = Some((dataset, episode));
                 self.worker.send(Command::OpenEpisode { dataset, episode });
@@ -204,6 +211,7 @@ impl SpatialscopeApp {
 
     fn handle_messages(&mut self, ctx: &egui::Context) {
         self.handle_model_messages(ctx);
+        self.poll_save_dialog();
         if let Some(rx) = &self.picker
             && let Ok(picked) = rx.try_recv()
         {
@@ -316,6 +324,10 @@ impl SpatialscopeApp {
                         self.stats_choice = self.default_stats_choice(&ep);
                     }
                 }
+                WorkerMessage::Exported(text) => {
+                    log::info!("{text}");
+                    self.status.notice = Some(text);
+                }
                 WorkerMessage::Error(e) => {
                     log::warn!("{}", e.message);
                     self.status.errors.push(e);
@@ -405,6 +417,27 @@ impl SpatialscopeApp {
                     && ui.button("Reload").clicked()
                 {
                     intent = Some(Intent::Open(root.clone()));
+                }
+                ui.separator();
+                let has_episode = self.episode.is_some();
+                if ui
+                    .add_enabled(
+                        has_episode,
+                        egui::Button::new("Save episode as Rerun .rrd…"),
+                    )
+                    .clicked()
+                {
+                    intent = Some(Intent::SaveRecording);
+                }
+                if ui
+                    .add_enabled(
+                        has_episode,
+                        egui::Button::new("Send episode to Rerun viewer"),
+                    )
+                    .on_hover_text(exports::DEFAULT_VIEWER)
+                    .clicked()
+                {
+                    intent = Some(Intent::SendToRerun);
                 }
                 ui.separator();
                 if ui.button("Quit").clicked() {
@@ -524,6 +557,8 @@ impl SpatialscopeApp {
                         },
                         theme::VIEW3D_HEIGHT,
                     );
+                    let ctx = ui.ctx().clone();
+                    self.take_png_request(&ctx);
                 }
                 if let Some(f) = &self.frame
                     && f.step != self.timeline.step

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod colormap;
 pub mod episode;
 pub mod export;
+pub mod export_jobs;
 pub mod geometry;
 pub mod inference;
 pub mod inspect;

@@ -40,6 +40,15 @@ pub enum Command {
         model_view_bf16: bool,
         step: usize,
     },
+    /// Export the open episode (and the predictions computed so far) as a Rerun recording,
+    /// on its own thread with progress; `Cancel` stops it.
+    ExportRecording {
+        episode_uid: u64,
+        predictions: std::collections::BTreeMap<usize, Arc<crate::inference::StepPrediction>>,
+        target: crate::export_jobs::RecordingTarget,
+    },
+    /// Render the 3-D view offscreen and save it as a PNG.
+    SaveViewPng(Box<crate::export_jobs::PngRequest>),
     /// Compute the action distribution of a dataset against the loaded grid (background,
     /// with progress; `Cancel` stops it).
     ComputeDistribution {
@@ -140,6 +149,8 @@ pub enum WorkerMessage {
         dataset: usize,
         result: Arc<crate::action_grid::distribution::Distribution>,
     },
+    /// An export finished (what was written, for the status line).
+    Exported(String),
     Error(UserError),
 }
 
@@ -205,6 +216,8 @@ struct Worker {
     episode: Option<Arc<Episode>>,
     background: VecDeque<Background>,
     grid: Option<Arc<crate::action_grid::ProcessorConfig>>,
+    /// Stops the running export (set by `Cancel`).
+    export_cancel: Arc<std::sync::atomic::AtomicBool>,
     /// Camera indices left out of the 3-D cloud.
     hidden_cameras: Vec<usize>,
     /// Show the model's Ego3D samples of the first shown depth camera instead.
@@ -232,6 +245,7 @@ impl Worker {
             episode: None,
             background: VecDeque::new(),
             grid: None,
+            export_cancel: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             hidden_cameras: Vec::new(),
             model_view: false,
             model_view_bf16: false,
@@ -291,8 +305,41 @@ impl Worker {
                 self.show_step(episode_uid, step);
             }
             Command::Cancel => {
+                self.export_cancel
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 self.background.clear();
                 self.send(WorkerMessage::Idle);
+            }
+            Command::ExportRecording {
+                episode_uid,
+                predictions,
+                target,
+            } => match self.episode.clone().filter(|e| e.uid == episode_uid) {
+                Some(_)
+                    if self.refuse_dataset_path(match &target {
+                        crate::export_jobs::RecordingTarget::File(p) => Some(p),
+                        crate::export_jobs::RecordingTarget::Viewer(_) => None,
+                    }) => {}
+                Some(ep) => {
+                    self.export_cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    crate::export_jobs::spawn_recording(
+                        ep,
+                        predictions,
+                        target,
+                        self.export_cancel.clone(),
+                        self.tx.clone(),
+                        self.wake.clone(),
+                    );
+                }
+                None => self.send(WorkerMessage::Error(UserError {
+                    file: None,
+                    message: "export: that episode is no longer open".into(),
+                })),
+            },
+            Command::SaveViewPng(req) => {
+                if !self.refuse_dataset_path(Some(&req.path)) {
+                    crate::export_jobs::spawn_png(*req, self.tx.clone(), self.wake.clone());
+                }
             }
             Command::LoadGrid(path) => match crate::action_grid::ProcessorConfig::load(&path) {
                 Ok(cfg) => {
@@ -339,6 +386,23 @@ impl Worker {
     }
 
     /// Dataset `i` of the open collection.
+    /// Reports and returns true when `path` is inside an open dataset (never written to).
+    fn refuse_dataset_path(&self, path: Option<&PathBuf>) -> bool {
+        let (Some(path), Some(c)) = (path, &self.collection) else {
+            return false;
+        };
+        match crate::cli::ensure_outside_datasets(path, c) {
+            Ok(()) => false,
+            Err(e) => {
+                self.send(WorkerMessage::Error(UserError {
+                    file: Some(path.clone()),
+                    message: e.to_string(),
+                }));
+                true
+            }
+        }
+    }
+
     fn dataset(&self, i: usize) -> Option<&episode::Dataset> {
         self.collection.as_ref().and_then(|c| c.datasets.get(i))
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::episode::FrameCache;
-use crate::export::rerun_export::{ExportOptions, export_to_file, export_to_viewer};
+use crate::export::rerun_export::{ExportOptions, Predictions, export_to_file, export_to_viewer};
 use crate::inference::{IntrinsicsChoice, RunSettings, choose_unnorm_key};
 use crate::model::processor::IntrinsicsPrecision;
 use crate::model::{GenerateOptions, Predictor};
@@ -74,8 +74,8 @@ pub fn run(a: &ExportArgs) -> anyhow::Result<String> {
                 continue;
             }
             let ep = ds.open_episode(i, &cache)?;
-            let model = match &predictor {
-                Some(p) => Some((
+            let predictions = match &predictor {
+                Some(p) => Predictions::Run(
                     p,
                     RunSettings {
                         unnorm_key: choose_unnorm_key(p, &ep, a.unnorm_key.as_deref())?,
@@ -87,13 +87,13 @@ pub fn run(a: &ExportArgs) -> anyhow::Result<String> {
                             attention: true,
                         },
                     },
-                )),
-                None => None,
+                ),
+                None => Predictions::None,
             };
             let opts = ExportOptions {
                 raw_images: a.raw_images,
                 ego3d: !a.no_ego3d,
-                model,
+                predictions,
             };
             let t0 = Instant::now();
             let mut progress = |done: usize, total: usize| {

@@ -16,7 +16,7 @@ use rerun::RecordingStream;
 
 use super::rerun_paths as paths;
 use crate::episode::{CameraPoses, Episode};
-use crate::inference::{RunSettings, attention_over_image, predict_step};
+use crate::inference::{RunSettings, StepPrediction, attention_over_image, predict_step};
 use crate::model::Predictor;
 
 /// What to put in a recording.
@@ -25,8 +25,17 @@ pub struct ExportOptions<'a> {
     pub raw_images: bool,
     /// The model's Ego3D samples of the first depth camera.
     pub ego3d: bool,
-    /// Run the model on every step and log its predictions.
-    pub model: Option<(&'a Predictor, RunSettings)>,
+    /// Predictions to log.
+    pub predictions: Predictions<'a>,
+}
+
+/// Where a recording's predictions come from.
+pub enum Predictions<'a> {
+    None,
+    /// Run the model on every step.
+    Run(&'a Predictor, RunSettings),
+    /// Those already computed (the app's model panel), by step.
+    Computed(&'a std::collections::BTreeMap<usize, std::sync::Arc<StepPrediction>>),
 }
 
 /// What was written.
@@ -253,60 +262,79 @@ pub fn export_episode(
         set_time(rec, ep, step);
         log_step_frames(rec, ep, step, o, &mut report)?;
         log_actions(rec, ep, step, track.as_deref())?;
-        if let Some((predictor, settings)) = &o.model {
-            match predict_step(predictor, ep, step, settings, cancel) {
-                Ok(sp) => {
-                    let p = &sp.prediction;
-                    if let Some(chunk) = &p.chunk.actions {
-                        if let Some(first) = chunk.first() {
-                            for (d, v) in first.iter().enumerate() {
-                                rec.log(paths::predicted(d), &rerun::Scalars::single(*v))?;
-                            }
-                        }
-                        if let Some(start) = track.as_ref().and_then(|t| t.get(step)) {
-                            let mut origin = *start;
-                            let (mut origins, mut vectors) = (Vec::new(), Vec::new());
-                            for a in chunk {
-                                let v = [a[0] as f32, a[1] as f32, a[2] as f32];
-                                origins.push(origin);
-                                vectors.push(v);
-                                origin = [origin[0] + v[0], origin[1] + v[1], origin[2] + v[2]];
-                            }
-                            rec.log(
-                                paths::PREDICTED_CHUNK,
-                                &rerun::Arrows3D::from_vectors(vectors).with_origins(origins),
-                            )?;
-                        }
+        let predicted = match &o.predictions {
+            Predictions::None => None,
+            Predictions::Run(predictor, settings) => {
+                match predict_step(predictor, ep, step, settings, cancel) {
+                    Ok(sp) => Some(std::borrow::Cow::Owned(sp)),
+                    Err(e) => {
+                        report
+                            .warnings
+                            .push(format!("step {step} prediction: {e:#}"));
+                        None
                     }
-                    let text = p
-                        .tokens
-                        .iter()
-                        .take(3 * chunk_len(p) + 1)
-                        .map(|t| format!("{} ({:.2})", t.token, t.probability))
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    rec.log(
-                        paths::TOKENS,
-                        &rerun::TextLog::new(format!("{text} | {}", p.issues.join("; "))),
-                    )?;
-                    if let Some(att) = attention_over_image(p, 0, Default::default()) {
-                        let side = p.patches_per_side as u32;
-                        rec.log(
-                            paths::ATTENTION,
-                            &rerun::Image::from_elements(&att, [side, side], rerun::ColorModel::L),
-                        )?;
-                    }
-                    report.predictions += 1;
                 }
-                Err(e) => report
-                    .warnings
-                    .push(format!("step {step} prediction: {e:#}")),
             }
+            Predictions::Computed(map) => map
+                .get(&step)
+                .map(|p| std::borrow::Cow::Borrowed(p.as_ref())),
+        };
+        if let Some(sp) = predicted {
+            log_prediction(rec, &sp.prediction, step, track.as_deref())?;
+            report.predictions += 1;
         }
         report.steps += 1;
         progress(step + 1, n);
     }
     Ok(report)
+}
+
+fn log_prediction(
+    rec: &RecordingStream,
+    p: &crate::model::Prediction,
+    step: usize,
+    track: Option<&[[f32; 3]]>,
+) -> anyhow::Result<()> {
+    if let Some(chunk) = &p.chunk.actions {
+        if let Some(first) = chunk.first() {
+            for (d, v) in first.iter().enumerate() {
+                rec.log(paths::predicted(d), &rerun::Scalars::single(*v))?;
+            }
+        }
+        if let Some(start) = track.and_then(|t| t.get(step)) {
+            let mut origin = *start;
+            let (mut origins, mut vectors) = (Vec::new(), Vec::new());
+            for a in chunk {
+                let v = [a[0] as f32, a[1] as f32, a[2] as f32];
+                origins.push(origin);
+                vectors.push(v);
+                origin = [origin[0] + v[0], origin[1] + v[1], origin[2] + v[2]];
+            }
+            rec.log(
+                paths::PREDICTED_CHUNK,
+                &rerun::Arrows3D::from_vectors(vectors).with_origins(origins),
+            )?;
+        }
+    }
+    let text = p
+        .tokens
+        .iter()
+        .take(3 * chunk_len(p) + 1)
+        .map(|t| format!("{} ({:.2})", t.token, t.probability))
+        .collect::<Vec<_>>()
+        .join(" ");
+    rec.log(
+        paths::TOKENS,
+        &rerun::TextLog::new(format!("{text} | {}", p.issues.join("; "))),
+    )?;
+    if let Some(att) = attention_over_image(p, 0, Default::default()) {
+        let side = p.patches_per_side as u32;
+        rec.log(
+            paths::ATTENTION,
+            &rerun::Image::from_elements(&att, [side, side], rerun::ColorModel::L),
+        )?;
+    }
+    Ok(())
 }
 
 fn chunk_len(p: &crate::model::Prediction) -> usize {

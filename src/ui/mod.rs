@@ -41,4 +41,8 @@ pub enum Intent {
     RunEpisode,
     /// Stop model work.
     CancelModel,
+    /// Ask where to save the episode as a Rerun recording, then export it.
+    SaveRecording,
+    /// Stream the episode to a running Rerun viewer.
+    SendToRerun,
 }

@@ -19,6 +19,8 @@ pub struct StatusState {
     pub progress: Option<Progress>,
     pub errors: Vec<UserError>,
     pub show_all_errors: bool,
+    /// The last completed export or save, shown when there is no error.
+    pub notice: Option<String>,
 }
 
 /// Draws the status bar; may ask to cancel background work.
@@ -52,6 +54,8 @@ pub fn status_ui(ui: &mut egui::Ui, s: &mut StatusState, info: &str) -> Option<I
             {
                 s.show_all_errors = true;
             }
+        } else if let Some(n) = &s.notice {
+            ui.label(n);
         } else {
             ui.weak(info);
         }

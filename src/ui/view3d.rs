@@ -73,6 +73,10 @@ pub struct View3dState {
     pub look_through: Option<usize>,
     /// Point diameter in metres (`None`: `point_size_px` pixels).
     pub point_size_m: Option<f32>,
+    /// Size of a saved PNG, pixels.
+    pub png_size: [u32; 2],
+    /// Set when "Save PNG" is clicked: the uniforms for `png_size` (the app asks where).
+    pub png_request: Option<PointUniforms>,
 }
 
 /// An episode camera the view can look through, at the current step.
@@ -122,6 +126,8 @@ impl Default for View3dState {
             ego3d_channel: 2 * 17,
             look_through: None,
             point_size_m: None,
+            png_size: [1920, 1080],
+            png_request: None,
         }
     }
 }
@@ -230,6 +236,21 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
             state.camera = None;
             state.look_through = None;
         }
+        ui.menu_button("Save PNG…", |ui| {
+            for (label, size) in [("1280 x 720", [1280, 720]), ("1920 x 1080", [1920, 1080]), ("3840 x 2160", [3840, 2160])] {
+                if ui.button(label).clicked() {
+                    state.png_size = size;
+                    state.png_request = Some(PointUniforms::for_view(
+                        &OrbitCamera::at_distance(cloud.median, cloud.spread_m * 2.5),
+                        cloud,
+                        size,
+                        0.0,
+                        0,
+                    ));
+                    ui.close();
+                }
+            }
+        });
     });
     if !cameras.is_empty() {
         ui.horizontal(|ui| {
@@ -313,6 +334,26 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
     if let Some(((vp, focal_rel), _)) = through {
         uniforms.view_proj = vp;
         uniforms.focal_px = focal_rel * size_px[1] as f32;
+    }
+    // A pending "Save PNG": the same view (camera, colours, sizes) at the chosen resolution,
+    // with pixel sizes scaled so the picture looks like the panel.
+    if state.png_request.is_some() {
+        let [w, h] = state.png_size;
+        let mut u = PointUniforms::for_view(
+            camera,
+            cloud,
+            [w, h],
+            uniforms.point_size_px * h as f32 / size_px[1].max(1) as f32,
+            uniforms.color_mode,
+        );
+        u.ego3d_channel = uniforms.ego3d_channel;
+        u.attention_scale = uniforms.attention_scale;
+        u.point_size_m = uniforms.point_size_m;
+        if let Some(((vp, focal_rel), _)) = through {
+            u.view_proj = vp;
+            u.focal_px = focal_rel * h as f32;
+        }
+        state.png_request = Some(u);
     }
     uniforms.attention_scale = attention
         .as_ref()

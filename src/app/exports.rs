@@ -1,0 +1,130 @@
+//! The app's exports: "Save episode as .rrd…", "Send episode to Rerun" and the 3-D view's
+//! "Save PNG…". Dialogs run on their own thread; the work itself runs on export threads
+//! started by the worker, with progress in the status bar.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+
+use super::SpatialscopeApp;
+use crate::export_jobs::{PngRequest, RecordingTarget};
+use crate::render::PointUniforms;
+use crate::worker::{Command, UserError};
+
+/// What a pending save dialog is for.
+pub(super) enum SaveKind {
+    Recording,
+    Png {
+        uniforms: PointUniforms,
+        size: [u32; 2],
+    },
+}
+
+/// A save dialog waiting for the user.
+pub(super) struct PendingSave {
+    rx: Receiver<Option<PathBuf>>,
+    kind: SaveKind,
+}
+
+/// The default address of a local Rerun viewer.
+pub const DEFAULT_VIEWER: &str = "rerun+http://127.0.0.1:9876/proxy";
+
+impl SpatialscopeApp {
+    pub(super) fn ask_where_to_save(&mut self, ctx: &egui::Context, kind: SaveKind) {
+        let (title, name, ext) = match &kind {
+            SaveKind::Recording => (
+                "Save the episode as a Rerun recording",
+                "episode.rrd",
+                "rrd",
+            ),
+            SaveKind::Png { .. } => ("Save the 3-D view as PNG", "view3d.png", "png"),
+        };
+        let name = match (&kind, &self.episode) {
+            (SaveKind::Recording, Some(ep)) => {
+                format!("{}.rrd", crate::export::rerun_paths::segment(&ep.name))
+            }
+            (SaveKind::Png { .. }, Some(ep)) => {
+                format!(
+                    "{}_step{:04}.png",
+                    crate::export::rerun_paths::segment(&ep.name),
+                    self.timeline.step
+                )
+            }
+            _ => name.to_owned(),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("save-dialog".into())
+            .spawn(move || {
+                let picked = rfd::FileDialog::new()
+                    .set_title(title)
+                    .set_file_name(name)
+                    .add_filter(ext, &[ext])
+                    .save_file();
+                let _ = tx.send(picked);
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.pending_save = Some(PendingSave { rx, kind }),
+            Err(e) => self.status.errors.push(UserError {
+                file: None,
+                message: format!("cannot open the save dialog: {e}"),
+            }),
+        }
+    }
+
+    /// Applies a finished save dialog.
+    pub(super) fn poll_save_dialog(&mut self) {
+        let Some(p) = &self.pending_save else { return };
+        let Ok(picked) = p.rx.try_recv() else { return };
+        let p = self.pending_save.take().expect("checked above");
+        if let Some(path) = picked {
+            match p.kind {
+                SaveKind::Recording => self.export_recording(RecordingTarget::File(path)),
+                SaveKind::Png { uniforms, size } => self.save_view_png(path, uniforms, size),
+            }
+        }
+    }
+
+    /// Exports the open episode (and the predictions computed so far).
+    pub fn export_recording(&mut self, target: RecordingTarget) {
+        let Some(ep) = &self.episode else { return };
+        let predictions = if self.model_panel.episode_uid == Some(ep.uid) {
+            self.model_panel.predictions.clone()
+        } else {
+            Default::default()
+        };
+        self.status.notice = None;
+        self.worker.send(Command::ExportRecording {
+            episode_uid: ep.uid,
+            predictions,
+            target,
+        });
+    }
+
+    /// Saves the current 3-D view at `size` to `path` (rendered offscreen on the worker).
+    pub fn save_view_png(&mut self, path: PathBuf, uniforms: PointUniforms, size: [u32; 2]) {
+        let Some(cloud) = self.frame.as_ref().and_then(|f| f.cloud.clone()) else {
+            return;
+        };
+        let lines = self.scene_lines();
+        let attention = self.attention_values().map(|a| Arc::new(a.1));
+        self.worker.send(Command::SaveViewPng(Box::new(PngRequest {
+            cloud,
+            lines,
+            attention,
+            uniforms,
+            size,
+            path,
+        })));
+    }
+
+    /// After the 3-D view drew: a "Save PNG" click becomes a save dialog.
+    pub(super) fn take_png_request(&mut self, ctx: &egui::Context) {
+        if let Some(uniforms) = self.view3d.png_request.take() {
+            let size = self.view3d.png_size;
+            self.ask_where_to_save(ctx, SaveKind::Png { uniforms, size });
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Exports from the app, through its real worker: the open episode saved as a Rerun
+//! recording (the status bar reports it; the file is complete under its final name), the
+//! 3-D view saved as a PNG at a chosen resolution (rendered offscreen), and both refused
+//! inside the dataset folder with an error while the app keeps working.
+
+mod common;
+
+use std::time::Duration;
+
+use common::app::{app_harness, run_until};
+use spatialscope::export_jobs::RecordingTarget;
+use spatialscope::render::{OrbitCamera, PointUniforms};
+
+const T: Duration = Duration::from_secs(60);
+
+#[test]
+fn save_recording_and_png_from_the_app() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = app_harness(common::native_dir());
+    assert!(run_until(&mut h, T, |a| a.episode.is_some()
+        && a.frame.as_ref().is_some_and(|f| f.cloud.is_some())));
+
+    let rrd = tmp.path().join("ep.rrd");
+    h.state_mut()
+        .export_recording(RecordingTarget::File(rrd.clone()));
+    assert!(run_until(&mut h, T, |a| a
+        .status
+        .notice
+        .as_deref()
+        .is_some_and(|n| n.contains("exported"))));
+    assert!(std::fs::metadata(&rrd).unwrap().len() > 100_000);
+    assert!(!tmp.path().join("ep.rrd.partial").exists());
+
+    let png = tmp.path().join("view.png");
+    let cloud = h.state().frame.as_ref().unwrap().cloud.clone().unwrap();
+    let u = PointUniforms::for_view(
+        &OrbitCamera::at_distance(cloud.median, 1.0),
+        &cloud,
+        [400, 300],
+        3.0,
+        0,
+    );
+    h.state_mut().save_view_png(png.clone(), u, [400, 300]);
+    let done = run_until(&mut h, T, |a| {
+        a.status
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("saved the 3-D view"))
+            || !a.status.errors.is_empty()
+    });
+    assert!(done);
+    let errors: Vec<String> = h
+        .state()
+        .status
+        .errors
+        .iter()
+        .map(|e| e.message.clone())
+        .collect();
+    if errors.iter().any(|e| e.contains("no GPU adapter")) {
+        eprintln!("SKIPPED the PNG: {errors:?}");
+    } else {
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            image::open(&png).unwrap().to_rgba8().dimensions(),
+            (400, 300)
+        );
+    }
+
+    // Never into the dataset.
+    let inside = common::native_dir().join("nope.rrd");
+    h.state_mut()
+        .export_recording(RecordingTarget::File(inside.clone()));
+    assert!(run_until(&mut h, T, |a| a
+        .status
+        .errors
+        .iter()
+        .any(|e| e.message.contains("never writes into datasets"))));
+    assert!(!inside.exists());
+    // Still working: stepping shows the next frame.
+    h.state_mut().open_for_test(
+        spatialscope::ui::Intent::StepChanged(3),
+        &egui::Context::default(),
+    );
+    assert!(run_until(&mut h, T, |a| a
+        .frame
+        .as_ref()
+        .is_some_and(|f| f.step == 3)));
+}
