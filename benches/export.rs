@@ -18,9 +18,18 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(8));
     for name in ["sim_native", "bridge_rlds"] {
         let coll = open_path(&samples.join(name)).unwrap();
-        let ep = coll.datasets[0].open_episode(0, &Arc::new(FrameCache::default())).unwrap();
+        let ep = coll.datasets[0]
+            .open_episode(0, &Arc::new(FrameCache::default()))
+            .unwrap();
         for raw in [false, true] {
-            let label = format!("{name}/{}", if raw { "raw_frames_baseline" } else { "encoded" });
+            let label = format!(
+                "{name}/{}",
+                if raw {
+                    "raw_frames_baseline"
+                } else {
+                    "encoded"
+                }
+            );
             let out = tmp.path().join(format!("{name}_{raw}.rrd"));
             let opts = ExportOptions {
                 raw_images: raw,

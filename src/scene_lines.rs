@@ -170,3 +170,101 @@ pub fn patch_outlines(cloud: &PointCloud, reso: usize) -> LineSet {
     }
     b.build()
 }
+
+/// The action grid's translation bin of the step's action, as a wireframe wedge in metres
+/// around the end-effector: SpatialVLA bins the *normalised* translation in polar form
+/// (theta, phi, r), so the bin's boundary (two theta cones, two phi half-planes, two r
+/// shells) is drawn in normalised space and mapped back with the statistics' q01/q99 (an
+/// affine map per axis, so the wedge is stretched, and its apex sits at the q01/q99 mid-range
+/// translation, not at zero motion). The decoded bin centre is drawn as a small cross.
+pub fn grid_wedge(
+    grid: &crate::action_grid::ActionGrid,
+    stats: &crate::action_grid::ActionStatistics,
+    action: &[f32; 7],
+    origin: [f32; 3],
+) -> Option<LineSet> {
+    use crate::action_grid::Axis;
+    use crate::action_grid::spherical::{Spherical, cartesian_from_spherical};
+    let raw: Vec<f64> = action.iter().map(|&v| f64::from(v)).collect();
+    let n = stats.normalize(&raw).ok()?;
+    let bins = grid.encode(&n).ok()?;
+    let edge = |axis: Axis, i: usize| grid.edges(axis).get(i).copied();
+    let (t0, t1) = (
+        edge(Axis::Theta, bins.theta)?,
+        edge(Axis::Theta, bins.theta + 1)?,
+    );
+    let (p0, p1) = (edge(Axis::Phi, bins.phi)?, edge(Axis::Phi, bins.phi + 1)?);
+    let (r0, r1) = (edge(Axis::R, bins.r)?, edge(Axis::R, bins.r + 1)?);
+    let to_world = |theta: f64, phi: f64, r: f64| -> [f32; 3] {
+        let c = cartesian_from_spherical(Spherical {
+            theta_rad: theta,
+            phi_rad: phi,
+            r,
+        });
+        let m = stats.unnormalize(&[c[0], c[1], c[2], 0.0, 0.0, 0.0, 0.0]);
+        [
+            origin[0] + m[0] as f32,
+            origin[1] + m[1] as f32,
+            origin[2] + m[2] as f32,
+        ]
+    };
+    const K: usize = 12;
+    let lerp = |a: f64, b: f64, i: usize| a + (b - a) * i as f64 / K as f64;
+    let mut b = LineBuilder::default();
+    for &t in &[t0, t1] {
+        for &p in &[p0, p1] {
+            // Radial edges.
+            b.segment(to_world(t, p, r0), to_world(t, p, r1), colors::WEDGE, 1.5);
+        }
+    }
+    for &r in &[r0, r1] {
+        for &t in &[t0, t1] {
+            let arc: Vec<[f32; 3]> = (0..=K).map(|i| to_world(t, lerp(p0, p1, i), r)).collect();
+            b.polyline(&arc, colors::WEDGE, 1.5);
+        }
+        for &p in &[p0, p1] {
+            let arc: Vec<[f32; 3]> = (0..=K).map(|i| to_world(lerp(t0, t1, i), p, r)).collect();
+            b.polyline(&arc, colors::WEDGE, 1.5);
+        }
+    }
+    let c = grid.translation_centre(&bins);
+    let centre = to_world(c.theta_rad, c.phi_rad, c.r);
+    let s = 0.004;
+    for axis in 0..3 {
+        let (mut a, mut z) = (centre, centre);
+        a[axis] -= s;
+        z[axis] += s;
+        b.segment(a, z, colors::WEDGE, 2.0);
+    }
+    Some(b.build())
+}
+
+/// [`grid_wedge`] of `step` with the statistics the app defaults to (the dataset's
+/// SpatialVLA key when the checkpoint has it, else the episode's own q01/q99), at the
+/// end-effector. `None` without a metric action or an end-effector position.
+pub fn step_wedge(
+    ep: &Episode,
+    step: usize,
+    cfg: &crate::action_grid::ProcessorConfig,
+) -> Option<LineSet> {
+    if ep.actions.convention.translation != TranslationUnit::MetresDelta {
+        return None;
+    }
+    let (track, _) = end_effector_track(ep)?;
+    let origin = *track.get(step)?;
+    let action = ep.actions.values.get(step)?;
+    let own;
+    let stats = match ep
+        .dataset_key
+        .as_deref()
+        .and_then(|k| cfg.statistics.get(k))
+    {
+        Some(s) => s,
+        None => {
+            let acts: Vec<[f64; 7]> = ep.actions.values.iter().map(|a| a.map(f64::from)).collect();
+            own = crate::action_grid::ActionStatistics::from_actions(&acts)?;
+            &own
+        }
+    };
+    grid_wedge(&cfg.grid, stats, action, origin)
+}

@@ -504,6 +504,7 @@ impl Worker {
         step: usize,
         hidden: &[usize],
         model_view: Option<bool>,
+        grid: Option<&crate::action_grid::ProcessorConfig>,
     ) -> FrameBundle {
         let cameras = (0..ep.cameras.len())
             .map(|ci| {
@@ -554,11 +555,18 @@ impl Worker {
         .filter(|c| !c.points.is_empty())
         .map(Arc::new);
         let lines = cloud.as_ref().map(|c| {
-            let lines = crate::scene_lines::step_lines(ep, step, hidden, c.world_frame, Some(c));
-            Arc::new(match model_view {
-                Some(_) => lines.merged(&crate::scene_lines::patch_outlines(c, 2)),
-                None => lines,
-            })
+            let mut lines =
+                crate::scene_lines::step_lines(ep, step, hidden, c.world_frame, Some(c));
+            if model_view.is_some() {
+                lines = lines.merged(&crate::scene_lines::patch_outlines(c, 2));
+            }
+            if let Some(wedge) = grid
+                .filter(|_| c.world_frame)
+                .and_then(|g| crate::scene_lines::step_wedge(ep, step, g))
+            {
+                lines = lines.merged(&wedge);
+            }
+            Arc::new(lines)
         });
         FrameBundle {
             episode_uid: ep.uid,
@@ -577,7 +585,13 @@ impl Worker {
             return;
         }
         let model_view = self.model_view.then_some(self.model_view_bf16);
-        let bundle = Self::decode_step(&ep, step, &self.hidden_cameras, model_view);
+        let bundle = Self::decode_step(
+            &ep,
+            step,
+            &self.hidden_cameras,
+            model_view,
+            self.grid.as_deref(),
+        );
         self.send(WorkerMessage::Frame(Arc::new(bundle)));
         // Nearest steps first, ahead of any remaining summary work.
         for s in (step + 1..ep.num_steps()).take(PREFETCH_STEPS).rev() {

@@ -93,6 +93,12 @@ fn step_scene(
     if model_view {
         lines = lines.merged(&crate::scene_lines::patch_outlines(&cloud, 2));
     }
+    if cloud.world_frame
+        && let Ok(cfg) = crate::action_grid::ProcessorConfig::load(&super::default_grid_path())
+        && let Some(wedge) = crate::scene_lines::step_wedge(ep, step, &cfg)
+    {
+        lines = lines.merged(&wedge);
+    }
     Ok((cloud, lines))
 }
 

@@ -43,6 +43,7 @@ pub mod colors {
     pub const ACTION: [u8; 3] = [255, 140, 60];
     pub const PREDICTION: [u8; 3] = [255, 80, 200];
     pub const PATCH: [u8; 3] = [120, 200, 255];
+    pub const WEDGE: [u8; 3] = [110, 170, 240];
 }
 
 impl LineSet {
