@@ -90,7 +90,10 @@ impl SpatialscopeApp {
                     return;
                 };
                 match self.run_settings() {
-                    Ok(settings) => {
+                    Ok(mut settings) => {
+                        // Per-token attention of a real model is megabytes per step: whole
+                        // episodes keep tokens and chunks only ("Run on this frame" adds it).
+                        settings.options.attention = false;
                         self.model_panel.run = Some((0, ep.num_steps()));
                         self.model.send(ModelCommand::RunEpisode {
                             episode: ep,

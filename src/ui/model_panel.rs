@@ -398,6 +398,7 @@ fn normalisation_ui(ui: &mut egui::Ui, p: &StepPrediction) {
 fn attention_ui(ui: &mut egui::Ui, view: &mut AttentionView, p: &StepPrediction) {
     let pred = &p.prediction;
     if pred.image_attention.is_empty() {
+        ui.weak("no attention kept for this step (episode runs skip it): \"Run on this frame\" records it");
         return;
     }
     ui.horizontal(|ui| {
