@@ -12,6 +12,7 @@ pub mod episode;
 pub mod export;
 pub mod export_jobs;
 pub mod geometry;
+pub mod inbox;
 pub mod inference;
 pub mod inspect;
 pub mod model;

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, Sender};
 
 use candle_core::{DType, Device};
 
@@ -164,37 +164,19 @@ impl ModelThread {
 
     fn run(mut self) {
         loop {
-            let first = if self.run.is_none() {
-                match self.rx.recv() {
-                    Ok(c) => Some(c),
-                    Err(_) => return,
-                }
-            } else {
-                match self.rx.try_recv() {
-                    Ok(c) => Some(c),
-                    Err(TryRecvError::Empty) => None,
-                    Err(TryRecvError::Disconnected) => return,
-                }
-            };
-            match first {
-                Some(cmd) => {
-                    let mut cmds = vec![cmd];
-                    while let Ok(c) = self.rx.try_recv() {
-                        cmds.push(c);
-                    }
-                    let last_predict = cmds
-                        .iter()
-                        .rposition(|c| matches!(c, ModelCommand::Predict { .. }));
+            let busy = self.run.is_some();
+            match crate::inbox::next_commands(&self.rx, busy, |c| {
+                matches!(c, ModelCommand::Predict { .. })
+            }) {
+                crate::inbox::Next::Commands(cmds) => {
                     // The flag was set by the UI to stop older work; the newest work starts clean.
                     self.cancel.store(false, Ordering::Relaxed);
-                    for (i, c) in cmds.into_iter().enumerate() {
-                        if matches!(c, ModelCommand::Predict { .. }) && Some(i) != last_predict {
-                            continue;
-                        }
+                    for c in cmds {
                         self.handle(c);
                     }
                 }
-                None => self.run_step(),
+                crate::inbox::Next::Idle => self.run_step(),
+                crate::inbox::Next::Closed => return,
             }
         }
     }

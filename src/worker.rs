@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, Sender};
 
 use crate::episode::{
     self, Collection, DatasetFormat, DepthImage, Episode, EpisodeError, EpisodeSummary, FrameCache,
@@ -261,36 +261,17 @@ impl Worker {
 
     fn run(mut self) {
         loop {
-            let first = if self.background.is_empty() {
-                match self.rx.recv() {
-                    Ok(c) => Some(c),
-                    Err(_) => return, // UI gone
-                }
-            } else {
-                match self.rx.try_recv() {
-                    Ok(c) => Some(c),
-                    Err(TryRecvError::Empty) => None,
-                    Err(TryRecvError::Disconnected) => return,
-                }
-            };
-            match first {
-                Some(cmd) => {
-                    // Drain the inbox; keep only the newest ShowStep.
-                    let mut cmds = vec![cmd];
-                    while let Ok(c) = self.rx.try_recv() {
-                        cmds.push(c);
-                    }
-                    let last_show = cmds
-                        .iter()
-                        .rposition(|c| matches!(c, Command::ShowStep { .. }));
-                    for (i, c) in cmds.into_iter().enumerate() {
-                        if matches!(c, Command::ShowStep { .. }) && Some(i) != last_show {
-                            continue;
-                        }
+            let busy = !self.background.is_empty();
+            match crate::inbox::next_commands(&self.rx, busy, |c| {
+                matches!(c, Command::ShowStep { .. })
+            }) {
+                crate::inbox::Next::Commands(cmds) => {
+                    for c in cmds {
                         self.handle(c);
                     }
                 }
-                None => self.background_step(),
+                crate::inbox::Next::Idle => self.background_step(),
+                crate::inbox::Next::Closed => return, // UI gone
             }
         }
     }

@@ -227,14 +227,26 @@ impl PointRenderer {
         } else {
             &cloud.points
         };
+        self.uploaded_bytes += std::mem::size_of_val(data) as u64;
+        let bind_group = self.storage_bind_group(device, "points", bytemuck::cast_slice(data));
+        self.uploaded = Some((cloud.version, cloud.points.len() as u32, bind_group));
+    }
+
+    /// Uploads `bytes` as the storage buffer of a bind group over the shared uniforms and
+    /// attention buffer (the layout both the point and the line pipelines use).
+    fn storage_bind_group(
+        &self,
+        device: &wgpu::Device,
+        label: &str,
+        bytes: &[u8],
+    ) -> wgpu::BindGroup {
         let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("points"),
-            contents: bytemuck::cast_slice(data),
+            label: Some(label),
+            contents: bytes,
             usage: wgpu::BufferUsages::STORAGE,
         });
-        self.uploaded_bytes += std::mem::size_of_val(data) as u64;
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("points"),
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
             layout: &self.points_layout,
             entries: &[
                 wgpu::BindGroupEntry {
@@ -250,8 +262,7 @@ impl PointRenderer {
                     resource: self.attention.as_entire_binding(),
                 },
             ],
-        });
-        self.uploaded = Some((cloud.version, cloud.points.len() as u32, bind_group));
+        })
     }
 
     fn ensure_lines(&mut self, device: &wgpu::Device, lines: &LineSet) {
@@ -273,30 +284,8 @@ impl PointRenderer {
         } else {
             &lines.segments
         };
-        let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("lines"),
-            contents: bytemuck::cast_slice(data),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
         self.uploaded_line_bytes += std::mem::size_of_val(data) as u64;
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("lines"),
-            layout: &self.points_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: self.uniforms.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: buffer.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: self.attention.as_entire_binding(),
-                },
-            ],
-        });
+        let bind_group = self.storage_bind_group(device, "lines", bytemuck::cast_slice(data));
         self.lines_uploaded = Some((lines.version, lines.segments.len() as u32, bind_group));
     }
 
