@@ -258,16 +258,22 @@ fn bad_outputs_are_clear_errors() {
 
 #[test]
 fn streaming_to_a_running_viewer_delivers_the_recording() {
+    use std::os::unix::process::CommandExt;
     if !reader_available() {
         return;
     }
-    // The SDK's own `rerun` binary, receiving headlessly and saving what arrives.
-    let py = PathBuf::from(python());
-    let rerun_bin = py
-        .parent()
-        .map(|d| d.join("rerun"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| "rerun".into());
+    // The SDK's own `rerun` binary (not its Python wrapper, which SIGKILLs it on Ctrl-C),
+    // receiving headlessly and saving what arrives.
+    let located = Command::new(python())
+        .args(["-c", "import os, rerun_cli; print(os.path.join(os.path.dirname(rerun_cli.__file__), 'rerun'))"])
+        .output()
+        .unwrap();
+    let rerun_bin = PathBuf::from(String::from_utf8_lossy(&located.stdout).trim());
+    assert!(
+        rerun_bin.exists(),
+        "no rerun binary at {}",
+        rerun_bin.display()
+    );
     let tmp = tempfile::tempdir().unwrap();
     let saved = tmp.path().join("streamed.rrd");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -275,13 +281,21 @@ fn streaming_to_a_running_viewer_delivers_the_recording() {
         .local_addr()
         .unwrap()
         .port();
-    let mut server = Command::new(&rerun_bin)
-        .args(["--port", &port.to_string(), "--save"])
+    let mut cmd = Command::new(&rerun_bin);
+    cmd.args(["--port", &port.to_string(), "--save"])
         .arg(&saved)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("the rerun binary of the rerun-sdk");
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only async-signal-safe libc calls between fork and exec. A background job of a
+    // non-interactive shell (as CI runs) inherits SIGINT ignored; give the server the default
+    // disposition so the SIGINT below stops it gracefully (it then closes its file).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut server = cmd.spawn().expect("the rerun binary of the rerun-sdk");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -297,12 +311,19 @@ fn streaming_to_a_running_viewer_delivers_the_recording() {
         .args(["--connect", &url])
         .output()
         .unwrap();
-    // Let the server write, then stop it gracefully (SIGINT) so it closes the file.
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let _ = Command::new("kill")
-        .args(["-INT", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
+    // SAFETY: signalling a child we spawned and have not reaped.
+    unsafe {
+        libc::kill(server.id() as i32, libc::SIGINT);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = server.kill();
+            panic!("the rerun server did not stop on SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert!(
         run.status.success(),
         "{}",
