@@ -4,11 +4,11 @@
 //! yields a prediction whose tokens, chunk and attention the panel shows; "Run over
 //! episode" fills every step and can be cancelled; the panel labels the random weights.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::app::{app_harness, run_until};
+use crate::common::app::{app_harness, run_until};
 use egui_kittest::kittest::Queryable;
 use spatialscope::inference::{AttentionSelection, attention_over_image};
 

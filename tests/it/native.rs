@@ -2,7 +2,7 @@
 //! poses, and a physical cross-check of depth + K + extrinsics (the table top back-projects
 //! to the plane z = 0.800 m of the simulator's world).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The real `spatialscope` binary: `inspect` as JSON and text, and a clear failure for a
 //! path that is not a dataset.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -4,7 +4,7 @@
 //! trajectory; RGB-only data and an output inside the dataset are refused with a clear
 //! message. Skipped, saying so, where no wgpu adapter exists at all.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -7,9 +7,9 @@
 //!    the worker follows, selecting another episode replaces it, and a broken path shows an
 //!    error in the status bar while the app keeps working.
 
-mod common;
+use crate::common;
 
-use common::app::{app_harness, run_until};
+use crate::common::app::{app_harness, run_until};
 
 use std::time::Duration;
 

@@ -3,11 +3,11 @@
 //! 3-D view saved as a PNG at a chosen resolution (rendered offscreen), and both refused
 //! inside the dataset folder with an error while the app keeps working.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::app::{app_harness, run_until};
+use crate::common::app::{app_harness, run_until};
 use spatialscope::export_jobs::RecordingTarget;
 use spatialscope::render::{OrbitCamera, PointUniforms};
 

@@ -7,7 +7,7 @@
 
 #![cfg(feature = "export")]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

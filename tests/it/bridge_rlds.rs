@@ -3,7 +3,7 @@
 //! step-0 state, the sha256 of the first image_0 JPEG, per-dimension |action| max, and the
 //! all-black image_3 placeholder.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

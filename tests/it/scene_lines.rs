@@ -2,7 +2,7 @@
 //! end-effector, the action arrow starts there, and the action-grid wedge of the step's
 //! action (drawn in metres through q01/q99) contains the action's own translation.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The episode list on the real Bridge summaries: search by instruction, collapse a dataset,
 //! select an episode, and a failed episode shown with its reason.
 
-mod common;
+use crate::common;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;

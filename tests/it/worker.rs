@@ -1,7 +1,7 @@
 //! The background worker on real data: opening, progressive summaries, latest-wins frame
 //! requests, and errors reported as messages (never a dead worker).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

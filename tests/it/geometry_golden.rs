@@ -2,7 +2,7 @@
 //! and bf16 rounding (exact float32), the sample grid, pooled depth and per-patch points
 //! (1e-5 relative), and the Ego3D frequency encoding (1e-5 relative).
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use spatialscope::geometry::{

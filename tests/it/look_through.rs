@@ -3,7 +3,7 @@
 //! pose and intrinsics must reproduce that camera's RGB frame wherever a point lands:
 //! back-projection, the extrinsics and the pinhole view-projection agree to about a pixel.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Broken files get typed errors naming the file, the record/step and the problem; nothing
 //! panics and nothing is written into the dataset folder. Each test corrupts a scratch copy.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

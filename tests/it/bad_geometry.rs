@@ -2,7 +2,7 @@
 //! skipped and counted, singular intrinsics skip the camera, a pose whose rotation is not
 //! orthonormal is flagged, and the rest of the scene still builds.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

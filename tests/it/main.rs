@@ -1,0 +1,30 @@
+//! All integration tests in one binary (one link of the app instead of one per file:
+//! a fraction of the build time and disk). Each module is one former test file; run a
+//! subset with `cargo test --test it <module>::` or any name filter.
+
+mod common;
+
+mod action_grid_errors;
+mod action_grid_golden;
+mod bad_geometry;
+mod bridge_rlds;
+mod cli;
+mod cli_grid;
+mod cli_predict;
+mod cli_render;
+mod corrupt_inputs;
+mod geometry_golden;
+mod layering;
+mod look_through;
+mod model_loading;
+mod model_tiny;
+mod native;
+mod pillow_resize;
+mod render3d;
+mod rerun_export;
+mod scene_lines;
+mod ui_app;
+mod ui_episode_list;
+mod ui_exports;
+mod ui_model;
+mod worker;
