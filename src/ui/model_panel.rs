@@ -460,7 +460,9 @@ pub fn model_panel_ui(
         {
             out.push(Intent::RunEpisode);
         }
-        if (state.run.is_some() || state.pending_step.is_some()) && ui.button("Cancel").clicked() {
+        if (state.run.is_some() || state.pending_step.is_some())
+            && ui.button("Stop the model").clicked()
+        {
             out.push(Intent::CancelModel);
         }
     });

@@ -100,7 +100,7 @@ fn run_over_the_episode_and_cancel() {
         run_until(&mut h, T, |a| a.model_panel.predictions.len() >= 2),
         "a few steps predicted"
     );
-    h.get_by_label("Cancel").click();
+    h.get_by_label("Stop the model").click();
     assert!(
         run_until(&mut h, T, |a| a.model_panel.run.is_none()),
         "the run stops"
