@@ -22,6 +22,7 @@ pub mod processor;
 pub mod prompt;
 pub mod siglip;
 pub mod spatialvla;
+pub mod zoe_resample;
 
 pub use checkpoint::{Checkpoint, expected_tensors};
 pub use config::SpatialVlaConfig;

@@ -456,3 +456,42 @@ fn bfloat16_runs_and_stays_close_to_the_float32_reference() {
         assert_eq!(generation.image_attention.len(), 13);
     }
 }
+
+/// The resampling around ZoeDepth (its network is issue #8): the depth branch's input from
+/// `pixel_values` and the way from ZoeDepth's 384 x 384 output back to depth at 224,
+/// against the reference's recorded tensors (README tolerances: 1e-4 and 2e-4).
+#[test]
+fn zoe_depth_resampling_matches_reference() {
+    use spatialscope::model::zoe_resample::{depth_at_model_size, zoe_input};
+    let g = golden();
+    let l = load();
+    for c in cases(&g) {
+        let t = |n: &str| g.tensors[&format!("{}/{n}", c.id)].clone();
+        let input = frame_input(&l, &g, &c);
+        let size = l.model.config().vision.image_size;
+        let zi = zoe_input(&input.pixel_values, size);
+        let every4: Vec<f32> = (0..3)
+            .flat_map(|ch| {
+                let zi = &zi;
+                (0..96).flat_map(move |y| {
+                    (0..96).map(move |x| zi[ch * 384 * 384 + (4 * y) * 384 + 4 * x])
+                })
+            })
+            .collect();
+        let got = Tensor::new(every4.as_slice(), &Device::Cpu).unwrap();
+        check(
+            &got,
+            &t("zoe_input_every4th"),
+            1e-4,
+            &format!("{} zoe_input_every4th", c.id),
+        );
+        let pred = t("zoe_predicted_depth")
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let d = depth_at_model_size(&pred, size);
+        let got = Tensor::new(d.as_slice(), &Device::Cpu).unwrap();
+        check(&got, &t("depth_224"), 2e-4, &format!("{} depth_224", c.id));
+    }
+}
