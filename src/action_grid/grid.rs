@@ -54,6 +54,27 @@ impl Axis {
     }
 }
 
+/// `of(axis)` for a struct with one `usize` field per axis (bin counts, bin indices).
+macro_rules! impl_axis_field {
+    ($t:ty) => {
+        impl $t {
+            /// The field of `axis`.
+            pub fn of(&self, axis: Axis) -> usize {
+                match axis {
+                    Axis::Theta => self.theta,
+                    Axis::Phi => self.phi,
+                    Axis::R => self.r,
+                    Axis::Roll => self.roll,
+                    Axis::Pitch => self.pitch,
+                    Axis::Yaw => self.yaw,
+                }
+            }
+        }
+    };
+}
+
+impl_axis_field!(BinCounts);
+
 /// Bin counts per axis (the released model: 16, 32, 8, 16, 16, 16).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BinCounts {
@@ -74,17 +95,6 @@ impl BinCounts {
         pitch: 16,
         yaw: 16,
     };
-
-    pub fn of(&self, axis: Axis) -> usize {
-        match axis {
-            Axis::Theta => self.theta,
-            Axis::Phi => self.phi,
-            Axis::R => self.r,
-            Axis::Roll => self.roll,
-            Axis::Pitch => self.pitch,
-            Axis::Yaw => self.yaw,
-        }
-    }
 
     /// Number of translation tokens (theta x phi x r).
     pub fn translation_tokens(&self) -> usize {
@@ -115,18 +125,7 @@ pub struct ActionBins {
     pub gripper: usize,
 }
 
-impl ActionBins {
-    pub fn of(&self, axis: Axis) -> usize {
-        match axis {
-            Axis::Theta => self.theta,
-            Axis::Phi => self.phi,
-            Axis::R => self.r,
-            Axis::Roll => self.roll,
-            Axis::Pitch => self.pitch,
-            Axis::Yaw => self.yaw,
-        }
-    }
-}
+impl_axis_field!(ActionBins);
 
 /// Bin edges for the six axes. Edges are used exactly as given (never re-snapped).
 #[derive(Debug, Clone, PartialEq)]

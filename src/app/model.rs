@@ -201,12 +201,6 @@ impl SpatialscopeApp {
         }
     }
 
-    /// The attention of the selected token over the model camera's image, if shown.
-    pub(super) fn attention_overlay(&self) -> Option<(usize, Vec<f32>, usize, f32)> {
-        self.attention_values()
-            .filter(|_| self.model_panel.attention.show)
-    }
-
     /// The attention of the selected token over the model camera's image patches, whether
     /// or not the image overlay is on (the 3-D view's attention colours use it too).
     pub(super) fn attention_values(&self) -> Option<(usize, Vec<f32>, usize, f32)> {

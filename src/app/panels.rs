@@ -157,7 +157,11 @@ impl SpatialscopeApp {
                 let spacing = ui.spacing().item_spacing.x;
                 let width =
                     ((ui.available_width() - spacing * (n as f32 - 1.0)) / n as f32).max(96.0);
-                let attention = self.attention_overlay();
+                // One attention map per frame, shared by the image overlay and the 3-D view.
+                let attention_map = self.attention_values();
+                let attention = attention_map
+                    .as_ref()
+                    .filter(|_| self.model_panel.attention.show);
                 ui.horizontal_top(|ui| {
                     for (ci, cam) in ep.cameras.iter().enumerate() {
                         let frame = self.frame.as_ref().and_then(|f| f.cameras.get(ci));
@@ -191,7 +195,7 @@ impl SpatialscopeApp {
                 if let Some(cloud) = self.frame.as_ref().and_then(|f| f.cloud.clone()) {
                     ui.separator();
                     let lines = self.scene_lines();
-                    let attention = self.attention_values().map(|a| Arc::new(a.1));
+                    let attention = attention_map.as_ref().map(|a| Arc::new(a.1.clone()));
                     let cameras =
                         view_cameras(&ep, self.timeline.step, &self.view3d.hidden_cameras);
                     crate::ui::view3d::view3d_ui(

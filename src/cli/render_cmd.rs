@@ -75,6 +75,7 @@ fn step_scene(
     ep: &crate::episode::Episode,
     step: usize,
     model_view: bool,
+    grid: Option<&crate::action_grid::ProcessorConfig>,
 ) -> anyhow::Result<(PointCloud, LineSet)> {
     let cloud = if model_view {
         let cam = ep.cameras.iter().position(|c| c.has_depth && c.intrinsics.is_some());
@@ -94,8 +95,8 @@ fn step_scene(
         lines = lines.merged(&crate::scene_lines::patch_outlines(&cloud, 2));
     }
     if cloud.world_frame
-        && let Ok(cfg) = crate::action_grid::ProcessorConfig::load(&super::default_grid_path())
-        && let Some(wedge) = crate::scene_lines::step_wedge(ep, step, &cfg)
+        && let Some(cfg) = grid
+        && let Some(wedge) = crate::scene_lines::step_wedge(ep, step, cfg)
     {
         lines = lines.merged(&wedge);
     }
@@ -145,7 +146,9 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
     }
     // The plan: (step, camera) per frame. The camera is framed on the first step's cloud and
     // kept, so a sequence over steps does not jump.
-    let (first_cloud, _) = step_scene(&ep, a.step, a.model_view)?;
+    // The bundled released grid, read once, for the action's grid wedge.
+    let grid = crate::action_grid::ProcessorConfig::load(&super::default_grid_path()).ok();
+    let (first_cloud, _) = step_scene(&ep, a.step, a.model_view, grid.as_ref())?;
     let base = OrbitCamera::at_distance(first_cloud.median, first_cloud.spread_m * 2.5);
     let plan: Vec<(usize, OrbitCamera)> = if a.orbit {
         (0..a.frames)
@@ -177,7 +180,7 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
     let mut last = PathBuf::new();
     for (i, (step, camera)) in plan.iter().enumerate() {
         if scene.as_ref().is_none_or(|(s, _, _)| s != step) {
-            let (c, l) = step_scene(&ep, *step, a.model_view)?;
+            let (c, l) = step_scene(&ep, *step, a.model_view, grid.as_ref())?;
             scene = Some((*step, c, l));
         }
         let (_, cloud, lines) = scene.as_ref().expect("just built");
