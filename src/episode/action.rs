@@ -183,3 +183,52 @@ impl Actions {
             .collect()
     }
 }
+
+/// Action statistics a dataset ships with (LeRobot `meta/stats.json`), shown beside the ones
+/// computed from the data; per dimension, `q01`/`q99` only where the file has them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeclaredStats {
+    /// The file they come from.
+    pub source: std::path::PathBuf,
+    pub min: Vec<f64>,
+    pub max: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub q01: Option<Vec<f64>>,
+    pub q99: Option<Vec<f64>>,
+}
+
+impl DeclaredStats {
+    /// Reads `feature`'s statistics from a LeRobot-style JSON object
+    /// (`{feature: {min: [...], max: [...], mean, std, q01?, q99?}}`); `None` when absent or
+    /// malformed (the statistics are informative, never required).
+    pub fn from_json(
+        source: &std::path::Path,
+        v: &serde_json::Value,
+        feature: &str,
+    ) -> Option<Self> {
+        let f = v.get(feature)?;
+        let list = |k: &str| -> Option<Vec<f64>> {
+            f.get(k)?
+                .as_array()?
+                .iter()
+                .map(|x| x.as_f64().or_else(|| x.as_array()?.first()?.as_f64()))
+                .collect()
+        };
+        let (min, max, mean, std) = (list("min")?, list("max")?, list("mean")?, list("std")?);
+        let n = min.len();
+        if n == 0 || [max.len(), mean.len(), std.len()].iter().any(|l| *l != n) {
+            return None;
+        }
+        let same = |o: Option<Vec<f64>>| o.filter(|x| x.len() == n);
+        Some(Self {
+            source: source.to_owned(),
+            min,
+            max,
+            mean,
+            std,
+            q01: same(list("q01")),
+            q99: same(list("q99")),
+        })
+    }
+}

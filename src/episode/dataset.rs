@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::formats::{native, rlds};
-use super::{DatasetFormat, Episode, EpisodeError, FrameCache, Result};
+use super::formats::{hdf5, lerobot, native, rlds};
+use super::{DatasetFormat, DeclaredStats, Episode, EpisodeError, FrameCache, Result};
 
 /// What is known about an episode without decoding it (filled in progressively).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -35,6 +35,8 @@ impl EpisodeSummary {
 enum Backend {
     Native(native::NativeDataset),
     Rlds(rlds::RldsDataset),
+    LeRobot(Box<lerobot::LeRobotDataset>),
+    Hdf5(hdf5::Hdf5Dataset),
 }
 
 /// One dataset: a list of episodes in one format.
@@ -77,6 +79,45 @@ impl Dataset {
                     backend: Backend::Rlds(d),
                 })
             }
+            DatasetFormat::LeRobot => {
+                let mut d = lerobot::LeRobotDataset::open(path)?;
+                Ok(Self {
+                    root: d.root.clone(),
+                    name: d.name.clone(),
+                    format,
+                    problems: std::mem::take(&mut d.problems),
+                    backend: Backend::LeRobot(Box::new(d)),
+                })
+            }
+            DatasetFormat::Hdf5 => Self::open_hdf5(path, hdf5::Orientation::Auto),
+        }
+    }
+
+    /// Opens an HDF5 file with a chosen image orientation.
+    pub fn open_hdf5(path: &Path, orientation: hdf5::Orientation) -> Result<Self> {
+        let d = hdf5::Hdf5Dataset::open(path, orientation)?;
+        Ok(Self {
+            root: d.path.clone(),
+            name: d.name.clone(),
+            format: DatasetFormat::Hdf5,
+            problems: Vec::new(),
+            backend: Backend::Hdf5(d),
+        })
+    }
+
+    /// For HDF5 datasets: whether frames are flipped and why.
+    pub fn orientation_note(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::Hdf5(d) => Some(&d.flip_reason),
+            _ => None,
+        }
+    }
+
+    /// The action statistics the dataset ships with, when it has any.
+    pub fn declared_stats(&self) -> Option<&DeclaredStats> {
+        match &self.backend {
+            Backend::LeRobot(d) => d.stats.as_ref(),
+            Backend::Native(_) | Backend::Rlds(_) | Backend::Hdf5(_) => None,
         }
     }
 
@@ -85,6 +126,8 @@ impl Dataset {
         match &self.backend {
             Backend::Native(d) => d.episodes.len(),
             Backend::Rlds(d) => d.entries.len(),
+            Backend::LeRobot(d) => d.episodes.len(),
+            Backend::Hdf5(d) => d.demos.len(),
         }
     }
 
@@ -99,6 +142,8 @@ impl Dataset {
             Backend::Rlds(d) => {
                 (i < d.entries.len()).then(|| EpisodeSummary::named(d.episode_name(i)))
             }
+            Backend::LeRobot(d) => d.summary(i),
+            Backend::Hdf5(d) => d.demos.get(i).map(|m| m.summary.clone()),
         }
         .unwrap_or_else(|| EpisodeSummary::named(format!("#{i}")))
     }
@@ -108,6 +153,18 @@ impl Dataset {
         match &self.backend {
             Backend::Native(d) => d.summarize(i),
             Backend::Rlds(d) => d.summarize(i),
+            Backend::LeRobot(d) => d.summary(i).ok_or_else(|| EpisodeError::EpisodeOutOfRange {
+                path: d.root.clone(),
+                index: i,
+                len: d.episodes.len(),
+            }),
+            Backend::Hdf5(d) => d.demos.get(i).map(|m| m.summary.clone()).ok_or_else(|| {
+                EpisodeError::EpisodeOutOfRange {
+                    path: d.path.clone(),
+                    index: i,
+                    len: d.demos.len(),
+                }
+            }),
         }
     }
 
@@ -116,6 +173,8 @@ impl Dataset {
         match &self.backend {
             Backend::Native(d) => d.open_episode(i, cache),
             Backend::Rlds(d) => d.open_episode(i, cache),
+            Backend::LeRobot(d) => d.open_episode(i, cache),
+            Backend::Hdf5(d) => d.open_episode(i, cache),
         }
     }
 }
@@ -143,10 +202,23 @@ pub fn detect(path: &Path) -> Option<DatasetFormat> {
         if name == "episode.json" {
             return Some(DatasetFormat::Native);
         }
+        if hdf5::is_hdf5_file(path) {
+            return Some(DatasetFormat::Hdf5);
+        }
+        if name == "info.json"
+            && path
+                .parent()
+                .is_some_and(|m| m.file_name().is_some_and(|n| n == "meta"))
+        {
+            return Some(DatasetFormat::LeRobot);
+        }
         if name.contains(".tfrecord") || name == "features.json" || name == "dataset_info.json" {
             return Some(DatasetFormat::Rlds);
         }
         return None;
+    }
+    if lerobot::is_dataset_dir(path) {
+        return Some(DatasetFormat::LeRobot);
     }
     if native::is_native(path) {
         return Some(DatasetFormat::Native);
@@ -177,6 +249,19 @@ fn scan(dir: &Path, depth: usize, found: &mut Vec<(PathBuf, DatasetFormat)>) {
         .filter(|p| p.is_dir())
         .collect();
     subdirs.sort();
+    // HDF5 files in this folder (LIBERO: one file per task) are datasets of their own.
+    let mut h5: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "hdf5" || x == "h5") && hdf5::is_hdf5_file(p)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    h5.sort();
+    found.extend(h5.into_iter().map(|p| (p, DatasetFormat::Hdf5)));
     // A folder of native episode folders without an index.json is one dataset.
     let episode_dirs: Vec<&PathBuf> = subdirs
         .iter()
@@ -216,7 +301,7 @@ pub fn open_path(path: &Path) -> Result<Collection> {
             None => {
                 return Err(EpisodeError::UnknownFormat {
                     path: path.to_owned(),
-                    reason: "expected episode.json, a *.tfrecord* shard or a dataset folder"
+                    reason: "expected episode.json, a *.tfrecord* shard, an HDF5 file, meta/info.json or a dataset folder"
                         .to_owned(),
                 });
             }
@@ -228,7 +313,7 @@ pub fn open_path(path: &Path) -> Result<Collection> {
         return Err(EpisodeError::UnknownFormat {
             path: path.to_owned(),
             reason: format!(
-                "no native episode (episode.json / index.json) or RLDS dataset (features.json + *.tfrecord*) within {MAX_SCAN_DEPTH} levels"
+                "no native episode (episode.json / index.json), RLDS dataset (features.json + *.tfrecord*), LeRobot dataset (meta/info.json) or HDF5 file within {MAX_SCAN_DEPTH} levels"
             ),
         });
     }

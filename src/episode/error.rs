@@ -110,6 +110,22 @@ pub enum EpisodeError {
     #[error("{path}: path template `{template}` leaves the dataset folder")]
     PathEscapes { path: PathBuf, template: String },
 
+    #[error("{path}: episode {episode}: {what}")]
+    EpisodeData {
+        path: PathBuf,
+        episode: usize,
+        what: String,
+    },
+
+    #[error("{path}: episode {episode}, step {step}, camera `{camera}`: video: {reason}")]
+    Video {
+        path: PathBuf,
+        episode: usize,
+        step: usize,
+        camera: String,
+        reason: String,
+    },
+
     #[error("cancelled")]
     Cancelled,
 }
@@ -192,7 +208,9 @@ impl EpisodeError {
             | Self::StepOutOfRange { path, .. }
             | Self::NoSuchCamera { path, .. }
             | Self::EpisodeOutOfRange { path, .. }
-            | Self::PathEscapes { path, .. } => Some(path),
+            | Self::PathEscapes { path, .. }
+            | Self::EpisodeData { path, .. }
+            | Self::Video { path, .. } => Some(path),
             Self::Cancelled => None,
         }
     }

@@ -17,8 +17,8 @@ pub mod intrinsics_table;
 mod model;
 
 pub use action::{
-    ActionConvention, ActionFrame, Actions, DimStats, GripperSense, Proprio, RotationConvention,
-    TranslationUnit,
+    ActionConvention, ActionFrame, Actions, DeclaredStats, DimStats, GripperSense, Proprio,
+    RotationConvention, TranslationUnit,
 };
 pub use cache::{CacheStats, CachedFrame, FrameCache, FrameKey};
 pub use camera::{Camera, CameraPoses, Intrinsics, IntrinsicsSource, opencv_from_opengl};

@@ -20,6 +20,10 @@ pub enum DatasetFormat {
     Native,
     /// RLDS as written by TFDS: `dataset_info.json`, `features.json`, TFRecord shards.
     Rlds,
+    /// LeRobot v2.0/v2.1/v3.0: `meta/info.json`, parquet tables, MP4 videos.
+    LeRobot,
+    /// robomimic / LIBERO HDF5: `data/demo_N/{actions, obs/...}`.
+    Hdf5,
 }
 
 impl DatasetFormat {
@@ -27,6 +31,8 @@ impl DatasetFormat {
         match self {
             Self::Native => "native",
             Self::Rlds => "RLDS/TFRecord",
+            Self::LeRobot => "LeRobot",
+            Self::Hdf5 => "HDF5 (robomimic/LIBERO)",
         }
     }
 }

@@ -13,6 +13,7 @@ mod cli_grid;
 mod cli_predict;
 mod cli_render;
 mod corrupt_inputs;
+mod cross_format;
 mod geometry_golden;
 mod layering;
 mod look_through;

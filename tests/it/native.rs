@@ -106,11 +106,20 @@ fn a_single_episode_folder_and_its_episode_json_open_too() {
 }
 
 #[test]
-fn the_sample_folder_opens_both_datasets() {
+fn the_sample_folder_opens_every_dataset() {
     let c = episode::open_path(&common::repo().join("sample_episodes")).expect("open");
     let formats: Vec<DatasetFormat> = c.datasets.iter().map(|d| d.format).collect();
-    assert_eq!(formats, [DatasetFormat::Rlds, DatasetFormat::Native]);
-    assert_eq!(c.episode_count(), 28);
+    assert_eq!(
+        formats,
+        [
+            DatasetFormat::Rlds,
+            DatasetFormat::Hdf5,
+            DatasetFormat::LeRobot,
+            DatasetFormat::LeRobot,
+            DatasetFormat::Native
+        ]
+    );
+    assert_eq!(c.episode_count(), 25 + 4 * 3);
     assert!(c.problems.is_empty());
 }
 

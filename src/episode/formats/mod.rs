@@ -1,10 +1,13 @@
 //! One file per format. Each turns files into [`crate::episode::Episode`]s and implements
 //! [`crate::episode::FrameSource`]; shared pixel decoding lives here.
 
+pub mod hdf5;
+pub mod lerobot;
 pub mod native;
 pub mod rlds;
+pub mod video;
 
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use image::ImageFormat;
 
@@ -117,3 +120,31 @@ pub(crate) fn decode_depth_u16(
 
 /// Largest channel value a frame may have and still count as black (JPEG noise).
 pub(crate) const PLACEHOLDER_MAX_VALUE: u8 = 8;
+
+/// Reads and parses a JSON file; errors name the file and the field.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| EpisodeError::io(path, e))?;
+    let text = crate::python_json::non_finite_tokens_to_null(&text);
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| EpisodeError::Json {
+        path: path.to_owned(),
+        field: e.path().to_string(),
+        reason: e.into_inner().to_string(),
+    })
+}
+
+/// Joins a relative path from the dataset onto `base`, refusing absolute paths and `..`.
+pub(crate) fn safe_join(base: &Path, relative: &str, meta_path: &Path) -> Result<PathBuf> {
+    let rel = Path::new(relative);
+    if relative.is_empty()
+        || !rel
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(EpisodeError::PathEscapes {
+            path: meta_path.to_owned(),
+            template: relative.to_owned(),
+        });
+    }
+    Ok(base.join(rel))
+}

@@ -10,7 +10,7 @@
 //! Bare `NaN`/`Infinity` tokens (which Python's `json` writes) are read as non-finite
 //! numbers so they are reported as a bad action at a step, not as a syntax error.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use image::ImageFormat;
@@ -18,7 +18,7 @@ use indexmap::IndexMap;
 use nalgebra::Matrix4;
 use serde::Deserialize;
 
-use super::{FrameContext, decode_depth_u16, decode_rgb};
+use super::{FrameContext, decode_depth_u16, decode_rgb, parse_json, safe_join};
 use crate::episode::model::next_episode_uid;
 use crate::episode::{
     ActionConvention, Actions, Camera, CameraPoses, DatasetFormat, DepthImage, EncodedFrame,
@@ -109,33 +109,6 @@ struct IndexEntryJson {
     num_frames: Option<usize>,
     #[serde(default)]
     cameras: Vec<String>,
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| EpisodeError::io(path, e))?;
-    let text = crate::python_json::non_finite_tokens_to_null(&text);
-    let de = &mut serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| EpisodeError::Json {
-        path: path.to_owned(),
-        field: e.path().to_string(),
-        reason: e.into_inner().to_string(),
-    })
-}
-
-/// Joins a relative path from the dataset onto `base`, refusing absolute paths and `..`.
-fn safe_join(base: &Path, relative: &str, meta_path: &Path) -> Result<PathBuf> {
-    let rel = Path::new(relative);
-    if relative.is_empty()
-        || !rel
-            .components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        return Err(EpisodeError::PathEscapes {
-            path: meta_path.to_owned(),
-            template: relative.to_owned(),
-        });
-    }
-    Ok(base.join(rel))
 }
 
 /// Widest zero padding a frame template may ask for.

@@ -1,0 +1,648 @@
+//! robomimic / LIBERO / robocasa HDF5: `data/demo_N/{actions, obs/<camera>_image, ...}`.
+//!
+//! Opening lists the demos and reads their attributes only (instruction, length); an episode
+//! reads its small arrays (actions, proprio, camera poses) and keeps handles to its image
+//! and depth datasets, from which single frames are read on demand. Frames are stored in
+//! gzip chunks that often span many frames, so the file is opened with a raw-chunk cache of
+//! [`CHUNK_CACHE_BYTES`] per dataset: stepping through an episode inflates each chunk once.
+//!
+//! Image orientation: robosuite renders bottom-up; robomimic flips its frames upright
+//! (`macros_image_convention = "opencv"`), LIBERO's files keep them upside down. The
+//! attribute decides when present; otherwise LIBERO files (recognised by their
+//! `problem_info`/`bddl_file_name` attributes) are flipped and others shown as stored. The
+//! user can force either ([`Orientation`]); the episode notes say which is used and why.
+//!
+//! Actions: the stored `actions` are the controller's normalised input (OSC deltas in
+//! [-1, 1], gripper -1 open / +1 close) and are shown as stored; when the file also has
+//! metric actions (`action_dict/rel_pos_m`, `rel_rot_rpy_rad`, `gripper_open`, as in the
+//! sim sample) those are used, in SpatialVLA's convention.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hdf5::types::{VarLenAscii, VarLenUnicode};
+use nalgebra::Matrix4;
+use ndarray::s;
+
+use crate::episode::model::next_episode_uid;
+use crate::episode::{
+    ActionConvention, ActionFrame, Actions, Camera, CameraPoses, DatasetFormat, DepthImage,
+    EncodedFrame, Episode, EpisodeError, EpisodeSource, EpisodeSummary, FrameCache, FrameSource,
+    Intrinsics, IntrinsicsSource, Proprio, RecordLabel, Result, RgbImage,
+};
+
+/// Raw-data chunk cache per open dataset (bytes). Holds the chunks covering one 256 x 256
+/// frame of the usual 16-frame chunking for RGB and for float depth.
+pub const CHUNK_CACHE_BYTES: usize = 16 << 20;
+
+/// How images are turned upright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Orientation {
+    /// From the file's attributes (see the module docs).
+    #[default]
+    Auto,
+    /// Shown as stored.
+    AsStored,
+    /// Flipped vertically (row 0 of the file is the bottom of the picture).
+    Flipped,
+}
+
+/// One demo as listed at open.
+#[derive(Debug, Clone)]
+pub struct DemoMeta {
+    pub group: String,
+    pub summary: EpisodeSummary,
+}
+
+/// An HDF5 file of demos.
+#[derive(Debug)]
+pub struct Hdf5Dataset {
+    pub path: PathBuf,
+    pub name: String,
+    pub demos: Vec<DemoMeta>,
+    /// Whether frames are flipped, and the reason shown to the user.
+    pub flip: bool,
+    pub flip_reason: String,
+    file: hdf5::File,
+}
+
+fn h5err(path: &Path, what: impl std::fmt::Display) -> EpisodeError {
+    EpisodeError::metadata(path, what.to_string())
+}
+
+/// Whether `path` looks like an HDF5 file (by its signature, not its name).
+pub fn is_hdf5_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut sig = [0u8; 8];
+    path.is_file()
+        && std::fs::File::open(path).is_ok_and(|mut f| f.read_exact(&mut sig).is_ok())
+        && sig == *b"\x89HDF\r\n\x1a\n"
+}
+
+/// Reads a string attribute of any of the string encodings h5py writes.
+fn str_attr(loc: &hdf5::Location, name: &str) -> Option<String> {
+    let a = loc.attr(name).ok()?;
+    if let Ok(s) = a.read_scalar::<VarLenUnicode>() {
+        return Some(s.as_str().to_owned());
+    }
+    if let Ok(s) = a.read_scalar::<VarLenAscii>() {
+        return Some(s.as_str().to_owned());
+    }
+    None
+}
+
+fn int_attr(loc: &hdf5::Location, name: &str) -> Option<i64> {
+    loc.attr(name).ok()?.read_scalar::<i64>().ok()
+}
+
+/// The instruction of a demo: its own attributes, then LIBERO's file-level `problem_info`.
+fn instruction(demo: &hdf5::Group, data: &hdf5::Group) -> Option<String> {
+    str_attr(demo, "language_instruction")
+        .or_else(|| {
+            let meta: serde_json::Value = serde_json::from_str(&str_attr(demo, "ep_meta")?).ok()?;
+            meta.get("lang")?.as_str().map(str::to_owned)
+        })
+        .or_else(|| {
+            let info: serde_json::Value =
+                serde_json::from_str(&str_attr(data, "problem_info")?).ok()?;
+            info.get("language_instruction")?
+                .as_str()
+                .map(str::to_owned)
+        })
+}
+
+/// Sort key for `demo_10` after `demo_9`.
+fn demo_order(name: &str) -> (u64, String) {
+    let n = name
+        .rsplit('_')
+        .next()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(u64::MAX);
+    (n, name.to_owned())
+}
+
+/// Camera names: `obs/<camera>_image` (robomimic) or `obs/<camera>_rgb`.
+fn camera_names(obs: &hdf5::Group) -> Vec<String> {
+    let mut names: Vec<String> = obs
+        .member_names()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| {
+            m.strip_suffix("_image")
+                .or_else(|| m.strip_suffix("_rgb"))
+                .map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn image_key(obs: &hdf5::Group, cam: &str) -> String {
+    if obs.link_exists(&format!("{cam}_image")) {
+        format!("{cam}_image")
+    } else {
+        format!("{cam}_rgb")
+    }
+}
+
+impl Hdf5Dataset {
+    pub fn open(path: &Path, orientation: Orientation) -> Result<Self> {
+        if !is_hdf5_file(path) {
+            return Err(EpisodeError::UnknownFormat {
+                path: path.to_owned(),
+                reason: "not an HDF5 file (no HDF5 signature)".into(),
+            });
+        }
+        let file = hdf5::File::with_options()
+            .with_fapl(|p| p.chunk_cache(1021, CHUNK_CACHE_BYTES, 0.75))
+            .open(path)
+            .map_err(|e| h5err(path, format!("cannot open HDF5 file: {e}")))?;
+        let data = file.group("data").map_err(|_| {
+            h5err(
+                path,
+                "no `data` group (expected robomimic/LIBERO layout data/demo_N)",
+            )
+        })?;
+        let mut groups = data
+            .member_names()
+            .map_err(|e| h5err(path, format!("cannot list `data`: {e}")))?;
+        groups.retain(|g| data.group(g).is_ok());
+        groups.sort_by_key(|g| demo_order(g));
+        let mut demos = Vec::with_capacity(groups.len());
+        for g in groups {
+            let demo = data.group(&g).map_err(|e| h5err(path, e))?;
+            let num_steps = int_attr(&demo, "num_samples")
+                .and_then(|n| usize::try_from(n).ok())
+                .or_else(|| {
+                    demo.dataset("actions")
+                        .ok()
+                        .map(|a| a.shape().first().copied().unwrap_or(0))
+                });
+            let cameras = demo
+                .group("obs")
+                .map(|o| camera_names(&o))
+                .unwrap_or_default();
+            demos.push(DemoMeta {
+                summary: EpisodeSummary {
+                    name: g.clone(),
+                    instruction: instruction(&demo, &data),
+                    num_steps,
+                    cameras,
+                },
+                group: g,
+            });
+        }
+        let convention = str_attr(&data, "macros_image_convention");
+        let libero = data.attr("problem_info").is_ok()
+            || data.attr("bddl_file_name").is_ok()
+            || path.to_string_lossy().to_lowercase().contains("libero");
+        let (flip, flip_reason) = match (orientation, convention.as_deref()) {
+            (Orientation::AsStored, _) => (false, "shown as stored (chosen by the user)".to_owned()),
+            (Orientation::Flipped, _) => (true, "flipped vertically (chosen by the user)".to_owned()),
+            (Orientation::Auto, Some("opencv")) => (
+                false,
+                "stored upright (data.attrs macros_image_convention = \"opencv\")".to_owned(),
+            ),
+            (Orientation::Auto, Some("opengl")) => (
+                true,
+                "flipped: stored upside down (data.attrs macros_image_convention = \"opengl\")".to_owned(),
+            ),
+            (Orientation::Auto, _) if libero => (
+                true,
+                "flipped: LIBERO files store frames upside down (no macros_image_convention attribute)".to_owned(),
+            ),
+            (Orientation::Auto, _) => (
+                false,
+                "shown as stored: the file does not say which way up its images are (flip them if they look upside down)".to_owned(),
+            ),
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            demos,
+            flip,
+            flip_reason,
+            file,
+        })
+    }
+
+    fn err(&self, episode: usize, what: impl std::fmt::Display) -> EpisodeError {
+        EpisodeError::EpisodeData {
+            path: self.path.clone(),
+            episode,
+            what: what.to_string(),
+        }
+    }
+
+    /// Reads a 2-D float array (rows of values) at `path` inside `demo`.
+    fn rows(&self, demo: &hdf5::Group, i: usize, name: &str) -> Result<Option<Vec<Vec<f64>>>> {
+        let Ok(ds) = demo.dataset(name) else {
+            return Ok(None);
+        };
+        let shape = ds.shape();
+        let arr = match shape.len() {
+            1 => ds
+                .read_1d::<f64>()
+                .map_err(|e| self.err(i, format!("`{name}`: {e}")))?
+                .insert_axis(ndarray::Axis(1)),
+            2 => ds
+                .read_2d::<f64>()
+                .map_err(|e| self.err(i, format!("`{name}`: {e}")))?,
+            n => return Err(self.err(i, format!("`{name}` has {n} dimensions, expected 1 or 2"))),
+        };
+        Ok(Some(arr.rows().into_iter().map(|r| r.to_vec()).collect()))
+    }
+
+    pub fn open_episode(&self, i: usize, cache: &Arc<FrameCache>) -> Result<Episode> {
+        let meta = self
+            .demos
+            .get(i)
+            .ok_or_else(|| EpisodeError::EpisodeOutOfRange {
+                path: self.path.clone(),
+                index: i,
+                len: self.demos.len(),
+            })?;
+        let data = self.file.group("data").map_err(|e| self.err(i, e))?;
+        let demo = data.group(&meta.group).map_err(|e| self.err(i, e))?;
+
+        // Actions: metric ones when present, else the stored controller input.
+        let metric = (
+            self.rows(&demo, i, "action_dict/rel_pos_m")?,
+            self.rows(&demo, i, "action_dict/rel_rot_rpy_rad")?,
+            self.rows(&demo, i, "action_dict/gripper_open")?,
+        );
+        let mut notes = vec![format!("images: {}", self.flip_reason)];
+        let (rows, convention) = match metric {
+            (Some(p), Some(r), Some(g)) if p.len() == r.len() && p.len() == g.len() => {
+                notes.push("actions: action_dict/rel_pos_m, rel_rot_rpy_rad, gripper_open (metric; `actions` holds the normalised controller input)".into());
+                let rows: Vec<Vec<f64>> = p
+                    .into_iter()
+                    .zip(r)
+                    .zip(g)
+                    .map(|((p, r), g)| p.into_iter().chain(r).chain(g).collect())
+                    .collect();
+                (
+                    rows,
+                    ActionConvention {
+                        frame: ActionFrame::World,
+                        ..ActionConvention::metric_delta_base()
+                    },
+                )
+            }
+            _ => {
+                let rows = self
+                    .rows(&demo, i, "actions")?
+                    .ok_or_else(|| self.err(i, format!("{}: no `actions` dataset", meta.group)))?;
+                notes.push("actions as stored: robomimic/LIBERO controller input (OSC deltas normalised to [-1, 1], gripper -1 open / +1 close)".into());
+                (rows, ActionConvention::unknown())
+            }
+        };
+        let n = rows.len();
+        let mut values = Vec::with_capacity(n);
+        for (step, row) in rows.iter().enumerate() {
+            let mut a = [0f32; 7];
+            for (d, slot) in a.iter_mut().enumerate() {
+                let src = if row.len() > 7 && d == 6 {
+                    row.len() - 1
+                } else {
+                    d
+                };
+                if let Some(v) = row.get(src) {
+                    if !v.is_finite() {
+                        return Err(EpisodeError::NonFiniteAction {
+                            path: self.path.clone(),
+                            record: RecordLabel(Some(i)),
+                            step,
+                            dim: src,
+                            value: *v as f32,
+                        });
+                    }
+                    *slot = *v as f32;
+                }
+            }
+            values.push(a);
+        }
+        if rows.first().is_some_and(|r| r.len() != 7) {
+            notes.push(format!(
+                "the action has {} dimensions; shown as 7",
+                rows[0].len()
+            ));
+        }
+
+        // Proprio: the usual robomimic and LIBERO keys that exist, concatenated.
+        let mut names = Vec::new();
+        let mut prop: Vec<Vec<f32>> = vec![Vec::new(); n];
+        for key in [
+            "robot0_eef_pos",
+            "robot0_eef_quat_site",
+            "robot0_gripper_qpos",
+            "ee_pos",
+            "ee_ori",
+            "gripper_states",
+            "joint_states",
+        ] {
+            if let Some(r) = self.rows(&demo, i, &format!("obs/{key}"))?
+                && r.len() == n
+                && let Some(w) = r.first().map(Vec::len)
+            {
+                names.extend((0..w).map(|j| format!("{key}[{j}]")));
+                for (dst, src) in prop.iter_mut().zip(r) {
+                    dst.extend(src.into_iter().map(|v| v as f32));
+                }
+            }
+        }
+        let proprio = (!names.is_empty()).then_some(Proprio {
+            names,
+            values: prop,
+        });
+
+        // Cameras.
+        let obs = demo
+            .group("obs")
+            .map_err(|_| self.err(i, format!("{}: no `obs` group", meta.group)))?;
+        let camera_info: Option<serde_json::Value> =
+            str_attr(&demo, "camera_info").and_then(|t| serde_json::from_str(&t).ok());
+        let mut cameras = Vec::new();
+        let mut streams = Vec::new();
+        for cam in camera_names(&obs) {
+            let key = image_key(&obs, &cam);
+            let image = obs
+                .dataset(&key)
+                .map_err(|e| self.err(i, format!("obs/{key}: {e}")))?;
+            let shape = image.shape();
+            if shape.len() != 4 || shape[3] != 3 || shape[0] != n {
+                return Err(self.err(
+                    i,
+                    format!("obs/{key} has shape {shape:?}, expected ({n}, H, W, 3)"),
+                ));
+            }
+            let (h, w) = (shape[1] as u32, shape[2] as u32);
+            let depth = obs.dataset(&format!("{cam}_depth")).ok().filter(|d| {
+                let s = d.shape();
+                s.len() >= 3 && s[0] == n && s[1] == shape[1] && s[2] == shape[2]
+            });
+            let params = demo.group(&format!("camera_params/{cam}")).ok();
+            let k = params
+                .as_ref()
+                .and_then(|p| p.dataset("K").ok())
+                .and_then(|d| d.read_2d::<f64>().ok())
+                .filter(|k| k.shape() == [3, 3])
+                .map(|k| {
+                    [
+                        [k[[0, 0]], k[[0, 1]], k[[0, 2]]],
+                        [k[[1, 0]], k[[1, 1]], k[[1, 2]]],
+                        [k[[2, 0]], k[[2, 1]], k[[2, 2]]],
+                    ]
+                })
+                .or_else(|| {
+                    let m = camera_info.as_ref()?.get(&cam)?.get("intrinsics")?;
+                    serde_json::from_value::<[[f64; 3]; 3]>(m.clone()).ok()
+                });
+            let intrinsics = k
+                .map(|k| Intrinsics::from_k(&k, w, h))
+                .filter(Intrinsics::is_valid);
+            let poses = params
+                .as_ref()
+                .and_then(|p| p.dataset("world_from_camera_opencv").ok())
+                .and_then(|d| d.read::<f64, ndarray::Ix3>().ok())
+                .filter(|a| a.shape() == [n, 4, 4])
+                .map(|a| {
+                    let all: Vec<Matrix4<f64>> = (0..n)
+                        .map(|t| Matrix4::from_fn(|r, c| a[[t, r, c]]))
+                        .collect();
+                    match all.first() {
+                        Some(f) if all.iter().all(|m| m == f) => CameraPoses::Static(*f),
+                        Some(_) => CameraPoses::PerStep(all),
+                        None => CameraPoses::Unknown,
+                    }
+                })
+                .or_else(|| {
+                    // robomimic's camera_info: world pose for fixed cameras only (a wrist
+                    // camera's is relative to the end effector).
+                    if cam.contains("eye_in_hand") {
+                        return None;
+                    }
+                    let m = camera_info.as_ref()?.get(&cam)?.get("extrinsics")?;
+                    let m = serde_json::from_value::<[[f64; 4]; 4]>(m.clone()).ok()?;
+                    Some(CameraPoses::Static(Matrix4::from_fn(|r, c| m[r][c])))
+                })
+                .unwrap_or(CameraPoses::Unknown);
+            cameras.push(Camera {
+                name: cam.clone(),
+                width_px: w,
+                height_px: h,
+                intrinsics_source: if intrinsics.is_some() {
+                    IntrinsicsSource::File
+                } else {
+                    IntrinsicsSource::None
+                },
+                intrinsics,
+                poses,
+                has_depth: depth.is_some(),
+                placeholder: false,
+            });
+            streams.push(Stream {
+                name: cam,
+                key,
+                image,
+                depth,
+                size: (w, h),
+            });
+        }
+
+        Ok(Episode {
+            uid: next_episode_uid(),
+            name: meta.group.clone(),
+            instruction: meta.summary.instruction.clone().unwrap_or_default(),
+            fps: control_rate(&demo, &data),
+            source: EpisodeSource {
+                format: DatasetFormat::Hdf5,
+                path: self.path.clone(),
+                record: Some(i),
+            },
+            dataset_key: None,
+            cameras,
+            actions: Actions { convention, values },
+            proprio,
+            notes,
+            frames: Arc::new(Hdf5Frames {
+                path: self.path.clone(),
+                episode: i,
+                group: meta.group.clone(),
+                flip: self.flip,
+                streams,
+            }),
+            cache: cache.clone(),
+        })
+    }
+}
+
+/// The control rate from `env_args.env_kwargs.control_freq` (robomimic), when stated.
+fn control_rate(demo: &hdf5::Group, data: &hdf5::Group) -> Option<f64> {
+    let args = str_attr(demo, "env_args").or_else(|| str_attr(data, "env_args"))?;
+    let v: serde_json::Value = serde_json::from_str(&args).ok()?;
+    v.get("env_kwargs")?
+        .get("control_freq")?
+        .as_f64()
+        .filter(|f| f.is_finite() && *f > 0.0)
+}
+
+struct Stream {
+    name: String,
+    key: String,
+    image: hdf5::Dataset,
+    depth: Option<hdf5::Dataset>,
+    size: (u32, u32),
+}
+
+struct Hdf5Frames {
+    path: PathBuf,
+    episode: usize,
+    group: String,
+    flip: bool,
+    streams: Vec<Stream>,
+}
+
+fn flip_rows<T: Copy>(data: &mut [T], row_len: usize) {
+    let rows = data.len() / row_len.max(1);
+    for r in 0..rows / 2 {
+        let (top, bottom) = data.split_at_mut((rows - 1 - r) * row_len);
+        top[r * row_len..(r + 1) * row_len].swap_with_slice(&mut bottom[..row_len]);
+    }
+}
+
+impl Hdf5Frames {
+    fn stream(&self, camera: usize) -> Result<&Stream> {
+        self.streams
+            .get(camera)
+            .ok_or_else(|| EpisodeError::NoSuchCamera {
+                path: self.path.clone(),
+                camera: format!("#{camera}"),
+            })
+    }
+
+    fn decode_err(&self, s: &Stream, step: usize, what: impl std::fmt::Display) -> EpisodeError {
+        EpisodeError::ImageDecode {
+            path: self.path.clone(),
+            record: RecordLabel(Some(self.episode)),
+            step,
+            camera: s.name.clone(),
+            reason: format!("{}/obs: {what}", self.group),
+        }
+    }
+}
+
+impl FrameSource for Hdf5Frames {
+    fn decode_rgb(&self, step: usize, camera: usize) -> Result<RgbImage> {
+        let s = self.stream(camera)?;
+        let arr = s
+            .image
+            .read_slice::<u8, _, ndarray::Ix3>(s![step, .., .., ..])
+            .map_err(|e| self.decode_err(s, step, format!("{}: {e}", s.key)))?;
+        let (w, h) = s.size;
+        let mut pixels = arr
+            .as_standard_layout()
+            .iter()
+            .copied()
+            .collect::<Vec<u8>>();
+        if self.flip {
+            flip_rows(&mut pixels, w as usize * 3);
+        }
+        Ok(RgbImage {
+            width_px: w,
+            height_px: h,
+            pixels,
+        })
+    }
+
+    fn decode_depth(&self, step: usize, camera: usize) -> Result<Option<DepthImage>> {
+        let s = self.stream(camera)?;
+        let Some(d) = &s.depth else {
+            return Ok(None);
+        };
+        let (w, h) = s.size;
+        let read = |d: &hdf5::Dataset| -> hdf5::Result<Vec<f32>> {
+            let unit = match d.dtype()?.to_descriptor()? {
+                // Integer depth is millimetres (the common uint16 encoding).
+                hdf5::types::TypeDescriptor::Unsigned(_)
+                | hdf5::types::TypeDescriptor::Integer(_) => 0.001,
+                _ => 1.0,
+            };
+            let v: Vec<f64> = if d.shape().len() == 4 {
+                d.read_slice::<f64, _, ndarray::Ix2>(s![step, .., .., 0])?
+                    .as_standard_layout()
+                    .iter()
+                    .copied()
+                    .collect()
+            } else {
+                d.read_slice::<f64, _, ndarray::Ix2>(s![step, .., ..])?
+                    .as_standard_layout()
+                    .iter()
+                    .copied()
+                    .collect()
+            };
+            Ok(v.into_iter()
+                .map(|x| {
+                    let m = (x * unit) as f32;
+                    if m.is_finite() && m > 0.0 { m } else { 0.0 }
+                })
+                .collect())
+        };
+        let mut depth_m =
+            read(d).map_err(|e| self.decode_err(s, step, format!("{}_depth: {e}", s.name)))?;
+        if self.flip {
+            flip_rows(&mut depth_m, w as usize);
+        }
+        Ok(Some(DepthImage {
+            width_px: w,
+            height_px: h,
+            depth_m,
+        }))
+    }
+
+    fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame> {
+        use image::ImageEncoder;
+        // Stored as raw pixels: hand out a lossless PNG.
+        let img = self.decode_rgb(step, camera)?;
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(
+                &img.pixels,
+                img.width_px,
+                img.height_px,
+                image::ExtendedColorType::Rgb8,
+            )
+            .map_err(|e| {
+                self.decode_err(&self.streams[camera], step, format!("PNG encoding: {e}"))
+            })?;
+        Ok(EncodedFrame {
+            bytes: png.into(),
+            encoding: "png",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_flip_in_place() {
+        let mut v = vec![1, 1, 2, 2, 3, 3];
+        flip_rows(&mut v, 2);
+        assert_eq!(v, [3, 3, 2, 2, 1, 1]);
+        let mut v = vec![1, 2, 3, 4];
+        flip_rows(&mut v, 2);
+        assert_eq!(v, [3, 4, 1, 2]);
+    }
+
+    #[test]
+    fn demos_sort_numerically() {
+        let mut v = vec!["demo_10", "demo_9", "demo_1"];
+        v.sort_by_key(|g| demo_order(g));
+        assert_eq!(v, ["demo_1", "demo_9", "demo_10"]);
+    }
+}

@@ -1,0 +1,558 @@
+//! One LeRobot episode: its parquet rows (actions, state, timestamps, extrinsics, images
+//! stored inline) read at open, its video frames decoded on demand by timestamp.
+//!
+//! The frame for step `i` of camera `c` is at `from_timestamp(c) + timestamp[i]` in the
+//! camera's video (`from_timestamp` is 0 for v2's one-file-per-episode layout), as LeRobot
+//! itself looks frames up. A video shorter than its table is an error at that step, naming
+//! the file, the episode and the time asked for.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use image::ImageEncoder;
+use nalgebra::Matrix4;
+
+use super::info::Field;
+use super::table;
+use super::{LeRobotDataset, Location};
+use crate::episode::formats::video::VideoCursor;
+use crate::episode::formats::{FrameContext, decode_depth_u16, decode_rgb};
+use crate::episode::model::next_episode_uid;
+use crate::episode::{
+    ActionConvention, Actions, Camera, CameraPoses, DatasetFormat, DepthImage, EncodedFrame,
+    Episode, EpisodeError, EpisodeSource, FrameCache, FrameSource, Intrinsics, IntrinsicsSource,
+    Proprio, Result, RgbImage,
+};
+
+/// The 7-D action layout SpatialVLA uses, as LeRobot conversions name it.
+const METRIC_ACTION_NAMES: [&str; 7] = ["x", "y", "z", "roll", "pitch", "yaw", "gripper"];
+
+enum Pixels {
+    Video {
+        path: PathBuf,
+        /// Start of this episode inside the file (v3), seconds.
+        from_s: f64,
+        cursor: Mutex<Option<Box<VideoCursor>>>,
+    },
+    /// Encoded images stored in the parquet (`dtype: image`).
+    Inline(Vec<bytes::Bytes>),
+}
+
+struct Stream {
+    name: String,
+    size: Option<(u32, u32)>,
+    pixels: Pixels,
+    /// (path template, depth key, scale to metres, invalid value)
+    depth: Option<(String, String, f32, u16)>,
+}
+
+struct LeRobotFrames {
+    root: PathBuf,
+    info_path: PathBuf,
+    data_path: PathBuf,
+    episode: usize,
+    episode_chunk: usize,
+    timestamps_s: Vec<f64>,
+    frame_index: Vec<usize>,
+    streams: Vec<Stream>,
+}
+
+impl LeRobotDataset {
+    /// Opens episode `i`: reads its rows, checks them against the episode list, maps the
+    /// features onto the episode model.
+    pub fn open_episode(&self, i: usize, cache: &Arc<FrameCache>) -> Result<Episode> {
+        let meta = self.entry(i)?.clone();
+        let ep = meta.index;
+        let chunk = ep / self.info.chunks_size;
+        let (data_path, range) = match &meta.location {
+            Location::PerEpisodeFiles => (
+                self.path_from(
+                    &self.info.json.data_path,
+                    &[
+                        ("episode_chunk", Field::Int(chunk)),
+                        ("episode_index", Field::Int(ep)),
+                    ],
+                )?,
+                None,
+            ),
+            Location::Packed {
+                data_chunk,
+                data_file,
+                from_index,
+                file_first_index,
+                ..
+            } => (
+                self.path_from(
+                    &self.info.json.data_path,
+                    &[
+                        ("chunk_index", Field::Int(*data_chunk)),
+                        ("file_index", Field::Int(*data_file)),
+                    ],
+                )?,
+                Some((from_index - file_first_index, meta.length)),
+            ),
+        };
+        let data_err = |what: String| EpisodeError::EpisodeData {
+            path: data_path.clone(),
+            episode: ep,
+            what,
+        };
+        if !data_path.is_file() {
+            return Err(data_err("data file missing".into()));
+        }
+        let features = &self.info.json.features;
+        let sidecar_cams = self.sidecar.as_ref().map(|s| &s.cameras);
+        let extrinsics_col = |cam: &str, key: &str| -> String {
+            sidecar_cams
+                .and_then(|c| {
+                    c.values()
+                        .find(|s| s.video_key.as_deref() == Some(key))
+                        .or_else(|| c.get(cam))
+                })
+                .and_then(|s| s.extrinsics_column.clone())
+                .unwrap_or_else(|| format!("camera_extrinsics.{cam}"))
+        };
+        let cameras_meta = self.info.cameras();
+        let wanted: Vec<String> = [
+            "action",
+            "observation.state",
+            "timestamp",
+            "frame_index",
+            "episode_index",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(
+            cameras_meta
+                .iter()
+                .flat_map(|(k, n)| [k.clone(), extrinsics_col(n, k)]),
+        )
+        .collect();
+        let keep = |n: &str| wanted.iter().any(|w| w == n);
+        let t = table::read(&data_path, Some(&keep), range).map_err(data_err)?;
+        if t.rows != meta.length {
+            return Err(data_err(format!(
+                "the table has {} rows, the episode list says {}",
+                t.rows, meta.length
+            )));
+        }
+        if t.has("episode_index") {
+            let idx = t.index_column("episode_index").map_err(data_err)?;
+            if let Some((row, other)) = idx.iter().enumerate().find(|(_, v)| **v != ep) {
+                return Err(data_err(format!(
+                    "row {row} belongs to episode {other} (offsets in the episode list are wrong)"
+                )));
+            }
+        }
+        let n = t.rows;
+
+        // Actions.
+        let raw = t.f64_rows("action").map_err(data_err)?;
+        let names = features.get("action").and_then(|f| f.name_list());
+        let metric = names.as_ref().is_some_and(|n| {
+            n.len() == 7
+                && n.iter()
+                    .zip(METRIC_ACTION_NAMES)
+                    .all(|(a, b)| a.eq_ignore_ascii_case(b))
+        });
+        let mut notes = Vec::new();
+        let dims = raw.first().map_or(7, Vec::len);
+        if dims != 7 {
+            notes.push(format!(
+                "the action has {dims} dimensions; shown as 7 ({})",
+                if dims < 7 {
+                    "padded with 0"
+                } else {
+                    "first 6 and the last"
+                }
+            ));
+        }
+        let mut values = Vec::with_capacity(n);
+        for (step, row) in raw.iter().enumerate() {
+            if row.len() != dims {
+                return Err(data_err(format!(
+                    "step {step}: action has {} values, step 0 has {dims}",
+                    row.len()
+                )));
+            }
+            let mut a = [0f32; 7];
+            for (d, slot) in a.iter_mut().enumerate() {
+                let src = if dims > 7 && d == 6 { dims - 1 } else { d };
+                if let Some(v) = row.get(src) {
+                    if !v.is_finite() {
+                        return Err(EpisodeError::NonFiniteAction {
+                            path: data_path.clone(),
+                            record: crate::episode::RecordLabel(Some(ep)),
+                            step,
+                            dim: src,
+                            value: *v as f32,
+                        });
+                    }
+                    *slot = *v as f32;
+                }
+            }
+            values.push(a);
+        }
+        let convention = if metric {
+            notes.push(
+                "action convention read from the feature names (x, y, z, roll, pitch, yaw, gripper): metre and radian deltas, gripper 1 = open".into(),
+            );
+            ActionConvention::metric_delta_base()
+        } else {
+            ActionConvention::unknown()
+        };
+
+        // Timestamps (seconds from the episode start) and frame indices.
+        let fps = self.info.json.fps;
+        let timestamps_s = if t.has("timestamp") {
+            t.f64_column("timestamp").map_err(data_err)?
+        } else {
+            (0..n).map(|i| i as f64 / fps).collect()
+        };
+        if let Some((step, ts)) = timestamps_s
+            .iter()
+            .enumerate()
+            .find(|(i, ts)| !ts.is_finite() || **ts < 0.0 || (*i > 0 && **ts < timestamps_s[i - 1]))
+        {
+            return Err(data_err(format!(
+                "step {step}: timestamp {ts} is not a non-decreasing time"
+            )));
+        }
+        let frame_index = if t.has("frame_index") {
+            t.index_column("frame_index").map_err(data_err)?
+        } else {
+            (0..n).collect()
+        };
+
+        // Proprio.
+        let proprio = if t.has("observation.state") {
+            let v = t.f64_rows("observation.state").map_err(data_err)?;
+            let width = v.first().map_or(0, Vec::len);
+            let names = features
+                .get("observation.state")
+                .and_then(|f| f.name_list())
+                .filter(|n| n.len() == width)
+                .unwrap_or_else(|| (0..width).map(|i| format!("state[{i}]")).collect());
+            Some(Proprio {
+                names,
+                values: v
+                    .into_iter()
+                    .map(|r| r.into_iter().map(|x| x as f32).collect())
+                    .collect(),
+            })
+        } else {
+            None
+        };
+
+        // Cameras.
+        let mut cameras = Vec::new();
+        let mut streams = Vec::new();
+        for (key, name) in &cameras_meta {
+            let f = &features[key];
+            let side = sidecar_cams.and_then(|c| {
+                c.values()
+                    .find(|s| s.video_key.as_deref() == Some(key.as_str()))
+                    .or_else(|| c.get(name.as_str()))
+            });
+            let size = f.image_size();
+            let pixels = if f.dtype == "video" {
+                let template = self.info.json.video_path.as_deref().unwrap_or_default();
+                let (path, from_s) = match &meta.location {
+                    Location::PerEpisodeFiles => (
+                        self.path_from(
+                            template,
+                            &[
+                                ("episode_chunk", Field::Int(chunk)),
+                                ("episode_index", Field::Int(ep)),
+                                ("video_key", Field::Str(key)),
+                            ],
+                        )?,
+                        0.0,
+                    ),
+                    Location::Packed { videos, .. } => {
+                        let v = videos.get(key).ok_or_else(|| {
+                            data_err(format!(
+                                "the episode list has no video location for `{key}`"
+                            ))
+                        })?;
+                        (
+                            self.path_from(
+                                template,
+                                &[
+                                    ("chunk_index", Field::Int(v.chunk)),
+                                    ("file_index", Field::Int(v.file)),
+                                    ("video_key", Field::Str(key)),
+                                ],
+                            )?,
+                            v.from_s,
+                        )
+                    }
+                };
+                if !path.is_file() {
+                    notes.push(format!(
+                        "camera `{name}`: video {} is missing",
+                        path.display()
+                    ));
+                }
+                Pixels::Video {
+                    path,
+                    from_s,
+                    cursor: Mutex::new(None),
+                }
+            } else {
+                Pixels::Inline(t.image_bytes(key).map_err(data_err)?)
+            };
+            let (w, h) = size.unwrap_or((0, 0));
+            let intrinsics = side
+                .and_then(|s| s.K)
+                .map(|k| Intrinsics::from_k(&k, w, h))
+                .filter(|k| w > 0 && k.is_valid());
+            let ext_col = extrinsics_col(name, key);
+            let poses = if t.has(&ext_col) {
+                poses_from_rows(&t.f64_rows(&ext_col).map_err(data_err)?).ok_or_else(|| {
+                    data_err(format!(
+                        "column `{ext_col}` is not a 4x4 rigid pose per row"
+                    ))
+                })?
+            } else {
+                CameraPoses::Unknown
+            };
+            let depth = match (
+                self.sidecar.as_ref().and_then(|s| s.depth_path.clone()),
+                side.and_then(|s| s.depth_key.clone()),
+            ) {
+                (Some(tpl), Some(dk)) => {
+                    let enc = self.sidecar.as_ref().and_then(|s| s.depth_encoding.clone());
+                    Some((
+                        tpl,
+                        dk,
+                        enc.as_ref().map_or(0.001, |e| e.scale_to_metres),
+                        enc.as_ref().map_or(0, |e| e.invalid_value),
+                    ))
+                }
+                _ => None,
+            };
+            cameras.push(Camera {
+                name: name.clone(),
+                width_px: w,
+                height_px: h,
+                intrinsics_source: if intrinsics.is_some() {
+                    IntrinsicsSource::File
+                } else {
+                    IntrinsicsSource::None
+                },
+                intrinsics,
+                poses,
+                has_depth: depth.is_some(),
+                placeholder: false,
+            });
+            streams.push(Stream {
+                name: name.clone(),
+                size,
+                pixels,
+                depth,
+            });
+        }
+
+        let name = format!("episode_{ep:06}");
+        Ok(Episode {
+            uid: next_episode_uid(),
+            name,
+            instruction: meta.tasks.join("; "),
+            fps: Some(fps),
+            source: EpisodeSource {
+                format: DatasetFormat::LeRobot,
+                path: data_path.clone(),
+                record: Some(ep),
+            },
+            dataset_key: None,
+            cameras,
+            actions: Actions { convention, values },
+            proprio,
+            notes,
+            frames: Arc::new(LeRobotFrames {
+                root: self.root.clone(),
+                info_path: self.info_path.clone(),
+                data_path,
+                episode: ep,
+                episode_chunk: chunk,
+                timestamps_s,
+                frame_index,
+                streams,
+            }),
+            cache: cache.clone(),
+        })
+    }
+}
+
+/// Row-major 4x4 `world_from_camera` per row; `None` if a row is not 16 finite values with
+/// a last row of (0, 0, 0, 1).
+fn poses_from_rows(rows: &[Vec<f64>]) -> Option<CameraPoses> {
+    let mut all = Vec::with_capacity(rows.len());
+    for r in rows {
+        if r.len() != 16 || r.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        let m = Matrix4::from_row_slice(r);
+        if (m[(3, 3)] - 1.0).abs() > 1e-6 || m.fixed_view::<1, 3>(3, 0).amax() > 1e-6 {
+            return None;
+        }
+        all.push(m);
+    }
+    Some(match all.first() {
+        None => CameraPoses::Unknown,
+        Some(first) if all.iter().all(|m| m == first) => CameraPoses::Static(*first),
+        Some(_) => CameraPoses::PerStep(all),
+    })
+}
+
+impl LeRobotFrames {
+    fn stream(&self, camera: usize) -> Result<&Stream> {
+        self.streams
+            .get(camera)
+            .ok_or_else(|| EpisodeError::NoSuchCamera {
+                path: self.data_path.clone(),
+                camera: format!("#{camera}"),
+            })
+    }
+
+    fn step_check(&self, step: usize) -> Result<()> {
+        if step >= self.timestamps_s.len() {
+            return Err(EpisodeError::StepOutOfRange {
+                path: self.data_path.clone(),
+                step,
+                len: self.timestamps_s.len(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_size(
+        &self,
+        s: &Stream,
+        step: usize,
+        img: RgbImage,
+        path: &std::path::Path,
+    ) -> Result<RgbImage> {
+        let ctx = FrameContext {
+            path,
+            record: Some(self.episode),
+            step,
+            camera: &s.name,
+        };
+        ctx.check_size(
+            crate::episode::FrameKind::Rgb,
+            (img.width_px, img.height_px),
+            s.size,
+        )?;
+        Ok(img)
+    }
+}
+
+impl FrameSource for LeRobotFrames {
+    fn decode_rgb(&self, step: usize, camera: usize) -> Result<RgbImage> {
+        self.step_check(step)?;
+        let s = self.stream(camera)?;
+        match &s.pixels {
+            Pixels::Video {
+                path,
+                from_s,
+                cursor,
+            } => {
+                let verr = |reason: String| EpisodeError::Video {
+                    path: path.clone(),
+                    episode: self.episode,
+                    step,
+                    camera: s.name.clone(),
+                    reason,
+                };
+                let mut guard = cursor.lock().unwrap_or_else(|e| e.into_inner());
+                if guard.is_none() {
+                    *guard = Some(Box::new(VideoCursor::open(path).map_err(|e| verr(e.0))?));
+                }
+                let c = guard.as_mut().expect("opened above");
+                let img = c
+                    .frame_at(from_s + self.timestamps_s[step])
+                    .map_err(|e| verr(e.0))?;
+                self.check_size(s, step, img, path)
+            }
+            Pixels::Inline(frames) => {
+                let bytes = frames
+                    .get(step)
+                    .ok_or_else(|| EpisodeError::StepOutOfRange {
+                        path: self.data_path.clone(),
+                        step,
+                        len: frames.len(),
+                    })?;
+                let ctx = FrameContext {
+                    path: &self.data_path,
+                    record: Some(self.episode),
+                    step,
+                    camera: &s.name,
+                };
+                decode_rgb(bytes, None, s.size, ctx)
+            }
+        }
+    }
+
+    fn decode_depth(&self, step: usize, camera: usize) -> Result<Option<DepthImage>> {
+        self.step_check(step)?;
+        let s = self.stream(camera)?;
+        let Some((template, key, scale, invalid)) = &s.depth else {
+            return Ok(None);
+        };
+        let rel = super::info::render(
+            template,
+            &[
+                ("episode_chunk", Field::Int(self.episode_chunk)),
+                ("episode_index", Field::Int(self.episode)),
+                ("depth_key", Field::Str(key)),
+                ("frame_index", Field::Int(self.frame_index[step])),
+            ],
+        )
+        .map_err(|w| {
+            EpisodeError::metadata(&self.info_path, format!("depth path template: {w}"))
+        })?;
+        let path = super::safe_join(&self.root, &rel, &self.info_path)?;
+        let bytes = std::fs::read(&path).map_err(|e| EpisodeError::io(&path, e))?;
+        let ctx = FrameContext {
+            path: &path,
+            record: Some(self.episode),
+            step,
+            camera: &s.name,
+        };
+        decode_depth_u16(&bytes, *scale, *invalid, s.size, ctx).map(Some)
+    }
+
+    fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame> {
+        let s = self.stream(camera)?;
+        if let Pixels::Inline(frames) = &s.pixels
+            && let Some(b) = frames.get(step)
+        {
+            let encoding = if b.starts_with(&[0xFF, 0xD8]) {
+                "jpeg"
+            } else {
+                "png"
+            };
+            return Ok(EncodedFrame {
+                bytes: b.clone(),
+                encoding,
+            });
+        }
+        // Video frames have no per-frame encoding: hand out a lossless PNG of the decoded frame.
+        let img = self.decode_rgb(step, camera)?;
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(
+                &img.pixels,
+                img.width_px,
+                img.height_px,
+                image::ExtendedColorType::Rgb8,
+            )
+            .map_err(|e| EpisodeError::metadata(&self.data_path, format!("PNG encoding: {e}")))?;
+        Ok(EncodedFrame {
+            bytes: png.into(),
+            encoding: "png",
+        })
+    }
+}
