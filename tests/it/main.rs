@@ -6,6 +6,7 @@ mod common;
 
 mod action_grid_errors;
 mod action_grid_golden;
+mod bad_datasets;
 mod bad_geometry;
 mod bridge_rlds;
 mod cli;

@@ -1,0 +1,548 @@
+//! Hostile or broken LeRobot and HDF5 datasets: every one is a typed error naming the file
+//! (and the episode where there is one), nothing panics, and nothing is written into the
+//! dataset folder.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use spatialscope::episode::{self, Dataset, DatasetFormat, EpisodeError, FrameCache};
+
+fn cache() -> Arc<FrameCache> {
+    Arc::new(FrameCache::new(64 << 20))
+}
+
+fn lerobot_copy(folder: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join(folder);
+    common::copy_dir(&common::repo().join("sample_episodes").join(folder), &dir);
+    (tmp, dir)
+}
+
+fn edit_json(path: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    f(&mut v);
+    std::fs::write(path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+}
+
+fn open_one(dir: &Path) -> episode::Result<Dataset> {
+    Dataset::open(dir, DatasetFormat::LeRobot)
+}
+
+/// Opens episode `i` and reads every frame of every camera; the first error.
+fn read_all(d: &Dataset, i: usize) -> episode::Result<()> {
+    let ep = d.open_episode(i, &cache())?;
+    for s in 0..ep.num_steps() {
+        for c in 0..ep.cameras.len() {
+            ep.rgb(s, c)?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn unknown_lerobot_versions_are_refused_by_name() {
+    let (_t, dir) = lerobot_copy("sim_lerobot_v21");
+    edit_json(&dir.join("meta/info.json"), |v| {
+        v["codebase_version"] = "v1.6".into()
+    });
+    let err = open_one(&dir).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("info.json") && msg.contains("v1.6") && msg.contains("codebase_version"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn path_templates_cannot_leave_the_dataset() {
+    for (field, template) in [
+        (
+            "data_path",
+            "../../outside/episode_{episode_index:06d}.parquet",
+        ),
+        ("data_path", "/etc/episode_{episode_index:06d}.parquet"),
+        (
+            "video_path",
+            "videos/../../{video_key}/episode_{episode_index:06d}.mp4",
+        ),
+    ] {
+        let (_t, dir) = lerobot_copy("sim_lerobot_v21");
+        edit_json(&dir.join("meta/info.json"), |v| v[field] = template.into());
+        let d = open_one(&dir).expect("metadata opens");
+        let err = d.open_episode(0, &cache()).unwrap_err();
+        assert!(
+            matches!(err, EpisodeError::PathEscapes { .. }),
+            "{template}: {err}"
+        );
+        assert!(err.to_string().contains("info.json"), "{err}");
+    }
+    let (_t, dir) = lerobot_copy("sim_lerobot_v21");
+    edit_json(&dir.join("meta/info.json"), |v| {
+        v["data_path"] = "data/{secret}.parquet".into()
+    });
+    let err = open_one(&dir)
+        .unwrap()
+        .open_episode(0, &cache())
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown field {secret}"), "{err}");
+}
+
+#[test]
+fn missing_files_name_the_file_and_episode() {
+    let (_t, dir) = lerobot_copy("sim_lerobot_v21");
+    std::fs::remove_file(dir.join("data/chunk-000/episode_000001.parquet")).unwrap();
+    let d = open_one(&dir).expect("opening reads no data file");
+    let err = d.open_episode(1, &cache()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("episode_000001.parquet") && msg.contains("episode 1"),
+        "{msg}"
+    );
+    read_all(&d, 0).expect("the other episodes still read");
+
+    std::fs::remove_file(dir.join("meta/episodes.jsonl")).unwrap();
+    let err = open_one(&dir).unwrap_err();
+    assert!(err.to_string().contains("episodes.jsonl"), "{err}");
+}
+
+#[test]
+fn a_table_shorter_than_its_episode_list_is_an_error() {
+    let (_t, dir) = lerobot_copy("sim_lerobot_v21");
+    let p = dir.join("meta/episodes.jsonl");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("\"length\": 46", "\"length\": 60");
+    std::fs::write(&p, text).unwrap();
+    let err = open_one(&dir)
+        .unwrap()
+        .open_episode(0, &cache())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("46 rows") && err.to_string().contains("60"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_video_shorter_than_its_table_fails_at_the_missing_steps_only() {
+    let (_t, dir) = lerobot_copy("sim_lerobot_v21");
+    let v = dir.join("videos/chunk-000/observation.images.agentview");
+    // Episode 2 (66 steps) gets episode 0's 46-frame video.
+    std::fs::copy(v.join("episode_000000.mp4"), v.join("episode_000002.mp4")).unwrap();
+    let d = open_one(&dir).unwrap();
+    let ep = d.open_episode(2, &cache()).unwrap();
+    ep.rgb(45, 0).expect("inside the short video");
+    let err = ep.rgb(50, 0).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(
+            err,
+            EpisodeError::Video {
+                episode: 2,
+                step: 50,
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("episode_000002.mp4") && msg.contains("shorter than its table"),
+        "{msg}"
+    );
+    ep.rgb(60, 1).expect("the other camera is intact");
+}
+
+#[test]
+fn corrupt_and_truncated_videos_are_errors() {
+    let (_t, dir) = lerobot_copy("sim_lerobot_v21");
+    let v = dir.join("videos/chunk-000/observation.images.agentview");
+    std::fs::write(
+        v.join("episode_000000.mp4"),
+        b"\x00\x00\x00\x18ftypmp42 garbage garbage",
+    )
+    .unwrap();
+    let bytes = std::fs::read(v.join("episode_000001.mp4")).unwrap();
+    std::fs::write(v.join("episode_000001.mp4"), &bytes[..bytes.len() / 3]).unwrap();
+    // Flip bits in the middle of episode 2's stream: decoding must not crash.
+    let mut b2 = std::fs::read(v.join("episode_000002.mp4")).unwrap();
+    let mid = b2.len() / 2;
+    for x in &mut b2[mid..mid + 2000] {
+        *x ^= 0x5A;
+    }
+    std::fs::write(v.join("episode_000002.mp4"), b2).unwrap();
+    let d = open_one(&dir).unwrap();
+    for i in 0..2 {
+        let err = read_all(&d, i).unwrap_err();
+        assert!(matches!(err, EpisodeError::Video { .. }), "{err}");
+        assert!(
+            err.to_string().contains(&format!("episode_00000{i}.mp4")),
+            "{err}"
+        );
+    }
+    // Damaged packets either decode (FFmpeg conceals) or fail with an error; never a panic.
+    let _ = read_all(&d, 2);
+}
+
+#[test]
+fn wrong_dtypes_and_nan_actions_are_named() {
+    use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray};
+    let (_t, dir) = lerobot_copy("sim_lerobot_v21");
+    let p = dir.join("data/chunk-000/episode_000000.parquet");
+    // A table whose `action` is text.
+    let action: ArrayRef = Arc::new(StringArray::from(vec!["up"; 46]));
+    let ts: ArrayRef = Arc::new(Float32Array::from(
+        (0..46).map(|i| i as f32 / 20.0).collect::<Vec<_>>(),
+    ));
+    let batch = RecordBatch::try_from_iter([("action", action), ("timestamp", ts)]).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&p).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let err = open_one(&dir)
+        .unwrap()
+        .open_episode(0, &cache())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("`action`") && err.to_string().contains("not numbers"),
+        "{err}"
+    );
+
+    // NaN in an action.
+    let vals: Vec<Option<Vec<Option<f32>>>> = (0..46)
+        .map(|i| {
+            Some(
+                (0..7)
+                    .map(|d| Some(if i == 7 && d == 2 { f32::NAN } else { 0.0 }))
+                    .collect(),
+            )
+        })
+        .collect();
+    let action: ArrayRef = Arc::new(arrow_array::FixedSizeListArray::from_iter_primitive::<
+        arrow_array::types::Float32Type,
+        _,
+        _,
+    >(vals, 7));
+    let ts: ArrayRef = Arc::new(Float32Array::from(
+        (0..46).map(|i| i as f32 / 20.0).collect::<Vec<_>>(),
+    ));
+    let batch = RecordBatch::try_from_iter([("action", action), ("timestamp", ts)]).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&p).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let err = open_one(&dir)
+        .unwrap()
+        .open_episode(0, &cache())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EpisodeError::NonFiniteAction {
+                step: 7,
+                dim: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // Not a parquet file at all.
+    std::fs::write(&p, b"PAR1 but not really").unwrap();
+    let err = open_one(&dir)
+        .unwrap()
+        .open_episode(0, &cache())
+        .unwrap_err();
+    assert!(err.to_string().contains("parquet"), "{err}");
+}
+
+/// Rewrites v3's episode list with `f` applied to (from, to, video from_timestamp) of one episode.
+fn edit_v3_episode(dir: &Path, episode: usize, f: impl Fn(i64, i64, f64) -> (i64, i64, f64)) {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
+    let p = dir.join("meta/episodes/chunk-000/file-000.parquet");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&p).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let batch = reader.map(Result::unwrap).next().unwrap();
+    let schema = batch.schema();
+    let mut cols: Vec<(String, ArrayRef)> = Vec::new();
+    for (i, field) in schema.fields().iter().enumerate() {
+        let name = field.name().clone();
+        let col = batch.column(i).clone();
+        let col: ArrayRef = if name == "dataset_from_index" || name == "dataset_to_index" {
+            let a = col.as_primitive::<Int64Type>();
+            Arc::new(Int64Array::from_iter_values((0..a.len()).map(|r| {
+                if r != episode {
+                    return a.value(r);
+                }
+                let (from, to, _) = f(
+                    batch
+                        .column_by_name("dataset_from_index")
+                        .unwrap()
+                        .as_primitive::<Int64Type>()
+                        .value(r),
+                    batch
+                        .column_by_name("dataset_to_index")
+                        .unwrap()
+                        .as_primitive::<Int64Type>()
+                        .value(r),
+                    0.0,
+                );
+                if name == "dataset_from_index" {
+                    from
+                } else {
+                    to
+                }
+            })))
+        } else if name.ends_with("/from_timestamp") {
+            let a = col.as_primitive::<Float64Type>();
+            Arc::new(Float64Array::from_iter_values((0..a.len()).map(|r| {
+                if r == episode {
+                    f(0, 0, a.value(r)).2
+                } else {
+                    a.value(r)
+                }
+            })))
+        } else {
+            col
+        };
+        cols.push((name, col));
+    }
+    let out = RecordBatch::try_from_iter(cols).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&p).unwrap(),
+        out.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&out).unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn v3_offsets_past_the_end_are_errors() {
+    // Episode 2 is alone in data file 1: shifting its rows past the file's end.
+    let (_t, dir) = lerobot_copy("sim_lerobot_v30_av1");
+    edit_v3_episode(&dir, 2, |from, to, t| (from + 500, to + 500, t));
+    let d = open_one(&dir).unwrap();
+    // Alone in its file, the shift moves the file's first row too: still consistent.
+    read_all(&d, 2).expect("a file's first row is the smallest offset of its episodes");
+    // Episode 1 shares file 0 with episode 0: past that file's 98 rows.
+    let (_t, dir) = lerobot_copy("sim_lerobot_v30_av1");
+    edit_v3_episode(&dir, 1, |from, to, t| (from + 500, to + 500, t));
+    let err = open_one(&dir)
+        .unwrap()
+        .open_episode(1, &cache())
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, EpisodeError::EpisodeData { episode: 1, .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("file-000.parquet") && msg.contains("the file has 98"),
+        "{msg}"
+    );
+    // A video offset past the end of the video.
+    let (_t, dir) = lerobot_copy("sim_lerobot_v30_av1");
+    edit_v3_episode(&dir, 0, |from, to, t| (from, to, t + 100.0));
+    let err = read_all(&open_one(&dir).unwrap(), 0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EpisodeError::Video {
+                episode: 0,
+                step: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Rows that do not match the length.
+    let (_t, dir) = lerobot_copy("sim_lerobot_v30_av1");
+    edit_v3_episode(&dir, 0, |from, to, t| (from, to + 3, t));
+    let err = open_one(&dir).unwrap_err();
+    assert!(err.to_string().contains("do not match its length"), "{err}");
+}
+
+#[test]
+fn reading_lerobot_and_hdf5_writes_nothing() {
+    for folder in ["sim_lerobot_v21", "sim_lerobot_v30_av1", "sim_hdf5"] {
+        let root = common::repo().join("sample_episodes").join(folder);
+        let before = common::snapshot_tree(&root);
+        let c = episode::open_path(&root).unwrap();
+        for d in &c.datasets {
+            for i in 0..d.len() {
+                read_all(d, i).unwrap();
+            }
+        }
+        assert_eq!(before, common::snapshot_tree(&root), "{folder} changed");
+    }
+}
+
+// ---- HDF5 ----
+
+fn write_demo_file(path: &Path, build: impl FnOnce(&hdf5::Group)) {
+    let f = hdf5::File::create(path).unwrap();
+    let data = f.create_group("data").unwrap();
+    build(&data);
+}
+
+fn rgb_stack(n: usize, h: usize, w: usize) -> ndarray::Array4<u8> {
+    // Top half red, bottom half blue, in file order.
+    ndarray::Array4::from_shape_fn((n, h, w, 3), |(_, y, _, c)| match (y < h / 2, c) {
+        (true, 0) | (false, 2) => 255,
+        _ => 0,
+    })
+}
+
+#[test]
+fn truncated_and_foreign_hdf5_files_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = common::repo().join("sample_episodes/sim_hdf5/sim_episodes.hdf5");
+    let bytes = std::fs::read(&src).unwrap();
+    let cut = tmp.path().join("cut.hdf5");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    match Dataset::open(&cut, DatasetFormat::Hdf5) {
+        Err(e) => assert!(e.to_string().contains("cut.hdf5"), "{e}"),
+        // The superblock and index may survive a cut; then reading the frames must fail.
+        Ok(d) => {
+            let failed = (0..d.len()).any(|i| read_all(&d, i).is_err());
+            assert!(failed, "half a file cannot hold every frame");
+        }
+    }
+    let fake = tmp.path().join("fake.hdf5");
+    std::fs::write(&fake, b"not hdf5 at all").unwrap();
+    let err = episode::open_path(&fake).unwrap_err();
+    assert!(matches!(err, EpisodeError::UnknownFormat { .. }), "{err}");
+    let empty = tmp.path().join("empty.h5");
+    hdf5::File::create(&empty).unwrap();
+    let err = Dataset::open(&empty, DatasetFormat::Hdf5).unwrap_err();
+    assert!(err.to_string().contains("no `data` group"), "{err}");
+}
+
+#[test]
+fn hdf5_bad_shapes_and_nan_actions_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("bad.hdf5");
+    write_demo_file(&p, |data| {
+        let d0 = data.create_group("demo_0").unwrap();
+        let mut a = ndarray::Array2::<f64>::zeros((4, 7));
+        a[[2, 5]] = f64::NAN;
+        d0.new_dataset_builder()
+            .with_data(&a)
+            .create("actions")
+            .unwrap();
+        let obs = d0.create_group("obs").unwrap();
+        obs.new_dataset_builder()
+            .with_data(&rgb_stack(4, 8, 8))
+            .create("front_image")
+            .unwrap();
+        let d1 = data.create_group("demo_1").unwrap();
+        d1.new_dataset_builder()
+            .with_data(&ndarray::Array2::<f64>::zeros((4, 7)))
+            .create("actions")
+            .unwrap();
+        let obs = d1.create_group("obs").unwrap();
+        // Four channels: not an RGB stack.
+        obs.new_dataset_builder()
+            .with_data(&ndarray::Array4::<u8>::zeros((4, 8, 8, 4)))
+            .create("front_image")
+            .unwrap();
+    });
+    let d = Dataset::open(&p, DatasetFormat::Hdf5).unwrap();
+    let err = d.open_episode(0, &cache()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EpisodeError::NonFiniteAction {
+                step: 2,
+                dim: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = d.open_episode(1, &cache()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("bad.hdf5") && msg.contains("episode 1") && msg.contains("obs/front_image"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn libero_files_are_flipped_and_the_user_can_override() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("pick_up_the_bowl_demo.hdf5");
+    write_demo_file(&p, |data| {
+        data.new_attr::<hdf5::types::VarLenUnicode>()
+            .shape(())
+            .create("problem_info")
+            .unwrap()
+            .write_scalar(&r#"{"problem_name": "libero_tabletop_manipulation", "language_instruction": "pick up the black bowl"}"#.parse::<hdf5::types::VarLenUnicode>().unwrap())
+            .unwrap();
+        data.new_attr::<hdf5::types::VarLenUnicode>()
+            .shape(())
+            .create("bddl_file_name")
+            .unwrap()
+            .write_scalar(
+                &"libero/bddl_files/pick_up_the_bowl.bddl"
+                    .parse::<hdf5::types::VarLenUnicode>()
+                    .unwrap(),
+            )
+            .unwrap();
+        let d0 = data.create_group("demo_0").unwrap();
+        d0.new_dataset_builder()
+            .with_data(&ndarray::Array2::<f64>::zeros((3, 7)))
+            .create("actions")
+            .unwrap();
+        let obs = d0.create_group("obs").unwrap();
+        obs.new_dataset_builder()
+            .with_data(&rgb_stack(3, 8, 6))
+            .create("agentview_rgb")
+            .unwrap();
+        obs.new_dataset_builder()
+            .with_data(&ndarray::Array2::<f64>::zeros((3, 3)))
+            .create("ee_pos")
+            .unwrap();
+    });
+    let d = Dataset::open(&p, DatasetFormat::Hdf5).unwrap();
+    let ep = d.open_episode(0, &cache()).unwrap();
+    assert_eq!(ep.instruction, "pick up the black bowl");
+    assert_eq!(ep.cameras[0].name, "agentview");
+    assert_eq!((ep.cameras[0].width_px, ep.cameras[0].height_px), (6, 8));
+    assert!(
+        ep.notes.iter().any(|n| n.contains("LIBERO")),
+        "{:?}",
+        ep.notes
+    );
+    assert!(d.orientation_note().unwrap().contains("flipped"));
+    let img = ep.rgb(0, 0).unwrap();
+    assert_eq!(
+        &img.pixels[..3],
+        &[0, 0, 255],
+        "row 0 shows the file's last row (blue)"
+    );
+    assert_eq!(ep.proprio.as_ref().unwrap().names.len(), 3);
+    assert_eq!(ep.actions.convention, episode::ActionConvention::unknown());
+
+    let d = Dataset::open_hdf5(&p, episode::formats::hdf5::Orientation::AsStored).unwrap();
+    let img = d.open_episode(0, &cache()).unwrap().rgb(0, 0).unwrap();
+    assert_eq!(&img.pixels[..3], &[255, 0, 0], "as stored: red on top");
+}
