@@ -546,3 +546,37 @@ fn libero_files_are_flipped_and_the_user_can_override() {
     let img = d.open_episode(0, &cache()).unwrap().rgb(0, 0).unwrap();
     assert_eq!(&img.pixels[..3], &[255, 0, 0], "as stored: red on top");
 }
+
+// ---- whole datasets ----
+
+#[test]
+fn thousands_of_episodes_open_from_metadata_alone() {
+    for v3 in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join(if v3 { "big_v30" } else { "big_v21" });
+        common::synthetic::write_lerobot_metadata(&root, v3, 5000);
+        // No data or video file exists: opening must not need one.
+        let c = episode::open_path(&root).unwrap();
+        let d = &c.datasets[0];
+        assert_eq!(d.len(), 5000);
+        let s = d.quick_summary(4321);
+        assert_eq!(
+            s.instruction.as_deref(),
+            Some(common::synthetic::instruction(4321).as_str())
+        );
+        assert_eq!(s.num_steps, Some(30));
+        assert_eq!(s.cameras, ["image_0"]);
+        // Opening an episode then names the missing data file.
+        let err = d.open_episode(4321, &cache()).unwrap_err();
+        assert!(
+            matches!(err, EpisodeError::EpisodeData { episode: 4321, .. }),
+            "{err}"
+        );
+        let want = if v3 {
+            "chunk-043/file-000.parquet"
+        } else {
+            "chunk-004/episode_004321.parquet"
+        };
+        assert!(err.to_string().contains(want), "{err}");
+    }
+}
