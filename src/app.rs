@@ -150,6 +150,15 @@ impl SpatialscopeApp {
                 self.selected = Some((dataset, episode));
                 self.worker.send(Command::OpenEpisode { dataset, episode });
             }
+            Intent::SetOrientation {
+                dataset,
+                orientation,
+            } => {
+                self.worker.send(Command::SetOrientation {
+                    dataset,
+                    orientation,
+                });
+            }
             Intent::StepChanged(step) => {
                 if let Some(ep) = &self.episode {
                     self.timeline.set_step(step);
@@ -227,6 +236,23 @@ impl SpatialscopeApp {
                     self.status.progress = Some(Progress { task, done, total });
                 }
                 WorkerMessage::Idle => self.status.progress = None,
+                WorkerMessage::DatasetReplaced { dataset, info } => {
+                    if let Some(slot) = self.datasets.get_mut(dataset) {
+                        *slot = info;
+                    }
+                    // The open episode of that dataset shows the new orientation.
+                    if let Some((d, e)) = self.selected
+                        && d == dataset
+                    {
+                        self.apply(
+                            Intent::SelectEpisode {
+                                dataset: d,
+                                episode: e,
+                            },
+                            ctx,
+                        );
+                    }
+                }
                 WorkerMessage::CollectionOpened { root, datasets } => {
                     self.settings.last_path = Some(root.clone());
                     self.root = Some(root);
@@ -460,11 +486,16 @@ impl eframe::App for SpatialscopeApp {
             .selected
             .and_then(|(d, _)| self.datasets.get(d).map(|info| (d, info.name.clone())));
         let source = self.stats_source();
+        let declared = self
+            .selected
+            .and_then(|(d, _)| self.datasets.get(d))
+            .and_then(|info| info.declared_stats.clone());
         intents.extend(crate::ui::distribution_panel::distribution_window(
             &ctx,
             &mut self.distribution,
             current.as_ref().map(|(d, n)| (*d, n.as_str())),
             &source,
+            declared.as_ref(),
         ));
 
         for i in intents {

@@ -49,6 +49,12 @@ pub enum Command {
     },
     /// Render the 3-D view offscreen and save it as a PNG.
     SaveViewPng(Box<crate::export_jobs::PngRequest>),
+    /// Reopen an HDF5 dataset with another image orientation (the open episode of it is
+    /// reopened by the app, which gets `DatasetReplaced`).
+    SetOrientation {
+        dataset: usize,
+        orientation: episode::ImageOrientation,
+    },
     /// Compute the action distribution of a dataset against the loaded grid (background,
     /// with progress; `Cancel` stops it).
     ComputeDistribution {
@@ -83,6 +89,24 @@ pub struct DatasetInfo {
     pub summaries: Vec<EpisodeSummary>,
     /// Per episode: the error that stopped it opening, if any (filled in as found).
     pub failures: Vec<Option<UserError>>,
+    /// The action statistics the dataset ships with (LeRobot `meta/stats.json`).
+    pub declared_stats: Option<episode::DeclaredStats>,
+    /// HDF5 only: the image orientation in use and why.
+    pub orientation: Option<(episode::ImageOrientation, String)>,
+}
+
+impl DatasetInfo {
+    pub fn of(d: &episode::Dataset) -> Self {
+        Self {
+            name: d.name.clone(),
+            format: d.format,
+            root: d.root.clone(),
+            summaries: (0..d.len()).map(|i| d.quick_summary(i)).collect(),
+            failures: vec![None; d.len()],
+            declared_stats: d.declared_stats().cloned(),
+            orientation: d.orientation(),
+        }
+    }
 }
 
 /// One camera's decoded frame at a step.
@@ -124,6 +148,11 @@ pub enum WorkerMessage {
     CollectionOpened {
         root: PathBuf,
         datasets: Vec<DatasetInfo>,
+    },
+    /// One dataset was reopened (new orientation): its new listing.
+    DatasetReplaced {
+        dataset: usize,
+        info: DatasetInfo,
     },
     SummaryUpdated {
         dataset: usize,
@@ -279,6 +308,10 @@ impl Worker {
     fn handle(&mut self, cmd: Command) {
         match cmd {
             Command::Open(path) => self.open(path),
+            Command::SetOrientation {
+                dataset,
+                orientation,
+            } => self.set_orientation(dataset, orientation),
             Command::OpenEpisode { dataset, episode } => self.open_episode(dataset, episode),
             Command::ShowStep { episode_uid, step } => {
                 self.background
@@ -415,17 +448,7 @@ impl Worker {
                         self.send(WorkerMessage::Error(p.into()));
                     }
                 }
-                let datasets = c
-                    .datasets
-                    .iter()
-                    .map(|d| DatasetInfo {
-                        name: d.name.clone(),
-                        format: d.format,
-                        root: d.root.clone(),
-                        summaries: (0..d.len()).map(|i| d.quick_summary(i)).collect(),
-                        failures: vec![None; d.len()],
-                    })
-                    .collect();
+                let datasets = c.datasets.iter().map(DatasetInfo::of).collect();
                 for (di, d) in c.datasets.iter().enumerate() {
                     for i in 0..d.len() {
                         let s = d.quick_summary(i);
@@ -453,6 +476,24 @@ impl Worker {
                 self.send(WorkerMessage::Error((&e).into()));
                 self.send(WorkerMessage::Idle);
             }
+        }
+    }
+
+    fn set_orientation(&mut self, dataset: usize, orientation: episode::ImageOrientation) {
+        let Some(c) = self.collection.as_mut() else {
+            return;
+        };
+        let Some(d) = c.datasets.get_mut(dataset) else {
+            return;
+        };
+        match episode::Dataset::open_hdf5(&d.root, orientation) {
+            Ok(new) => {
+                *d = new;
+                let info = DatasetInfo::of(d);
+                self.episode = None;
+                self.send(WorkerMessage::DatasetReplaced { dataset, info });
+            }
+            Err(e) => self.send(WorkerMessage::Error((&e).into())),
         }
     }
 

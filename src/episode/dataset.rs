@@ -113,6 +113,14 @@ impl Dataset {
         }
     }
 
+    /// For HDF5 datasets: the orientation asked for and what it resolved to.
+    pub fn orientation(&self) -> Option<(hdf5::Orientation, String)> {
+        match &self.backend {
+            Backend::Hdf5(d) => Some((d.orientation, d.flip_reason.clone())),
+            _ => None,
+        }
+    }
+
     /// The action statistics the dataset ships with, when it has any.
     pub fn declared_stats(&self) -> Option<&DeclaredStats> {
         match &self.backend {

@@ -24,5 +24,6 @@ pub use cache::{CacheStats, CachedFrame, FrameCache, FrameKey};
 pub use camera::{Camera, CameraPoses, Intrinsics, IntrinsicsSource, opencv_from_opengl};
 pub use dataset::{Collection, Dataset, EpisodeSummary, open_path};
 pub use error::{CrcKind, EpisodeError, FrameKind, RecordLabel, Result};
+pub use formats::hdf5::Orientation as ImageOrientation;
 pub use frame::{DepthImage, RgbImage};
 pub use model::{DatasetFormat, EncodedFrame, Episode, EpisodeSource, FrameSource};

@@ -10,6 +10,7 @@ use egui_plot::{Bar, BarChart, HLine, Plot, VLine};
 use super::{Intent, theme};
 use crate::action_grid::distribution::{Distribution, Histogram};
 use crate::analysis::StatsSource;
+use crate::episode::DeclaredStats;
 
 /// Settings and results of the panel.
 #[derive(Debug)]
@@ -67,6 +68,7 @@ pub fn distribution_window(
     state: &mut DistributionState,
     dataset: Option<(usize, &str)>,
     source: &StatsSource,
+    declared: Option<&DeclaredStats>,
 ) -> Option<Intent> {
     let mut intent = None;
     let mut open = state.open;
@@ -103,7 +105,7 @@ pub fn distribution_window(
             }
             summary_ui(ui, d);
             ui.separator();
-            dimensions_ui(ui, d);
+            dimensions_ui(ui, d, declared);
             ui.separator();
             occupancy_ui(ui, d);
             ui.separator();
@@ -131,8 +133,15 @@ fn summary_ui(ui: &mut egui::Ui, d: &Distribution) {
     ));
 }
 
-fn dimensions_ui(ui: &mut egui::Ui, d: &Distribution) {
+fn dimensions_ui(ui: &mut egui::Ui, d: &Distribution, declared: Option<&DeclaredStats>) {
     ui.strong("Per dimension: raw (q01/q99 of the data yellow, of the statistics orange, mean white, ±1 std grey) and normalised");
+    if let Some(s) = declared {
+        ui.label(format!(
+            "The dataset's own statistics ({}) in the second column: min/max, mean ± std{}; mean and min/max also marked in blue on the raw histogram.",
+            s.source.display(),
+            if s.q01.is_some() { ", q01/q99" } else { " (no quantiles in the file)" }
+        ));
+    }
     for (i, dim) in d.dimensions.iter().enumerate() {
         ui.horizontal(|ui| {
             let mut text = format!(
@@ -146,6 +155,20 @@ fn dimensions_ui(ui: &mut egui::Ui, d: &Distribution) {
                 [170.0, 54.0],
                 egui::Label::new(egui::RichText::new(text).monospace().small()),
             );
+            let theirs = declared.filter(|s| i < s.min.len());
+            if let Some(s) = theirs {
+                let mut t = format!(
+                    "file: mean {:+.4} std {:.4}\nmin {:+.4} max {:+.4}",
+                    s.mean[i], s.std[i], s.min[i], s.max[i]
+                );
+                if let (Some(q01), Some(q99)) = (&s.q01, &s.q99) {
+                    t.push_str(&format!("\nq01 {:+.4} q99 {:+.4}", q01[i], q99[i]));
+                }
+                ui.add_sized(
+                    [170.0, 54.0],
+                    egui::Label::new(egui::RichText::new(t).monospace().small()),
+                );
+            }
             if dim.zero_variance {
                 ui.colored_label(theme::WARN_TEXT, "zero variance (normalised to 0)");
                 return;
@@ -161,6 +184,17 @@ fn dimensions_ui(ui: &mut egui::Ui, d: &Distribution) {
                     (dim.mean - dim.std, theme::GRID_LINE),
                     (dim.mean + dim.std, theme::GRID_LINE),
                 ];
+                let file_marks: Vec<(f64, egui::Color32)> = theirs
+                    .map(|s| {
+                        vec![
+                            (s.mean[i], theme::DECLARED_STATS),
+                            (s.min[i], theme::DECLARED_STATS),
+                            (s.max[i], theme::DECLARED_STATS),
+                        ]
+                    })
+                    .unwrap_or_default();
+                let marks: Vec<(f64, egui::Color32)> =
+                    marks.iter().copied().chain(file_marks).collect();
                 histogram_plot(
                     ui,
                     format!("raw{i}"),

@@ -90,10 +90,35 @@ pub fn episode_list_ui(
                             [ui.available_width(), row_height],
                             egui::Button::new(egui::RichText::new(text).strong()).frame(false),
                         );
-                        if r.on_hover_text(d.root.display().to_string()).clicked()
-                            && !state.collapsed.remove(&di)
-                        {
+                        let hover = match &d.orientation {
+                            Some((_, why)) => format!(
+                                "{}\nimages: {why}\n(right-click to change)",
+                                d.root.display()
+                            ),
+                            None => d.root.display().to_string(),
+                        };
+                        let r = r.on_hover_text(hover);
+                        if r.clicked() && !state.collapsed.remove(&di) {
                             state.collapsed.insert(di);
+                        }
+                        if let Some((current, _)) = d.orientation {
+                            r.context_menu(|ui| {
+                                use crate::episode::ImageOrientation as Orientation;
+                                ui.label("Image orientation");
+                                for (o, label) in [
+                                    (Orientation::Auto, "from the file (auto)"),
+                                    (Orientation::AsStored, "as stored"),
+                                    (Orientation::Flipped, "flipped vertically"),
+                                ] {
+                                    if ui.radio(current == o, label).clicked() {
+                                        intent = Some(Intent::SetOrientation {
+                                            dataset: di,
+                                            orientation: o,
+                                        });
+                                        ui.close();
+                                    }
+                                }
+                            });
                         }
                     }
                     Row::Episode(di, ei) => {

@@ -31,6 +31,11 @@ pub enum Intent {
     Cancel,
     /// Compute the action distribution of a dataset.
     ComputeDistribution { dataset: usize },
+    /// Reopen an HDF5 dataset with this image orientation.
+    SetOrientation {
+        dataset: usize,
+        orientation: crate::episode::ImageOrientation,
+    },
     /// Show the folder dialog for a checkpoint.
     PickModel,
     /// Load a checkpoint folder.

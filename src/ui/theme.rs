@@ -41,6 +41,8 @@ pub const GRID_CELL_EDGE: Color32 = Color32::from_rgb(110, 170, 240);
 pub const GROUND_TRUTH: Color32 = Color32::from_rgb(250, 250, 250);
 /// A decoded bin centre.
 pub const DECODED: Color32 = Color32::from_rgb(255, 140, 60);
+/// Statistics a dataset ships with (LeRobot `meta/stats.json`), beside the computed ones.
+pub const DECLARED_STATS: Color32 = Color32::from_rgb(90, 170, 255);
 /// Width of the action-grid panel, points.
 pub const GRID_PANEL_WIDTH: f32 = 470.0;
 /// Height of the 3-D view, points.

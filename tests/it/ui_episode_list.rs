@@ -20,13 +20,10 @@ fn bridge_info() -> DatasetInfo {
     let c = episode::open_path(&common::bridge_dir()).expect("open");
     let d = &c.datasets[0];
     DatasetInfo {
-        name: d.name.clone(),
-        format: d.format,
-        root: d.root.clone(),
         summaries: (0..d.len())
             .map(|i| d.summarize(i).expect("summary"))
             .collect(),
-        failures: vec![None; d.len()],
+        ..DatasetInfo::of(d)
     }
 }
 

@@ -257,3 +257,66 @@ fn the_model_view_shows_the_1024_ego3d_samples_on_the_table() {
         "bf16 K moves samples by {moved} m"
     );
 }
+
+#[test]
+fn hdf5_orientation_can_be_changed_and_lerobot_stats_reach_the_ui() {
+    use spatialscope::episode::ImageOrientation as Orientation;
+    let hdf5 = common::repo().join("sample_episodes/sim_hdf5");
+    let (w, uid, _) = open_first_episode(hdf5);
+    w.send(Command::ShowStep {
+        episode_uid: uid,
+        step: 0,
+    });
+    let upright = next_frame(&w, 0);
+    let upright = upright.cameras[0].rgb.as_ref().expect("rgb").clone();
+    w.send(Command::SetOrientation {
+        dataset: 0,
+        orientation: Orientation::Flipped,
+    });
+    let msgs = wait_for(&w, Duration::from_secs(30), |m| {
+        matches!(m, WorkerMessage::DatasetReplaced { .. })
+    });
+    let Some(WorkerMessage::DatasetReplaced { info, .. }) = msgs.last() else {
+        unreachable!()
+    };
+    let (o, why) = info
+        .orientation
+        .clone()
+        .expect("hdf5 reports its orientation");
+    assert_eq!(o, Orientation::Flipped);
+    assert!(why.contains("chosen by the user"), "{why}");
+    w.send(Command::OpenEpisode {
+        dataset: 0,
+        episode: 0,
+    });
+    let msgs = wait_for(&w, Duration::from_secs(30), |m| {
+        matches!(m, WorkerMessage::EpisodeOpened { .. })
+    });
+    let Some(WorkerMessage::EpisodeOpened { data, .. }) = msgs.last() else {
+        unreachable!()
+    };
+    w.send(Command::ShowStep {
+        episode_uid: data.uid,
+        step: 0,
+    });
+    let flipped = next_frame(&w, 0);
+    let flipped = flipped.cameras[0].rgb.as_ref().expect("rgb");
+    let row = upright.width_px as usize * 3;
+    let h = upright.height_px as usize;
+    assert_eq!(&flipped.pixels[..row], &upright.pixels[(h - 1) * row..]);
+    assert_ne!(flipped.pixels, upright.pixels);
+
+    let w = WorkerHandle::spawn(Arc::new(|| {}));
+    w.send(Command::Open(
+        common::repo().join("sample_episodes/sim_lerobot_v21"),
+    ));
+    let msgs = wait_for(&w, Duration::from_secs(30), |m| {
+        matches!(m, WorkerMessage::CollectionOpened { .. })
+    });
+    let Some(WorkerMessage::CollectionOpened { datasets, .. }) = msgs.last() else {
+        unreachable!()
+    };
+    let s = datasets[0].declared_stats.as_ref().expect("stats.json");
+    assert!(s.source.ends_with("meta/stats.json"));
+    assert!(datasets[0].orientation.is_none());
+}

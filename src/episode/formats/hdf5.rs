@@ -59,6 +59,8 @@ pub struct Hdf5Dataset {
     /// Whether frames are flipped, and the reason shown to the user.
     pub flip: bool,
     pub flip_reason: String,
+    /// What the user asked for.
+    pub orientation: Orientation,
     file: hdf5::File,
 }
 
@@ -219,6 +221,7 @@ impl Hdf5Dataset {
             demos,
             flip,
             flip_reason,
+            orientation,
             file,
         })
     }
