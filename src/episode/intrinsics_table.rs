@@ -41,6 +41,26 @@ pub fn canonical_key(name: &str, version: &str) -> String {
     }
 }
 
+/// The SpatialVLA key of a LeRobot conversion of an Open X-Embodiment dataset, from its folder
+/// name (`bridge_orig_lerobot` -> `bridge_orig/1.0.0`, as the IPEC-COMMUNITY conversions are
+/// named); `None` when the name says nothing.
+pub fn lerobot_key(folder: &str) -> Option<String> {
+    let base = folder.strip_suffix("_lerobot").unwrap_or(folder);
+    match base {
+        "bridge_orig" | "bridge" | "bridge_dataset" => Some("bridge_orig/1.0.0".to_owned()),
+        "fractal20220817_data" => Some("fractal20220817_data/0.1.0".to_owned()),
+        _ => None,
+    }
+}
+
+/// The table entry for a dataset key: the key itself when listed, else `default`.
+pub fn entry_for(key: Option<&str>) -> String {
+    match key {
+        Some(k) if table().contains_key(k) => k.to_owned(),
+        _ => "default".to_owned(),
+    }
+}
+
 /// The table key SpatialVLA would use for an RLDS dataset called `name` at `version`.
 pub fn key_for(name: &str, version: &str) -> String {
     let canonical = canonical_key(name, version);

@@ -580,3 +580,119 @@ fn thousands_of_episodes_open_from_metadata_alone() {
         assert!(err.to_string().contains(want), "{err}");
     }
 }
+
+#[test]
+fn the_real_ipec_bridge_and_fractal_metadata_open() {
+    // meta/ of the IPEC-COMMUNITY LeRobot conversions (AV1, `{"motors": [...]}` names); the
+    // parquet and video files were not obtainable, so opening an episode names the missing file.
+    // SpatialVLA's intrinsics table lists Bridge; every other dataset gets its `default`.
+    for (folder, camera, size, key, table) in [
+        (
+            "bridge_orig_lerobot",
+            "image_0",
+            (256, 256),
+            "bridge_orig/1.0.0",
+            "bridge_orig/1.0.0",
+        ),
+        (
+            "fractal20220817_data_lerobot",
+            "image",
+            (320, 256),
+            "fractal20220817_data/0.1.0",
+            "default",
+        ),
+    ] {
+        let root = common::repo()
+            .join("tests/fixtures/ipec_lerobot_meta")
+            .join(folder);
+        let c = episode::open_path(&root).unwrap_or_else(|e| panic!("{folder}: {e}"));
+        let d = &c.datasets[0];
+        assert_eq!(d.format, DatasetFormat::LeRobot);
+        assert_eq!(d.len(), 3);
+        let s = d.quick_summary(0);
+        assert_eq!(s.cameras, [camera]);
+        assert!(s.instruction.as_deref().is_some_and(|i| !i.is_empty()));
+        let stats = d.declared_stats().expect("stats.json has the action");
+        assert_eq!(stats.mean.len(), 7);
+        let err = d.open_episode(0, &cache()).unwrap_err();
+        assert!(err.to_string().contains("episode_000000.parquet"), "{err}");
+
+        // With a data table written for episode 0 (the real schema's columns), the episode
+        // opens: the camera gets SpatialVLA's nominal K for the dataset, labelled, and the
+        // missing video is a note, then an error naming it when a frame is asked for.
+        let tmp = tempfile::tempdir().unwrap();
+        let copy = tmp.path().join(folder);
+        common::copy_dir(&root, &copy);
+        let n = d.quick_summary(0).num_steps.unwrap();
+        write_episode_table(&copy.join("data/chunk-000/episode_000000.parquet"), n, 8);
+        let d = Dataset::open(&copy, DatasetFormat::LeRobot).unwrap();
+        let ep = d.open_episode(0, &cache()).unwrap();
+        assert_eq!(ep.dataset_key.as_deref(), Some(key));
+        let cam = &ep.cameras[0];
+        assert_eq!((cam.width_px, cam.height_px), size);
+        assert_eq!(
+            cam.intrinsics_source,
+            episode::IntrinsicsSource::DatasetTable {
+                key: table.to_owned()
+            }
+        );
+        assert_eq!(
+            ep.actions.convention,
+            episode::ActionConvention::metric_delta_base()
+        );
+        assert!(
+            ep.notes.iter().any(|n| n.contains("is missing")),
+            "{:?}",
+            ep.notes
+        );
+        let err = ep.rgb(0, 0).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("observation.images.{camera}/episode_000000.mp4")),
+            "{err}"
+        );
+    }
+}
+
+/// A LeRobot v2.1 data table for episode 0: `action` (7), `observation.state`, timestamps.
+fn write_episode_table(path: &Path, rows: usize, state_dims: i32) {
+    use arrow_array::types::Float32Type;
+    use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array, RecordBatch};
+    let list = |dims: i32| -> ArrayRef {
+        Arc::new(
+            FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
+                (0..rows)
+                    .map(|r| Some((0..dims).map(move |d| Some(0.001 * (r as f32) * d as f32)))),
+                dims,
+            ),
+        )
+    };
+    let batch = RecordBatch::try_from_iter([
+        ("observation.state", list(state_dims)),
+        ("action", list(7)),
+        (
+            "timestamp",
+            Arc::new(Float32Array::from_iter_values(
+                (0..rows).map(|r| r as f32 / 5.0),
+            )) as ArrayRef,
+        ),
+        (
+            "frame_index",
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|r| r as i64))) as ArrayRef,
+        ),
+        (
+            "episode_index",
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|_| 0))) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}

@@ -21,7 +21,7 @@ use crate::episode::model::next_episode_uid;
 use crate::episode::{
     ActionConvention, Actions, Camera, CameraPoses, DatasetFormat, DepthImage, EncodedFrame,
     Episode, EpisodeError, EpisodeSource, FrameCache, FrameSource, Intrinsics, IntrinsicsSource,
-    Proprio, Result, RgbImage,
+    Proprio, Result, RgbImage, intrinsics_table,
 };
 
 /// The 7-D action layout SpatialVLA uses, as LeRobot conversions name it.
@@ -244,7 +244,15 @@ impl LeRobotDataset {
             None
         };
 
-        // Cameras.
+        // Cameras. Without a K in the sidecar, the primary camera gets SpatialVLA's nominal
+        // entry for the dataset (as for RLDS), labelled as such.
+        let folder = self
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dataset_key = intrinsics_table::lerobot_key(&folder);
+        let table_key = intrinsics_table::entry_for(dataset_key.as_deref());
         let mut cameras = Vec::new();
         let mut streams = Vec::new();
         for (key, name) in &cameras_meta {
@@ -303,10 +311,25 @@ impl LeRobotDataset {
                 Pixels::Inline(t.image_bytes(key).map_err(data_err)?)
             };
             let (w, h) = size.unwrap_or((0, 0));
-            let intrinsics = side
+            let from_file = side
                 .and_then(|s| s.K)
                 .map(|k| Intrinsics::from_k(&k, w, h))
                 .filter(|k| w > 0 && k.is_valid());
+            let (intrinsics, intrinsics_source) = match from_file {
+                Some(k) => (Some(k), IntrinsicsSource::File),
+                None if cameras.is_empty() && w > 0 => {
+                    match intrinsics_table::lookup(&table_key, w, h) {
+                        Some(k) => (
+                            Some(k),
+                            IntrinsicsSource::DatasetTable {
+                                key: table_key.clone(),
+                            },
+                        ),
+                        None => (None, IntrinsicsSource::None),
+                    }
+                }
+                None => (None, IntrinsicsSource::None),
+            };
             let ext_col = extrinsics_col(name, key);
             let poses = if t.has(&ext_col) {
                 poses_from_rows(&t.f64_rows(&ext_col).map_err(data_err)?).ok_or_else(|| {
@@ -336,11 +359,7 @@ impl LeRobotDataset {
                 name: name.clone(),
                 width_px: w,
                 height_px: h,
-                intrinsics_source: if intrinsics.is_some() {
-                    IntrinsicsSource::File
-                } else {
-                    IntrinsicsSource::None
-                },
+                intrinsics_source,
                 intrinsics,
                 poses,
                 has_depth: depth.is_some(),
@@ -365,7 +384,7 @@ impl LeRobotDataset {
                 path: data_path.clone(),
                 record: Some(ep),
             },
-            dataset_key: None,
+            dataset_key,
             cameras,
             actions: Actions { convention, values },
             proprio,
