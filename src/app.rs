@@ -238,7 +238,7 @@ impl SpatialscopeApp {
                 WorkerMessage::Idle => self.status.progress = None,
                 WorkerMessage::DatasetReplaced { dataset, info } => {
                     if let Some(slot) = self.datasets.get_mut(dataset) {
-                        *slot = info;
+                        *slot = *info;
                     }
                     // The open episode of that dataset shows the new orientation.
                     if let Some((d, e)) = self.selected

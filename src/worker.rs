@@ -152,7 +152,7 @@ pub enum WorkerMessage {
     /// One dataset was reopened (new orientation): its new listing.
     DatasetReplaced {
         dataset: usize,
-        info: DatasetInfo,
+        info: Box<DatasetInfo>,
     },
     SummaryUpdated {
         dataset: usize,
@@ -491,7 +491,10 @@ impl Worker {
                 *d = new;
                 let info = DatasetInfo::of(d);
                 self.episode = None;
-                self.send(WorkerMessage::DatasetReplaced { dataset, info });
+                self.send(WorkerMessage::DatasetReplaced {
+                    dataset,
+                    info: Box::new(info),
+                });
             }
             Err(e) => self.send(WorkerMessage::Error((&e).into())),
         }
