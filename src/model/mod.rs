@@ -22,7 +22,9 @@ pub mod processor;
 pub mod prompt;
 pub mod siglip;
 pub mod spatialvla;
+pub mod zoe_config;
 pub mod zoe_resample;
+pub mod zoedepth;
 
 pub use checkpoint::{Checkpoint, expected_tensors};
 pub use config::SpatialVlaConfig;

@@ -495,3 +495,91 @@ fn zoe_depth_resampling_matches_reference() {
         check(&got, &t("depth_224"), 2e-4, &format!("{} depth_224", c.id));
     }
 }
+
+/// ZoeDepth in candle against the reference, stage by stage (README tolerances: backbone
+/// 2e-4, neck 1e-4, domain logits 1e-4 with the same chosen domain, depth 2e-4), for every
+/// case and every stage the reference recorded for it.
+#[test]
+fn zoedepth_matches_reference_stage_by_stage() {
+    use spatialscope::model::zoe_config::ZoeConfig;
+    use spatialscope::model::zoe_resample::{depth_at_model_size, zoe_input};
+    use spatialscope::model::zoedepth::ZoeDepth;
+    let g = golden();
+    let l = load();
+    let cfg_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(ckpt_dir().join("config.json")).unwrap())
+            .unwrap();
+    let zcfg = ZoeConfig::from_value(&cfg_json["vision_zoe_config"]).expect("zoe config");
+    let vb = Checkpoint::open(&ckpt_dir())
+        .unwrap()
+        .var_builder(DType::F32, &Device::Cpu)
+        .unwrap();
+    let zoe = ZoeDepth::load(&zcfg, vb.pp("vision_zoe_model")).expect("zoe weights");
+    let names: Vec<String> = zcfg
+        .bin_configurations
+        .iter()
+        .map(|b| b.name.clone())
+        .collect();
+    for c in cases(&g) {
+        let has = |n: &str| g.tensors.contains_key(&format!("{}/{n}", c.id));
+        let t = |n: &str| g.tensors[&format!("{}/{n}", c.id)].clone();
+        let input = frame_input(&l, &g, &c);
+        let size = l.model.config().vision.image_size;
+        let zi = zoe_input(&input.pixel_values, size);
+        let s = zcfg.backbone_config.image_size;
+        let x = Tensor::from_vec(zi, (1, 3, s, s), &Device::Cpu).unwrap();
+        let out = zoe.forward(&x).expect("zoe forward");
+        let mut checked = 0;
+        for i in 0..4 {
+            let n = format!("zoe_backbone_feature_{i}");
+            if has(&n) {
+                check(&out.features[i], &t(&n), 2e-4, &format!("{} {n}", c.id));
+                checked += 1;
+            }
+        }
+        assert!(checked >= 1, "{}: no backbone feature recorded", c.id);
+        check(
+            &out.neck.bottleneck,
+            &t("zoe_neck_bottleneck"),
+            1e-4,
+            &format!("{} zoe_neck_bottleneck", c.id),
+        );
+        for i in 0..2 {
+            let n = format!("zoe_neck_fused_{i}");
+            if has(&n) {
+                check(&out.neck.fused[i], &t(&n), 1e-4, &format!("{} {n}", c.id));
+            }
+        }
+        check(
+            &out.metric.domain_logits,
+            &t("zoe_domain_logits"),
+            1e-4,
+            &format!("{} zoe_domain_logits", c.id),
+        );
+        let chosen = g.json["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["id"] == c.id.as_str())
+            .unwrap()["zoe_domain_chosen"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(names[out.metric.domain], chosen, "{}: chosen domain", c.id);
+        check(
+            &out.metric.depth,
+            &t("zoe_predicted_depth"),
+            2e-4,
+            &format!("{} zoe_predicted_depth", c.id),
+        );
+        let d384: Vec<f32> = out.metric.depth.flatten_all().unwrap().to_vec1().unwrap();
+        let d224 = depth_at_model_size(&d384, size);
+        let got = Tensor::new(d224.as_slice(), &Device::Cpu).unwrap();
+        check(
+            &got,
+            &t("depth_224"),
+            2e-4,
+            &format!("{} depth_224 (our ZoeDepth)", c.id),
+        );
+    }
+}
