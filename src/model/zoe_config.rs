@@ -113,14 +113,14 @@ impl ZoeConfig {
         let b = &c.backbone_config;
         if b.hidden_size == 0
             || b.num_attention_heads == 0
-            || b.hidden_size % b.num_attention_heads != 0
+            || !b.hidden_size.is_multiple_of(b.num_attention_heads)
         {
             return bad(
                 "backbone_config.hidden_size",
                 "must be a positive multiple of num_attention_heads".into(),
             );
         }
-        if b.image_size % b.patch_size.max(1) != 0 {
+        if !b.image_size.is_multiple_of(b.patch_size.max(1)) {
             return bad(
                 "backbone_config.image_size",
                 "must be a multiple of patch_size".into(),
@@ -184,7 +184,7 @@ impl ZoeConfig {
             );
         }
         if c.patch_transformer_num_attention_heads == 0
-            || CLASSIFIER_WIDTH % c.patch_transformer_num_attention_heads != 0
+            || !CLASSIFIER_WIDTH.is_multiple_of(c.patch_transformer_num_attention_heads)
         {
             return bad(
                 "patch_transformer_num_attention_heads",
