@@ -97,9 +97,7 @@ fn relative_position_index(w: usize) -> Vec<u32> {
             idx[(i + 1) * (n + 1) + (j + 1)] = (dy * (2 * w - 1) + dx) as u32;
         }
     }
-    for j in 0..=n {
-        idx[j] = (num_relative - 3) as u32; // CLS row
-    }
+    idx[..=n].fill((num_relative - 3) as u32); // CLS row
     for i in 0..=n {
         idx[i * (n + 1)] = (num_relative - 2) as u32; // CLS column
     }
