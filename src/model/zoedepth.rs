@@ -30,8 +30,11 @@ use super::error::Result;
 use super::zoe_config::{ATTRACTORS_PER_LAYER, CLASSIFIER_WIDTH, ZoeConfig};
 
 fn softplus(x: &Tensor) -> Result<Tensor> {
-    // torch.nn.Softplus(beta=1, threshold=20): x itself above the threshold.
-    let sp = (x.exp()? + 1.0)?.log()?;
+    // torch.nn.Softplus(beta=1, threshold=20): log1p(exp(x)), x itself above the threshold.
+    // log1p for small arguments: e - e^2/2 (ln(1 + e) would round to 0 in f32).
+    let e = x.exp()?;
+    let small = (&e * (1.0 - (&e * 0.5)?)?)?;
+    let sp = e.lt(1e-4)?.where_cond(&small, &(&e + 1.0)?.log()?)?;
     Ok(x.gt(20.0)?.where_cond(x, &sp)?)
 }
 
