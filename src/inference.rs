@@ -9,7 +9,9 @@ use anyhow::Context;
 use crate::action_grid::compare::{StepErrors, step_errors};
 use crate::episode::Episode;
 use crate::model::processor::{IntrinsicsPrecision, IntrinsicsSource};
-use crate::model::{DepthInput, GenerateOptions, PredictRequest, Prediction, Predictor};
+use crate::model::{
+    DepthChoice, DepthInput, GenerateOptions, PredictRequest, Prediction, Predictor,
+};
 
 /// The camera the model looks through: the first real (non-placeholder) camera, as the
 /// reference pipelines feed the primary image.
@@ -66,6 +68,8 @@ pub struct RunSettings {
     pub unnorm_key: String,
     pub intrinsics: IntrinsicsPrecision,
     pub intrinsics_choice: IntrinsicsChoice,
+    /// Estimated (ZoeDepth, the reference) or the camera's sensor depth.
+    pub depth_choice: DepthChoice,
     pub options: GenerateOptions,
 }
 
@@ -135,6 +139,7 @@ pub fn predict_step(
         height: rgb.height_px as usize,
         instruction: &ep.instruction,
         depth,
+        depth_choice: settings.depth_choice,
         unnorm_key: &settings.unnorm_key,
         intrinsics: settings.intrinsics,
         intrinsics_source,

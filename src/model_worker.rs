@@ -49,6 +49,8 @@ pub struct ModelInfo {
     pub load_ms: f64,
     pub uses_depth: bool,
     pub has_zoe_weights: bool,
+    /// Why depth cannot be estimated (no ZoeDepth weights or config); `None` when it can.
+    pub zoe_unavailable: Option<String>,
     /// Bin counts of the checkpoint's action grid (the grid panel draws the model's bin
     /// only when they match its own).
     pub grid_counts: crate::action_grid::BinCounts,
@@ -227,6 +229,7 @@ impl ModelThread {
                     load_ms: p.load_time.as_secs_f64() * 1e3,
                     uses_depth: p.model.uses_depth(),
                     has_zoe_weights: p.has_zoe_weights,
+                    zoe_unavailable: p.zoe_unavailable.clone(),
                     grid_counts: p.processor.grid.bin_counts(),
                     intrinsics_entries: p.intrinsics.keys().map(str::to_owned).collect(),
                 };

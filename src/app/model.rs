@@ -41,6 +41,7 @@ impl SpatialscopeApp {
                 IntrinsicsPrecision::Float32
             },
             intrinsics_choice: self.model_panel.intrinsics_choice.clone(),
+            depth_choice: self.model_panel.depth_choice,
             options: GenerateOptions {
                 max_new_tokens: 256,
                 top_k: 5,
@@ -159,6 +160,10 @@ impl SpatialscopeApp {
                     state.load_error = None;
                     state.predictions.clear();
                     state.failures.clear();
+                    // Without ZoeDepth only sensor depth can feed Ego3D.
+                    if info.zoe_unavailable.is_some() {
+                        state.depth_choice = crate::model::DepthChoice::Sensor;
+                    }
                     state.info = Some(info);
                 }
                 ModelMessage::LoadFailed(e) => {

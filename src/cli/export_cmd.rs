@@ -81,6 +81,7 @@ pub fn run(a: &ExportArgs) -> anyhow::Result<String> {
                         unnorm_key: choose_unnorm_key(p, &ep, a.unnorm_key.as_deref())?,
                         intrinsics: IntrinsicsPrecision::Float32,
                         intrinsics_choice: IntrinsicsChoice::Processor,
+                        depth_choice: crate::model::DepthChoice::Estimated,
                         options: GenerateOptions {
                             max_new_tokens: a.max_new_tokens,
                             top_k: 5,

@@ -12,7 +12,7 @@ use candle_core::{DType, Device};
 use crate::episode::FrameCache;
 use crate::inference::{IntrinsicsChoice, RunSettings, choose_unnorm_key, predict_step};
 use crate::model::processor::IntrinsicsPrecision;
-use crate::model::{DepthInput, GenerateOptions, PredictRequest, Predictor};
+use crate::model::{DepthChoice, DepthInput, GenerateOptions, PredictRequest, Predictor};
 
 #[derive(Debug, clap::Args)]
 pub struct PredictArgs {
@@ -56,6 +56,11 @@ pub struct PredictArgs {
     /// Single-image mode: depth as a 16-bit PNG in millimetres or a float32/float64 .npy in metres.
     #[arg(long)]
     pub depth: Option<PathBuf>,
+    /// Which depth the model lifts its patches with: `estimated` (ZoeDepth from the RGB
+    /// frame, what the reference does) or `sensor` (the episode camera's depth, or --depth).
+    /// Default: `sensor` when --depth is given, else `estimated`.
+    #[arg(long)]
+    pub depth_source: Option<String>,
     /// Print JSON (single-image mode).
     #[arg(long)]
     pub json: bool,
@@ -237,12 +242,14 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<String> {
                 .find(|k| k == "bridge_orig/1.0.0")
                 .context("--unnorm-key is needed")?,
         };
+        let depth_choice = depth_choice(&args.depth_source, depth.is_some())?;
         let req = PredictRequest {
             rgb: img.as_raw(),
             width: img.width() as usize,
             height: img.height() as usize,
             instruction: prompt,
             depth,
+            depth_choice,
             unnorm_key: &key,
             intrinsics,
             intrinsics_source: match intrinsics_choice(&args.intrinsics)? {
@@ -317,6 +324,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<String> {
                 unnorm_key: choose_unnorm_key(&predictor, &ep, args.unnorm_key.as_deref())?,
                 intrinsics,
                 intrinsics_choice: intrinsics_choice(&args.intrinsics)?,
+                depth_choice: depth_choice(&args.depth_source, false)?,
                 options,
             };
             for step in 0..ep.num_steps() {
@@ -381,4 +389,15 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<String> {
     std::fs::rename(&tmp, out_path)
         .with_context(|| format!("cannot move the output to {}", out_path.display()))?;
     Ok(format!("{summary}\n"))
+}
+
+/// `--depth-source`; without it, `sensor` when a depth file was given, else `estimated`.
+fn depth_choice(arg: &Option<String>, have_file: bool) -> anyhow::Result<DepthChoice> {
+    Ok(match arg.as_deref() {
+        Some("estimated") => DepthChoice::Estimated,
+        Some("sensor") => DepthChoice::Sensor,
+        Some(other) => bail!("--depth-source {other:?}: `estimated` or `sensor`"),
+        None if have_file => DepthChoice::Sensor,
+        None => DepthChoice::Estimated,
+    })
 }

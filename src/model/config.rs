@@ -69,8 +69,10 @@ pub struct SpatialVlaConfig {
     pub pad_token_id: i64,
     pub text: TextConfig,
     pub vision: VisionConfig,
-    /// Whether the file carries a `vision_zoe_config` (ZoeDepth is issue #8).
+    /// Whether the file carries a `vision_zoe_config`.
     pub has_zoe_config: bool,
+    /// ZoeDepth's configuration, when the file has one.
+    pub zoe: Option<super::zoe_config::ZoeConfig>,
 }
 
 struct Fields<'a> {
@@ -288,6 +290,13 @@ impl SpatialVlaConfig {
             text,
             vision,
             has_zoe_config: f.get("vision_zoe_config").is_some_and(Value::is_object),
+            zoe: match f.get("vision_zoe_config") {
+                Some(v) if v.is_object() => Some(
+                    super::zoe_config::ZoeConfig::from_value(v)
+                        .map_err(|(field, what)| f.err(&field, what))?,
+                ),
+                _ => None,
+            },
         };
         if vision_patch_reso_invalid(&cfg) {
             return Err(f.err(

@@ -29,5 +29,5 @@ pub mod zoedepth;
 pub use checkpoint::{Checkpoint, expected_tensors};
 pub use config::SpatialVlaConfig;
 pub use error::{ModelError, Result};
-pub use predict::{DepthInput, PredictRequest, Prediction, Predictor};
+pub use predict::{DepthChoice, DepthInput, EstimatedDepth, PredictRequest, Prediction, Predictor};
 pub use spatialvla::{FrameInput, GenerateOptions, Generation, SpatialVla};

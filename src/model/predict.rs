@@ -4,8 +4,11 @@
 //! checkpoint (to spot a wrong key), the Ego3D points and embedding norms the model
 //! received, and optionally the attention of each generated token over the image.
 //!
-//! The depth the model used is always recorded: this issue runs Ego3D on supplied depth
-//! (sensor depth or a file); ZoeDepth estimation is a later issue.
+//! The depth the model used is always recorded. By default it is the reference behaviour:
+//! ZoeDepth's estimate from the RGB frame ([`DepthChoice::Estimated`]); the episode's sensor
+//! depth (or a depth file) can be given instead ([`DepthChoice::Sensor`]) as a "what if the
+//! model had true depth" experiment. A checkpoint without `vision_zoe_model.` weights can only
+//! run on sensor depth, and says so.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -21,6 +24,8 @@ use super::processor::{
 };
 use super::prompt::PromptTokenizer;
 use super::spatialvla::{FrameInput, GenerateOptions, SpatialVla};
+use super::zoe_resample;
+use super::zoedepth::ZoeDepth;
 use crate::action_grid::{
     ChunkDecode, ProcessorConfig, Slot, TokenValue, decode_chunk, token_value,
 };
@@ -38,6 +43,44 @@ pub struct Predictor {
     pub load_time: Duration,
     pub parameter_count: usize,
     pub has_zoe_weights: bool,
+    /// ZoeDepth, when the checkpoint has its weights and configuration.
+    pub zoe: Option<ZoeDepth>,
+    /// Why ZoeDepth is not available (shown where the depth source is chosen).
+    pub zoe_unavailable: Option<String>,
+}
+
+/// Which depth the model lifts its patches with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DepthChoice {
+    /// ZoeDepth's estimate from the RGB frame (what the reference does).
+    #[default]
+    Estimated,
+    /// The supplied depth (the episode's sensor depth, a depth file).
+    Sensor,
+}
+
+impl DepthChoice {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Estimated => "estimated (ZoeDepth)",
+            Self::Sensor => "sensor depth",
+        }
+    }
+}
+
+/// ZoeDepth's output for a prediction.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EstimatedDepth {
+    /// Metres at the model input size (row-major `size` x `size`), what Ego3D used when
+    /// the estimate was chosen.
+    #[serde(skip)]
+    pub depth_m: Vec<f32>,
+    pub size: usize,
+    /// The bin configuration the domain classifier chose (`nyu`, `kitti`).
+    pub domain: String,
+    pub domain_logits: Vec<f32>,
+    pub ms: f64,
 }
 
 /// Depth handed to Ego3D, at any resolution (resized to the model input).
@@ -58,6 +101,8 @@ pub struct PredictRequest<'a> {
     pub height: usize,
     pub instruction: &'a str,
     pub depth: Option<DepthInput>,
+    /// Estimated (ZoeDepth) or the supplied `depth`.
+    pub depth_choice: DepthChoice,
     pub unnorm_key: &'a str,
     pub intrinsics: IntrinsicsPrecision,
     pub intrinsics_source: IntrinsicsSource,
@@ -106,6 +151,10 @@ pub struct Prediction {
     pub unnorm_key: String,
     pub intrinsics: ChosenIntrinsics,
     pub depth_source: String,
+    pub depth_choice: DepthChoice,
+    /// ZoeDepth's estimate, whenever it could run (also when sensor depth was chosen, so
+    /// the two can be compared).
+    pub estimated_depth: Option<EstimatedDepth>,
     /// Fraction of model-size depth samples that were invalid (set to 0 m).
     pub invalid_depth_fraction: f32,
     pub tokens: Vec<TokenReport>,
@@ -143,6 +192,21 @@ impl Predictor {
         let t0 = Instant::now();
         let ck = Checkpoint::open(dir)?;
         let model = SpatialVla::load(&ck, device, dtype)?;
+        // ZoeDepth runs in float32 whatever the language model's dtype.
+        let (zoe, zoe_unavailable) = match (&ck.config.zoe, ck.has_zoe_weights) {
+            (Some(cfg), true) => {
+                let vb = ck.var_builder(DType::F32, device)?;
+                (Some(ZoeDepth::load(cfg, vb.pp("vision_zoe_model"))?), None)
+            }
+            (None, _) => (
+                None,
+                Some("config.json has no vision_zoe_config: depth cannot be estimated".to_owned()),
+            ),
+            (Some(_), false) => (
+                None,
+                Some("the checkpoint has no `vision_zoe_model.` weights (some fine-tunes drop ZoeDepth): depth cannot be estimated, use sensor depth".to_owned()),
+            ),
+        };
         let tokenizer = PromptTokenizer::load(dir)?;
         let processor = ProcessorConfig::load(dir).map_err(|e| ModelError::Config {
             path: dir.join("processor_config.json"),
@@ -166,11 +230,46 @@ impl Predictor {
             random_weights,
             parameter_count: ck.parameter_count(),
             has_zoe_weights: ck.has_zoe_weights,
+            zoe,
+            zoe_unavailable,
             model,
             tokenizer,
             processor,
             intrinsics,
             load_time: t0.elapsed(),
+        })
+    }
+
+    /// ZoeDepth's metric depth for `pixel_values` (3 x size x size in [0, 1]), resampled to
+    /// the model input size exactly as the reference does.
+    pub fn estimate_depth(&self, pixels: &[f32], size: usize) -> Result<EstimatedDepth> {
+        let zoe = self
+            .zoe
+            .as_ref()
+            .ok_or_else(|| ModelError::Input(self.zoe_unavailable.clone().unwrap_or_default()))?;
+        let t0 = Instant::now();
+        let s = zoe.config.backbone_config.image_size;
+        let x = zoe_resample::zoe_input(pixels, size);
+        let x = candle_core::Tensor::from_vec(x, (1, 3, s, s), self.model.device())?;
+        let out = zoe.forward(&x)?;
+        let d: Vec<f32> = out.metric.depth.flatten_all()?.to_vec1()?;
+        if d.len() != s * s {
+            return Err(ModelError::Compute(format!(
+                "ZoeDepth returned {} values, expected {s} x {s}",
+                d.len()
+            )));
+        }
+        Ok(EstimatedDepth {
+            depth_m: zoe_resample::depth_at_model_size(&d, size),
+            size,
+            domain: zoe
+                .config
+                .bin_configurations
+                .get(out.metric.domain)
+                .map(|b| b.name.clone())
+                .unwrap_or_default(),
+            domain_logits: out.metric.domain_logits.flatten_all()?.to_vec1()?,
+            ms: t0.elapsed().as_secs_f64() * 1e3,
         })
     }
 
@@ -204,13 +303,43 @@ impl Predictor {
             .map_err(|e| ModelError::Input(e.to_string()))?;
         let t0 = Instant::now();
         let pixels = pixel_values(req.rgb, req.width, req.height, size);
-        let (depth_m, invalid, depth_source) = match (&req.depth, self.model.uses_depth()) {
-            (_, false) => (
+        let estimated_depth = if self.model.uses_depth() {
+            match &self.zoe {
+                Some(_) => Some(self.estimate_depth(&pixels, size)?),
+                None => None,
+            }
+        } else {
+            None
+        };
+        let (depth_m, invalid, depth_source) = match (
+            req.depth_choice,
+            &req.depth,
+            self.model.uses_depth(),
+            &estimated_depth,
+        ) {
+            (_, _, false, _) => (
                 vec![0.0; size * size],
                 0.0,
                 "none (use_vision_zoe is false)".to_owned(),
             ),
-            (Some(d), true) => {
+            (DepthChoice::Estimated, _, true, Some(e)) => (
+                e.depth_m.clone(),
+                0.0,
+                format!("estimated by ZoeDepth ({} head)", e.domain),
+            ),
+            (DepthChoice::Estimated, sensor, true, None) => {
+                let why = self
+                    .zoe_unavailable
+                    .clone()
+                    .unwrap_or_else(|| "ZoeDepth is not available".into());
+                let hint = if sensor.is_some() {
+                    "; this frame has sensor depth: choose \"sensor depth\" as the depth source"
+                } else {
+                    "; this frame has no sensor depth either"
+                };
+                return Err(ModelError::Input(format!("{why}{hint}")));
+            }
+            (DepthChoice::Sensor, Some(d), true, _) => {
                 if d.depth_m.len() != d.width * d.height {
                     return Err(ModelError::Input(format!(
                         "{}: {} depth values for {}x{}",
@@ -223,11 +352,10 @@ impl Predictor {
                 let (m, bad) = depth_to_model_size(&d.depth_m, d.width, d.height, size);
                 (m, bad, d.source.clone())
             }
-            (None, true) => {
+            (DepthChoice::Sensor, None, true, _) => {
                 return Err(ModelError::Input(
-                    "this frame has no depth; the model needs depth for Ego3D and ZoeDepth \
-                     estimation is not available yet (issue #8): use an episode with sensor \
-                     depth or pass a depth file"
+                    "sensor depth was chosen but this frame has none: choose the estimated \
+                     (ZoeDepth) depth, or pass a depth file"
                         .into(),
                 ));
             }
@@ -322,6 +450,8 @@ impl Predictor {
             unnorm_key: req.unnorm_key.to_owned(),
             intrinsics,
             depth_source,
+            depth_choice: req.depth_choice,
+            estimated_depth,
             invalid_depth_fraction: invalid,
             tokens,
             stopped_on_eos: generation.stopped_on_eos,

@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct BeitConfig {
     pub hidden_size: usize,
     pub num_hidden_layers: usize,
@@ -44,7 +44,7 @@ fn d_true() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct BinConfiguration {
     pub name: String,
     pub n_bins: usize,
@@ -52,7 +52,7 @@ pub struct BinConfiguration {
     pub max_depth: f64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ZoeConfig {
     pub backbone_config: BeitConfig,
     pub neck_hidden_sizes: Vec<usize>,

@@ -43,6 +43,8 @@ pub struct ModelPanelState {
     /// The user's key; `None` = the episode's dataset key.
     pub unnorm_key: Option<String>,
     pub bf16_intrinsics: bool,
+    /// Which depth the model lifts its patches with (estimated by default, as the reference).
+    pub depth_choice: crate::model::DepthChoice,
     /// Which K the model gets (the checkpoint's by default).
     pub intrinsics_choice: IntrinsicsChoice,
     /// Predict whenever the step changes.
@@ -174,6 +176,29 @@ fn checkpoint_ui(
                     "the episode camera's own K (what if the model knew it)",
                 );
             });
+        {
+            use crate::model::DepthChoice;
+            egui::ComboBox::from_label("model depth")
+                .selected_text(state.depth_choice.label())
+                .width(260.0)
+                .show_ui(ui, |ui| {
+                    ui.add_enabled_ui(info.zoe_unavailable.is_none(), |ui| {
+                        ui.selectable_value(
+                            &mut state.depth_choice,
+                            DepthChoice::Estimated,
+                            "estimated by ZoeDepth (reference)",
+                        )
+                    });
+                    ui.selectable_value(
+                        &mut state.depth_choice,
+                        DepthChoice::Sensor,
+                        "the camera's sensor depth (what if the model had true depth)",
+                    );
+                });
+            if let Some(why) = &info.zoe_unavailable {
+                ui.colored_label(theme::WARN_TEXT, why);
+            }
+        }
         ui.checkbox(&mut state.bf16_intrinsics, "bfloat16 K (as predict_action)")
             .on_hover_text(
                 "The reference inference path rounds K to bfloat16 before inverting it (spec 5.3).",

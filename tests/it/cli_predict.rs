@@ -53,51 +53,66 @@ fn single_image_mode_reproduces_the_reference() {
         let n = (depth.len() as f64).sqrt() as usize;
         let npy = tmp.path().join(format!("{id}.npy"));
         write_npy_f32(&npy, n, n, &depth);
-        let out = bin()
-            .args(["predict", "--json", "--image"])
-            .arg(golden.join(case["image_file"].as_str().unwrap()))
-            .args(["--prompt", case["prompt"].as_str().unwrap()])
-            .args(["--unnorm-key", case["unnorm_key"].as_str().unwrap()])
-            .arg("--depth")
-            .arg(&npy)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let p: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(p["random_weights"], true);
-        let got: Vec<i64> = p["tokens"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["id"].as_i64().unwrap())
-            .collect();
-        let want: Vec<i64> = case["greedy"]["generated_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_i64().unwrap())
-            .collect();
-        assert_eq!(got, want, "{id}: greedy ids");
-        let want_actions = &case["greedy"]["decode_actions"]["actions"];
-        let got_actions = &p["chunk"]["actions"];
-        for (r, row) in want_actions.as_array().unwrap().iter().enumerate() {
-            for (c, w) in row.as_array().unwrap().iter().enumerate() {
-                let g = got_actions[r][c].as_f64().unwrap();
-                assert!(
-                    (g - w.as_f64().unwrap()).abs() <= 1e-12,
-                    "{id} action[{r}][{c}] {g} vs {w}"
-                );
+        // Twice: with the reference's depth as a file (sensor), and with our ZoeDepth
+        // estimating it in the loop (the default): both must give the reference's ids.
+        for estimated in [false, true] {
+            let mut cmd = bin();
+            cmd.args(["predict", "--json", "--image"])
+                .arg(golden.join(case["image_file"].as_str().unwrap()))
+                .args(["--prompt", case["prompt"].as_str().unwrap()])
+                .args(["--unnorm-key", case["unnorm_key"].as_str().unwrap()]);
+            if !estimated {
+                cmd.arg("--depth").arg(&npy);
+            }
+            let out = cmd.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let p: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(p["random_weights"], true);
+            let got: Vec<i64> = p["tokens"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_i64().unwrap())
+                .collect();
+            let want: Vec<i64> = case["greedy"]["generated_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap())
+                .collect();
+            assert_eq!(got, want, "{id}: greedy ids");
+            let want_actions = &case["greedy"]["decode_actions"]["actions"];
+            let got_actions = &p["chunk"]["actions"];
+            for (r, row) in want_actions.as_array().unwrap().iter().enumerate() {
+                for (c, w) in row.as_array().unwrap().iter().enumerate() {
+                    let g = got_actions[r][c].as_f64().unwrap();
+                    assert!(
+                        (g - w.as_f64().unwrap()).abs() <= 1e-12,
+                        "{id} action[{r}][{c}] {g} vs {w}"
+                    );
+                }
+            }
+            assert!(
+                !p["issues"].as_array().unwrap().is_empty(),
+                "random weights never make a clean chunk"
+            );
+            let zoe = &p["estimated_depth"];
+            assert_eq!(
+                zoe["domain"], case["zoe_domain_chosen"],
+                "{id}: ZoeDepth domain"
+            );
+            if estimated {
+                assert_eq!(p["depth_choice"], "estimated");
+                assert!(p["depth_source"].as_str().unwrap().contains("ZoeDepth"));
+            } else {
+                assert_eq!(p["depth_choice"], "sensor");
+                assert!(p["depth_source"].as_str().unwrap().contains(".npy"));
             }
         }
-        assert!(
-            !p["issues"].as_array().unwrap().is_empty(),
-            "random weights never make a clean chunk"
-        );
-        assert!(p["depth_source"].as_str().unwrap().contains(".npy"));
     }
 }
 
@@ -114,6 +129,8 @@ fn episode_mode_writes_jsonl_and_refuses_the_dataset_folder() {
             "0",
             "--max-new-tokens",
             "13",
+            "--depth-source",
+            "sensor",
             "--out",
         ])
         .arg(&out)
@@ -154,24 +171,61 @@ fn episode_mode_writes_jsonl_and_refuses_the_dataset_folder() {
 }
 
 #[test]
-fn rgb_only_frames_say_depth_is_needed() {
+fn rgb_only_frames_run_on_estimated_depth_and_refuse_sensor_depth() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = bin()
-        .args(["predict", "--episode", "0", "--step", "0", "--out"])
-        .arg(tmp.path().join("p.jsonl"))
-        .arg(repo("sample_episodes/bridge_rlds"))
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
+    let lines = |source: &str| -> Vec<Value> {
+        let out = tmp.path().join(format!("{source}.jsonl"));
+        let run = bin()
+            .args([
+                "predict",
+                "--episode",
+                "0",
+                "--step",
+                "0",
+                "--max-new-tokens",
+                "13",
+            ])
+            .args(["--depth-source", source, "--out"])
+            .arg(&out)
+            .arg(repo("sample_episodes/bridge_rlds"))
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    // Bridge has no depth: ZoeDepth estimates it, as in the reference.
+    let est = lines("estimated");
+    assert_eq!(
+        est[0]["token_ids"].as_array().unwrap().len(),
+        13,
         "{}",
-        String::from_utf8_lossy(&run.stderr)
+        est[0]
     );
-    let text = std::fs::read_to_string(tmp.path().join("p.jsonl")).unwrap();
-    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert!(
-        first["error"].as_str().unwrap().contains("no depth"),
-        "{first}"
+        est[0]["depth_source"]
+            .as_str()
+            .unwrap()
+            .contains("ZoeDepth"),
+        "{}",
+        est[0]
+    );
+    // Asking for sensor depth on an RGB-only frame is a clear per-step error.
+    let sensor = lines("sensor");
+    assert!(
+        sensor[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("sensor depth was chosen but this frame has none"),
+        "{}",
+        sensor[0]
     );
 }
 

@@ -262,3 +262,70 @@ fn config_errors_name_the_field() {
         Err(ModelError::Config { .. })
     ));
 }
+
+/// Some fine-tunes drop ZoeDepth: the checkpoint still loads, says depth cannot be
+/// estimated, refuses an estimated-depth prediction with that message (offering the sensor
+/// depth the frame has), and predicts on sensor depth.
+#[test]
+fn a_checkpoint_without_zoedepth_weights_runs_on_sensor_depth_only() {
+    use spatialscope::model::{
+        DepthChoice, DepthInput, GenerateOptions, PredictRequest, Predictor,
+    };
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tiny_spatialvla");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("no_zoe");
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        if e.file_name() != "model.safetensors" {
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+    }
+    let all =
+        candle_core::safetensors::load(src.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let kept: std::collections::HashMap<String, candle_core::Tensor> = all
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("vision_zoe_model."))
+        .collect();
+    candle_core::safetensors::save(&kept, dir.join("model.safetensors")).unwrap();
+
+    let p = Predictor::load(&dir, &candle_core::Device::Cpu, candle_core::DType::F32)
+        .expect("loads without ZoeDepth");
+    assert!(p.zoe.is_none());
+    let why = p.zoe_unavailable.clone().unwrap();
+    assert!(why.contains("no `vision_zoe_model.` weights"), "{why}");
+    let rgb = vec![128u8; 64 * 48 * 3];
+    let sensor = DepthInput {
+        depth_m: vec![1.0; 64 * 48],
+        width: 64,
+        height: 48,
+        source: "constant test depth".into(),
+    };
+    let mut req = PredictRequest {
+        rgb: &rgb,
+        width: 64,
+        height: 48,
+        instruction: "pick up the cube",
+        depth: Some(sensor),
+        depth_choice: DepthChoice::Estimated,
+        unnorm_key: "bridge_orig/1.0.0",
+        intrinsics: spatialscope::model::processor::IntrinsicsPrecision::Float32,
+        intrinsics_source: spatialscope::model::processor::IntrinsicsSource::Processor,
+        options: GenerateOptions {
+            max_new_tokens: 3,
+            top_k: 2,
+            attention: false,
+        },
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let err = p.predict(&req, &cancel).unwrap_err().to_string();
+    assert!(
+        err.contains("no `vision_zoe_model.` weights") && err.contains("sensor depth"),
+        "{err}"
+    );
+    req.depth_choice = DepthChoice::Sensor;
+    let pred = p.predict(&req, &cancel).expect("sensor depth works");
+    assert_eq!(pred.tokens.len(), 3);
+    assert!(pred.estimated_depth.is_none());
+    assert_eq!(pred.depth_source, "constant test depth");
+}

@@ -24,7 +24,8 @@ fn predict_a_frame_and_inspect_it() {
     );
     assert!(h.state().model_panel.info.as_ref().unwrap().random_weights);
     h.get_by_label("Model").click();
-    h.run();
+    // Steps, not run(): a spinner (frames still decoding) may keep repainting.
+    h.run_steps(3);
     h.get_by_label("Run on this frame").click();
     assert!(run_until(&mut h, T, |a| a
         .model_panel
@@ -43,7 +44,13 @@ fn predict_a_frame_and_inspect_it() {
     let p = h.state().model_panel.predictions[&0].clone();
     assert_eq!(p.step, 0);
     assert_eq!(p.prediction.unnorm_key, "bridge_orig/1.0.0");
-    assert!(p.prediction.depth_source.contains("sensor depth"));
+    // The reference behaviour by default: ZoeDepth's estimate, recorded as such.
+    assert!(
+        p.prediction.depth_source.contains("ZoeDepth"),
+        "{}",
+        p.prediction.depth_source
+    );
+    assert!(p.prediction.estimated_depth.is_some());
     assert_eq!(p.ground_truth.len(), 4);
     assert_eq!(p.errors.len(), 4);
     assert_eq!(p.prediction.chunk.actions.as_ref().unwrap().len(), 4);
@@ -85,6 +92,28 @@ fn predict_a_frame_and_inspect_it() {
     h.get_by_label("Action grid").click();
     h.run();
     h.get_by_label("magenta: model's bin");
+
+    // The "what if the model had true depth" experiment: the camera's sensor depth.
+    h.state_mut().model_panel.depth_choice = spatialscope::model::DepthChoice::Sensor;
+    h.state_mut().model_panel.predictions.clear();
+    h.get_by_label("Model").click();
+    // Steps, not run(): a spinner (frames still decoding) may keep repainting.
+    h.run_steps(3);
+    h.get_by_label("Run on this frame").click();
+    assert!(
+        run_until(&mut h, T, |a| a.model_panel.predictions.contains_key(&0)),
+        "prediction on sensor depth"
+    );
+    let p = h.state().model_panel.predictions[&0].clone();
+    assert!(
+        p.prediction.depth_source.contains("sensor depth"),
+        "{}",
+        p.prediction.depth_source
+    );
+    assert_eq!(
+        p.prediction.depth_choice,
+        spatialscope::model::DepthChoice::Sensor
+    );
 }
 
 #[test]
@@ -94,7 +123,8 @@ fn run_over_the_episode_and_cancel() {
         && a.model_panel.info.is_some()));
     h.state_mut().model_panel.unnorm_key = Some("bridge_orig/1.0.0".into());
     h.get_by_label("Model").click();
-    h.run();
+    // Steps, not run(): a spinner (frames still decoding) may keep repainting.
+    h.run_steps(3);
     h.get_by_label("Run over episode").click();
     assert!(
         run_until(&mut h, T, |a| a.model_panel.predictions.len() >= 2),
