@@ -49,6 +49,9 @@ fn main() -> std::process::ExitCode {
         Some(CliCommand::Predict(args)) => {
             spatialscope::cli::predict_cmd::run(&args).map(|text| print!("{text}"))
         }
+        Some(CliCommand::Depth(args)) => {
+            spatialscope::cli::depth_cmd::run(&args).map(|text| print!("{text}"))
+        }
         Some(CliCommand::Render(args)) => {
             spatialscope::cli::render_cmd::run(&args).map(|file| println!("{}", file.display()))
         }

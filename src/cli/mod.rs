@@ -2,6 +2,7 @@
 //! `spatialscope inspect PATH [--json]` prints what a dataset holds, `spatialscope grid
 //! encode|decode` runs the action tokenizer on stdin.
 
+pub mod depth_cmd;
 #[cfg(feature = "export")]
 pub mod export_cmd;
 pub mod grid_cmd;
@@ -67,6 +68,9 @@ pub enum CliCommand {
     Export(export_cmd::ExportArgs),
     /// Render the 3-D view of one step offscreen to a PNG (no window needed).
     Render(render_cmd::RenderArgs),
+    /// ZoeDepth's metric depth of one step (16-bit PNG in mm + a coloured preview) and, where
+    /// the episode has sensor depth, the comparison (error statistics JSON, difference map).
+    Depth(depth_cmd::DepthArgs),
     /// SpatialVLA's action tokenizer: encode actions to token ids, decode ids to actions.
     Grid {
         #[command(subcommand)]
@@ -159,6 +163,25 @@ pub fn run_inspect(path: &Path, json: bool) -> anyhow::Result<String> {
 /// Refuses an output path inside any dataset of `collection` (spatialscope never writes into
 /// a user's data). The nearest existing ancestor is resolved, so a folder or file that does
 /// not exist yet is checked too.
+/// Episode `n` of the collection, counting across its datasets in listing order.
+pub fn open_nth_episode(
+    collection: &crate::episode::Collection,
+    n: usize,
+    cache: &std::sync::Arc<crate::episode::FrameCache>,
+) -> anyhow::Result<crate::episode::Episode> {
+    let mut index = 0usize;
+    for ds in &collection.datasets {
+        if n < index + ds.len() {
+            return Ok(ds.open_episode(n - index, cache)?);
+        }
+        index += ds.len();
+    }
+    anyhow::bail!(
+        "episode {n} does not exist ({} episodes)",
+        collection.episode_count()
+    )
+}
+
 pub fn ensure_outside_datasets(
     out: &Path,
     collection: &crate::episode::Collection,

@@ -111,22 +111,7 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("cannot open {}", a.path.display()))?;
     super::ensure_outside_datasets(&a.out, &collection)?;
     let cache = Arc::new(FrameCache::new(64 << 20));
-    let mut index = 0usize;
-    let mut found = None;
-    for ds in &collection.datasets {
-        if a.episode < index + ds.len() {
-            found = Some(ds.open_episode(a.episode - index, &cache)?);
-            break;
-        }
-        index += ds.len();
-    }
-    let ep = found.with_context(|| {
-        format!(
-            "episode {} does not exist ({} episodes)",
-            a.episode,
-            collection.episode_count()
-        )
-    })?;
+    let ep = super::open_nth_episode(&collection, a.episode, &cache)?;
     if a.step >= ep.num_steps() {
         bail!(
             "step {} does not exist ({} has {} steps)",

@@ -10,6 +10,7 @@ mod bad_datasets;
 mod bad_geometry;
 mod bridge_rlds;
 mod cli;
+mod cli_depth;
 mod cli_grid;
 mod cli_predict;
 mod cli_render;
