@@ -120,12 +120,9 @@ pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     let s = size as u32;
     write_mm_png(&a.out.join("estimated_depth_mm.png"), &est.depth_m, s)?;
-    let sensor = match ep.depth(a.step, cam)? {
-        Some(d) => {
-            Some(depth_to_model_size(&d.depth_m, d.width_px as usize, d.height_px as usize, size).0)
-        }
-        None => None,
-    };
+    let sensor = ep.depth(a.step, cam)?.map(|d| {
+        depth_to_model_size(&d.depth_m, d.width_px as usize, d.height_px as usize, size).0
+    });
     // One colour range for both maps, so they can be compared by eye.
     let range = crate::colormap::robust_depth_range_m(
         &est.depth_m
