@@ -216,3 +216,65 @@ pub fn model_view_cloud(
         .collect();
     Some(PointCloud::new(points, world.is_some()))
 }
+
+/// How the points of a model-size depth map are coloured.
+#[derive(Debug, Clone, Copy)]
+pub enum DepthCloudColor<'a> {
+    /// The camera's RGB frame under each pixel (any size; sampled).
+    Rgb(&'a crate::episode::RgbImage),
+    /// One colour for every point (to tell two depth sources apart).
+    Solid([u8; 3]),
+}
+
+/// A depth map at the model input size (`size` x `size`, metres, 0 = invalid) lifted with
+/// the K the model used at that size, in the world frame when the camera's pose at `step` is
+/// known (else the camera frame): the cloud SpatialVLA's Ego3D sees, from whichever depth
+/// source it was given. Returns the points only (callers merge and wrap them).
+pub fn model_size_depth_points(
+    ep: &Episode,
+    step: usize,
+    ci: usize,
+    depth_m: &[f32],
+    size: usize,
+    k_model: &crate::geometry::Mat3f,
+    color: DepthCloudColor<'_>,
+) -> Option<(Vec<PointGpu>, bool)> {
+    let k_inv = inverse_pinhole(k_model)?;
+    if depth_m.len() != size * size {
+        return None;
+    }
+    let lifted = backproject_depth(depth_m, size as u32, size as u32, &k_inv);
+    let cam_pts: Vec<[f32; 3]> = lifted.iter().map(|(_, p)| *p).collect();
+    let pose = ep.cameras.get(ci)?.poses.world_from_camera(step);
+    let positions = match pose {
+        Some(p) => to_world(p, &cam_pts),
+        None => cam_pts.clone(),
+    };
+    let patches = PatchSampling::RELEASED.patches_per_side();
+    let points = lifted
+        .iter()
+        .zip(positions)
+        .map(|((pixel, cp), pos)| {
+            let (u, v) = (pixel % size, pixel / size);
+            let rgb = match color {
+                DepthCloudColor::Solid(c) => pack_rgb(c[0], c[1], c[2]),
+                DepthCloudColor::Rgb(img) => {
+                    let (w, h) = (img.width_px as usize, img.height_px as usize);
+                    let x = (u * w / size).min(w.saturating_sub(1));
+                    let y = (v * h / size).min(h.saturating_sub(1));
+                    let o = (y * w + x) * 3;
+                    pack_rgb(img.pixels[o], img.pixels[o + 1], img.pixels[o + 2])
+                }
+            };
+            let patch = (v * patches / size) * patches + (u * patches / size);
+            PointGpu {
+                position: pos,
+                rgb,
+                depth_m: cp[2],
+                camera: pack_camera_patch(ci, Some(patch)),
+                cam_xy: [cp[0], cp[1]],
+            }
+        })
+        .collect();
+    Some((points, pose.is_some()))
+}

@@ -7,6 +7,7 @@ use super::SpatialscopeApp;
 use crate::episode::Episode;
 use crate::ui::camera_view::camera_ui;
 use crate::ui::grid_panel::{StatsChoice, grid_panel_ui};
+use crate::ui::model_panel::CloudDepth;
 use crate::ui::{Intent, plots, theme};
 use crate::worker::Command;
 
@@ -192,7 +193,24 @@ impl SpatialscopeApp {
                         step: self.timeline.step,
                     });
                 }
-                if let Some(cloud) = self.frame.as_ref().and_then(|f| f.cloud.clone()) {
+                // The model's depth, once this step has a prediction: the estimate alone (also
+                // for RGB-only data, whose frames give no cloud) or overlaid on the sensor's.
+                let depth_view = self
+                    .model_panel
+                    .predictions
+                    .get(&self.timeline.step)
+                    .and_then(|p| p.depth_view.clone());
+                let sensor_cloud = self.frame.as_ref().and_then(|f| f.cloud.clone());
+                let chosen = match (&depth_view, self.model_panel.cloud_depth, &sensor_cloud) {
+                    (Some(v), CloudDepth::Overlay, _) if v.overlay_cloud.is_some() => {
+                        v.overlay_cloud.clone()
+                    }
+                    (Some(v), CloudDepth::Estimated, _) | (Some(v), _, None) => {
+                        Some(v.estimated_cloud.clone())
+                    }
+                    _ => sensor_cloud,
+                };
+                if let Some(cloud) = chosen {
                     ui.separator();
                     let lines = self.scene_lines();
                     let attention = attention_map.as_ref().map(|a| Arc::new(a.1.clone()));

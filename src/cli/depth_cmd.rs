@@ -62,25 +62,6 @@ fn write_rgba_png(path: &Path, rgba: Vec<u8>, size: u32) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Diverging colours for est - sensor: blue (estimate too near) .. white .. red (too far).
-pub fn difference_to_rgba(diff_m: &[f32], max_abs_m: f32) -> Vec<u8> {
-    let mut out = Vec::with_capacity(diff_m.len() * 4);
-    for d in diff_m {
-        if !d.is_finite() {
-            out.extend([0, 0, 0, 255]);
-            continue;
-        }
-        let t = (d / max_abs_m.max(1e-6)).clamp(-1.0, 1.0);
-        let (r, g, b) = if t >= 0.0 {
-            (1.0, 1.0 - t, 1.0 - t)
-        } else {
-            (1.0 + t, 1.0 + t, 1.0)
-        };
-        out.extend([(r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8, 255]);
-    }
-    out
-}
-
 pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
     let collection = crate::episode::open_path(&a.path)
         .with_context(|| format!("cannot open {}", a.path.display()))?;
@@ -156,7 +137,7 @@ pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
                 .fold(0f32, |m, d| m.max(d.abs()));
             write_rgba_png(
                 &a.out.join("difference_preview.png"),
-                difference_to_rgba(&diff, max_abs),
+                crate::colormap::difference_to_rgba(&diff, max_abs),
                 s,
             )?;
             let st = compare(&est.depth_m, sensor);

@@ -60,6 +60,22 @@ pub struct ModelPanelState {
     /// The generated token whose attention is shown.
     pub selected_token: usize,
     pub attention: AttentionView,
+    /// Which depth the 3-D view lifts when a prediction has a depth view.
+    pub cloud_depth: CloudDepth,
+    /// Textures of the shown depth view: (the view they were made from, textures).
+    depth_textures: Option<(usize, Vec<egui::TextureHandle>)>,
+}
+
+/// What the 3-D view shows once a step has a prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CloudDepth {
+    /// The episode's sensor depth (full resolution, as the scene is built).
+    #[default]
+    Sensor,
+    /// ZoeDepth's estimate at the model input, coloured by the image.
+    Estimated,
+    /// Both at the model input: estimated orange, sensor blue.
+    Overlay,
 }
 
 impl ModelPanelState {
@@ -205,6 +221,103 @@ fn checkpoint_ui(
             );
     }
     out
+}
+
+/// Estimated vs sensor depth at the model input: the two maps on one colour scale, their
+/// signed difference and the error statistics; and which depth the 3-D view lifts.
+fn depth_ui(
+    ui: &mut egui::Ui,
+    p: &StepPrediction,
+    cloud: &mut CloudDepth,
+    textures: &mut Option<(usize, Vec<egui::TextureHandle>)>,
+) {
+    let Some(v) = &p.depth_view else {
+        return;
+    };
+    ui.strong("Depth: estimated (ZoeDepth) vs sensor");
+    let key = std::sync::Arc::as_ptr(v) as usize;
+    if textures.as_ref().is_none_or(|t| t.0 != key) {
+        let size = [v.size, v.size];
+        let mut made = vec![ui.ctx().load_texture(
+            "depth_estimated",
+            egui::ColorImage::from_rgba_unmultiplied(size, &v.estimated_rgba),
+            egui::TextureOptions::NEAREST,
+        )];
+        for (name, rgba) in [
+            ("depth_sensor", &v.sensor_rgba),
+            ("depth_difference", &v.difference_rgba),
+        ] {
+            if let Some(rgba) = rgba {
+                made.push(ui.ctx().load_texture(
+                    name,
+                    egui::ColorImage::from_rgba_unmultiplied(size, rgba),
+                    egui::TextureOptions::NEAREST,
+                ));
+            }
+        }
+        *textures = Some((key, made));
+    }
+    let Some((_, tex)) = textures.as_ref() else {
+        return;
+    };
+    let side = 150.0;
+    ui.horizontal(|ui| {
+        let labels = [
+            format!(
+                "estimated ({} head)",
+                p.prediction
+                    .estimated_depth
+                    .as_ref()
+                    .map_or("?", |e| e.domain.as_str())
+            ),
+            "sensor".to_owned(),
+            format!("estimated - sensor (±{:.2} m)", v.difference_max_m),
+        ];
+        for (t, label) in tex.iter().zip(labels) {
+            ui.vertical(|ui| {
+                ui.add(egui::Image::new((t.id(), egui::vec2(side, side))));
+                ui.small(label);
+            });
+        }
+    });
+    ui.weak(format!(
+        "colour range {:.2}..{:.2} m (turbo, near = blue) · difference: blue = estimate too near, red = too far · {}",
+        v.range_m.0, v.range_m.1, v.k_label
+    ));
+    match &v.stats {
+        Some(s) => {
+            ui.label(format!(
+                "abs-rel {:.3} · RMSE {:.3} m · within 5 % {:.1} % · δ<1.25 {:.1} % · mean signed {:+.3} m · median scale {:.3} ({} of {} px)",
+                s.abs_rel,
+                s.rmse_m,
+                100.0 * s.within_5pct,
+                100.0 * s.delta_1_25,
+                s.mean_signed_m,
+                s.median_scale,
+                s.valid_px,
+                s.total_px
+            ));
+        }
+        None => {
+            ui.weak("no sensor depth for this camera: nothing to compare");
+        }
+    }
+    ui.horizontal(|ui| {
+        ui.label("3-D view:");
+        if v.sensor_m.is_some() {
+            ui.selectable_value(cloud, CloudDepth::Sensor, "sensor depth");
+            ui.selectable_value(cloud, CloudDepth::Estimated, "estimated depth");
+        } else {
+            ui.weak("the estimated depth (the episode has no depth of its own)");
+        }
+        if v.overlay_cloud.is_some() {
+            ui.selectable_value(
+                cloud,
+                CloudDepth::Overlay,
+                "both (estimated orange, sensor blue)",
+            );
+        }
+    });
 }
 
 fn actions_ui(ui: &mut egui::Ui, p: &StepPrediction) {
@@ -524,6 +637,8 @@ pub fn model_panel_ui(
         .id_salt("model_scroll")
         .show(ui, |ui| {
             actions_ui(ui, &p);
+            ui.separator();
+            depth_ui(ui, &p, &mut state.cloud_depth, &mut state.depth_textures);
             ui.separator();
             attention_ui(ui, &mut state.attention, &p);
             tokens_ui(ui, &p, &mut state.selected_token);

@@ -51,6 +51,17 @@ fn predict_a_frame_and_inspect_it() {
         p.prediction.depth_source
     );
     assert!(p.prediction.estimated_depth.is_some());
+    // The depth comparison: both maps at 224, statistics, and both clouds for the 3-D view.
+    let v = p.depth_view.as_ref().expect("depth view");
+    assert_eq!(v.size, 224);
+    assert!(v.sensor_m.is_some() && v.overlay_cloud.is_some());
+    let st = v.stats.expect("statistics against the sensor depth");
+    assert_eq!(st.total_px, 224 * 224);
+    assert!(v.estimated_cloud.points.len() > 40_000);
+    assert_eq!(
+        v.overlay_cloud.as_ref().unwrap().points.len(),
+        v.estimated_cloud.points.len() + st.valid_px.min(224 * 224)
+    );
     assert_eq!(p.ground_truth.len(), 4);
     assert_eq!(p.errors.len(), 4);
     assert_eq!(p.prediction.chunk.actions.as_ref().unwrap().len(), 4);
@@ -83,6 +94,7 @@ fn predict_a_frame_and_inspect_it() {
     // The panel shows it.
     h.get_by_label("Decoded chunk vs ground truth");
     h.get_by_label("Generated tokens");
+    h.get_by_label("Depth: estimated (ZoeDepth) vs sensor");
     h.get_by_label("random weights: these outputs only exercise the pipeline");
     assert!(
         h.query_by_label_contains("decoded/true translation")
