@@ -74,6 +74,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("image_branch", |b| {
         b.iter(|| p.model.image_features(&input, false).unwrap())
     });
+    // ZoeDepth (tiny: BEiT 4 x 32 at 384 px): the depth branch of one frame, resampling included.
+    g.bench_function("zoedepth_384", |b| {
+        b.iter(|| p.estimate_depth(&input.pixel_values, size).unwrap())
+    });
     for attention in [false, true] {
         let name = if attention {
             "step_13_tokens_attention"
@@ -95,6 +99,50 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+    if std::env::var_os("SPATIALSCOPE_BENCH_REAL_ZOE").is_some() {
+        real_size_zoedepth(&p, &input.pixel_values, size);
+    }
+}
+
+/// The released ZoeDepth's size (BEiT-L, 24 x 1024, at 384 px) built from the published
+/// config with zero-initialised weights (the arithmetic does not depend on the values): one
+/// warm-up and three timed forwards, printed beside the tiny model's. Opt-in
+/// (`SPATIALSCOPE_BENCH_REAL_ZOE=1`): about 1.4 GB of weights and seconds per forward on a CPU.
+fn real_size_zoedepth(p: &spatialscope::model::Predictor, pixels: &[f32], size: usize) {
+    use spatialscope::model::zoe_config::ZoeConfig;
+    use spatialscope::model::zoedepth::ZoeDepth;
+    let cfg: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("assets/spatialvla/config.json")).unwrap(),
+    )
+    .unwrap();
+    let zcfg = ZoeConfig::from_value(&cfg["vision_zoe_config"]).unwrap();
+    let device = candle_core::Device::Cpu;
+    let vm = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&vm, candle_core::DType::F32, &device);
+    let zoe = ZoeDepth::load(&zcfg, vb).unwrap();
+    let params: usize = vm.all_vars().iter().map(|v| v.elem_count()).sum();
+    let s = zcfg.backbone_config.image_size;
+    let x = candle_core::Tensor::from_vec(
+        spatialscope::model::zoe_resample::zoe_input(pixels, size),
+        (1, 3, s, s),
+        &device,
+    )
+    .unwrap();
+    zoe.forward(&x).unwrap();
+    let t = std::time::Instant::now();
+    for _ in 0..3 {
+        zoe.forward(&x).unwrap();
+    }
+    let real_ms = t.elapsed().as_secs_f64() * 1e3 / 3.0;
+    let t = std::time::Instant::now();
+    for _ in 0..3 {
+        p.estimate_depth(pixels, size).unwrap();
+    }
+    let tiny_ms = t.elapsed().as_secs_f64() * 1e3 / 3.0;
+    println!(
+        "real-size ZoeDepth (BEiT-L, {params} parameters) on CPU: {real_ms:.0} ms per frame; tiny: {tiny_ms:.1} ms ({:.0}x)",
+        real_ms / tiny_ms
+    );
 }
 
 criterion_group!(benches, bench);

@@ -57,6 +57,25 @@ pub fn robust_depth_range_m(depth_m: &[f32]) -> Option<(f32, f32)> {
     Some(if hi > lo { (lo, hi) } else { (lo, lo + 1e-3) })
 }
 
+/// Diverging colours for est - sensor: blue (estimate too near) .. white .. red (too far).
+pub fn difference_to_rgba(diff_m: &[f32], max_abs_m: f32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(diff_m.len() * 4);
+    for d in diff_m {
+        if !d.is_finite() {
+            out.extend([0, 0, 0, 255]);
+            continue;
+        }
+        let t = (d / max_abs_m.max(1e-6)).clamp(-1.0, 1.0);
+        let (r, g, b) = if t >= 0.0 {
+            (1.0, 1.0 - t, 1.0 - t)
+        } else {
+            (1.0 + t, 1.0 + t, 1.0)
+        };
+        out.extend([(r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8, 255]);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,23 +112,4 @@ mod tests {
         assert_eq!(&rgba[4..8], &[0, 0, 0, 255]);
         assert_ne!(&rgba[8..11], &[0, 0, 0]);
     }
-}
-
-/// Diverging colours for est - sensor: blue (estimate too near) .. white .. red (too far).
-pub fn difference_to_rgba(diff_m: &[f32], max_abs_m: f32) -> Vec<u8> {
-    let mut out = Vec::with_capacity(diff_m.len() * 4);
-    for d in diff_m {
-        if !d.is_finite() {
-            out.extend([0, 0, 0, 255]);
-            continue;
-        }
-        let t = (d / max_abs_m.max(1e-6)).clamp(-1.0, 1.0);
-        let (r, g, b) = if t >= 0.0 {
-            (1.0, 1.0 - t, 1.0 - t)
-        } else {
-            (1.0 + t, 1.0 + t, 1.0)
-        };
-        out.extend([(r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8, 255]);
-    }
-    out
 }
