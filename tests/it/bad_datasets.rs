@@ -696,3 +696,89 @@ fn write_episode_table(path: &Path, rows: usize, state_dims: i32) {
     w.write(&batch).unwrap();
     w.close().unwrap();
 }
+
+#[test]
+fn lerobot_images_stored_inline_in_the_parquet_decode() {
+    // LeRobot `dtype: image` features keep PNG bytes in the table (struct<bytes, path>).
+    use arrow_array::builder::{BinaryBuilder, StringBuilder};
+    use arrow_array::{ArrayRef, Float32Array, RecordBatch, StructArray};
+    use arrow_schema::{DataType, Field};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("inline_images");
+    std::fs::create_dir_all(root.join("meta")).unwrap();
+    std::fs::create_dir_all(root.join("data/chunk-000")).unwrap();
+    let info = serde_json::json!({
+        "codebase_version": "v2.1", "fps": 10, "chunks_size": 1000, "total_episodes": 1,
+        "data_path": "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
+        "features": {
+            "observation.images.top": {"dtype": "image", "shape": [4, 6, 3], "names": ["height", "width", "channel"]},
+            "action": {"dtype": "float32", "shape": [7]}
+        }
+    });
+    std::fs::write(root.join("meta/info.json"), info.to_string()).unwrap();
+    std::fs::write(
+        root.join("meta/episodes.jsonl"),
+        "{\"episode_index\": 0, \"tasks\": [\"look\"], \"length\": 3}\n",
+    )
+    .unwrap();
+    let mut bytes = BinaryBuilder::new();
+    let mut paths = StringBuilder::new();
+    let mut want = Vec::new();
+    for f in 0..3u8 {
+        let img = image::RgbImage::from_fn(6, 4, |x, y| {
+            image::Rgb([f * 50, x as u8 * 40, y as u8 * 60])
+        });
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        bytes.append_value(&png);
+        paths.append_value(format!("frame_{f}.png"));
+        want.push(img.into_raw());
+    }
+    let images = StructArray::from(vec![
+        (
+            Arc::new(Field::new("bytes", DataType::Binary, true)),
+            Arc::new(bytes.finish()) as ArrayRef,
+        ),
+        (
+            Arc::new(Field::new("path", DataType::Utf8, true)),
+            Arc::new(paths.finish()) as ArrayRef,
+        ),
+    ]);
+    let action: ArrayRef = Arc::new(arrow_array::FixedSizeListArray::from_iter_primitive::<
+        arrow_array::types::Float32Type,
+        _,
+        _,
+    >((0..3).map(|_| Some(vec![Some(0f32); 7])), 7));
+    let batch = RecordBatch::try_from_iter([
+        ("observation.images.top", Arc::new(images) as ArrayRef),
+        ("action", action),
+        (
+            "timestamp",
+            Arc::new(Float32Array::from(vec![0.0, 0.1, 0.2])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(root.join("data/chunk-000/episode_000000.parquet")).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let d = open_one(&root).unwrap();
+    let ep = d.open_episode(0, &cache()).unwrap();
+    assert_eq!(ep.cameras[0].name, "top");
+    assert_eq!((ep.cameras[0].width_px, ep.cameras[0].height_px), (6, 4));
+    for (s, w) in want.iter().enumerate() {
+        assert_eq!(&ep.rgb(s, 0).unwrap().pixels, w, "frame {s}");
+        assert_eq!(ep.encoded_rgb(s, 0).unwrap().encoding, "png");
+    }
+    assert_eq!(ep.instruction, "look");
+    assert_eq!(
+        ep.actions.convention,
+        episode::ActionConvention::unknown(),
+        "no names: as stored"
+    );
+}
