@@ -14,6 +14,22 @@ impl RgbImage {
         self.pixels.len()
     }
 
+    /// The image as a lossless PNG (for formats that store no per-frame encoding: video,
+    /// raw HDF5 pixels).
+    pub fn to_png(&self) -> Result<Vec<u8>, String> {
+        use image::ImageEncoder;
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(
+                &self.pixels,
+                self.width_px,
+                self.height_px,
+                image::ExtendedColorType::Rgb8,
+            )
+            .map_err(|e| format!("PNG encoding: {e}"))?;
+        Ok(png)
+    }
+
     /// Largest channel value over the image (0 for an all-black frame).
     pub fn max_value(&self) -> u8 {
         self.pixels.iter().copied().max().unwrap_or(0)

@@ -197,14 +197,7 @@ fn wrong_dtypes_and_nan_actions_are_named() {
         (0..46).map(|i| i as f32 / 20.0).collect::<Vec<_>>(),
     ));
     let batch = RecordBatch::try_from_iter([("action", action), ("timestamp", ts)]).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(&p).unwrap(),
-        batch.schema(),
-        None,
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    common::synthetic::write_parquet(&p, &batch);
     let err = open_one(&dir)
         .unwrap()
         .open_episode(0, &cache())
@@ -233,14 +226,7 @@ fn wrong_dtypes_and_nan_actions_are_named() {
         (0..46).map(|i| i as f32 / 20.0).collect::<Vec<_>>(),
     ));
     let batch = RecordBatch::try_from_iter([("action", action), ("timestamp", ts)]).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(&p).unwrap(),
-        batch.schema(),
-        None,
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    common::synthetic::write_parquet(&p, &batch);
     let err = open_one(&dir)
         .unwrap()
         .open_episode(0, &cache())
@@ -324,14 +310,7 @@ fn edit_v3_episode(dir: &Path, episode: usize, f: impl Fn(i64, i64, f64) -> (i64
         cols.push((name, col));
     }
     let out = RecordBatch::try_from_iter(cols).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(&p).unwrap(),
-        out.schema(),
-        None,
-    )
-    .unwrap();
-    w.write(&out).unwrap();
-    w.close().unwrap();
+    common::synthetic::write_parquet(&p, &out);
 }
 
 #[test]
@@ -687,14 +666,7 @@ fn write_episode_table(path: &Path, rows: usize, state_dims: i32) {
     ])
     .unwrap();
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(path).unwrap(),
-        batch.schema(),
-        None,
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    common::synthetic::write_parquet(&path, &batch);
 }
 
 #[test]
@@ -759,14 +731,7 @@ fn lerobot_images_stored_inline_in_the_parquet_decode() {
         ),
     ])
     .unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(root.join("data/chunk-000/episode_000000.parquet")).unwrap(),
-        batch.schema(),
-        None,
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    common::synthetic::write_parquet(&root.join("data/chunk-000/episode_000000.parquet"), &batch);
     let d = open_one(&root).unwrap();
     let ep = d.open_episode(0, &cache()).unwrap();
     assert_eq!(ep.cameras[0].name, "top");

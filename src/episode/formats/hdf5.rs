@@ -298,36 +298,8 @@ impl Hdf5Dataset {
             }
         };
         let n = rows.len();
-        let mut values = Vec::with_capacity(n);
-        for (step, row) in rows.iter().enumerate() {
-            let mut a = [0f32; 7];
-            for (d, slot) in a.iter_mut().enumerate() {
-                let src = if row.len() > 7 && d == 6 {
-                    row.len() - 1
-                } else {
-                    d
-                };
-                if let Some(v) = row.get(src) {
-                    if !v.is_finite() {
-                        return Err(EpisodeError::NonFiniteAction {
-                            path: self.path.clone(),
-                            record: RecordLabel(Some(i)),
-                            step,
-                            dim: src,
-                            value: *v as f32,
-                        });
-                    }
-                    *slot = *v as f32;
-                }
-            }
-            values.push(a);
-        }
-        if rows.first().is_some_and(|r| r.len() != 7) {
-            notes.push(format!(
-                "the action has {} dimensions; shown as 7",
-                rows[0].len()
-            ));
-        }
+        let (values, note) = super::seven_dim_actions(&rows, &self.path, Some(i))?;
+        notes.extend(note);
 
         // Proprio: the usual robomimic and LIBERO keys that exist, concatenated.
         let mut names = Vec::new();
@@ -685,20 +657,11 @@ impl FrameSource for Hdf5Frames {
     }
 
     fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame> {
-        use image::ImageEncoder;
         // Stored as raw pixels: hand out a lossless PNG.
-        let img = self.decode_rgb(step, camera)?;
-        let mut png = Vec::new();
-        image::codecs::png::PngEncoder::new(&mut png)
-            .write_image(
-                &img.pixels,
-                img.width_px,
-                img.height_px,
-                image::ExtendedColorType::Rgb8,
-            )
-            .map_err(|e| {
-                self.decode_err(&self.streams[camera], step, format!("PNG encoding: {e}"))
-            })?;
+        let png = self
+            .decode_rgb(step, camera)?
+            .to_png()
+            .map_err(|e| self.decode_err(&self.streams[camera], step, e))?;
         Ok(EncodedFrame {
             bytes: png.into(),
             encoding: "png",

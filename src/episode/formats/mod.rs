@@ -148,3 +148,56 @@ pub(crate) fn safe_join(base: &Path, relative: &str, meta_path: &Path) -> Result
     }
     Ok(base.join(rel))
 }
+
+/// Rows of stored action values as the 7-D actions of the episode model: the first six
+/// dimensions and the gripper (the last value when there are more than seven; missing
+/// dimensions are 0). Every row must have the first row's width; a non-finite value is an
+/// error naming the step and the stored dimension. Also returns a note when the width is not 7.
+pub(crate) fn seven_dim_actions(
+    rows: &[Vec<f64>],
+    path: &Path,
+    record: Option<usize>,
+) -> Result<(Vec<[f32; 7]>, Option<String>)> {
+    let width = rows.first().map_or(7, Vec::len);
+    let mut values = Vec::with_capacity(rows.len());
+    for (step, row) in rows.iter().enumerate() {
+        if row.len() != width {
+            return Err(EpisodeError::metadata(
+                path,
+                format!(
+                    "{}step {step}: the action has {} values, step 0 has {width}",
+                    record.map_or(String::new(), |r| format!("episode {r}, ")),
+                    row.len()
+                ),
+            ));
+        }
+        let mut a = [0f32; 7];
+        for (d, slot) in a.iter_mut().enumerate() {
+            let src = if width > 7 && d == 6 { width - 1 } else { d };
+            if let Some(v) = row.get(src) {
+                if !v.is_finite() {
+                    return Err(EpisodeError::NonFiniteAction {
+                        path: path.to_owned(),
+                        record: RecordLabel(record),
+                        step,
+                        dim: src,
+                        value: *v as f32,
+                    });
+                }
+                *slot = *v as f32;
+            }
+        }
+        values.push(a);
+    }
+    let note = (width != 7).then(|| {
+        format!(
+            "the action has {width} dimensions; shown as 7 ({})",
+            if width < 7 {
+                "missing ones are 0"
+            } else {
+                "the first 6 and the last"
+            }
+        )
+    });
+    Ok((values, note))
+}

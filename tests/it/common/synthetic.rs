@@ -98,12 +98,17 @@ pub fn write_lerobot_metadata(root: &Path, v3: bool, n: usize) {
     .unwrap();
     let dir = meta.join("episodes/chunk-000");
     std::fs::create_dir_all(&dir).unwrap();
+    write_parquet(&dir.join("file-000.parquet"), &batch);
+}
+
+/// Writes one record batch as a parquet file.
+pub fn write_parquet(path: &Path, batch: &arrow_array::RecordBatch) {
     let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(dir.join("file-000.parquet")).unwrap(),
+        std::fs::File::create(path).unwrap(),
         batch.schema(),
         None,
     )
     .unwrap();
-    w.write(&batch).unwrap();
+    w.write(batch).unwrap();
     w.close().unwrap();
 }

@@ -9,7 +9,6 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use image::ImageEncoder;
 use nalgebra::Matrix4;
 
 use super::info::Field;
@@ -156,43 +155,9 @@ impl LeRobotDataset {
                     .all(|(a, b)| a.eq_ignore_ascii_case(b))
         });
         let mut notes = Vec::new();
-        let dims = raw.first().map_or(7, Vec::len);
-        if dims != 7 {
-            notes.push(format!(
-                "the action has {dims} dimensions; shown as 7 ({})",
-                if dims < 7 {
-                    "padded with 0"
-                } else {
-                    "first 6 and the last"
-                }
-            ));
-        }
-        let mut values = Vec::with_capacity(n);
-        for (step, row) in raw.iter().enumerate() {
-            if row.len() != dims {
-                return Err(data_err(format!(
-                    "step {step}: action has {} values, step 0 has {dims}",
-                    row.len()
-                )));
-            }
-            let mut a = [0f32; 7];
-            for (d, slot) in a.iter_mut().enumerate() {
-                let src = if dims > 7 && d == 6 { dims - 1 } else { d };
-                if let Some(v) = row.get(src) {
-                    if !v.is_finite() {
-                        return Err(EpisodeError::NonFiniteAction {
-                            path: data_path.clone(),
-                            record: crate::episode::RecordLabel(Some(ep)),
-                            step,
-                            dim: src,
-                            value: *v as f32,
-                        });
-                    }
-                    *slot = *v as f32;
-                }
-            }
-            values.push(a);
-        }
+        let (values, note) =
+            crate::episode::formats::seven_dim_actions(&raw, &data_path, Some(ep))?;
+        notes.extend(note);
         let convention = if metric {
             notes.push(
                 "action convention read from the feature names (x, y, z, roll, pitch, yaw, gripper): metre and radian deltas, gripper 1 = open".into(),
@@ -559,16 +524,10 @@ impl FrameSource for LeRobotFrames {
             });
         }
         // Video frames have no per-frame encoding: hand out a lossless PNG of the decoded frame.
-        let img = self.decode_rgb(step, camera)?;
-        let mut png = Vec::new();
-        image::codecs::png::PngEncoder::new(&mut png)
-            .write_image(
-                &img.pixels,
-                img.width_px,
-                img.height_px,
-                image::ExtendedColorType::Rgb8,
-            )
-            .map_err(|e| EpisodeError::metadata(&self.data_path, format!("PNG encoding: {e}")))?;
+        let png = self
+            .decode_rgb(step, camera)?
+            .to_png()
+            .map_err(|e| EpisodeError::metadata(&self.data_path, e))?;
         Ok(EncodedFrame {
             bytes: png.into(),
             encoding: "png",
