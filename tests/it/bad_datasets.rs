@@ -666,7 +666,7 @@ fn write_episode_table(path: &Path, rows: usize, state_dims: i32) {
     ])
     .unwrap();
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    common::synthetic::write_parquet(&path, &batch);
+    common::synthetic::write_parquet(path, &batch);
 }
 
 #[test]
