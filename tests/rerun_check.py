@@ -100,6 +100,7 @@ def main():
                 fail("predictions/tokens missing at some steps")
             col("/predictions/dx:Scalars:scalars")
             col("/predictions/attention:Image:buffer")
+            col("/predictions/estimated_depth:DepthImage:buffer")
     print(f"rerun_check: OK ({n} steps, {len(exp['cameras'])} cameras)")
 
 

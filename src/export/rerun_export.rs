@@ -334,6 +334,18 @@ fn log_prediction(
             &rerun::Image::from_elements(&att, [side, side], rerun::ColorModel::L),
         )?;
     }
+    if let Some(d) = &p.estimated_depth {
+        let side = d.size as u32;
+        rec.log(
+            paths::ESTIMATED_DEPTH,
+            &rerun::DepthImage::from_data_type_and_bytes(
+                bytemuck::cast_slice::<f32, u8>(&d.depth_m).to_vec(),
+                [side, side],
+                rerun::ChannelDatatype::F32,
+            )
+            .with_meter(1.0),
+        )?;
+    }
     Ok(())
 }
 

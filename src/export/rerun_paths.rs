@@ -17,6 +17,7 @@
 //! predictions/<dim>                       first action of each predicted chunk (with --model)
 //! predictions/tokens                      the generated tokens as text (with --model)
 //! predictions/attention                   first token's attention over the patches (with --model)
+//! predictions/estimated_depth             ZoeDepth's depth at the model input (with --model)
 //! ```
 
 pub const TIMELINE_STEP: &str = "step";
@@ -29,6 +30,7 @@ pub const PREDICTED_CHUNK: &str = "world/predicted_chunk";
 pub const INSTRUCTION: &str = "episode/instruction";
 pub const TOKENS: &str = "predictions/tokens";
 pub const ATTENTION: &str = "predictions/attention";
+pub const ESTIMATED_DEPTH: &str = "predictions/estimated_depth";
 
 /// Action dimension names used in paths.
 pub const ACTION_DIMS: [&str; 7] = ["dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper"];
