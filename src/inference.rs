@@ -72,6 +72,8 @@ pub struct RunSettings {
     pub intrinsics_choice: IntrinsicsChoice,
     /// Estimated (ZoeDepth, the reference) or the camera's sensor depth.
     pub depth_choice: DepthChoice,
+    /// Estimate depth also when sensor depth is chosen, for the comparison view.
+    pub compare_depth: bool,
     pub options: GenerateOptions,
 }
 
@@ -276,6 +278,7 @@ pub fn predict_step(
         instruction: &ep.instruction,
         depth,
         depth_choice: settings.depth_choice,
+        compare_depth: settings.compare_depth,
         unnorm_key: &settings.unnorm_key,
         intrinsics: settings.intrinsics,
         intrinsics_source,

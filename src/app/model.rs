@@ -42,6 +42,8 @@ impl SpatialscopeApp {
             },
             intrinsics_choice: self.model_panel.intrinsics_choice.clone(),
             depth_choice: self.model_panel.depth_choice,
+            // Single frames show the depth comparison; episode runs skip the extra pass.
+            compare_depth: true,
             options: GenerateOptions {
                 max_new_tokens: 256,
                 top_k: 5,
@@ -95,6 +97,7 @@ impl SpatialscopeApp {
                         // Per-token attention of a real model is megabytes per step: whole
                         // episodes keep tokens and chunks only ("Run on this frame" adds it).
                         settings.options.attention = false;
+                        settings.compare_depth = false;
                         self.model_panel.run = Some((0, ep.num_steps()));
                         self.model.send(ModelCommand::RunEpisode {
                             episode: ep,

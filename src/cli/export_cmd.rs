@@ -82,6 +82,7 @@ pub fn run(a: &ExportArgs) -> anyhow::Result<String> {
                         intrinsics: IntrinsicsPrecision::Float32,
                         intrinsics_choice: IntrinsicsChoice::Processor,
                         depth_choice: crate::model::DepthChoice::Estimated,
+                        compare_depth: false,
                         options: GenerateOptions {
                             max_new_tokens: a.max_new_tokens,
                             top_k: 5,

@@ -250,6 +250,8 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<String> {
             instruction: prompt,
             depth,
             depth_choice,
+            // One frame: show what ZoeDepth would give beside the supplied depth.
+            compare_depth: true,
             unnorm_key: &key,
             intrinsics,
             intrinsics_source: match intrinsics_choice(&args.intrinsics)? {
@@ -325,6 +327,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<String> {
                 intrinsics,
                 intrinsics_choice: intrinsics_choice(&args.intrinsics)?,
                 depth_choice: depth_choice(&args.depth_source, false)?,
+                compare_depth: false,
                 options,
             };
             for step in 0..ep.num_steps() {

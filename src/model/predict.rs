@@ -103,6 +103,9 @@ pub struct PredictRequest<'a> {
     pub depth: Option<DepthInput>,
     /// Estimated (ZoeDepth) or the supplied `depth`.
     pub depth_choice: DepthChoice,
+    /// Also estimate depth when sensor depth is chosen, to compare the two (costs a ZoeDepth
+    /// pass; off for whole-episode runs).
+    pub compare_depth: bool,
     pub unnorm_key: &'a str,
     pub intrinsics: IntrinsicsPrecision,
     pub intrinsics_source: IntrinsicsSource,
@@ -152,8 +155,8 @@ pub struct Prediction {
     pub intrinsics: ChosenIntrinsics,
     pub depth_source: String,
     pub depth_choice: DepthChoice,
-    /// ZoeDepth's estimate, whenever it could run (also when sensor depth was chosen, so
-    /// the two can be compared).
+    /// ZoeDepth's estimate: what the model used, or (sensor depth chosen, `compare_depth`)
+    /// the one it would have used.
     pub estimated_depth: Option<EstimatedDepth>,
     /// Fraction of model-size depth samples that were invalid (set to 0 m).
     pub invalid_depth_fraction: f32,
@@ -303,13 +306,10 @@ impl Predictor {
             .map_err(|e| ModelError::Input(e.to_string()))?;
         let t0 = Instant::now();
         let pixels = pixel_values(req.rgb, req.width, req.height, size);
-        let estimated_depth = if self.model.uses_depth() {
-            match &self.zoe {
-                Some(_) => Some(self.estimate_depth(&pixels, size)?),
-                None => None,
-            }
-        } else {
-            None
+        let wanted = req.depth_choice == DepthChoice::Estimated || req.compare_depth;
+        let estimated_depth = match (&self.zoe, self.model.uses_depth() && wanted) {
+            (Some(_), true) => Some(self.estimate_depth(&pixels, size)?),
+            _ => None,
         };
         let (depth_m, invalid, depth_source) = match (
             req.depth_choice,

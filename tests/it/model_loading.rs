@@ -308,6 +308,7 @@ fn a_checkpoint_without_zoedepth_weights_runs_on_sensor_depth_only() {
         instruction: "pick up the cube",
         depth: Some(sensor),
         depth_choice: DepthChoice::Estimated,
+        compare_depth: true,
         unnorm_key: "bridge_orig/1.0.0",
         intrinsics: spatialscope::model::processor::IntrinsicsPrecision::Float32,
         intrinsics_source: spatialscope::model::processor::IntrinsicsSource::Processor,
