@@ -1,0 +1,151 @@
+//! ZoeDepth's BEiT backbone: patch embedding + CLS, pre-norm layers with per-layer relative
+//! position bias and layer scale; the hidden states after the `out_indices` layers.
+
+use candle_core::{Module, Tensor};
+use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear, linear_no_bias};
+
+use crate::model::error::Result;
+use crate::model::zoe_config::ZoeConfig;
+
+struct BeitLayer {
+    norm_before: LayerNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    out: Linear,
+    /// (heads, tokens, tokens), gathered once at load.
+    bias: Tensor,
+    lambda_1: Tensor,
+    lambda_2: Tensor,
+    norm_after: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+/// BEiT's relative position index for a `w` x `w` window plus CLS, row-major
+/// ((w*w+1)^2 entries).
+pub(super) fn relative_position_index(w: usize) -> Vec<u32> {
+    let n = w * w;
+    let num_relative = (2 * w - 1) * (2 * w - 1) + 3;
+    let mut idx = vec![0u32; (n + 1) * (n + 1)];
+    for i in 0..n {
+        let (yi, xi) = ((i / w) as isize, (i % w) as isize);
+        for j in 0..n {
+            let (yj, xj) = ((j / w) as isize, (j % w) as isize);
+            let dy = (yi - yj + w as isize - 1) as usize;
+            let dx = (xi - xj + w as isize - 1) as usize;
+            idx[(i + 1) * (n + 1) + (j + 1)] = (dy * (2 * w - 1) + dx) as u32;
+        }
+    }
+    idx[..=n].fill((num_relative - 3) as u32); // CLS row
+    for i in 0..=n {
+        idx[i * (n + 1)] = (num_relative - 2) as u32; // CLS column
+    }
+    idx[0] = (num_relative - 1) as u32; // CLS to CLS
+    idx
+}
+
+pub struct Beit {
+    patch: usize,
+    heads: usize,
+    patch_weight: Tensor,
+    patch_bias: Tensor,
+    cls: Tensor,
+    layers: Vec<BeitLayer>,
+    out_indices: Vec<usize>,
+}
+
+impl Beit {
+    pub(super) fn load(cfg: &ZoeConfig, vb: VarBuilder) -> Result<Self> {
+        let b = &cfg.backbone_config;
+        let h = b.hidden_size;
+        let w = cfg.grid();
+        let emb = vb.pp("embeddings");
+        let patch_weight = emb.get(
+            (h, 3, b.patch_size, b.patch_size),
+            "patch_embeddings.projection.weight",
+        )?;
+        let patch_bias = emb.get(h, "patch_embeddings.projection.bias")?;
+        let cls = emb.get((1, 1, h), "cls_token")?;
+        let num_relative = (2 * w - 1) * (2 * w - 1) + 3;
+        let index = Tensor::from_vec(
+            relative_position_index(w),
+            (w * w + 1) * (w * w + 1),
+            vb.device(),
+        )?;
+        let layers = (0..b.num_hidden_layers)
+            .map(|i| {
+                let l = vb.pp(format!("encoder.layer.{i}"));
+                let a = l.pp("attention.attention");
+                let table = a.get(
+                    (num_relative, b.num_attention_heads),
+                    "relative_position_bias.relative_position_bias_table",
+                )?;
+                let bias = table
+                    .index_select(&index, 0)?
+                    .reshape((w * w + 1, w * w + 1, b.num_attention_heads))?
+                    .permute((2, 0, 1))?
+                    .contiguous()?;
+                Ok(BeitLayer {
+                    norm_before: layer_norm(h, b.layer_norm_eps, l.pp("layernorm_before"))?,
+                    q: linear(h, h, a.pp("query"))?,
+                    k: linear_no_bias(h, h, a.pp("key"))?,
+                    v: linear(h, h, a.pp("value"))?,
+                    out: linear(h, h, l.pp("attention.output.dense"))?,
+                    bias,
+                    lambda_1: l.get(h, "lambda_1")?,
+                    lambda_2: l.get(h, "lambda_2")?,
+                    norm_after: layer_norm(h, b.layer_norm_eps, l.pp("layernorm_after"))?,
+                    fc1: linear(h, b.intermediate_size, l.pp("intermediate.dense"))?,
+                    fc2: linear(b.intermediate_size, h, l.pp("output.dense"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            patch: b.patch_size,
+            heads: b.num_attention_heads,
+            patch_weight,
+            patch_bias,
+            cls,
+            layers,
+            out_indices: b.out_indices.clone(),
+        })
+    }
+
+    /// `x`: (1, 3, S, S) in [-1, 1]. The hidden states (1, 1 + grid^2, hidden) after each
+    /// `out_indices` layer.
+    pub(super) fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        let p = x.conv2d(&self.patch_weight, 0, self.patch, 1, 1)?;
+        let p = p.broadcast_add(&self.patch_bias.reshape((1, (), 1, 1))?)?;
+        let (b, c, _, _) = p.dims4()?;
+        let tokens = p.flatten_from(2)?.transpose(1, 2)?;
+        let mut hs = Tensor::cat(&[self.cls.expand((b, 1, c))?, tokens], 1)?;
+        let head_dim = c / self.heads;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let mut out = Vec::new();
+        for (li, l) in self.layers.iter().enumerate() {
+            let n = hs.dim(1)?;
+            let x = l.norm_before.forward(&hs)?;
+            let split = |t: Tensor| -> Result<Tensor> {
+                Ok(t.reshape((b, n, self.heads, head_dim))?
+                    .transpose(1, 2)?
+                    .contiguous()?)
+            };
+            let q = split(l.q.forward(&x)?)?;
+            let k = split(l.k.forward(&x)?)?;
+            let v = split(l.v.forward(&x)?)?;
+            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&l.bias.unsqueeze(0)?)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, n, c))?;
+            let attn = l.out.forward(&ctx)?.broadcast_mul(&l.lambda_1)?;
+            hs = (attn + &hs)?;
+            let m = l.norm_after.forward(&hs)?;
+            let m = l.fc2.forward(&l.fc1.forward(&m)?.gelu_erf()?)?;
+            hs = (m.broadcast_mul(&l.lambda_2)? + &hs)?;
+            if self.out_indices.contains(&(li + 1)) {
+                out.push(hs.clone());
+            }
+        }
+        Ok(out)
+    }
+}
