@@ -18,7 +18,7 @@
 //!    averaged), and a conditional log-binomial over the bins gives per-pixel probabilities;
 //!    depth = sum of probability x centre.
 //!
-//! The reference quirks this follows are listed in `../shared/golden/tiny_spatialvla/README.md`.
+//! The reference quirks this follows are listed in `tests/golden/tiny_spatialvla/README.md`.
 
 mod beit;
 mod heads;

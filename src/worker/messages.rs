@@ -1,0 +1,175 @@
+//! What the UI and the worker say to each other: commands in, messages out, and the
+//! decoded, display-ready data the messages carry.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::episode::{
+    self, DatasetFormat, DepthImage, Episode, EpisodeError, EpisodeSummary, RgbImage,
+};
+
+/// Requests from the UI.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Open a file or folder (replaces the current collection).
+    Open(PathBuf),
+    /// Open episode `episode` of dataset `dataset` of the current collection.
+    OpenEpisode { dataset: usize, episode: usize },
+    /// Decode the frames of `step` of the open episode (latest wins).
+    ShowStep { episode_uid: u64, step: usize },
+    /// Stop background work (summaries, prefetch).
+    Cancel,
+    /// Load the action grid and statistics from a checkpoint folder or processor_config.json.
+    LoadGrid(PathBuf),
+    /// Which cameras (by index) go into the 3-D cloud; re-sends the current step.
+    SetCloudCameras {
+        episode_uid: u64,
+        hidden: Vec<usize>,
+        /// Show the model's Ego3D samples (first shown depth camera) instead.
+        model_view: bool,
+        /// With K rounded to bfloat16 as the reference's `predict_action` path.
+        model_view_bf16: bool,
+        step: usize,
+    },
+    /// Export the open episode (and the predictions computed so far) as a Rerun recording,
+    /// on its own thread with progress; `Cancel` stops it.
+    ExportRecording {
+        episode_uid: u64,
+        predictions: std::collections::BTreeMap<usize, Arc<crate::inference::StepPrediction>>,
+        target: crate::export_jobs::RecordingTarget,
+    },
+    /// Render the 3-D view offscreen and save it as a PNG.
+    SaveViewPng(Box<crate::export_jobs::PngRequest>),
+    /// Reopen an HDF5 dataset with another image orientation (the open episode of it is
+    /// reopened by the app, which gets `DatasetReplaced`).
+    SetOrientation {
+        dataset: usize,
+        orientation: episode::ImageOrientation,
+    },
+    /// Compute the action distribution of a dataset against the loaded grid (background,
+    /// with progress; `Cancel` stops it).
+    ComputeDistribution {
+        dataset: usize,
+        source: crate::analysis::StatsSource,
+        noop_threshold: f64,
+    },
+}
+
+/// A failure the user should see: the file and the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserError {
+    pub file: Option<PathBuf>,
+    pub message: String,
+}
+
+impl From<&EpisodeError> for UserError {
+    fn from(e: &EpisodeError) -> Self {
+        Self {
+            file: e.path().map(ToOwned::to_owned),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// What the UI needs to list a dataset.
+#[derive(Debug, Clone)]
+pub struct DatasetInfo {
+    pub name: String,
+    pub format: DatasetFormat,
+    pub root: PathBuf,
+    pub summaries: Vec<EpisodeSummary>,
+    /// Per episode: the error that stopped it opening, if any (filled in as found).
+    pub failures: Vec<Option<UserError>>,
+    /// The action statistics the dataset ships with (LeRobot `meta/stats.json`).
+    pub declared_stats: Option<episode::DeclaredStats>,
+    /// HDF5 only: the image orientation in use and why.
+    pub orientation: Option<(episode::ImageOrientation, String)>,
+}
+
+impl DatasetInfo {
+    pub fn of(d: &episode::Dataset) -> Self {
+        Self {
+            name: d.name.clone(),
+            format: d.format,
+            root: d.root.clone(),
+            summaries: (0..d.len()).map(|i| d.quick_summary(i)).collect(),
+            failures: vec![None; d.len()],
+            declared_stats: d.declared_stats().cloned(),
+            orientation: d.orientation(),
+        }
+    }
+}
+
+/// One camera's decoded frame at a step.
+#[derive(Debug, Clone)]
+pub struct CameraFrame {
+    pub rgb: Result<Arc<RgbImage>, UserError>,
+    /// RGB as an egui image, ready for a texture (converted here, not on the UI thread).
+    pub rgb_image: Option<Arc<egui::ColorImage>>,
+    pub depth: Option<Result<Arc<DepthImage>, UserError>>,
+    /// Depth coloured with turbo over `depth_range_m`.
+    pub depth_image: Option<Arc<egui::ColorImage>>,
+    /// (near, far) of the colour scale, metres.
+    pub depth_range_m: Option<(f32, f32)>,
+}
+
+/// All cameras of one step.
+#[derive(Debug, Clone)]
+pub struct FrameBundle {
+    pub episode_uid: u64,
+    pub step: usize,
+    pub cameras: Vec<CameraFrame>,
+    /// The step's fused point cloud, when some camera has depth and intrinsics.
+    pub cloud: Option<Arc<crate::render::PointCloud>>,
+    /// Frustums, axes, grid, trajectory and action arrow around that cloud.
+    pub lines: Option<Arc<crate::render::LineSet>>,
+}
+
+/// Messages to the UI.
+#[derive(Debug, Clone)]
+pub enum WorkerMessage {
+    /// Long work in progress; `total == 0` means unknown.
+    Progress {
+        task: String,
+        done: usize,
+        total: usize,
+    },
+    /// Long work finished or cancelled.
+    Idle,
+    CollectionOpened {
+        root: PathBuf,
+        datasets: Vec<DatasetInfo>,
+    },
+    /// One dataset was reopened (new orientation): its new listing.
+    DatasetReplaced {
+        dataset: usize,
+        info: Box<DatasetInfo>,
+    },
+    SummaryUpdated {
+        dataset: usize,
+        episode: usize,
+        summary: EpisodeSummary,
+    },
+    /// The episode could not be opened (also sent as `Error`); the list marks it.
+    EpisodeFailed {
+        dataset: usize,
+        episode: usize,
+        error: UserError,
+    },
+    EpisodeOpened {
+        dataset: usize,
+        episode: usize,
+        data: Arc<Episode>,
+    },
+    Frame(Arc<FrameBundle>),
+    /// The action grid and statistics of a checkpoint.
+    GridLoaded(Arc<crate::action_grid::ProcessorConfig>),
+    /// A finished distribution of `dataset`.
+    Distribution {
+        dataset: usize,
+        result: Arc<crate::action_grid::distribution::Distribution>,
+    },
+    /// An export finished (what was written, for the status line).
+    Exported(String),
+    Error(UserError),
+}
