@@ -117,6 +117,7 @@ fn metadata_actions_cameras_and_poses_agree() {
 
 fn check_video_frames(label: &str, e: &Episode, n: &Episode, camera: usize, max_mad: f64) {
     let steps = n.num_steps();
+    let (mut worst, mut sum) = (0f64, 0f64);
     for s in 0..steps {
         let got = e
             .rgb(s, camera)
@@ -132,6 +133,8 @@ fn check_video_frames(label: &str, e: &Episode, n: &Episode, camera: usize, max_
             "{label} {} step {s}: mean |diff| {own:.2} levels",
             e.name
         );
+        worst = worst.max(own);
+        sum += own;
         // The robot moves between steps: the right frame must beat its neighbours.
         for other in [s.wrapping_sub(1), s + 1] {
             if other < steps {
@@ -146,6 +149,11 @@ fn check_video_frames(label: &str, e: &Episode, n: &Episode, camera: usize, max_
             }
         }
     }
+    eprintln!(
+        "{label} {} camera {camera}: mean |diff| {:.2} levels per frame on average, {worst:.2} at worst",
+        e.name,
+        sum / steps as f64
+    );
 }
 
 #[test]
