@@ -105,7 +105,7 @@ fn bench(c: &mut Criterion) {
 }
 
 /// The released ZoeDepth's size (BEiT-L, 24 x 1024, at 384 px) built from the published
-/// config with zero-initialised weights (the arithmetic does not depend on the values): one
+/// config with candle's default initialisation (random layer weights; the arithmetic does not depend on them): one
 /// warm-up and three timed forwards, printed beside the tiny model's. Opt-in
 /// (`SPATIALSCOPE_BENCH_REAL_ZOE=1`): about 1.4 GB of weights and seconds per forward on a CPU.
 fn real_size_zoedepth(p: &spatialscope::model::Predictor, pixels: &[f32], size: usize) {
