@@ -62,9 +62,15 @@ pub struct ModelPanelState {
     pub attention: AttentionView,
     /// Which depth the 3-D view lifts when a prediction has a depth view.
     pub cloud_depth: CloudDepth,
-    /// Textures of the shown depth view: (the view they were made from, textures).
-    depth_textures: Option<(usize, Vec<egui::TextureHandle>)>,
+    /// Textures of the shown depth view, with the view they were made from (held, so it is
+    /// compared by identity and never mistaken for a later one at the same address).
+    depth_textures: Option<DepthTextures>,
 }
+
+type DepthTextures = (
+    std::sync::Arc<crate::inference::DepthView>,
+    Vec<egui::TextureHandle>,
+);
 
 /// What the 3-D view shows once a step has a prediction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -229,14 +235,16 @@ fn depth_ui(
     ui: &mut egui::Ui,
     p: &StepPrediction,
     cloud: &mut CloudDepth,
-    textures: &mut Option<(usize, Vec<egui::TextureHandle>)>,
+    textures: &mut Option<DepthTextures>,
 ) {
     let Some(v) = &p.depth_view else {
         return;
     };
     ui.strong("Depth: estimated (ZoeDepth) vs sensor");
-    let key = std::sync::Arc::as_ptr(v) as usize;
-    if textures.as_ref().is_none_or(|t| t.0 != key) {
+    if textures
+        .as_ref()
+        .is_none_or(|t| !std::sync::Arc::ptr_eq(&t.0, v))
+    {
         let size = [v.size, v.size];
         let mut made = vec![ui.ctx().load_texture(
             "depth_estimated",
@@ -255,7 +263,7 @@ fn depth_ui(
                 ));
             }
         }
-        *textures = Some((key, made));
+        *textures = Some((v.clone(), made));
     }
     let Some((_, tex)) = textures.as_ref() else {
         return;
