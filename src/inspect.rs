@@ -27,6 +27,10 @@ pub struct DatasetReport {
     pub root: String,
     pub episodes: Vec<EpisodeReport>,
     pub problems: Vec<String>,
+    /// The action statistics the dataset ships with (LeRobot `meta/stats.json`).
+    pub declared_stats: Option<episode::DeclaredStats>,
+    /// HDF5: which way up the images are shown, and why.
+    pub orientation: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -143,6 +147,8 @@ pub fn inspect(path: &Path) -> episode::Result<InspectReport> {
                 })
                 .collect(),
             problems: d.problems.iter().map(ToString::to_string).collect(),
+            declared_stats: d.declared_stats().cloned(),
+            orientation: d.orientation_note().map(str::to_owned),
         })
         .collect();
     Ok(InspectReport {
@@ -176,6 +182,22 @@ impl InspectReport {
             );
             for p in &d.problems {
                 let _ = writeln!(s, "  ! {p}");
+            }
+            if let Some(o) = &d.orientation {
+                let _ = writeln!(s, "  images: {o}");
+            }
+            if let Some(st) = &d.declared_stats {
+                let _ = writeln!(
+                    s,
+                    "  dataset statistics: {} ({} dimensions{})",
+                    st.source.display(),
+                    st.mean.len(),
+                    if st.q01.is_some() {
+                        ", with q01/q99"
+                    } else {
+                        ""
+                    }
+                );
             }
             for e in &d.episodes {
                 let _ = writeln!(

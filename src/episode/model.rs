@@ -21,6 +21,7 @@ pub enum DatasetFormat {
     /// RLDS as written by TFDS: `dataset_info.json`, `features.json`, TFRecord shards.
     Rlds,
     /// LeRobot v2.0/v2.1/v3.0: `meta/info.json`, parquet tables, MP4 videos.
+    #[serde(rename = "lerobot")]
     LeRobot,
     /// robomimic / LIBERO HDF5: `data/demo_N/{actions, obs/...}`.
     Hdf5,

@@ -25,6 +25,22 @@ fn inspect_json_reports_cameras_depth_intrinsics_and_action_stats() {
     let datasets = v["datasets"].as_array().expect("datasets");
     // bridge_rlds, sim_hdf5, sim_lerobot_v21, sim_lerobot_v30_av1, sim_native.
     assert_eq!(datasets.len(), 5);
+    assert_eq!(datasets[1]["format"], "hdf5");
+    assert!(
+        datasets[1]["orientation"]
+            .as_str()
+            .unwrap()
+            .contains("upright")
+    );
+    assert_eq!(datasets[2]["format"], "lerobot");
+    assert_eq!(
+        datasets[2]["declared_stats"]["mean"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
+    assert!(datasets[0]["declared_stats"].is_null());
 
     let bridge = &datasets[0];
     assert_eq!(bridge["format"], "rlds");
