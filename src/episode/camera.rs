@@ -80,6 +80,11 @@ pub enum IntrinsicsSource {
 }
 
 impl IntrinsicsSource {
+    /// `File` when the dataset gave intrinsics, else `None`.
+    pub fn file_if(present: bool) -> Self {
+        if present { Self::File } else { Self::None }
+    }
+
     /// Short label: "file", "dataset table (nominal: KEY)" or "none".
     pub fn label(&self) -> String {
         match self {

@@ -18,16 +18,11 @@ fn bin() -> Command {
 fn depth_writes_estimate_comparison_and_statistics() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sim");
-    let run = bin()
-        .args(["depth", "--step", "5", "--out"])
-        .arg(&out)
-        .arg(common::native_dir())
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    common::run_ok(
+        bin()
+            .args(["depth", "--step", "5", "--out"])
+            .arg(&out)
+            .arg(common::native_dir()),
     );
     for f in [
         "estimated_depth_mm.png",
@@ -79,16 +74,11 @@ fn depth_writes_estimate_comparison_and_statistics() {
 
     // RGB-only data: an estimate, no comparison.
     let out2 = tmp.path().join("bridge");
-    let run = bin()
-        .args(["depth", "--out"])
-        .arg(&out2)
-        .arg(common::bridge_dir())
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    let run = common::run_ok(
+        bin()
+            .args(["depth", "--out"])
+            .arg(&out2)
+            .arg(common::bridge_dir()),
     );
     assert!(String::from_utf8_lossy(&run.stdout).contains("no sensor depth"));
     assert!(out2.join("estimated_depth_mm.png").is_file());

@@ -3,6 +3,8 @@
 //! .npy file, as a user would), and episode mode writes one JSON line per step plus a
 //! summary, never inside the dataset.
 
+use crate::common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -120,27 +122,22 @@ fn single_image_mode_reproduces_the_reference() {
 fn episode_mode_writes_jsonl_and_refuses_the_dataset_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("preds.jsonl");
-    let run = bin()
-        .args([
-            "predict",
-            "--unnorm-key",
-            "bridge_orig/1.0.0",
-            "--episode",
-            "0",
-            "--max-new-tokens",
-            "13",
-            "--depth-source",
-            "sensor",
-            "--out",
-        ])
-        .arg(&out)
-        .arg(repo("sample_episodes/sim_native"))
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    common::run_ok(
+        bin()
+            .args([
+                "predict",
+                "--unnorm-key",
+                "bridge_orig/1.0.0",
+                "--episode",
+                "0",
+                "--max-new-tokens",
+                "13",
+                "--depth-source",
+                "sensor",
+                "--out",
+            ])
+            .arg(&out)
+            .arg(repo("sample_episodes/sim_native")),
     );
     let lines: Vec<Value> = std::fs::read_to_string(&out)
         .unwrap()
@@ -175,25 +172,20 @@ fn rgb_only_frames_run_on_estimated_depth_and_refuse_sensor_depth() {
     let tmp = tempfile::tempdir().unwrap();
     let lines = |source: &str| -> Vec<Value> {
         let out = tmp.path().join(format!("{source}.jsonl"));
-        let run = bin()
-            .args([
-                "predict",
-                "--episode",
-                "0",
-                "--step",
-                "0",
-                "--max-new-tokens",
-                "13",
-            ])
-            .args(["--depth-source", source, "--out"])
-            .arg(&out)
-            .arg(repo("sample_episodes/bridge_rlds"))
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
+        common::run_ok(
+            bin()
+                .args([
+                    "predict",
+                    "--episode",
+                    "0",
+                    "--step",
+                    "0",
+                    "--max-new-tokens",
+                    "13",
+                ])
+                .args(["--depth-source", source, "--out"])
+                .arg(&out)
+                .arg(repo("sample_episodes/bridge_rlds")),
         );
         std::fs::read_to_string(&out)
             .unwrap()
@@ -235,25 +227,20 @@ fn the_model_can_be_given_the_episode_cameras_own_k() {
     let mut ks = Vec::new();
     for choice in ["processor", "camera"] {
         let out = tmp.path().join(format!("{choice}.jsonl"));
-        let run = bin()
-            .args([
-                "predict",
-                "--unnorm-key",
-                "bridge_orig/1.0.0",
-                "--episode",
-                "0",
-                "--step",
-                "0",
-            ])
-            .args(["--max-new-tokens", "3", "--intrinsics", choice, "--out"])
-            .arg(&out)
-            .arg(repo("sample_episodes/sim_native"))
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
+        common::run_ok(
+            bin()
+                .args([
+                    "predict",
+                    "--unnorm-key",
+                    "bridge_orig/1.0.0",
+                    "--episode",
+                    "0",
+                    "--step",
+                    "0",
+                ])
+                .args(["--max-new-tokens", "3", "--intrinsics", choice, "--out"])
+                .arg(&out)
+                .arg(repo("sample_episodes/sim_native")),
         );
         let first: Value = serde_json::from_str(
             std::fs::read_to_string(&out)

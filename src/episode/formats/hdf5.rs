@@ -403,11 +403,7 @@ impl Hdf5Dataset {
                 name: cam.clone(),
                 width_px: w,
                 height_px: h,
-                intrinsics_source: if intrinsics.is_some() {
-                    IntrinsicsSource::File
-                } else {
-                    IntrinsicsSource::None
-                },
+                intrinsics_source: IntrinsicsSource::file_if(intrinsics.is_some()),
                 intrinsics,
                 poses,
                 has_depth: depth.is_some(),

@@ -418,11 +418,7 @@ impl NativeDataset {
                 name: name.clone(),
                 width_px: c.width,
                 height_px: c.height,
-                intrinsics_source: if intrinsics.is_some() {
-                    IntrinsicsSource::File
-                } else {
-                    IntrinsicsSource::None
-                },
+                intrinsics_source: IntrinsicsSource::file_if(intrinsics.is_some()),
                 intrinsics,
                 poses,
                 has_depth: depth.is_some(),
