@@ -85,8 +85,8 @@ fn bench(c: &mut Criterion) {
 /// The full `stats` pass (every episode of both sample datasets -> distribution) against a
 /// baseline that only opens every episode and reads its actions.
 fn bench_stats_pass(c: &mut Criterion) {
-    use spatialscope::analysis::{DistributionJob, StatsSource};
     use spatialscope::episode::{self, FrameCache};
+    use spatialscope::pipeline::distribution::{DistributionJob, StatsSource};
     use std::sync::Arc;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let cfg = ProcessorConfig::load(&root.join("assets/spatialvla")).expect("config");

@@ -1,7 +1,8 @@
 //! Entry point: parse the command line, then either print a report or open the window.
 
 use clap::Parser;
-use spatialscope::cli::{Cli, CliCommand, default_sample_path, run_inspect};
+use spatialscope::cli::{Cli, CliCommand, run_inspect};
+use spatialscope::util::assets::default_sample_path;
 
 fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(
@@ -21,7 +22,7 @@ fn main() -> std::process::ExitCode {
             out,
             noop_threshold,
         }) => {
-            let grid = grid.unwrap_or_else(spatialscope::cli::default_grid_path);
+            let grid = grid.unwrap_or_else(spatialscope::util::assets::default_grid_path);
             let args = spatialscope::cli::stats_cmd::StatsArgs {
                 path: &path,
                 grid: &grid,

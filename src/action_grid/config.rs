@@ -31,7 +31,7 @@ fn read_json(path: &Path) -> Result<Value> {
         path: path.to_owned(),
         source: e,
     })?;
-    let text = crate::python_json::non_finite_tokens_to_null(&text);
+    let text = crate::util::json::non_finite_tokens_to_null(&text);
     serde_json::from_str(&text).map_err(|e| GridError::Config {
         path: path.to_owned(),
         what: format!("not valid JSON: {e}"),

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use super::SpatialscopeApp;
-use crate::export_jobs::{PngRequest, RecordingTarget};
 use crate::render::PointUniforms;
+use crate::worker::export::{PngRequest, RecordingTarget};
 use crate::worker::{Command, UserError};
 
 /// What a pending save dialog is for.
@@ -105,7 +105,7 @@ impl SpatialscopeApp {
 
     /// Saves the current 3-D view at `size` to `path` (rendered offscreen on the worker).
     pub fn save_view_png(&mut self, path: PathBuf, uniforms: PointUniforms, size: [u32; 2]) {
-        let Some(cloud) = self.frame.as_ref().and_then(|f| f.cloud.clone()) else {
+        let Some(cloud) = self.shown_cloud() else {
             return;
         };
         let lines = self.scene_lines();

@@ -2,14 +2,16 @@
 //! [`ModelMessage`]s to the model panel's state, and what the other panels draw from
 //! predictions (the attention overlay, the predicted curves).
 
+use std::sync::Arc;
+
 use super::SpatialscopeApp;
-use crate::inference::{RunSettings, attention_over_image, model_camera};
 use crate::model::GenerateOptions;
 use crate::model::processor::IntrinsicsPrecision;
-use crate::model_worker::{ModelCommand, ModelMessage};
+use crate::pipeline::{RunSettings, attention_over_image, model_camera};
 use crate::ui::plots::PredictionOverlay;
 use crate::ui::{Intent, model_panel};
 use crate::worker::UserError;
+use crate::worker::{ModelCommand, ModelMessage};
 
 impl SpatialscopeApp {
     /// Settings for a run on the open episode, or the reason there are none.
@@ -178,12 +180,17 @@ impl SpatialscopeApp {
                 ModelMessage::Predicted {
                     episode_uid,
                     result,
+                    depth_view,
                 } => {
                     if Some(episode_uid) == state.episode_uid {
                         if state.pending_step == Some(result.step) {
                             state.pending_step = None;
                         }
                         state.failures.remove(&result.step);
+                        match depth_view {
+                            Some(v) => state.depth_views.insert(result.step, v),
+                            None => state.depth_views.remove(&result.step),
+                        };
                         state.predictions.insert(result.step, result);
                     }
                 }
@@ -242,27 +249,33 @@ impl SpatialscopeApp {
         ))
     }
 
+    /// The cloud the 3-D view draws at the current step: the scene's sensor cloud, or the
+    /// prediction's estimated depth (or both overlaid) as the model panel chooses.
+    pub(super) fn shown_cloud(&self) -> Option<Arc<crate::render::PointCloud>> {
+        crate::scene::step::chosen_cloud(
+            self.frame
+                .as_ref()
+                .and_then(|f| f.scene.as_ref())
+                .map(|s| &s.cloud),
+            self.model_panel
+                .depth_views
+                .get(&self.timeline.step)
+                .map(Arc::as_ref),
+            self.model_panel.cloud_depth,
+        )
+    }
+
     /// The step's lines plus, when the current step has a prediction, its chunk as a worm
-    /// from the end-effector (in the world frame only).
-    pub(super) fn scene_lines(&mut self) -> std::sync::Arc<crate::render::LineSet> {
-        use std::sync::Arc;
-        let base = self
-            .frame
-            .as_ref()
-            .and_then(|f| f.lines.clone())
-            .unwrap_or_else(|| Arc::new(crate::render::LineSet::default()));
+    /// from the end-effector (in the world frame only); cached per (lines, step, prediction).
+    pub(super) fn scene_lines(&mut self) -> Arc<crate::render::LineSet> {
+        let scene = self.frame.as_ref().and_then(|f| f.scene.as_ref());
+        let base = scene.map_or_else(
+            || Arc::new(crate::render::LineSet::default()),
+            |s| s.lines.clone(),
+        );
+        let world = scene.is_some_and(|s| s.cloud.world_frame);
         let step = self.timeline.step;
-        let world = self
-            .frame
-            .as_ref()
-            .and_then(|f| f.cloud.as_ref())
-            .is_some_and(|c| c.world_frame);
-        let pred = self
-            .model_panel
-            .predictions
-            .get(&step)
-            .filter(|_| world)
-            .cloned();
+        let pred = self.model_panel.predictions.get(&step).cloned();
         let key = (
             base.version,
             step,
@@ -273,18 +286,16 @@ impl SpatialscopeApp {
         {
             return lines.clone();
         }
-        let merged = match (&pred, self.episode.as_ref()) {
-            (Some(p), Some(ep)) => {
-                let start = crate::scene_lines::end_effector_track(ep)
-                    .and_then(|(t, _)| t.get(step).copied());
-                match (start, p.prediction.chunk.actions.as_deref()) {
-                    (Some(s), Some(chunk)) => {
-                        Arc::new(base.merged(&crate::scene_lines::chunk_worm(s, chunk)))
-                    }
-                    _ => base,
-                }
-            }
-            _ => base,
+        let merged = match self.episode.as_ref() {
+            Some(ep) => crate::scene::step::lines_with_prediction(
+                ep,
+                step,
+                &base,
+                world,
+                pred.as_ref()
+                    .and_then(|p| p.prediction.chunk.actions.as_deref()),
+            ),
+            None => base,
         };
         self.lines_cache = Some((key, merged.clone()));
         merged

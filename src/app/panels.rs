@@ -7,7 +7,6 @@ use super::SpatialscopeApp;
 use crate::episode::Episode;
 use crate::ui::camera_view::camera_ui;
 use crate::ui::grid_panel::{StatsChoice, grid_panel_ui};
-use crate::ui::model_panel::CloudDepth;
 use crate::ui::{Intent, plots, theme};
 use crate::worker::Command;
 
@@ -185,32 +184,15 @@ impl SpatialscopeApp {
                 if !depth_cams.is_empty()
                     && crate::ui::view3d::camera_toggles_ui(ui, &mut self.view3d, &depth_cams)
                 {
-                    self.worker.send(Command::SetCloudCameras {
+                    self.worker.send(Command::ShowStep {
                         episode_uid: ep.uid,
-                        hidden: self.view3d.hidden_cameras.clone(),
-                        model_view: self.view3d.model_view,
-                        model_view_bf16: self.view3d.model_view_bf16,
                         step: self.timeline.step,
+                        scene: self.scene_options(),
                     });
                 }
                 // The model's depth, once this step has a prediction: the estimate alone (also
                 // for RGB-only data, whose frames give no cloud) or overlaid on the sensor's.
-                let depth_view = self
-                    .model_panel
-                    .predictions
-                    .get(&self.timeline.step)
-                    .and_then(|p| p.depth_view.clone());
-                let sensor_cloud = self.frame.as_ref().and_then(|f| f.cloud.clone());
-                let chosen = match (&depth_view, self.model_panel.cloud_depth, &sensor_cloud) {
-                    (Some(v), CloudDepth::Overlay, _) if v.overlay_cloud.is_some() => {
-                        v.overlay_cloud.clone()
-                    }
-                    (Some(v), CloudDepth::Estimated, _) | (Some(v), _, None) => {
-                        Some(v.estimated_cloud.clone())
-                    }
-                    _ => sensor_cloud,
-                };
-                if let Some(cloud) = chosen {
+                if let Some(cloud) = self.shown_cloud() {
                     ui.separator();
                     let lines = self.scene_lines();
                     let attention = attention_map.as_ref().map(|a| Arc::new(a.1.clone()));

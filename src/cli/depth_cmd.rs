@@ -65,7 +65,7 @@ fn write_rgba_png(path: &Path, rgba: Vec<u8>, size: u32) -> anyhow::Result<()> {
 pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
     let collection = crate::episode::open_path(&a.path)
         .with_context(|| format!("cannot open {}", a.path.display()))?;
-    super::ensure_outside_datasets(&a.out, &collection)?;
+    collection.ensure_outside(&a.out)?;
     let cache = Arc::new(FrameCache::new(64 << 20));
     let ep = super::open_nth_episode(&collection, a.episode, &cache)?;
     anyhow::ensure!(
@@ -78,14 +78,14 @@ pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
     let dir = a
         .model
         .clone()
-        .unwrap_or_else(super::predict_cmd::default_model_path);
+        .unwrap_or_else(crate::util::assets::default_model_path);
     let device = super::predict_cmd::device_from_name(&a.device)?;
     let predictor = Predictor::load(&dir, &device, candle_core::DType::F32)
         .with_context(|| format!("cannot load the checkpoint {}", dir.display()))?;
     if let Some(why) = &predictor.zoe_unavailable {
         anyhow::bail!("{}: {why}", dir.display());
     }
-    let cam = crate::inference::model_camera(&ep)
+    let cam = crate::pipeline::model_camera(&ep)
         .with_context(|| format!("{} has no camera image", ep.name))?;
     let camera = &ep.cameras[cam];
     let rgb = ep.rgb(a.step, cam)?;
@@ -105,7 +105,7 @@ pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
         depth_to_model_size(&d.depth_m, d.width_px as usize, d.height_px as usize, size).0
     });
     // One colour range for both maps, so they can be compared by eye.
-    let range = crate::colormap::robust_depth_range_m(
+    let range = crate::render::colormap::robust_depth_range_m(
         &est.depth_m
             .iter()
             .chain(sensor.iter().flatten())
@@ -115,7 +115,7 @@ pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
     .unwrap_or((0.0, 1.0));
     write_rgba_png(
         &a.out.join("estimated_depth_preview.png"),
-        crate::colormap::depth_to_rgba(&est.depth_m, range.0, range.1),
+        crate::render::colormap::depth_to_rgba(&est.depth_m, range.0, range.1),
         s,
     )?;
     let mut report = format!(
@@ -127,7 +127,7 @@ pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
             write_mm_png(&a.out.join("sensor_depth_mm.png"), sensor, s)?;
             write_rgba_png(
                 &a.out.join("sensor_depth_preview.png"),
-                crate::colormap::depth_to_rgba(sensor, range.0, range.1),
+                crate::render::colormap::depth_to_rgba(sensor, range.0, range.1),
                 s,
             )?;
             let diff = signed_difference(&est.depth_m, sensor);
@@ -137,7 +137,7 @@ pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
                 .fold(0f32, |m, d| m.max(d.abs()));
             write_rgba_png(
                 &a.out.join("difference_preview.png"),
-                crate::colormap::difference_to_rgba(&diff, max_abs),
+                crate::render::colormap::difference_to_rgba(&diff, max_abs),
                 s,
             )?;
             let st = compare(&est.depth_m, sensor);

@@ -9,9 +9,9 @@ use anyhow::{Context, bail};
 
 use crate::episode::FrameCache;
 use crate::export::rerun_export::{ExportOptions, Predictions, export_to_file, export_to_viewer};
-use crate::inference::{IntrinsicsChoice, RunSettings, choose_unnorm_key};
 use crate::model::processor::IntrinsicsPrecision;
 use crate::model::{GenerateOptions, Predictor};
+use crate::pipeline::{IntrinsicsChoice, RunSettings, choose_unnorm_key, predict_step};
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
@@ -53,7 +53,7 @@ pub fn run(a: &ExportArgs) -> anyhow::Result<String> {
     let collection = crate::episode::open_path(&a.path)
         .with_context(|| format!("cannot open {}", a.path.display()))?;
     if let Some(out) = &a.rrd {
-        super::ensure_outside_datasets(out, &collection)?;
+        collection.ensure_outside(out)?;
     }
     let predictor = match &a.model {
         Some(dir) => Some(
@@ -74,23 +74,32 @@ pub fn run(a: &ExportArgs) -> anyhow::Result<String> {
                 continue;
             }
             let ep = ds.open_episode(i, &cache)?;
-            let predictions = match &predictor {
-                Some(p) => Predictions::Run(
-                    p,
-                    RunSettings {
-                        unnorm_key: choose_unnorm_key(p, &ep, a.unnorm_key.as_deref())?,
-                        intrinsics: IntrinsicsPrecision::Float32,
-                        intrinsics_choice: IntrinsicsChoice::Processor,
-                        depth_choice: crate::model::DepthChoice::Estimated,
-                        compare_depth: false,
-                        options: GenerateOptions {
-                            max_new_tokens: a.max_new_tokens,
-                            top_k: 5,
-                            attention: true,
-                        },
+            // The model runs here, step by step as the export asks (the export only logs).
+            let settings = match &predictor {
+                Some(p) => Some(RunSettings {
+                    unnorm_key: choose_unnorm_key(p, &ep, a.unnorm_key.as_deref())?,
+                    intrinsics: IntrinsicsPrecision::Float32,
+                    intrinsics_choice: IntrinsicsChoice::Processor,
+                    depth_choice: crate::model::DepthChoice::Estimated,
+                    compare_depth: false,
+                    options: GenerateOptions {
+                        max_new_tokens: a.max_new_tokens,
+                        top_k: 5,
+                        attention: true,
                     },
-                ),
-                None => Predictions::None,
+                }),
+                None => None,
+            };
+            let run = |step: usize| -> anyhow::Result<crate::pipeline::StepPrediction> {
+                match (&predictor, &settings) {
+                    (Some(p), Some(s)) => predict_step(p, &ep, step, s, &cancel),
+                    _ => bail!("no checkpoint"),
+                }
+            };
+            let predictions = if predictor.is_some() {
+                Predictions::PerStep(&run)
+            } else {
+                Predictions::None
             };
             let opts = ExportOptions {
                 raw_images: a.raw_images,

@@ -62,7 +62,7 @@ fn parse_actions(lines: &Lines) -> Vec<(usize, Result<Vec<f64>>)> {
     lines
         .iter()
         .map(|(n, l)| {
-            let text = crate::python_json::non_finite_tokens_to_null(l);
+            let text = crate::util::json::non_finite_tokens_to_null(l);
             let parsed = serde_json::from_str::<Value>(&text)
                 .context("not JSON")
                 .and_then(|v| {

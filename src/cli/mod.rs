@@ -6,6 +6,7 @@ pub mod depth_cmd;
 #[cfg(feature = "export")]
 pub mod export_cmd;
 pub mod grid_cmd;
+pub mod inspect;
 pub mod predict_cmd;
 pub mod render_cmd;
 pub mod stats_cmd;
@@ -128,31 +129,11 @@ pub fn run_grid(op: &GridOp, input: impl std::io::BufRead) -> anyhow::Result<(St
     }
 }
 
-/// The bundled samples: `./sample_episodes` when run from the repository, else the copy
-/// next to the crate's manifest (for `cargo run` from elsewhere).
-pub fn default_sample_path() -> PathBuf {
-    let local = Path::new("sample_episodes");
-    if local.is_dir() {
-        return local.to_owned();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_episodes")
-}
-
-/// The bundled released action grid and statistics (`assets/spatialvla/`), found like the
-/// samples.
-pub fn default_grid_path() -> PathBuf {
-    let local = Path::new("assets/spatialvla");
-    if local.is_dir() {
-        return local.to_owned();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/spatialvla")
-}
-
 /// Runs `inspect`; returns the text to print.
 pub fn run_inspect(path: &Path, json: bool) -> anyhow::Result<String> {
     use anyhow::Context;
-    let report = crate::inspect::inspect(path)
-        .with_context(|| format!("cannot inspect {}", path.display()))?;
+    let report =
+        inspect::inspect(path).with_context(|| format!("cannot inspect {}", path.display()))?;
     if json {
         Ok(serde_json::to_string_pretty(&report)?)
     } else {
@@ -160,9 +141,6 @@ pub fn run_inspect(path: &Path, json: bool) -> anyhow::Result<String> {
     }
 }
 
-/// Refuses an output path inside any dataset of `collection` (spatialscope never writes into
-/// a user's data). The nearest existing ancestor is resolved, so a folder or file that does
-/// not exist yet is checked too.
 /// Episode `n` of the collection, counting across its datasets in listing order.
 pub fn open_nth_episode(
     collection: &crate::episode::Collection,
@@ -180,30 +158,4 @@ pub fn open_nth_episode(
         "episode {n} does not exist ({} episodes)",
         collection.episode_count()
     )
-}
-
-pub fn ensure_outside_datasets(
-    out: &Path,
-    collection: &crate::episode::Collection,
-) -> anyhow::Result<()> {
-    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
-    let base = if out.is_relative() && out.parent().is_none_or(|p| p.as_os_str().is_empty()) {
-        Path::new(".")
-    } else {
-        out.ancestors()
-            .find(|p| p.exists())
-            .unwrap_or(Path::new("."))
-    };
-    let out_abs = canonical(base);
-    for d in &collection.datasets {
-        let root = canonical(&d.root);
-        if out_abs.starts_with(&root) {
-            anyhow::bail!(
-                "refusing to write {} inside the dataset folder {}; spatialscope never writes into datasets",
-                out.display(),
-                root.display()
-            );
-        }
-    }
-    Ok(())
 }

@@ -10,9 +10,9 @@ use anyhow::{Context, bail};
 use candle_core::{DType, Device};
 
 use crate::episode::FrameCache;
-use crate::inference::{IntrinsicsChoice, RunSettings, choose_unnorm_key, predict_step};
 use crate::model::processor::IntrinsicsPrecision;
 use crate::model::{DepthChoice, DepthInput, GenerateOptions, PredictRequest, Predictor};
+use crate::pipeline::{IntrinsicsChoice, RunSettings, choose_unnorm_key, predict_step};
 
 #[derive(Debug, clap::Args)]
 pub struct PredictArgs {
@@ -67,15 +67,6 @@ pub struct PredictArgs {
     /// At most this many generated tokens.
     #[arg(long, default_value_t = 256)]
     pub max_new_tokens: usize,
-}
-
-/// The bundled tiny checkpoint, found like the samples.
-pub fn default_model_path() -> PathBuf {
-    let local = Path::new("assets/tiny_spatialvla");
-    if local.is_dir() {
-        return local.to_owned();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tiny_spatialvla")
 }
 
 pub fn device_from_name(name: &str) -> anyhow::Result<Device> {
@@ -206,7 +197,10 @@ fn intrinsics_choice(s: &str) -> anyhow::Result<IntrinsicsChoice> {
 }
 
 pub fn run(args: &PredictArgs) -> anyhow::Result<String> {
-    let dir = args.model.clone().unwrap_or_else(default_model_path);
+    let dir = args
+        .model
+        .clone()
+        .unwrap_or_else(crate::util::assets::default_model_path);
     let device = device_from_name(&args.device)?;
     let dtype = dtype_from_name(&args.dtype)?;
     let predictor = Predictor::load(&dir, &device, dtype)
@@ -293,7 +287,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<String> {
         .as_deref()
         .context("episode mode needs --out preds.jsonl")?;
     let collection = crate::episode::open_path(path)?;
-    super::ensure_outside_datasets(out_path, &collection)?;
+    collection.ensure_outside(out_path)?;
     let cache = Arc::new(FrameCache::new(256 << 20));
     let tmp = out_path.with_extension("jsonl.partial");
     let mut out = std::io::BufWriter::new(

@@ -9,7 +9,8 @@ use anyhow::{Context, bail};
 
 use crate::episode::FrameCache;
 use crate::render::offscreen::Offscreen;
-use crate::render::{LineSet, OrbitCamera, PointCloud, PointUniforms};
+use crate::render::{ColorMode, OrbitCamera, PointUniforms};
+use crate::scene::{SceneOptions, StepScene};
 
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
@@ -60,47 +61,28 @@ fn parse_size(s: &str) -> anyhow::Result<[u32; 2]> {
     Ok([w, h])
 }
 
-fn color_mode(s: &str) -> anyhow::Result<u32> {
-    Ok(match s {
-        "rgb" => 0,
-        "depth" => 1,
-        "height" => 2,
-        "camera" => 3,
-        other => bail!("--color {other}: expected rgb, depth, height or camera"),
-    })
+fn color_mode(s: &str) -> anyhow::Result<ColorMode> {
+    ColorMode::from_cli_name(s)
+        .with_context(|| format!("--color {s}: expected rgb, depth, height or camera"))
 }
 
-/// The cloud and lines of one step.
+/// The cloud and lines of one step, as the app builds them (every camera shown).
 fn step_scene(
     ep: &crate::episode::Episode,
     step: usize,
     model_view: bool,
     grid: Option<&crate::action_grid::ProcessorConfig>,
-) -> anyhow::Result<(PointCloud, LineSet)> {
-    let cloud = if model_view {
-        let cam = ep.cameras.iter().position(|c| c.has_depth && c.intrinsics.is_some());
-        cam.and_then(|c| crate::scene::model_view_cloud(ep, step, c, false))
-    } else {
-        crate::scene::step_cloud(ep, step, |_| true).ok()
-    }
-    .filter(|c| !c.points.is_empty())
-    .with_context(|| {
+) -> anyhow::Result<StepScene> {
+    let options = SceneOptions {
+        model_view,
+        ..SceneOptions::default()
+    };
+    StepScene::build(ep, step, &options, grid).with_context(|| {
         format!(
-            "{}: no camera with depth and intrinsics, so there is no 3-D view to render (RGB-only datasets need estimated depth, not available yet)",
+            "{}: no camera with depth and intrinsics, so there is no 3-D view to render (RGB-only datasets get one from estimated depth in the app, after a model run)",
             ep.name
         )
-    })?;
-    let mut lines = crate::scene_lines::step_lines(ep, step, &[], cloud.world_frame, Some(&cloud));
-    if model_view {
-        lines = lines.merged(&crate::scene_lines::patch_outlines(&cloud, 2));
-    }
-    if cloud.world_frame
-        && let Some(cfg) = grid
-        && let Some(wedge) = crate::scene_lines::step_wedge(ep, step, cfg)
-    {
-        lines = lines.merged(&wedge);
-    }
-    Ok((cloud, lines))
+    })
 }
 
 /// Renders; returns the written still, the video, or the frame folder.
@@ -109,7 +91,7 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
     let mode = color_mode(&a.color)?;
     let collection = crate::episode::open_path(&a.path)
         .with_context(|| format!("cannot open {}", a.path.display()))?;
-    super::ensure_outside_datasets(&a.out, &collection)?;
+    collection.ensure_outside(&a.out)?;
     let cache = Arc::new(FrameCache::new(64 << 20));
     let ep = super::open_nth_episode(&collection, a.episode, &cache)?;
     if a.step >= ep.num_steps() {
@@ -132,9 +114,10 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
     // The plan: (step, camera) per frame. The camera is framed on the first step's cloud and
     // kept, so a sequence over steps does not jump.
     // The bundled released grid, read once, for the action's grid wedge.
-    let grid = crate::action_grid::ProcessorConfig::load(&super::default_grid_path()).ok();
-    let (first_cloud, _) = step_scene(&ep, a.step, a.model_view, grid.as_ref())?;
-    let base = OrbitCamera::at_distance(first_cloud.median, first_cloud.spread_m * 2.5);
+    let grid =
+        crate::action_grid::ProcessorConfig::load(&crate::util::assets::default_grid_path()).ok();
+    let first = step_scene(&ep, a.step, a.model_view, grid.as_ref())?;
+    let base = OrbitCamera::at_distance(first.cloud.median, first.cloud.spread_m * 2.5);
     let plan: Vec<(usize, OrbitCamera)> = if a.orbit {
         (0..a.frames)
             .map(|i| {
@@ -161,14 +144,15 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
     };
     std::fs::create_dir_all(&frames_dir)
         .with_context(|| format!("cannot create {}", frames_dir.display()))?;
-    let mut scene: Option<(usize, PointCloud, LineSet)> = None;
+    let mut scene: Option<(usize, StepScene)> = None;
     let mut last = PathBuf::new();
     for (i, (step, camera)) in plan.iter().enumerate() {
-        if scene.as_ref().is_none_or(|(s, _, _)| s != step) {
-            let (c, l) = step_scene(&ep, *step, a.model_view, grid.as_ref())?;
-            scene = Some((*step, c, l));
+        if scene.as_ref().is_none_or(|(s, _)| s != step) {
+            scene = Some((*step, step_scene(&ep, *step, a.model_view, grid.as_ref())?));
         }
-        let (_, cloud, lines) = scene.as_ref().expect("just built");
+        let Some((_, StepScene { cloud, lines })) = scene.as_ref() else {
+            bail!("internal: no scene for step {step}");
+        };
         let uniforms = PointUniforms::for_view(camera, cloud, size, a.point_size, mode);
         let img = gpu
             .render(cloud, lines, None, &uniforms, size)
@@ -178,7 +162,7 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
         } else {
             frames_dir.join(format!("{safe}_step{:04}.png", step))
         };
-        write_png_atomically(&img, &file)?;
+        crate::util::fs::write_png_atomically(&img, &file)?;
         last = file;
     }
     eprintln!("rendered {} frame(s) on {}", plan.len(), gpu.adapter);
@@ -241,15 +225,4 @@ fn encode_mp4(dir: &Path, out: &Path, fps: f64) -> anyhow::Result<PathBuf> {
             Ok(out.to_path_buf())
         }
     }
-}
-
-/// Writes to a temporary name in the same folder, then renames: no half-written PNG is
-/// ever left under the final name.
-pub fn write_png_atomically(img: &image::RgbaImage, file: &Path) -> anyhow::Result<()> {
-    let tmp = file.with_extension("png.partial");
-    img.save_with_format(&tmp, image::ImageFormat::Png)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, file)
-        .with_context(|| format!("cannot move {} into place", file.display()))?;
-    Ok(())
 }

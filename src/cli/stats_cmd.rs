@@ -14,9 +14,9 @@ use serde_json::json;
 
 use crate::action_grid::ProcessorConfig;
 use crate::action_grid::distribution::{Distribution, Histogram};
-use crate::analysis::{DistributionJob, StatsSource};
 use crate::episode::{self, FrameCache};
 use crate::export::charts::BarChart;
+use crate::pipeline::distribution::{DistributionJob, StatsSource};
 
 pub struct StatsArgs<'a> {
     pub path: &'a Path,
@@ -189,7 +189,7 @@ pub fn run(a: &StatsArgs<'_>) -> Result<String> {
     let collection =
         episode::open_path(a.path).with_context(|| format!("cannot open {}", a.path.display()))?;
     if let Some(out) = a.out {
-        super::ensure_outside_datasets(out, &collection)?;
+        collection.ensure_outside(out)?;
     }
     let cache = Arc::new(FrameCache::new(16 << 20));
     let mut reports = Vec::new();

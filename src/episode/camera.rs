@@ -69,7 +69,7 @@ impl Intrinsics {
 
 /// Where a camera's intrinsics came from. The app always shows this next to the numbers.
 #[derive(Debug, Clone, PartialEq)]
-pub enum IntrinsicsSource {
+pub enum CalibrationOrigin {
     /// Stored with the episode (calibrated or exact, e.g. from the simulator).
     File,
     /// Nominal values from a per-dataset table (datasets such as Bridge ship none); `key` is
@@ -79,7 +79,7 @@ pub enum IntrinsicsSource {
     None,
 }
 
-impl IntrinsicsSource {
+impl CalibrationOrigin {
     /// `File` when the dataset gave intrinsics, else `None`.
     pub fn file_if(present: bool) -> Self {
         if present { Self::File } else { Self::None }
@@ -143,7 +143,7 @@ pub struct Camera {
     pub width_px: u32,
     pub height_px: u32,
     pub intrinsics: Option<Intrinsics>,
-    pub intrinsics_source: IntrinsicsSource,
+    pub intrinsics_source: CalibrationOrigin,
     pub poses: CameraPoses,
     /// Whether a depth image exists for this camera.
     pub has_depth: bool,

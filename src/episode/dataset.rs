@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::formats::{hdf5, lerobot, native, rlds};
-use super::{DatasetFormat, DeclaredStats, Episode, EpisodeError, FrameCache, Result};
+use super::{
+    DatasetFormat, DeclaredStats, Episode, EpisodeError, FrameCache, ImageOrientation, Result,
+};
 
 /// What is known about an episode without decoding it (filled in progressively).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -89,12 +91,12 @@ impl Dataset {
                     backend: Backend::LeRobot(Box::new(d)),
                 })
             }
-            DatasetFormat::Hdf5 => Self::open_hdf5(path, hdf5::Orientation::Auto),
+            DatasetFormat::Hdf5 => Self::open_hdf5(path, ImageOrientation::Auto),
         }
     }
 
     /// Opens an HDF5 file with a chosen image orientation.
-    pub fn open_hdf5(path: &Path, orientation: hdf5::Orientation) -> Result<Self> {
+    pub fn open_hdf5(path: &Path, orientation: ImageOrientation) -> Result<Self> {
         let d = hdf5::Hdf5Dataset::open(path, orientation)?;
         Ok(Self {
             root: d.path.clone(),
@@ -114,7 +116,7 @@ impl Dataset {
     }
 
     /// For HDF5 datasets: the orientation asked for and what it resolved to.
-    pub fn orientation(&self) -> Option<(hdf5::Orientation, String)> {
+    pub fn orientation(&self) -> Option<(ImageOrientation, String)> {
         match &self.backend {
             Backend::Hdf5(d) => Some((d.orientation, d.flip_reason.clone())),
             _ => None,
@@ -200,6 +202,19 @@ impl Collection {
     /// Total number of episodes over all datasets.
     pub fn episode_count(&self) -> usize {
         self.datasets.iter().map(Dataset::len).sum()
+    }
+
+    /// The folders (or files) of the open datasets: nothing is ever written below them.
+    pub fn roots(&self) -> impl Iterator<Item = &Path> {
+        self.datasets.iter().map(|d| d.root.as_path())
+    }
+
+    /// Refuses an output path inside any of the open datasets ([`crate::util::guard`]).
+    pub fn ensure_outside(
+        &self,
+        out: &Path,
+    ) -> std::result::Result<(), crate::util::guard::InsideDataset> {
+        crate::util::guard::ensure_outside(out, self.roots())
     }
 }
 

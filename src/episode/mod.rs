@@ -14,16 +14,17 @@ mod error;
 pub mod formats;
 mod frame;
 pub mod intrinsics_table;
-mod model;
+mod types;
 
 pub use action::{
     ActionConvention, ActionFrame, Actions, DeclaredStats, DimStats, GripperSense, Proprio,
     RotationConvention, TranslationUnit,
 };
 pub use cache::{CacheStats, CachedFrame, FrameCache, FrameKey};
-pub use camera::{Camera, CameraPoses, Intrinsics, IntrinsicsSource, opencv_from_opengl};
+pub use camera::{CalibrationOrigin, Camera, CameraPoses, Intrinsics, opencv_from_opengl};
 pub use dataset::{Collection, Dataset, EpisodeSummary, open_path};
 pub use error::{CrcKind, EpisodeError, FrameKind, RecordLabel, Result};
-pub use formats::hdf5::Orientation as ImageOrientation;
 pub use frame::{DepthImage, RgbImage};
-pub use model::{DatasetFormat, EncodedFrame, Episode, EpisodeSource, FrameSource};
+pub use types::{
+    DatasetFormat, EncodedFrame, Episode, EpisodeSource, FrameSource, ImageOrientation,
+};

@@ -6,7 +6,8 @@
 //! to raw pixels; `raw_images` does that, as the naive baseline the benchmark compares with),
 //! metric depth under its pinhole (so the viewer can back-project it), the pose of moving
 //! cameras, the model's Ego3D samples, the action scalars and arrow, and with a predictor the
-//! decoded chunk, tokens and attention.
+//! decoded chunk, tokens and attention. A sink only: predictions are handed in (computed
+//! by the app, or by the command line's callback), never computed here.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +17,8 @@ use rerun::RecordingStream;
 
 use super::rerun_paths as paths;
 use crate::episode::{CameraPoses, Episode};
-use crate::inference::{RunSettings, StepPrediction, attention_over_image, predict_step};
-use crate::model::Predictor;
+use crate::pipeline::{StepPrediction, attention_over_image};
+use crate::scene::StepScene;
 
 /// What to put in a recording.
 pub struct ExportOptions<'a> {
@@ -32,8 +33,10 @@ pub struct ExportOptions<'a> {
 /// Where a recording's predictions come from.
 pub enum Predictions<'a> {
     None,
-    /// Run the model on every step.
-    Run(&'a Predictor, RunSettings),
+    /// Asked for step by step as the export goes (the command line runs the model in this
+    /// callback, so only one step's prediction is held at a time); an error becomes a
+    /// warning of that step.
+    PerStep(&'a dyn Fn(usize) -> anyhow::Result<StepPrediction>),
     /// Those already computed (the app's model panel), by step.
     Computed(&'a std::collections::BTreeMap<usize, std::sync::Arc<StepPrediction>>),
 }
@@ -102,7 +105,7 @@ fn log_static(rec: &RecordingStream, ep: &Episode) -> anyhow::Result<()> {
             log_pose(rec, &paths::camera(&cam.name), pose, true)?;
         }
     }
-    if let Some((track, _)) = crate::scene_lines::end_effector_track(ep) {
+    if let Some((track, _)) = crate::scene::lines::end_effector_track(ep) {
         let pts: Vec<[f32; 3]> = track
             .into_iter()
             .filter(|p| p.iter().all(|v| v.is_finite()))
@@ -194,11 +197,7 @@ fn log_step_frames(
         }
     }
     if o.ego3d
-        && let Some(ci) = ep
-            .cameras
-            .iter()
-            .position(|c| c.has_depth && c.intrinsics.is_some())
-        && let Some(cloud) = crate::scene::model_view_cloud(ep, step, ci, false)
+        && let Some((ci, cloud)) = StepScene::ego3d_samples(ep, step)
     {
         let pos: Vec<[f32; 3]> = cloud.points.iter().map(|p| p.position).collect();
         let col: Vec<rerun::Color> = cloud
@@ -253,7 +252,7 @@ pub fn export_episode(
 ) -> anyhow::Result<ExportReport> {
     let mut report = ExportReport::default();
     log_static(rec, ep)?;
-    let track = crate::scene_lines::end_effector_track(ep).map(|(t, _)| t);
+    let track = crate::scene::lines::end_effector_track(ep).map(|(t, _)| t);
     let n = ep.num_steps();
     for step in 0..n {
         if cancel.load(Ordering::Relaxed) {
@@ -264,17 +263,15 @@ pub fn export_episode(
         log_actions(rec, ep, step, track.as_deref())?;
         let predicted = match &o.predictions {
             Predictions::None => None,
-            Predictions::Run(predictor, settings) => {
-                match predict_step(predictor, ep, step, settings, cancel) {
-                    Ok(sp) => Some(std::borrow::Cow::Owned(sp)),
-                    Err(e) => {
-                        report
-                            .warnings
-                            .push(format!("step {step} prediction: {e:#}"));
-                        None
-                    }
+            Predictions::PerStep(run) => match run(step) {
+                Ok(sp) => Some(std::borrow::Cow::Owned(sp)),
+                Err(e) => {
+                    report
+                        .warnings
+                        .push(format!("step {step} prediction: {e:#}"));
+                    None
                 }
-            }
+            },
             Predictions::Computed(map) => map
                 .get(&step)
                 .map(|p| std::borrow::Cow::Borrowed(p.as_ref())),

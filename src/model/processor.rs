@@ -71,7 +71,7 @@ impl ProcessorIntrinsics {
             path: path.clone(),
             what: format!("cannot read: {e}"),
         })?;
-        let text = crate::python_json::non_finite_tokens_to_null(&text);
+        let text = crate::util::json::non_finite_tokens_to_null(&text);
         let v: Value = serde_json::from_str(&text).map_err(|e| ModelError::Config {
             path: path.clone(),
             field: "(file)".into(),

@@ -63,14 +63,14 @@ impl PointUniforms {
         cloud: &super::PointCloud,
         size_px: [u32; 2],
         point_size_px: f32,
-        color_mode: u32,
+        color_mode: super::ColorMode,
     ) -> Self {
         let (lo, hi) = cloud.bounds;
         PointUniforms {
             view_proj: camera.view_proj(size_px[0] as f32 / size_px[1].max(1) as f32),
             viewport_px: [size_px[0] as f32, size_px[1] as f32],
             point_size_px,
-            color_mode,
+            color_mode: color_mode.shader_index(),
             height_range: [lo[2], hi[2]],
             depth_range: [cloud.depth_range_m.0, cloud.depth_range_m.1],
             ego3d_channel: 0,

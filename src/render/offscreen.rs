@@ -6,7 +6,7 @@
 use egui_wgpu::wgpu;
 
 use super::lines::LineSet;
-use super::points::{COLOR_FORMAT, PointRenderer};
+use super::renderer::{COLOR_FORMAT, PointRenderer};
 use super::{PointCloud, PointUniforms};
 
 /// A device and a renderer, reused across frames.

@@ -5,7 +5,7 @@
 use egui::{Color32, TextureHandle, TextureOptions};
 
 use super::theme;
-use crate::episode::{Camera, DepthImage, IntrinsicsSource};
+use crate::episode::{CalibrationOrigin, Camera, DepthImage};
 use crate::worker::CameraFrame;
 
 /// GPU textures of one camera, updated in place when a new frame arrives.
@@ -62,7 +62,7 @@ fn intrinsics_label(c: &Camera) -> (String, String, Color32) {
         )
     };
     match (&c.intrinsics, &c.intrinsics_source) {
-        (Some(k), IntrinsicsSource::DatasetTable { key }) => (
+        (Some(k), CalibrationOrigin::DatasetTable { key }) => (
             format!("K nominal ({key})"),
             format!(
                 "{}\nNominal: from the per-dataset table, scaled to this image; the dataset ships no calibration.",
@@ -190,7 +190,7 @@ fn paint_attention(
     let cell = egui::vec2(rect.width() / side as f32, rect.height() / side as f32);
     for (i, v) in values.iter().enumerate() {
         let t = (v / max).clamp(0.0, 1.0);
-        let [r, g, b] = crate::colormap::turbo(t);
+        let [r, g, b] = crate::render::colormap::turbo(t);
         let alpha = (opacity * (0.15 + 0.85 * t) * 255.0) as u8;
         let min = rect.min + egui::vec2((i % side) as f32 * cell.x, (i / side) as f32 * cell.y);
         painter.rect_filled(

@@ -9,8 +9,8 @@ use egui_plot::{Bar, BarChart, HLine, Plot, VLine};
 
 use super::{Intent, theme};
 use crate::action_grid::distribution::{Distribution, Histogram};
-use crate::analysis::StatsSource;
 use crate::episode::DeclaredStats;
+use crate::pipeline::distribution::StatsSource;
 
 /// Settings and results of the panel.
 #[derive(Debug)]

@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use super::{Intent, theme};
 use crate::action_grid::Slot;
-use crate::inference::{AttentionSelection, IntrinsicsChoice, StepPrediction};
 use crate::model::predict::rank_keys_by_magnitude;
-use crate::model_worker::ModelInfo;
-use crate::worker::UserError;
+use crate::pipeline::{AttentionSelection, IntrinsicsChoice, StepPrediction};
+use crate::scene::{CloudDepth, DepthView};
+use crate::worker::{ModelInfo, UserError};
 
 /// How the attention overlay is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -51,6 +51,8 @@ pub struct ModelPanelState {
     pub auto_run: bool,
     /// Predictions of the open episode, by step.
     pub predictions: BTreeMap<usize, Arc<StepPrediction>>,
+    /// The depth views of those predictions that have one, by step.
+    pub depth_views: BTreeMap<usize, Arc<DepthView>>,
     pub failures: BTreeMap<usize, UserError>,
     pub episode_uid: Option<u64>,
     /// (done, total) of a running whole-episode pass.
@@ -67,22 +69,7 @@ pub struct ModelPanelState {
     depth_textures: Option<DepthTextures>,
 }
 
-type DepthTextures = (
-    std::sync::Arc<crate::inference::DepthView>,
-    Vec<egui::TextureHandle>,
-);
-
-/// What the 3-D view shows once a step has a prediction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CloudDepth {
-    /// The episode's sensor depth (full resolution, as the scene is built).
-    #[default]
-    Sensor,
-    /// ZoeDepth's estimate at the model input, coloured by the image.
-    Estimated,
-    /// Both at the model input: estimated orange, sensor blue.
-    Overlay,
-}
+type DepthTextures = (Arc<DepthView>, Vec<egui::TextureHandle>);
 
 impl ModelPanelState {
     /// Forget predictions when another episode opens.
@@ -90,6 +77,7 @@ impl ModelPanelState {
         if self.episode_uid != Some(uid) {
             self.episode_uid = Some(uid);
             self.predictions.clear();
+            self.depth_views.clear();
             self.failures.clear();
             self.pending_step = None;
             self.run = None;
@@ -152,9 +140,7 @@ fn checkpoint_ui(
             .on_hover_text("the random-weight checkpoint shipped in assets/")
             .clicked()
         {
-            out.push(Intent::LoadModel(
-                crate::cli::predict_cmd::default_model_path(),
-            ));
+            out.push(Intent::LoadModel(crate::util::assets::default_model_path()));
         }
     });
     if let Some(info) = &state.info {
@@ -233,11 +219,11 @@ fn checkpoint_ui(
 /// signed difference and the error statistics; and which depth the 3-D view lifts.
 fn depth_ui(
     ui: &mut egui::Ui,
-    p: &StepPrediction,
+    view: Option<&Arc<DepthView>>,
     cloud: &mut CloudDepth,
     textures: &mut Option<DepthTextures>,
 ) {
-    let Some(v) = &p.depth_view else {
+    let Some(v) = view else {
         return;
     };
     ui.strong("Depth: estimated (ZoeDepth) vs sensor");
@@ -271,13 +257,7 @@ fn depth_ui(
     let side = 150.0;
     ui.horizontal(|ui| {
         let labels = [
-            format!(
-                "estimated ({} head)",
-                p.prediction
-                    .estimated_depth
-                    .as_ref()
-                    .map_or("?", |e| e.domain.as_str())
-            ),
+            format!("estimated ({} head)", v.domain),
             "sensor".to_owned(),
             format!("estimated - sensor (±{:.2} m)", v.difference_max_m),
         ];
@@ -646,7 +626,12 @@ pub fn model_panel_ui(
         .show(ui, |ui| {
             actions_ui(ui, &p);
             ui.separator();
-            depth_ui(ui, &p, &mut state.cloud_depth, &mut state.depth_textures);
+            depth_ui(
+                ui,
+                state.depth_views.get(&step),
+                &mut state.cloud_depth,
+                &mut state.depth_textures,
+            );
             ui.separator();
             attention_ui(ui, &mut state.attention, &p);
             tokens_ui(ui, &p, &mut state.selected_token);

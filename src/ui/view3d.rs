@@ -4,53 +4,9 @@
 
 use std::sync::Arc;
 
-use crate::render::{LineSet, OrbitCamera, PointCloud, PointCloudCallback, PointUniforms};
-
-/// How points are coloured (the shader's `color_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum ColorMode {
-    Rgb,
-    Depth,
-    Height,
-    Camera,
-    /// One feature of the Ego3D sinusoidal encoding of each point (chosen by index).
-    Ego3dChannel,
-    /// The model's attention of the selected token, per image patch (model camera only).
-    Attention,
-}
-
-impl ColorMode {
-    const ALL: [ColorMode; 6] = [
-        ColorMode::Rgb,
-        ColorMode::Depth,
-        ColorMode::Height,
-        ColorMode::Camera,
-        ColorMode::Ego3dChannel,
-        ColorMode::Attention,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::Rgb => "RGB",
-            Self::Depth => "depth (turbo)",
-            Self::Height => "height (turbo)",
-            Self::Camera => "camera id",
-            Self::Ego3dChannel => "Ego3D encoding channel",
-            Self::Attention => "model attention",
-        }
-    }
-
-    fn shader_index(self) -> u32 {
-        match self {
-            Self::Rgb => 0,
-            Self::Depth => 1,
-            Self::Height => 2,
-            Self::Camera => 3,
-            Self::Ego3dChannel => 4,
-            Self::Attention => 5,
-        }
-    }
-}
+use crate::render::{
+    ColorMode, LineSet, OrbitCamera, PointCloud, PointCloudCallback, PointUniforms,
+};
 
 /// View state of the 3-D panel.
 #[derive(Debug, Clone)]
@@ -245,7 +201,7 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
                         cloud,
                         size,
                         0.0,
-                        0,
+                        ColorMode::Rgb,
                     ));
                     ui.close();
                 }
@@ -325,7 +281,7 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
         cloud,
         size_px,
         state.point_size_px * ppp,
-        state.color_mode.shader_index(),
+        state.color_mode,
     );
     uniforms.ego3d_channel = state.ego3d_channel;
     if let Some(m) = state.point_size_m {
@@ -335,31 +291,21 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
         uniforms.view_proj = vp;
         uniforms.focal_px = focal_rel * size_px[1] as f32;
     }
+    uniforms.attention_scale = attention_scale(attention.as_deref().map(Vec::as_slice));
     // A pending "Save PNG": the same view (camera, colours, sizes) at the chosen resolution,
-    // with pixel sizes scaled so the picture looks like the panel.
+    // with pixel sizes scaled so the picture looks like the panel. Built after every
+    // uniform of the panel is final (the attention scale included).
     if state.png_request.is_some() {
-        let [w, h] = state.png_size;
-        let mut u = PointUniforms::for_view(
+        state.png_request = Some(png_uniforms(
+            &uniforms,
             camera,
             cloud,
-            [w, h],
-            uniforms.point_size_px * h as f32 / size_px[1].max(1) as f32,
-            uniforms.color_mode,
-        );
-        u.ego3d_channel = uniforms.ego3d_channel;
-        u.attention_scale = uniforms.attention_scale;
-        u.point_size_m = uniforms.point_size_m;
-        if let Some(((vp, focal_rel), _)) = through {
-            u.view_proj = vp;
-            u.focal_px = focal_rel * h as f32;
-        }
-        state.png_request = Some(u);
+            state.color_mode,
+            size_px,
+            state.png_size,
+            through.map(|(t, _)| t),
+        ));
     }
-    uniforms.attention_scale = attention
-        .as_ref()
-        .map(|a| a.iter().copied().fold(0f32, f32::max))
-        .filter(|m| *m > 0.0)
-        .map_or(1.0, |m| 1.0 / m);
     ui.painter().add(egui_wgpu::Callback::new_paint_callback(
         rect,
         PointCloudCallback {
@@ -370,4 +316,44 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
             size_px,
         },
     ));
+}
+
+/// The colour scale of the attention mode: 1 / the largest patch weight, so the hottest
+/// patch is the top of the colour map (1 when there is no attention).
+pub fn attention_scale(attention: Option<&[f32]>) -> f32 {
+    attention
+        .map(|a| a.iter().copied().fold(0f32, f32::max))
+        .filter(|m| *m > 0.0)
+        .map_or(1.0, |m| 1.0 / m)
+}
+
+/// The uniforms of a saved PNG of the panel's view: the panel's final `panel` uniforms
+/// (colour mode, Ego3D channel, attention scale, metric size) at `png_size` pixels, with the
+/// pixel point size scaled by the height ratio and, when looking through a camera, its
+/// projection with the focal length at the new height.
+pub fn png_uniforms(
+    panel: &PointUniforms,
+    camera: &OrbitCamera,
+    cloud: &PointCloud,
+    mode: ColorMode,
+    panel_size_px: [u32; 2],
+    png_size: [u32; 2],
+    through: Option<([[f32; 4]; 4], f32)>,
+) -> PointUniforms {
+    let [w, h] = png_size;
+    let mut u = PointUniforms::for_view(
+        camera,
+        cloud,
+        [w, h],
+        panel.point_size_px * h as f32 / panel_size_px[1].max(1) as f32,
+        mode,
+    );
+    u.ego3d_channel = panel.ego3d_channel;
+    u.attention_scale = panel.attention_scale;
+    u.point_size_m = panel.point_size_m;
+    if let Some((vp, focal_rel)) = through {
+        u.view_proj = vp;
+        u.focal_px = focal_rel * h as f32;
+    }
+    u
 }

@@ -15,31 +15,27 @@ pub enum Command {
     Open(PathBuf),
     /// Open episode `episode` of dataset `dataset` of the current collection.
     OpenEpisode { dataset: usize, episode: usize },
-    /// Decode the frames of `step` of the open episode (latest wins).
-    ShowStep { episode_uid: u64, step: usize },
+    /// Decode the frames of `step` of the open episode and build its 3-D scene with the
+    /// view's options (latest wins). The view's state lives in the app only: every request
+    /// carries it.
+    ShowStep {
+        episode_uid: u64,
+        step: usize,
+        scene: crate::scene::SceneOptions,
+    },
     /// Stop background work (summaries, prefetch).
     Cancel,
     /// Load the action grid and statistics from a checkpoint folder or processor_config.json.
     LoadGrid(PathBuf),
-    /// Which cameras (by index) go into the 3-D cloud; re-sends the current step.
-    SetCloudCameras {
-        episode_uid: u64,
-        hidden: Vec<usize>,
-        /// Show the model's Ego3D samples (first shown depth camera) instead.
-        model_view: bool,
-        /// With K rounded to bfloat16 as the reference's `predict_action` path.
-        model_view_bf16: bool,
-        step: usize,
-    },
     /// Export the open episode (and the predictions computed so far) as a Rerun recording,
     /// on its own thread with progress; `Cancel` stops it.
     ExportRecording {
         episode_uid: u64,
-        predictions: std::collections::BTreeMap<usize, Arc<crate::inference::StepPrediction>>,
-        target: crate::export_jobs::RecordingTarget,
+        predictions: std::collections::BTreeMap<usize, Arc<crate::pipeline::StepPrediction>>,
+        target: super::export::RecordingTarget,
     },
     /// Render the 3-D view offscreen and save it as a PNG.
-    SaveViewPng(Box<crate::export_jobs::PngRequest>),
+    SaveViewPng(Box<super::export::PngRequest>),
     /// Reopen an HDF5 dataset with another image orientation (the open episode of it is
     /// reopened by the app, which gets `DatasetReplaced`).
     SetOrientation {
@@ -50,7 +46,7 @@ pub enum Command {
     /// with progress; `Cancel` stops it).
     ComputeDistribution {
         dataset: usize,
-        source: crate::analysis::StatsSource,
+        source: crate::pipeline::distribution::StatsSource,
         noop_threshold: f64,
     },
 }
@@ -119,10 +115,9 @@ pub struct FrameBundle {
     pub episode_uid: u64,
     pub step: usize,
     pub cameras: Vec<CameraFrame>,
-    /// The step's fused point cloud, when some camera has depth and intrinsics.
-    pub cloud: Option<Arc<crate::render::PointCloud>>,
-    /// Frustums, axes, grid, trajectory and action arrow around that cloud.
-    pub lines: Option<Arc<crate::render::LineSet>>,
+    /// The step's 3-D scene (cloud and lines), when some shown camera has depth and
+    /// intrinsics.
+    pub scene: Option<crate::scene::StepScene>,
 }
 
 /// Messages to the UI.

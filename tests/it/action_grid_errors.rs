@@ -166,7 +166,7 @@ fn broken_config(edit: impl FnOnce(&mut serde_json::Value)) -> (tempfile::TempDi
     let tmp = tempfile::tempdir().expect("tmp");
     let text =
         std::fs::read_to_string(checkpoint_dir().join("processor_config.json")).expect("read");
-    let text = spatialscope::python_json::non_finite_tokens_to_null(&text);
+    let text = spatialscope::util::json::non_finite_tokens_to_null(&text);
     let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
     edit(&mut v);
     let p = tmp.path().join("processor_config.json");

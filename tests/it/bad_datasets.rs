@@ -521,7 +521,7 @@ fn libero_files_are_flipped_and_the_user_can_override() {
     assert_eq!(ep.proprio.as_ref().unwrap().names.len(), 3);
     assert_eq!(ep.actions.convention, episode::ActionConvention::unknown());
 
-    let d = Dataset::open_hdf5(&p, episode::formats::hdf5::Orientation::AsStored).unwrap();
+    let d = Dataset::open_hdf5(&p, episode::ImageOrientation::AsStored).unwrap();
     let img = d.open_episode(0, &cache()).unwrap().rgb(0, 0).unwrap();
     assert_eq!(&img.pixels[..3], &[255, 0, 0], "as stored: red on top");
 }
@@ -611,7 +611,7 @@ fn the_real_ipec_bridge_and_fractal_metadata_open() {
         assert_eq!((cam.width_px, cam.height_px), size);
         assert_eq!(
             cam.intrinsics_source,
-            episode::IntrinsicsSource::DatasetTable {
+            episode::CalibrationOrigin::DatasetTable {
                 key: table.to_owned()
             }
         );

@@ -13,7 +13,7 @@ fn cloud_of(dir: &std::path::Path, step: usize) -> spatialscope::render::PointCl
     let ep = c.datasets[0]
         .open_episode(0, &Arc::new(FrameCache::default()))
         .expect("episode");
-    spatialscope::scene::step_cloud(&ep, step, |_| true).expect("cloud")
+    spatialscope::scene::cloud::step_cloud(&ep, step, |_| true).expect("cloud")
 }
 
 fn edit_json(dir: &std::path::Path, f: impl Fn(&mut serde_json::Value)) {

@@ -8,7 +8,7 @@ use crate::common;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use spatialscope::episode::{self, DatasetFormat, FrameCache, IntrinsicsSource};
+use spatialscope::episode::{self, CalibrationOrigin, DatasetFormat, FrameCache};
 
 fn golden() -> serde_json::Value {
     let text =
@@ -121,7 +121,7 @@ fn frames_decode_to_64px_and_intrinsics_are_nominal_for_the_primary_camera_only(
     let cam0 = &ep.cameras[0];
     assert_eq!(
         cam0.intrinsics_source,
-        IntrinsicsSource::DatasetTable {
+        CalibrationOrigin::DatasetTable {
             key: "bridge_orig/1.0.0".into()
         }
     );
@@ -130,7 +130,7 @@ fn frames_decode_to_64px_and_intrinsics_are_nominal_for_the_primary_camera_only(
     assert!(
         ep.cameras[1..]
             .iter()
-            .all(|c| c.intrinsics.is_none() && c.intrinsics_source == IntrinsicsSource::None)
+            .all(|c| c.intrinsics.is_none() && c.intrinsics_source == CalibrationOrigin::None)
     );
     // Raw Bridge conventions are surfaced as notes, not hidden.
     assert!(

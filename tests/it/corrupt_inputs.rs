@@ -356,7 +356,7 @@ fn unknown_paths_and_formats_are_clear_errors() {
 fn reading_everything_writes_nothing_into_the_dataset_folders() {
     let root = common::repo().join("sample_episodes");
     let before = common::snapshot_tree(&root);
-    let report = spatialscope::inspect::inspect(&root).expect("inspect");
+    let report = spatialscope::cli::inspect::inspect(&root).expect("inspect");
     assert_eq!(report.datasets.len(), 5);
     let c = episode::open_path(&root).expect("open");
     let cache = cache();

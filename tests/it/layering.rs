@@ -1,9 +1,119 @@
-//! The layering rule of ARCHITECTURE.md, enforced: pure layers import no GUI, GPU or ML
-//! crate; `model/` imports no GUI/GPU crate; the UI does not parse files (no format modules).
+//! The layering rule of `src/lib.rs`, enforced on every file under `src/`:
+//! - each top-level module may import (`crate::x`) only the modules the table below allows,
+//!   all of them lower in the order, so the module graph has no cycle;
+//! - pure layers import no GUI, GPU or ML crate; `model/` no GUI/GPU crate; `render/`,
+//!   `scene/` and `pipeline/` no GUI; the UI and the app never run the model or parse files;
+//!   exports never run the model.
+//!
+//! The scanner reads code, not comments: `crate::a::b`, `crate::{a, b::c}` and
+//! `super::super::x` paths that leave a top-level module are all seen.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+/// Top-level modules from the bottom up, with what each may import. A module may import
+/// only modules listed before it (checked below), which rules out cycles.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("util", &[]),
+    ("geometry", &["util"]),
+    ("action_grid", &["util"]),
+    ("episode", &["util"]),
+    ("model", &["util", "geometry", "action_grid"]),
+    ("render", &["util", "geometry"]),
+    (
+        "scene",
+        &[
+            "util",
+            "geometry",
+            "action_grid",
+            "episode",
+            "model",
+            "render",
+        ],
+    ),
+    (
+        "pipeline",
+        &["util", "geometry", "action_grid", "episode", "model"],
+    ),
+    (
+        "export",
+        &[
+            "util",
+            "geometry",
+            "action_grid",
+            "episode",
+            "model",
+            "render",
+            "scene",
+            "pipeline",
+        ],
+    ),
+    (
+        "worker",
+        &[
+            "util",
+            "geometry",
+            "action_grid",
+            "episode",
+            "model",
+            "render",
+            "scene",
+            "pipeline",
+            "export",
+        ],
+    ),
+    (
+        "ui",
+        &[
+            "util",
+            "geometry",
+            "action_grid",
+            "episode",
+            "model",
+            "render",
+            "scene",
+            "pipeline",
+            "worker",
+        ],
+    ),
+    (
+        "app",
+        &[
+            "util",
+            "geometry",
+            "action_grid",
+            "episode",
+            "model",
+            "render",
+            "scene",
+            "pipeline",
+            "export",
+            "worker",
+            "ui",
+        ],
+    ),
+    (
+        "cli",
+        &[
+            "util",
+            "geometry",
+            "action_grid",
+            "episode",
+            "model",
+            "render",
+            "scene",
+            "pipeline",
+            "export",
+            "worker",
+        ],
+    ),
+];
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     if dir.is_file() {
         out.push(dir.to_owned());
         return;
@@ -21,7 +131,201 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// Lines of `dir` that mention any of `crates` as a path root (`use x::`, `x::foo`).
+/// The code of `text`, comments removed (line comments and doc comments; string contents
+/// are kept, which can only add hits, never hide one).
+fn code_lines(text: &str) -> Vec<(usize, String)> {
+    text.lines()
+        .enumerate()
+        .map(|(n, l)| (n + 1, l.split("//").next().unwrap_or("").to_owned()))
+        .collect()
+}
+
+fn ident_at(s: &str) -> String {
+    s.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// The top-level modules a line names through `crate::`: `crate::a::..`, and every first
+/// segment inside `crate::{a, b::{..}, c}`.
+fn crate_roots(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = code;
+    while let Some(i) = rest.find("crate::") {
+        // `spatialscope_crate::` or `some_crate::` are not ours.
+        let before = rest[..i].chars().last();
+        let after = &rest[i + "crate::".len()..];
+        rest = after;
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        if let Some(group) = after.strip_prefix('{') {
+            let (mut depth, mut start) = (0usize, true);
+            let mut chars = group.char_indices().peekable();
+            while let Some((j, c)) = chars.next() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => start = true,
+                    c if c.is_whitespace() => {}
+                    _ if start && depth == 0 => {
+                        let id = ident_at(&group[j..]);
+                        if !id.is_empty() {
+                            out.push(id.clone());
+                            for _ in 1..id.len() {
+                                chars.next();
+                            }
+                        }
+                        start = false;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            let id = ident_at(after);
+            if !id.is_empty() {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+/// The top-level module a file belongs to (`src/scene/step.rs` -> `scene`); `None` for
+/// `lib.rs` and `main.rs`.
+fn module_of(file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src()).ok()?;
+    let first = rel.components().next()?.as_os_str().to_string_lossy();
+    let name = first.trim_end_matches(".rs").to_owned();
+    (name != "lib" && name != "main").then_some(name)
+}
+
+/// How deep a file is inside its top-level module (`scene/mod.rs` 0, `scene/step.rs` 0,
+/// `episode/formats/rlds/mod.rs` 2): `super::` climbs past the module when repeated more.
+fn depth_in_module(file: &Path) -> usize {
+    let rel = file.strip_prefix(src()).unwrap_or(file);
+    let dirs = rel.components().count().saturating_sub(1);
+    let is_mod = rel.file_name().is_some_and(|n| n == "mod.rs");
+    // A non-mod file is itself a module one level below its folder.
+    if is_mod { dirs.saturating_sub(1) } else { dirs }
+}
+
+/// Every import from one top-level module into another that the table does not allow.
+fn violations() -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let known: BTreeSet<&str> = LAYERS.iter().map(|(m, _)| *m).collect();
+    let mut hits = Vec::new();
+    for f in files {
+        let Some(module) = module_of(&f) else {
+            continue;
+        };
+        let Some((_, allowed)) = LAYERS.iter().find(|(m, _)| *m == module) else {
+            hits.push(format!(
+                "{}: module `{module}` is not in the layer table (tests/it/layering.rs)",
+                f.display()
+            ));
+            continue;
+        };
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        let depth = depth_in_module(&f);
+        for (n, code) in code_lines(&text) {
+            for root in crate_roots(&code) {
+                if root == module || root == "self" {
+                    continue;
+                }
+                if !known.contains(root.as_str()) {
+                    hits.push(format!(
+                        "{}:{n}: crate::{root} is no module of the layer table",
+                        f.display()
+                    ));
+                } else if !allowed.contains(&root.as_str()) {
+                    hits.push(format!(
+                        "{}:{n}: `{module}` may not import `{root}`: {}",
+                        f.display(),
+                        code.trim()
+                    ));
+                }
+            }
+            let climbs = code.matches("super::").count();
+            if code.contains(&"super::".repeat(depth + 1)) && climbs > depth {
+                hits.push(format!(
+                    "{}:{n}: `super::` climbs out of `{module}`; name the layer with crate::",
+                    f.display()
+                ));
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn every_module_imports_only_the_layers_below_it() {
+    let hits = violations();
+    assert!(hits.is_empty(), "{}", hits.join("\n"));
+}
+
+#[test]
+fn the_layer_table_points_only_downwards() {
+    for (i, (module, allowed)) in LAYERS.iter().enumerate() {
+        for a in *allowed {
+            let j = LAYERS.iter().position(|(m, _)| m == a);
+            assert!(
+                j.is_some_and(|j| j < i),
+                "`{module}` may import `{a}`, which is not below it"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_folder_and_file_of_src_is_in_the_table() {
+    let known: BTreeSet<&str> = LAYERS.iter().map(|(m, _)| *m).collect();
+    let mut stray = Vec::new();
+    for e in std::fs::read_dir(src()).unwrap().flatten() {
+        let name = e
+            .file_name()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_owned();
+        if name != "lib" && name != "main" && !known.contains(name.as_str()) {
+            stray.push(name);
+        }
+    }
+    assert!(
+        stray.is_empty(),
+        "src/ holds modules with no layer: {stray:?}"
+    );
+}
+
+#[test]
+fn the_scanner_sees_every_import_form() {
+    assert_eq!(crate_roots("use crate::ui::Intent;"), ["ui"]);
+    assert_eq!(
+        crate_roots("use crate::{ui::{a, b}, worker::Command, app};"),
+        ["ui", "worker", "app"]
+    );
+    assert_eq!(
+        crate_roots("let x = crate::scene::cloud::step_cloud(ep); crate::app::X"),
+        ["scene", "app"]
+    );
+    assert!(crate_roots("use other_crate::ui;").is_empty());
+    assert!(code_lines("// use crate::app;")[0].1.trim().is_empty());
+    assert_eq!(
+        module_of(&src().join("scene/step.rs")).as_deref(),
+        Some("scene")
+    );
+    assert_eq!(module_of(&src().join("lib.rs")), None);
+    assert_eq!(depth_in_module(&src().join("scene/step.rs")), 1);
+    assert_eq!(depth_in_module(&src().join("scene/mod.rs")), 0);
+    assert_eq!(
+        depth_in_module(&src().join("episode/formats/rlds/mod.rs")),
+        2
+    );
+}
+
+/// Lines under `dir` that name any of `crates` as a path root (`use x::`, `x::foo`).
 fn offending(dir: &str, crates: &[&str]) -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut files = Vec::new();
@@ -29,11 +333,17 @@ fn offending(dir: &str, crates: &[&str]) -> Vec<String> {
     let mut hits = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap_or_default();
-        for (n, line) in text.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or("");
+        for (n, code) in code_lines(&text) {
             for c in crates {
-                if code.contains(&format!("{c}::")) {
-                    hits.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+                let needle = format!("{c}::");
+                let found = code.match_indices(&needle).any(|(i, _)| {
+                    !code[..i]
+                        .chars()
+                        .last()
+                        .is_some_and(|p| p.is_ascii_alphanumeric() || p == '_')
+                });
+                if found {
+                    hits.push(format!("{}:{n}: {}", f.display(), code.trim()));
                 }
             }
         }
@@ -41,13 +351,46 @@ fn offending(dir: &str, crates: &[&str]) -> Vec<String> {
     hits
 }
 
-const GUI_GPU: &[&str] = &["egui", "eframe", "egui_wgpu", "egui_plot", "wgpu", "rfd"];
-const ML_EXPORT: &[&str] = &["candle_core", "candle_nn", "candle_transformers", "rerun"];
+/// Files under `dir` whose code contains any of `needles`.
+fn calls(dir: &str, needles: &[&str]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut hits = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for (n, code) in code_lines(&text) {
+            for needle in needles {
+                if code.contains(needle) {
+                    hits.push(format!("{}:{n} uses {needle}", f.display()));
+                }
+            }
+        }
+    }
+    hits
+}
+
+const GUI: &[&str] = &[
+    "egui",
+    "eframe",
+    "egui_wgpu",
+    "egui_plot",
+    "egui_tiles",
+    "rfd",
+];
+const GPU: &[&str] = &["wgpu"];
+const ML: &[&str] = &["candle_core", "candle_nn", "candle_transformers"];
 
 #[test]
 fn pure_layers_import_no_gui_gpu_or_ml_crates() {
-    for dir in ["src/episode", "src/geometry", "src/action_grid"] {
-        let all: Vec<&str> = GUI_GPU.iter().chain(ML_EXPORT).copied().collect();
+    for dir in ["src/util", "src/episode", "src/geometry", "src/action_grid"] {
+        let all: Vec<&str> = GUI
+            .iter()
+            .chain(GPU)
+            .chain(ML)
+            .chain(&["rerun"])
+            .copied()
+            .collect();
         let hits = offending(dir, &all);
         assert!(
             hits.is_empty(),
@@ -59,11 +402,36 @@ fn pure_layers_import_no_gui_gpu_or_ml_crates() {
 
 #[test]
 fn the_model_layer_imports_no_gui_or_gpu_crate() {
-    let mut hits = offending("src/model", GUI_GPU);
-    // Nor episodes, panels or threads: it takes pixels, depth and a prompt.
-    hits.extend(offending(
-        "src/model",
-        &["crate::episode", "crate::ui", "crate::worker", "crate::app"],
+    let all: Vec<&str> = GUI.iter().chain(GPU).chain(&["rerun"]).copied().collect();
+    let hits = offending("src/model", &all);
+    assert!(hits.is_empty(), "{}", hits.join("\n"));
+}
+
+#[test]
+fn render_scene_and_pipeline_know_no_panels_and_run_no_model() {
+    // The renderer draws inside egui through egui_wgpu's paint callback, and nothing more of
+    // the GUI; the scene and the pipeline know no GUI crate at all.
+    let panels = ["eframe", "egui_plot", "egui_tiles", "rfd", "rerun"];
+    let mut hits = offending("src/render", &panels);
+    hits.extend(offending("src/render", ML));
+    for dir in ["src/scene", "src/pipeline"] {
+        let crates: Vec<&str> = GUI.iter().chain(GPU).chain(&["rerun"]).copied().collect();
+        hits.extend(offending(dir, &crates));
+    }
+    hits.extend(offending("src/scene", ML));
+    hits.extend(calls(
+        "src/scene",
+        &["Predictor", "predict_step(", ".predict("],
+    ));
+    assert!(hits.is_empty(), "{}", hits.join("\n"));
+}
+
+#[test]
+fn exports_are_sinks_that_never_run_the_model() {
+    let mut hits = offending("src/export", &["egui", "candle_core", "candle_nn"]);
+    hits.extend(calls(
+        "src/export",
+        &["Predictor", "predict_step(", ".predict(", ".generate("],
     ));
     assert!(hits.is_empty(), "{}", hits.join("\n"));
 }
@@ -71,65 +439,49 @@ fn the_model_layer_imports_no_gui_or_gpu_crate() {
 #[test]
 fn the_ui_never_runs_the_model() {
     let mut hits = Vec::new();
-    for dir in ["src/ui", "src/app.rs", "src/app"] {
-        hits.extend(offending(
+    for dir in ["src/ui", "src/app"] {
+        hits.extend(offending(dir, ML));
+        hits.extend(calls(
             dir,
-            &["candle_core", "candle_nn", "Predictor", "SpatialVla"],
+            &[
+                "Predictor",
+                "SpatialVla",
+                "predict_step(",
+                ".generate(",
+                "image_features(",
+            ],
         ));
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-        let mut files = Vec::new();
-        rust_files(&root, &mut files);
-        for f in files {
-            let text = std::fs::read_to_string(&f).unwrap_or_default();
-            for needle in ["predict_step(", ".generate(", "image_features("] {
-                if text.contains(needle) {
-                    hits.push(format!("{} calls {needle}", f.display()));
-                }
-            }
-        }
     }
     assert!(hits.is_empty(), "{}", hits.join("\n"));
 }
 
 #[test]
 fn the_ui_does_not_parse_files_or_decode_frames() {
-    let mut hits = offending("src/ui", &["formats", "open_path", "image"]);
-    hits.extend(offending("src/app.rs", &["formats", "open_path"]));
-    for needle in [".rgb(", ".depth(", "open_episode("] {
-        for dir in ["src/ui", "src/app.rs"] {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-            let mut files = Vec::new();
-            rust_files(&root, &mut files);
-            for f in files {
-                let text = std::fs::read_to_string(&f).unwrap_or_default();
-                if text.contains(needle) {
-                    hits.push(format!("{} calls {needle}", f.display()));
-                }
-            }
-        }
+    let mut hits = Vec::new();
+    for dir in ["src/ui", "src/app"] {
+        hits.extend(offending(dir, &["formats", "image", "std::fs"]));
+        hits.extend(calls(
+            dir,
+            &[
+                ".rgb(",
+                ".depth(",
+                "open_episode(",
+                "open_path(",
+                "File::open",
+                "read_to_string(",
+            ],
+        ));
     }
     assert!(hits.is_empty(), "{}", hits.join("\n"));
 }
 
 #[test]
-fn the_scan_finds_a_planted_violation() {
-    // Guards the guard: the scanner must see a real import line.
-    let hits = offending("src/app.rs", &["egui"]);
-    assert!(!hits.is_empty());
-}
-
-#[test]
-fn the_renderer_knows_no_panels_formats_or_model() {
-    let hits = offending(
-        "src/render",
-        &[
-            "crate::ui",
-            "crate::episode",
-            "crate::app",
-            "candle_core",
-            "candle_nn",
-            "rerun",
-        ],
+fn the_scans_find_planted_violations() {
+    // Guards the guards: each scanner must see a real line.
+    assert!(!offending("src/app/mod.rs", &["egui"]).is_empty());
+    assert!(!calls("src/worker/model.rs", &["predict_step("]).is_empty());
+    assert!(
+        offending("src/app/mod.rs", &["gui"]).is_empty(),
+        "`egui::` is not `gui::`"
     );
-    assert!(hits.is_empty(), "{}", hits.join("\n"));
 }

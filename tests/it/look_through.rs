@@ -29,7 +29,7 @@ fn the_cloud_seen_through_the_camera_is_its_image() {
     let cam = ep.camera_index("agentview").unwrap();
     let c = &ep.cameras[cam];
     let k = c.intrinsics.unwrap();
-    let cloud = spatialscope::scene::step_cloud(&ep, step, |_| true).unwrap();
+    let cloud = spatialscope::scene::cloud::step_cloud(&ep, step, |_| true).unwrap();
     assert!(cloud.world_frame);
     let (w, h) = (k.width_px, k.height_px);
     let (vp, focal_rel) = pinhole_view_proj(
@@ -49,7 +49,7 @@ fn the_cloud_seen_through_the_camera_is_its_image() {
         &cloud,
         [w, h],
         2.0,
-        0,
+        spatialscope::render::ColorMode::Rgb,
     );
     u.view_proj = vp;
     u.focal_px = focal_rel * h as f32;

@@ -6,7 +6,7 @@ use crate::common;
 
 use std::sync::Arc;
 
-use spatialscope::episode::{self, CameraPoses, DatasetFormat, FrameCache, IntrinsicsSource};
+use spatialscope::episode::{self, CalibrationOrigin, CameraPoses, DatasetFormat, FrameCache};
 
 #[test]
 fn the_three_episodes_load_with_their_metadata() {
@@ -34,7 +34,7 @@ fn the_three_episodes_load_with_their_metadata() {
         assert!(
             ep.cameras
                 .iter()
-                .all(|c| c.has_depth && c.intrinsics_source == IntrinsicsSource::File)
+                .all(|c| c.has_depth && c.intrinsics_source == CalibrationOrigin::File)
         );
         assert!(matches!(ep.cameras[0].poses, CameraPoses::Static(_)));
         assert!(matches!(&ep.cameras[1].poses, CameraPoses::PerStep(v) if v.len() == *want));

@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use egui_kittest::Harness;
+use spatialscope::render::ColorMode;
 use spatialscope::render::{PointCloud, PointGpu, PointRenderer, pack_rgb};
-use spatialscope::ui::view3d::{ColorMode, View3dInput, View3dState, view3d_ui};
+use spatialscope::ui::view3d::{View3dInput, View3dState, view3d_ui};
 
 #[test]
 fn every_shader_parses_and_validates() {
@@ -191,7 +192,13 @@ fn attention_and_ego3d_colour_modes_offscreen() {
     let cloud = two_patches();
     let camera = OrbitCamera::at_distance(cloud.median, 1.0);
     let size = [200, 120];
-    let mut u = PointUniforms::for_view(&camera, &cloud, size, 6.0, 5);
+    let mut u = PointUniforms::for_view(
+        &camera,
+        &cloud,
+        size,
+        6.0,
+        spatialscope::render::ColorMode::Attention,
+    );
     // Attention 1 on patch 0 and 0.5 on patch 1: turbo's dark red and its green middle.
     let img = gpu
         .render(&cloud, &LineSet::default(), Some(&[1.0, 0.5]), &u, size)
@@ -229,4 +236,68 @@ fn attention_and_ego3d_colour_modes_offscreen() {
         .filter(|p| p[1] > 200 && p[0] < 80 && p[2] < 80)
         .count();
     assert!(green > 100, "line pixels: {green}");
+}
+
+/// "Save PNG" in attention colours: the saved uniforms carry the panel's attention scale
+/// (1 / the hottest patch), computed before the PNG's uniforms are copied from the panel's
+/// (it used to be copied first, so a saved PNG used 1.0 and came out too dark).
+#[test]
+fn a_saved_png_in_attention_colours_uses_the_panels_attention_scale() {
+    let view = View3dState {
+        gpu_available: true,
+        color_mode: ColorMode::Attention,
+        point_size_px: 5.0,
+        ..Default::default()
+    };
+    let mut h = Harness::builder().with_size([420.0, 320.0]).build_ui_state(
+        |ui, s: &mut State| {
+            view3d_ui(
+                ui,
+                &mut s.view,
+                View3dInput {
+                    cloud: &s.cloud,
+                    lines: &Default::default(),
+                    attention: Some(Arc::new(vec![0.1, 0.25, 0.05])),
+                    cameras: &[],
+                },
+                260.0,
+            )
+        },
+        State {
+            view,
+            cloud: Arc::new(red_grid()),
+        },
+    );
+    h.run();
+    // As the "Save PNG…" menu does: a request for 1920 x 1080, filled in by the next frame.
+    h.state_mut().view.png_size = [1920, 1080];
+    h.state_mut().view.png_request = Some(spatialscope::render::PointUniforms::for_view(
+        &spatialscope::render::OrbitCamera::at_distance([0.0; 3], 1.0),
+        &red_grid(),
+        [1920, 1080],
+        0.0,
+        ColorMode::Rgb,
+    ));
+    h.run();
+    let u = h
+        .state()
+        .view
+        .png_request
+        .expect("the request stays for the app");
+    assert_eq!(u.color_mode, ColorMode::Attention.shader_index());
+    assert!(
+        (u.attention_scale - 4.0).abs() < 1e-6,
+        "1 / 0.25, got {}",
+        u.attention_scale
+    );
+    assert_eq!(u.viewport_px, [1920.0, 1080.0]);
+    assert!(
+        u.point_size_px > 5.0,
+        "pixel sizes scale with the PNG's height"
+    );
+    assert_eq!(
+        spatialscope::ui::view3d::attention_scale(None),
+        1.0,
+        "no attention: scale 1"
+    );
 }

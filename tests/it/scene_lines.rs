@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use spatialscope::action_grid::ProcessorConfig;
 use spatialscope::episode::{FrameCache, open_path};
-use spatialscope::scene_lines::{TrajectorySource, end_effector_track, step_wedge};
+use spatialscope::scene::lines::{TrajectorySource, end_effector_track, step_wedge};
 
 #[test]
 fn the_grid_wedge_holds_the_action() {
@@ -19,7 +19,7 @@ fn the_grid_wedge_holds_the_action() {
     let (track, source) = end_effector_track(&ep).unwrap();
     assert_eq!(source, TrajectorySource::Proprio);
     assert_eq!(track.len(), ep.num_steps());
-    let cfg = ProcessorConfig::load(&spatialscope::cli::default_grid_path()).unwrap();
+    let cfg = ProcessorConfig::load(&spatialscope::util::assets::default_grid_path()).unwrap();
     let mut checked = 0;
     #[allow(clippy::needless_range_loop)] // steps index several arrays
     for step in 0..ep.num_steps() {

@@ -8,8 +8,8 @@ use crate::common;
 use std::time::Duration;
 
 use crate::common::app::{app_harness, run_until};
-use spatialscope::export_jobs::RecordingTarget;
 use spatialscope::render::{OrbitCamera, PointUniforms};
+use spatialscope::worker::export::RecordingTarget;
 
 const T: Duration = Duration::from_secs(60);
 
@@ -18,7 +18,7 @@ fn save_recording_and_png_from_the_app() {
     let tmp = tempfile::tempdir().unwrap();
     let mut h = app_harness(common::native_dir());
     assert!(run_until(&mut h, T, |a| a.episode.is_some()
-        && a.frame.as_ref().is_some_and(|f| f.cloud.is_some())));
+        && a.frame.as_ref().is_some_and(|f| f.scene.is_some())));
 
     let rrd = tmp.path().join("ep.rrd");
     h.state_mut()
@@ -32,13 +32,21 @@ fn save_recording_and_png_from_the_app() {
     assert!(!tmp.path().join("ep.rrd.partial").exists());
 
     let png = tmp.path().join("view.png");
-    let cloud = h.state().frame.as_ref().unwrap().cloud.clone().unwrap();
+    let cloud = h
+        .state()
+        .frame
+        .as_ref()
+        .unwrap()
+        .scene
+        .clone()
+        .unwrap()
+        .cloud;
     let u = PointUniforms::for_view(
         &OrbitCamera::at_distance(cloud.median, 1.0),
         &cloud,
         [400, 300],
         3.0,
-        0,
+        spatialscope::render::ColorMode::Rgb,
     );
     h.state_mut().save_view_png(png.clone(), u, [400, 300]);
     let done = run_until(&mut h, T, |a| {

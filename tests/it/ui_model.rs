@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::common::app::{app_harness, run_until};
 use egui_kittest::kittest::Queryable;
-use spatialscope::inference::{AttentionSelection, attention_over_image};
+use spatialscope::pipeline::{AttentionSelection, attention_over_image};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -52,7 +52,13 @@ fn predict_a_frame_and_inspect_it() {
     );
     assert!(p.prediction.estimated_depth.is_some());
     // The depth comparison: both maps at 224, statistics, and both clouds for the 3-D view.
-    let v = p.depth_view.as_ref().expect("depth view");
+    let v = h
+        .state()
+        .model_panel
+        .depth_views
+        .get(&0)
+        .cloned()
+        .expect("depth view");
     assert_eq!(v.size, 224);
     assert!(v.sensor_m.is_some() && v.overlay_cloud.is_some());
     let st = v.stats.expect("statistics against the sensor depth");

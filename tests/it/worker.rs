@@ -28,7 +28,7 @@ fn wait_for(
 }
 
 fn open_first_episode(path: std::path::PathBuf) -> (WorkerHandle, u64, usize) {
-    let w = WorkerHandle::spawn(Arc::new(|| {}));
+    let w = spatialscope::worker::frames::spawn(Arc::new(|| {}));
     w.send(Command::Open(path));
     wait_for(&w, Duration::from_secs(30), |m| {
         matches!(m, WorkerMessage::CollectionOpened { .. })
@@ -54,6 +54,7 @@ fn frame_requests_are_latest_wins() {
         w.send(Command::ShowStep {
             episode_uid: uid,
             step,
+            scene: Default::default(),
         });
     }
     let msgs = wait_for(
@@ -78,7 +79,7 @@ fn frame_requests_are_latest_wins() {
 
 #[test]
 fn summaries_fill_in_progressively_for_rlds() {
-    let w = WorkerHandle::spawn(Arc::new(|| {}));
+    let w = spatialscope::worker::frames::spawn(Arc::new(|| {}));
     w.send(Command::Open(common::bridge_dir()));
     let msgs = wait_for(&w, Duration::from_secs(60), |m| {
         matches!(m, WorkerMessage::Idle)
@@ -169,9 +170,10 @@ fn the_3d_cloud_fuses_both_cameras_and_a_hidden_camera_leaves_it() {
     w.send(Command::ShowStep {
         episode_uid: uid,
         step: 3,
+        scene: Default::default(),
     });
     let f = next_frame(&w, 3);
-    let cloud = f.cloud.as_ref().expect("cloud");
+    let cloud = &f.scene.as_ref().expect("scene").cloud;
     assert!(cloud.world_frame);
     assert_eq!(
         cloud.points.len(),
@@ -180,15 +182,17 @@ fn the_3d_cloud_fuses_both_cameras_and_a_hidden_camera_leaves_it() {
     );
     assert!(cloud.points.iter().any(|p| p.camera & 0xFFFF == 1));
 
-    w.send(Command::SetCloudCameras {
+    w.send(Command::ShowStep {
         episode_uid: uid,
-        hidden: vec![1],
-        model_view: false,
-        model_view_bf16: false,
         step: 3,
+        scene: spatialscope::scene::SceneOptions {
+            hidden_cameras: vec![1],
+            model_view: false,
+            model_view_bf16: false,
+        },
     });
     let f = next_frame(&w, 3);
-    let cloud = f.cloud.as_ref().expect("cloud");
+    let cloud = &f.scene.as_ref().expect("scene").cloud;
     assert_eq!(cloud.points.len(), 256 * 256);
     assert!(cloud.points.iter().all(|p| p.camera & 0xFFFF == 0));
 }
@@ -196,15 +200,17 @@ fn the_3d_cloud_fuses_both_cameras_and_a_hidden_camera_leaves_it() {
 #[test]
 fn the_model_view_shows_the_1024_ego3d_samples_on_the_table() {
     let (w, uid, _) = open_first_episode(common::native_dir());
-    w.send(Command::SetCloudCameras {
+    w.send(Command::ShowStep {
         episode_uid: uid,
-        hidden: vec![],
-        model_view: true,
-        model_view_bf16: false,
         step: 0,
+        scene: spatialscope::scene::SceneOptions {
+            hidden_cameras: vec![],
+            model_view: true,
+            model_view_bf16: false,
+        },
     });
     let f = next_frame(&w, 0);
-    let cloud = f.cloud.as_ref().expect("cloud");
+    let cloud = &f.scene.as_ref().expect("scene").cloud;
     assert_eq!(cloud.points.len(), 1024, "16 x 16 patches x 2 x 2 samples");
     assert!(
         cloud.world_frame && cloud.points.iter().all(|p| p.camera & 0xFFFF == 0),
@@ -224,7 +230,7 @@ fn the_model_view_shows_the_1024_ego3d_samples_on_the_table() {
     for (i, p) in cloud.points.iter().enumerate() {
         assert_eq!(p.camera >> 16, (i / 4 + 1) as u32);
     }
-    let lines = f.lines.as_ref().expect("lines");
+    let lines = &f.scene.as_ref().expect("scene").lines;
     let patch_segments = lines
         .segments
         .iter()
@@ -233,15 +239,17 @@ fn the_model_view_shows_the_1024_ego3d_samples_on_the_table() {
     assert_eq!(patch_segments, 256 * 4, "one quad outline per patch");
     // bf16 K (fx 218.26 -> 218, fy 291.0 -> 292 at 224 px for this camera's K) moves the
     // samples slightly but not the table they sit on.
-    w.send(Command::SetCloudCameras {
+    w.send(Command::ShowStep {
         episode_uid: uid,
-        hidden: vec![],
-        model_view: true,
-        model_view_bf16: true,
         step: 0,
+        scene: spatialscope::scene::SceneOptions {
+            hidden_cameras: vec![],
+            model_view: true,
+            model_view_bf16: true,
+        },
     });
     let g = next_frame(&w, 0);
-    let bf = g.cloud.as_ref().expect("cloud");
+    let bf = &g.scene.as_ref().expect("scene").cloud;
     let moved = cloud
         .points
         .iter()
@@ -266,6 +274,7 @@ fn hdf5_orientation_can_be_changed_and_lerobot_stats_reach_the_ui() {
     w.send(Command::ShowStep {
         episode_uid: uid,
         step: 0,
+        scene: Default::default(),
     });
     let upright = next_frame(&w, 0);
     let upright = upright.cameras[0].rgb.as_ref().expect("rgb").clone();
@@ -298,6 +307,7 @@ fn hdf5_orientation_can_be_changed_and_lerobot_stats_reach_the_ui() {
     w.send(Command::ShowStep {
         episode_uid: data.uid,
         step: 0,
+        scene: Default::default(),
     });
     let flipped = next_frame(&w, 0);
     let flipped = flipped.cameras[0].rgb.as_ref().expect("rgb");
@@ -306,7 +316,7 @@ fn hdf5_orientation_can_be_changed_and_lerobot_stats_reach_the_ui() {
     assert_eq!(&flipped.pixels[..row], &upright.pixels[(h - 1) * row..]);
     assert_ne!(flipped.pixels, upright.pixels);
 
-    let w = WorkerHandle::spawn(Arc::new(|| {}));
+    let w = spatialscope::worker::frames::spawn(Arc::new(|| {}));
     w.send(Command::Open(
         common::repo().join("sample_episodes/sim_lerobot_v21"),
     ));

@@ -10,7 +10,7 @@
 //! (`macros_image_convention = "opencv"`), LIBERO's files keep them upside down. The
 //! attribute decides when present; otherwise LIBERO files (recognised by their
 //! `problem_info`/`bddl_file_name` attributes) are flipped and others shown as stored. The
-//! user can force either ([`Orientation`]); the episode notes say which is used and why.
+//! user can force either ([`ImageOrientation`]); the episode notes say which is used and why.
 //!
 //! Actions: the stored `actions` are the controller's normalised input (OSC deltas in
 //! [-1, 1], gripper -1 open / +1 close) and are shown as stored; when the file also has
@@ -24,24 +24,12 @@ use hdf5::types::{VarLenAscii, VarLenUnicode};
 use nalgebra::Matrix4;
 use ndarray::s;
 
-use crate::episode::model::next_episode_uid;
+use crate::episode::types::next_episode_uid;
 use crate::episode::{
-    ActionConvention, ActionFrame, Actions, Camera, CameraPoses, DatasetFormat, DepthImage,
-    EncodedFrame, Episode, EpisodeError, EpisodeSource, EpisodeSummary, FrameCache, FrameSource,
-    Intrinsics, IntrinsicsSource, Proprio, RecordLabel, Result, RgbImage,
+    ActionConvention, ActionFrame, Actions, CalibrationOrigin, Camera, CameraPoses, DatasetFormat,
+    DepthImage, EncodedFrame, Episode, EpisodeError, EpisodeSource, EpisodeSummary, FrameCache,
+    FrameSource, ImageOrientation, Intrinsics, Proprio, RecordLabel, Result, RgbImage,
 };
-
-/// How images are turned upright.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Orientation {
-    /// From the file's attributes (see the module docs).
-    #[default]
-    Auto,
-    /// Shown as stored.
-    AsStored,
-    /// Flipped vertically (row 0 of the file is the bottom of the picture).
-    Flipped,
-}
 
 /// One demo as listed at open.
 #[derive(Debug, Clone)]
@@ -60,7 +48,7 @@ pub struct Hdf5Dataset {
     pub flip: bool,
     pub flip_reason: String,
     /// What the user asked for.
-    pub orientation: Orientation,
+    pub orientation: ImageOrientation,
     file: hdf5::File,
 }
 
@@ -144,7 +132,7 @@ fn image_key(obs: &hdf5::Group, cam: &str) -> String {
 }
 
 impl Hdf5Dataset {
-    pub fn open(path: &Path, orientation: Orientation) -> Result<Self> {
+    pub fn open(path: &Path, orientation: ImageOrientation) -> Result<Self> {
         if !is_hdf5_file(path) {
             return Err(EpisodeError::UnknownFormat {
                 path: path.to_owned(),
@@ -193,21 +181,21 @@ impl Hdf5Dataset {
             || data.attr("bddl_file_name").is_ok()
             || path.to_string_lossy().to_lowercase().contains("libero");
         let (flip, flip_reason) = match (orientation, convention.as_deref()) {
-            (Orientation::AsStored, _) => (false, "shown as stored (chosen by the user)".to_owned()),
-            (Orientation::Flipped, _) => (true, "flipped vertically (chosen by the user)".to_owned()),
-            (Orientation::Auto, Some("opencv")) => (
+            (ImageOrientation::AsStored, _) => (false, "shown as stored (chosen by the user)".to_owned()),
+            (ImageOrientation::Flipped, _) => (true, "flipped vertically (chosen by the user)".to_owned()),
+            (ImageOrientation::Auto, Some("opencv")) => (
                 false,
                 "stored upright (data.attrs macros_image_convention = \"opencv\")".to_owned(),
             ),
-            (Orientation::Auto, Some("opengl")) => (
+            (ImageOrientation::Auto, Some("opengl")) => (
                 true,
                 "flipped: stored upside down (data.attrs macros_image_convention = \"opengl\")".to_owned(),
             ),
-            (Orientation::Auto, _) if libero => (
+            (ImageOrientation::Auto, _) if libero => (
                 true,
                 "flipped: LIBERO files store frames upside down (no macros_image_convention attribute)".to_owned(),
             ),
-            (Orientation::Auto, _) => (
+            (ImageOrientation::Auto, _) => (
                 false,
                 "shown as stored: the file does not say which way up its images are (flip them if they look upside down)".to_owned(),
             ),
@@ -403,7 +391,7 @@ impl Hdf5Dataset {
                 name: cam.clone(),
                 width_px: w,
                 height_px: h,
-                intrinsics_source: IntrinsicsSource::file_if(intrinsics.is_some()),
+                intrinsics_source: CalibrationOrigin::file_if(intrinsics.is_some()),
                 intrinsics,
                 poses,
                 has_depth: depth.is_some(),

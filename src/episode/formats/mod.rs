@@ -124,7 +124,7 @@ pub(crate) const PLACEHOLDER_MAX_VALUE: u8 = 8;
 /// Reads and parses a JSON file; errors name the file and the field.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| EpisodeError::io(path, e))?;
-    let text = crate::python_json::non_finite_tokens_to_null(&text);
+    let text = crate::util::json::non_finite_tokens_to_null(&text);
     let de = &mut serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(de).map_err(|e| EpisodeError::Json {
         path: path.to_owned(),

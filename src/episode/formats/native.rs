@@ -19,11 +19,11 @@ use nalgebra::Matrix4;
 use serde::Deserialize;
 
 use super::{FrameContext, decode_depth_u16, decode_rgb, parse_json, safe_join};
-use crate::episode::model::next_episode_uid;
+use crate::episode::types::next_episode_uid;
 use crate::episode::{
-    ActionConvention, Actions, Camera, CameraPoses, DatasetFormat, DepthImage, EncodedFrame,
-    Episode, EpisodeError, EpisodeSource, EpisodeSummary, FrameCache, FrameSource, Intrinsics,
-    IntrinsicsSource, Proprio, RecordLabel, Result, RgbImage, opencv_from_opengl,
+    ActionConvention, Actions, CalibrationOrigin, Camera, CameraPoses, DatasetFormat, DepthImage,
+    EncodedFrame, Episode, EpisodeError, EpisodeSource, EpisodeSummary, FrameCache, FrameSource,
+    Intrinsics, Proprio, RecordLabel, Result, RgbImage, opencv_from_opengl,
 };
 
 /// The `format` value this reader understands.
@@ -418,7 +418,7 @@ impl NativeDataset {
                 name: name.clone(),
                 width_px: c.width,
                 height_px: c.height,
-                intrinsics_source: IntrinsicsSource::file_if(intrinsics.is_some()),
+                intrinsics_source: CalibrationOrigin::file_if(intrinsics.is_some()),
                 intrinsics,
                 poses,
                 has_depth: depth.is_some(),

@@ -16,10 +16,10 @@ use super::table;
 use super::{LeRobotDataset, Location};
 use crate::episode::formats::video::VideoCursor;
 use crate::episode::formats::{FrameContext, decode_depth_u16, decode_rgb};
-use crate::episode::model::next_episode_uid;
+use crate::episode::types::next_episode_uid;
 use crate::episode::{
-    ActionConvention, Actions, Camera, CameraPoses, DatasetFormat, DepthImage, EncodedFrame,
-    Episode, EpisodeError, EpisodeSource, FrameCache, FrameSource, Intrinsics, IntrinsicsSource,
+    ActionConvention, Actions, CalibrationOrigin, Camera, CameraPoses, DatasetFormat, DepthImage,
+    EncodedFrame, Episode, EpisodeError, EpisodeSource, FrameCache, FrameSource, Intrinsics,
     Proprio, Result, RgbImage, intrinsics_table,
 };
 
@@ -281,19 +281,19 @@ impl LeRobotDataset {
                 .map(|k| Intrinsics::from_k(&k, w, h))
                 .filter(|k| w > 0 && k.is_valid());
             let (intrinsics, intrinsics_source) = match from_file {
-                Some(k) => (Some(k), IntrinsicsSource::File),
+                Some(k) => (Some(k), CalibrationOrigin::File),
                 None if cameras.is_empty() && w > 0 => {
                     match intrinsics_table::lookup(&table_key, w, h) {
                         Some(k) => (
                             Some(k),
-                            IntrinsicsSource::DatasetTable {
+                            CalibrationOrigin::DatasetTable {
                                 key: table_key.clone(),
                             },
                         ),
-                        None => (None, IntrinsicsSource::None),
+                        None => (None, CalibrationOrigin::None),
                     }
                 }
-                None => (None, IntrinsicsSource::None),
+                None => (None, CalibrationOrigin::None),
             };
             let ext_col = extrinsics_col(name, key);
             let poses = if t.has(&ext_col) {

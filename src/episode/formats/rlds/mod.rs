@@ -26,10 +26,10 @@ use self::frames::{DepthData, RldsFrames, Stream};
 use self::layout::{DepthKind, Layout};
 use self::tfrecord::RecordSpan;
 use super::{FrameContext, PLACEHOLDER_MAX_VALUE, decode_rgb};
-use crate::episode::model::next_episode_uid;
+use crate::episode::types::next_episode_uid;
 use crate::episode::{
-    Camera, CameraPoses, DatasetFormat, Episode, EpisodeError, EpisodeSource, FrameCache,
-    FrameSource, IntrinsicsSource, Proprio, Result, intrinsics_table,
+    CalibrationOrigin, Camera, CameraPoses, DatasetFormat, Episode, EpisodeError, EpisodeSource,
+    FrameCache, FrameSource, Proprio, Result, intrinsics_table,
 };
 
 /// Largest |delta| (m or rad) of a translation/rotation dimension that still counts as no
@@ -352,11 +352,11 @@ impl RldsDataset {
                 match intrinsics_table::lookup(&table_key, size.0, size.1) {
                     Some(k) if ci == 0 => (
                         Some(k),
-                        IntrinsicsSource::DatasetTable {
+                        CalibrationOrigin::DatasetTable {
                             key: table_key.clone(),
                         },
                     ),
-                    _ => (None, IntrinsicsSource::None),
+                    _ => (None, CalibrationOrigin::None),
                 };
             cameras.push(Camera {
                 name: cam.name.clone(),

@@ -89,7 +89,7 @@ fn episode_report(ep: &Episode) -> EpisodeReport {
                 placeholder: c.placeholder,
                 intrinsics_source: c.intrinsics_source.kind(),
                 intrinsics_key: match &c.intrinsics_source {
-                    episode::IntrinsicsSource::DatasetTable { key } => Some(key.clone()),
+                    episode::CalibrationOrigin::DatasetTable { key } => Some(key.clone()),
                     _ => None,
                 },
                 intrinsics: c.intrinsics.map(|k| [k.fx_px, k.fy_px, k.cx_px, k.cy_px]),

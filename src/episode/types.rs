@@ -114,6 +114,22 @@ impl Episode {
         self.actions.values.len()
     }
 
+    /// The camera a model looks through: the first real (non-placeholder) camera, as the
+    /// reference pipelines feed the primary image.
+    pub fn model_camera(&self) -> Option<usize> {
+        self.cameras.iter().position(|c| !c.placeholder)
+    }
+
+    /// The first camera not in `hidden` that has depth and intrinsics: the one whose depth
+    /// the model's Ego3D view lifts. The one place this choice is made.
+    pub fn first_depth_camera(&self, hidden: &[usize]) -> Option<usize> {
+        (0..self.cameras.len()).find(|c| {
+            !hidden.contains(c)
+                && self.cameras[*c].has_depth
+                && self.cameras[*c].intrinsics.is_some()
+        })
+    }
+
     /// Index of the camera called `name`.
     pub fn camera_index(&self, name: &str) -> Option<usize> {
         self.cameras.iter().position(|c| c.name == name)
@@ -183,4 +199,17 @@ impl Drop for Episode {
     fn drop(&mut self) {
         self.cache.forget_episode(self.uid);
     }
+}
+
+/// How an HDF5 dataset's images are turned upright (robomimic stores them as rendered,
+/// LIBERO upside down; see `formats::hdf5`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImageOrientation {
+    /// From the file's attributes (see the module docs).
+    #[default]
+    Auto,
+    /// Shown as stored.
+    AsStored,
+    /// Flipped vertically (row 0 of the file is the bottom of the picture).
+    Flipped,
 }

@@ -1,7 +1,8 @@
-//! The 3-D scene of one step: every camera with depth and intrinsics back-projected at full
-//! resolution (invalid depth skipped) and coloured by its RGB frame, in the world frame when
-//! the cameras' poses are known (multi-camera fusion), else in the first depth camera's own
-//! frame. Built on the worker; the result is GPU-ready.
+//! The point clouds of one step: every camera with depth and intrinsics back-projected at
+//! full resolution (invalid depth skipped) and coloured by its RGB frame, in the world frame
+//! when the cameras' poses are known (multi-camera fusion), else in the first depth camera's
+//! own frame; the model's Ego3D samples ("as the model sees it"); and model-size depth maps
+//! lifted with the model's K. Built off the UI thread; the results are GPU-ready.
 
 use crate::episode::{Episode, Result};
 use crate::geometry::PatchSampling;
@@ -29,7 +30,7 @@ pub fn step_cloud(
     };
     let mut points = Vec::new();
     let mut warnings = Vec::new();
-    let model_camera = ep.cameras.iter().position(|c| !c.placeholder);
+    let model_camera = ep.model_camera();
     for ci in cams {
         let cam = &ep.cameras[ci];
         let Some(k) = cam.intrinsics else { continue };

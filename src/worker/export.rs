@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Sender;
 
+use super::{UserError, Wake, WorkerMessage};
 use crate::episode::Episode;
-use crate::inference::StepPrediction;
+use crate::pipeline::StepPrediction;
 use crate::render::{LineSet, PointCloud, PointUniforms};
-use crate::worker::{UserError, WorkerMessage};
 
 /// Where a recording goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,11 +42,8 @@ impl std::fmt::Debug for PngRequest {
     }
 }
 
-type Wake = Arc<dyn Fn() + Send + Sync>;
-
 fn send(tx: &Sender<WorkerMessage>, wake: &Wake, m: WorkerMessage) {
-    let _ = tx.send(m);
-    wake();
+    super::send_and_wake(tx, wake, m);
 }
 
 /// Exports `ep` (with the predictions computed so far) on a new thread.
@@ -172,7 +169,7 @@ pub fn spawn_png(req: PngRequest, tx: Sender<WorkerMessage>, wake: Wake) {
                         req.size,
                     )
                     .map_err(anyhow::Error::msg)?;
-                crate::cli::render_cmd::write_png_atomically(&img, &req.path)
+                crate::util::fs::write_png_atomically(&img, &req.path)
             })();
             let message = match result {
                 Ok(()) => WorkerMessage::Exported(format!(

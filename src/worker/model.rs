@@ -1,5 +1,6 @@
 //! The model thread: loads a checkpoint and runs SpatialVLA off the UI thread, apart from
-//! the frame worker so that decoding frames never waits behind inference.
+//! the frame worker so that decoding frames never waits behind inference. Each prediction
+//! comes with its depth view (`scene::depth_view`), built here so the UI only uploads it.
 //!
 //! Single-frame requests are latest-wins: sending one sets a shared cancel flag, so a
 //! generation still running for an older frame stops at its next token and the thread
@@ -13,10 +14,11 @@ use std::sync::mpsc::{Receiver, Sender};
 
 use candle_core::{DType, Device};
 
+use super::UserError;
 use crate::episode::Episode;
-use crate::inference::{RunSettings, StepPrediction, predict_step};
 use crate::model::{ModelError, Predictor};
-use crate::worker::UserError;
+use crate::pipeline::{RunSettings, StepPrediction, predict_step};
+use crate::scene::DepthView;
 
 /// What the app asks of the model.
 #[derive(Debug, Clone)]
@@ -66,6 +68,8 @@ pub enum ModelMessage {
     Predicted {
         episode_uid: u64,
         result: Arc<StepPrediction>,
+        /// Estimated vs sensor depth at the model input, with clouds for the 3-D view.
+        depth_view: Option<Arc<DepthView>>,
     },
     PredictFailed {
         episode_uid: u64,
@@ -84,36 +88,29 @@ pub enum ModelMessage {
     },
 }
 
-/// Handle held by the UI.
+/// The UI's handle on the model thread. Sending a single-frame request, a load or a cancel
+/// raises the shared cancel flag first, so a generation in flight stops at its next token.
 pub struct ModelHandle {
-    tx: Sender<ModelCommand>,
-    rx: Receiver<ModelMessage>,
+    inner: super::Handle<ModelCommand, ModelMessage>,
     cancel: Arc<AtomicBool>,
 }
 
 impl ModelHandle {
-    pub fn spawn(wake: Arc<dyn Fn() + Send + Sync>) -> Self {
-        let (tx, cmd_rx) = std::sync::mpsc::channel();
-        let (msg_tx, rx) = std::sync::mpsc::channel();
+    pub fn spawn(wake: super::Wake) -> Self {
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
-        let spawned = std::thread::Builder::new()
-            .name("spatialscope-model".to_owned())
-            .spawn(move || {
-                ModelThread {
-                    rx: cmd_rx,
-                    tx: msg_tx,
-                    wake,
-                    cancel: flag,
-                    predictor: None,
-                    run: None,
-                }
-                .run()
-            });
-        if let Err(e) = spawned {
-            log::error!("cannot start the model thread: {e}");
-        }
-        ModelHandle { tx, rx, cancel }
+        let inner = super::Handle::spawn("spatialscope-model", move |rx, tx| {
+            ModelThread {
+                rx,
+                tx,
+                wake,
+                cancel: flag,
+                predictor: None,
+                run: None,
+            }
+            .run()
+        });
+        ModelHandle { inner, cancel }
     }
 
     pub fn send(&self, cmd: ModelCommand) {
@@ -123,16 +120,16 @@ impl ModelHandle {
         ) {
             self.cancel.store(true, Ordering::Relaxed);
         }
-        let _ = self.tx.send(cmd);
+        self.inner.send(cmd);
     }
 
     pub fn try_recv(&self) -> Option<ModelMessage> {
-        self.rx.try_recv().ok()
+        self.inner.try_recv()
     }
 
     /// Blocks up to `timeout` (tests only).
     pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<ModelMessage> {
-        self.rx.recv_timeout(timeout).ok()
+        self.inner.recv_timeout(timeout)
     }
 }
 
@@ -145,7 +142,7 @@ struct EpisodeRun {
 struct ModelThread {
     rx: Receiver<ModelCommand>,
     tx: Sender<ModelMessage>,
-    wake: Arc<dyn Fn() + Send + Sync>,
+    wake: super::Wake,
     cancel: Arc<AtomicBool>,
     predictor: Option<Predictor>,
     run: Option<EpisodeRun>,
@@ -160,25 +157,24 @@ fn user_error(file: Option<PathBuf>, e: impl std::fmt::Display) -> UserError {
 
 impl ModelThread {
     fn send(&self, m: ModelMessage) {
-        let _ = self.tx.send(m);
-        (self.wake)();
+        super::send_and_wake(&self.tx, &self.wake, m);
     }
 
     fn run(mut self) {
         loop {
             let busy = self.run.is_some();
-            match crate::inbox::next_commands(&self.rx, busy, |c| {
+            match super::inbox::next_commands(&self.rx, busy, |c| {
                 matches!(c, ModelCommand::Predict { .. })
             }) {
-                crate::inbox::Next::Commands(cmds) => {
+                super::inbox::Next::Commands(cmds) => {
                     // The flag was set by the UI to stop older work; the newest work starts clean.
                     self.cancel.store(false, Ordering::Relaxed);
                     for c in cmds {
                         self.handle(c);
                     }
                 }
-                crate::inbox::Next::Idle => self.run_step(),
-                crate::inbox::Next::Closed => return,
+                super::inbox::Next::Idle => self.run_step(),
+                super::inbox::Next::Closed => return,
             }
         }
     }
@@ -259,10 +255,16 @@ impl ModelThread {
             return;
         };
         match predict_step(p, ep, step, settings, &self.cancel) {
-            Ok(r) => self.send(ModelMessage::Predicted {
-                episode_uid: ep.uid,
-                result: Arc::new(r),
-            }),
+            Ok(r) => {
+                let depth_view =
+                    crate::scene::depth_view::depth_view(ep, step, r.camera_index, &r.prediction)
+                        .map(Arc::new);
+                self.send(ModelMessage::Predicted {
+                    episode_uid: ep.uid,
+                    result: Arc::new(r),
+                    depth_view,
+                })
+            }
             Err(e)
                 if e.chain().any(|c| {
                     matches!(c.downcast_ref::<ModelError>(), Some(ModelError::Cancelled))

@@ -1,8 +1,9 @@
-//! Glue between episodes and the model: which camera and depth a step gives the model,
-//! which unnorm key applies, and how a prediction compares with the ground truth. Used by
-//! the worker (app) and by `spatialscope predict`, so both run the model the same way.
+//! One step through the model: which camera and depth a step gives the model, which unnorm
+//! key applies, and how a prediction compares with the ground truth. Used by the model
+//! worker (app), `spatialscope predict` and `spatialscope export`, so all run the model the
+//! same way. No threads, no GUI, no render types: what the 3-D view makes of a prediction
+//! (its depth clouds) is built by `scene::depth_view`.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
@@ -13,12 +14,11 @@ use crate::model::processor::{IntrinsicsPrecision, IntrinsicsSource};
 use crate::model::{
     DepthChoice, DepthInput, GenerateOptions, PredictRequest, Prediction, Predictor,
 };
-use crate::render::PointCloud;
 
 /// The camera the model looks through: the first real (non-placeholder) camera, as the
 /// reference pipelines feed the primary image.
 pub fn model_camera(ep: &Episode) -> Option<usize> {
-    ep.cameras.iter().position(|c| !c.placeholder)
+    ep.model_camera()
 }
 
 /// The statistics key: the user's choice if given, else the episode's dataset key when the
@@ -87,140 +87,9 @@ pub struct StepPrediction {
     /// The next `chunk` ground-truth actions (fewer at the end of the episode).
     pub ground_truth: Vec<[f64; 7]>,
     pub errors: Vec<StepErrors>,
-    /// Estimated vs sensor depth at the model input, with clouds for the 3-D view.
+    /// The model camera's index in the episode.
     #[serde(skip)]
-    pub depth_view: Option<Arc<DepthView>>,
-}
-
-/// Colour of the estimated-depth cloud when overlaid on the sensor one.
-pub const ESTIMATED_COLOR: [u8; 3] = [255, 150, 40];
-/// Colour of the sensor-depth cloud in the overlay.
-pub const SENSOR_COLOR: [u8; 3] = [60, 200, 255];
-
-/// The depth the model could use at one step, at the model input size: ZoeDepth's estimate,
-/// the sensor depth (when the camera has one) and how they differ, as images (RGBA, egui-free)
-/// and as clouds lifted with the K the model used.
-#[derive(Debug)]
-pub struct DepthView {
-    pub size: usize,
-    pub estimated_m: Vec<f32>,
-    pub sensor_m: Option<Vec<f32>>,
-    pub stats: Option<crate::geometry::depth_compare::DepthErrorStats>,
-    /// Shared colour range of the two previews, metres.
-    pub range_m: (f32, f32),
-    pub estimated_rgba: Vec<u8>,
-    pub sensor_rgba: Option<Vec<u8>>,
-    /// est - sensor, blue (too near) .. white .. red (too far), and the |max| it spans.
-    pub difference_rgba: Option<Vec<u8>>,
-    pub difference_max_m: f32,
-    /// The estimated depth lifted, coloured by the RGB frame.
-    pub estimated_cloud: Arc<PointCloud>,
-    /// Both lifted with the same K, in [`ESTIMATED_COLOR`] and [`SENSOR_COLOR`].
-    pub overlay_cloud: Option<Arc<PointCloud>>,
-    /// Where the K came from (nominal entries are labelled by the processor).
-    pub k_label: String,
-}
-
-fn depth_view(
-    ep: &Episode,
-    step: usize,
-    cam: usize,
-    rgb: &crate::episode::RgbImage,
-    prediction: &Prediction,
-) -> Option<DepthView> {
-    use crate::geometry::depth_compare::{compare, signed_difference};
-    use crate::scene::{DepthCloudColor, model_size_depth_points};
-    let est = prediction.estimated_depth.as_ref()?;
-    let size = est.size;
-    let k = &prediction.intrinsics.k;
-    let sensor_m = match ep.depth(step, cam) {
-        Ok(Some(d)) => Some(
-            crate::model::preprocess::depth_to_model_size(
-                &d.depth_m,
-                d.width_px as usize,
-                d.height_px as usize,
-                size,
-            )
-            .0,
-        ),
-        _ => None,
-    };
-    let all: Vec<f32> = est
-        .depth_m
-        .iter()
-        .chain(sensor_m.iter().flatten())
-        .copied()
-        .collect();
-    let range_m = crate::colormap::robust_depth_range_m(&all).unwrap_or((0.0, 1.0));
-    let (est_pts, world) = model_size_depth_points(
-        ep,
-        step,
-        cam,
-        &est.depth_m,
-        size,
-        k,
-        DepthCloudColor::Rgb(rgb),
-    )?;
-    let overlay_cloud = sensor_m.as_ref().and_then(|s| {
-        let (mut a, world) = model_size_depth_points(
-            ep,
-            step,
-            cam,
-            &est.depth_m,
-            size,
-            k,
-            DepthCloudColor::Solid(ESTIMATED_COLOR),
-        )?;
-        let (b, _) = model_size_depth_points(
-            ep,
-            step,
-            cam,
-            s,
-            size,
-            k,
-            DepthCloudColor::Solid(SENSOR_COLOR),
-        )?;
-        a.extend(b);
-        Some(Arc::new(PointCloud::new(a, world)))
-    });
-    let diff = sensor_m
-        .as_ref()
-        .map(|s| signed_difference(&est.depth_m, s));
-    let difference_max_m = diff
-        .iter()
-        .flatten()
-        .filter(|d| d.is_finite())
-        .fold(0f32, |m, d| m.max(d.abs()));
-    Some(DepthView {
-        size,
-        stats: sensor_m.as_ref().and_then(|s| compare(&est.depth_m, s)),
-        estimated_rgba: crate::colormap::depth_to_rgba(&est.depth_m, range_m.0, range_m.1),
-        sensor_rgba: sensor_m
-            .as_ref()
-            .map(|s| crate::colormap::depth_to_rgba(s, range_m.0, range_m.1)),
-        difference_rgba: diff
-            .as_ref()
-            .map(|d| crate::colormap::difference_to_rgba(d, difference_max_m)),
-        difference_max_m,
-        estimated_cloud: Arc::new(PointCloud::new(est_pts, world)),
-        overlay_cloud,
-        k_label: format!(
-            "K: {}{} ({})",
-            prediction.intrinsics.entry,
-            if prediction.intrinsics.entry.starts_with("camera ") {
-                ""
-            } else {
-                ": nominal, the checkpoint's intrinsics table entry"
-            },
-            match prediction.intrinsics.precision {
-                IntrinsicsPrecision::Float32 => "float32",
-                IntrinsicsPrecision::Bfloat16 => "bfloat16",
-            }
-        ),
-        estimated_m: est.depth_m.clone(),
-        sensor_m,
-        range_m,
-    })
+    pub camera_index: usize,
 }
 
 /// Runs the model on one step of an episode.
@@ -287,7 +156,6 @@ pub fn predict_step(
     let prediction = predictor
         .predict(&req, cancel)
         .with_context(|| format!("{} step {step}", ep.name))?;
-    let depth_view = depth_view(ep, step, cam, &rgb, &prediction).map(Arc::new);
     let chunk = prediction.chunk.actions.clone().unwrap_or_default();
     let ground_truth: Vec<[f64; 7]> = ep
         .actions
@@ -309,7 +177,7 @@ pub fn predict_step(
         prediction,
         ground_truth,
         errors,
-        depth_view,
+        camera_index: cam,
     })
 }
 

@@ -10,7 +10,7 @@ use std::sync::mpsc::Receiver;
 
 use crate::action_grid::{ActionStatistics, ProcessorConfig};
 use crate::episode::Episode;
-use crate::model_worker::ModelHandle;
+use crate::scene::SceneOptions;
 use crate::ui::camera_view::CameraTextures;
 use crate::ui::grid_panel::StatsChoice;
 use crate::ui::model_panel::ModelPanelState;
@@ -18,7 +18,9 @@ use crate::ui::settings::{STORAGE_KEY, ViewSettings};
 use crate::ui::status::{Progress, StatusState, status_ui};
 use crate::ui::timeline::{Timeline, timeline_ui};
 use crate::ui::{Intent, episode_list, plots, theme};
-use crate::worker::{Command, DatasetInfo, FrameBundle, UserError, WorkerHandle, WorkerMessage};
+use crate::worker::{
+    Command, DatasetInfo, FrameBundle, ModelHandle, UserError, WorkerHandle, WorkerMessage,
+};
 
 mod exports;
 mod model;
@@ -60,7 +62,7 @@ impl SpatialscopeApp {
     /// Creates the app and asks the worker to open `path` (if any).
     pub fn new(ctx: &egui::Context, settings: ViewSettings, path: Option<PathBuf>) -> Self {
         let repaint_ctx = ctx.clone();
-        let worker = WorkerHandle::spawn(Arc::new(move || repaint_ctx.request_repaint()));
+        let worker = crate::worker::frames::spawn(Arc::new(move || repaint_ctx.request_repaint()));
         let model_ctx = ctx.clone();
         let model = ModelHandle::spawn(Arc::new(move || model_ctx.request_repaint()));
         let mut app = Self {
@@ -89,11 +91,11 @@ impl SpatialscopeApp {
             pending_save: None,
         };
         app.apply(
-            Intent::LoadModel(crate::cli::predict_cmd::default_model_path()),
+            Intent::LoadModel(crate::util::assets::default_model_path()),
             ctx,
         );
         app.worker
-            .send(Command::LoadGrid(crate::cli::default_grid_path()));
+            .send(Command::LoadGrid(crate::util::assets::default_grid_path()));
         if let Some(p) = path {
             app.apply(Intent::Open(p), ctx);
         }
@@ -144,7 +146,7 @@ impl SpatialscopeApp {
             Intent::PickPath { folder } => self.pick_path(folder, ctx),
             Intent::SaveRecording => self.ask_where_to_save(ctx, exports::SaveKind::Recording),
             Intent::SendToRerun => self.export_recording(
-                crate::export_jobs::RecordingTarget::Viewer(exports::DEFAULT_VIEWER.to_owned()),
+                crate::worker::export::RecordingTarget::Viewer(exports::DEFAULT_VIEWER.to_owned()),
             ),
             Intent::SelectEpisode { dataset, episode } => {
                 self.selected = Some((dataset, episode));
@@ -165,6 +167,7 @@ impl SpatialscopeApp {
                     self.worker.send(Command::ShowStep {
                         episode_uid: ep.uid,
                         step: self.timeline.step,
+                        scene: self.scene_options(),
                     });
                     if self.model_panel.auto_run
                         && !self
@@ -314,6 +317,7 @@ impl SpatialscopeApp {
                     self.worker.send(Command::ShowStep {
                         episode_uid: data.uid,
                         step: 0,
+                        scene: self.scene_options(),
                     });
                     self.episode = Some(data);
                 }
@@ -363,6 +367,16 @@ impl SpatialscopeApp {
         }
     }
 
+    /// The 3-D view's options that shape the scene (held by the view only; every step
+    /// request carries them).
+    pub fn scene_options(&self) -> SceneOptions {
+        SceneOptions {
+            hidden_cameras: self.view3d.hidden_cameras.clone(),
+            model_view: self.view3d.model_view,
+            model_view_bf16: self.view3d.model_view_bf16,
+        }
+    }
+
     /// The statistics to normalise an episode with: the key chosen before if the
     /// checkpoint has it, the SpatialVLA key of a known dataset (Bridge), else the episode's
     /// own q01/q99.
@@ -383,10 +397,10 @@ impl SpatialscopeApp {
 
     /// The distribution's statistics follow the grid panel's choice (an episode's own
     /// statistics become the dataset's own).
-    pub fn stats_source(&self) -> crate::analysis::StatsSource {
+    pub fn stats_source(&self) -> crate::pipeline::distribution::StatsSource {
         match &self.stats_choice {
-            StatsChoice::Key(k) => crate::analysis::StatsSource::Key(k.clone()),
-            StatsChoice::Episode => crate::analysis::StatsSource::Dataset,
+            StatsChoice::Key(k) => crate::pipeline::distribution::StatsSource::Key(k.clone()),
+            StatsChoice::Episode => crate::pipeline::distribution::StatsSource::Dataset,
         }
     }
 }

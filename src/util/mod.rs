@@ -1,0 +1,13 @@
+//! The bottom layer: small helpers every other layer may use and that know nothing of
+//! episodes, models or the GUI.
+//!
+//! - [`json`]: reading JSON that Python's `json` module wrote (bare `NaN`, `Infinity`).
+//! - [`fs`]: atomic writes (a temporary name in the same folder, then a rename), so no
+//!   half-written file ever carries its final name.
+//! - [`guard`]: the rule that spatialscope never writes inside a dataset folder.
+//! - [`assets`]: where the bundled samples, action grid and tiny checkpoint live.
+
+pub mod assets;
+pub mod fs;
+pub mod guard;
+pub mod json;
