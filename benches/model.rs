@@ -108,7 +108,7 @@ fn bench(c: &mut Criterion) {
 /// config with candle's default initialisation (random layer weights; the arithmetic does not depend on them): one
 /// warm-up and three timed forwards, printed beside the tiny model's. Opt-in
 /// (`SPATIALSCOPE_BENCH_REAL_ZOE=1`): about 1.4 GB of weights and seconds per forward on a CPU.
-fn real_size_zoedepth(p: &spatialscope::model::Predictor, pixels: &[f32], size: usize) {
+fn real_size_zoedepth(p: &Predictor, pixels: &[f32], size: usize) {
     use spatialscope::model::zoe_config::ZoeConfig;
     use spatialscope::model::zoedepth::ZoeDepth;
     let cfg: serde_json::Value = serde_json::from_str(
@@ -116,9 +116,9 @@ fn real_size_zoedepth(p: &spatialscope::model::Predictor, pixels: &[f32], size: 
     )
     .unwrap();
     let zcfg = ZoeConfig::from_value(&cfg["vision_zoe_config"]).unwrap();
-    let device = candle_core::Device::Cpu;
+    let device = Device::Cpu;
     let vm = candle_nn::VarMap::new();
-    let vb = candle_nn::VarBuilder::from_varmap(&vm, candle_core::DType::F32, &device);
+    let vb = candle_nn::VarBuilder::from_varmap(&vm, DType::F32, &device);
     let zoe = ZoeDepth::load(&zcfg, vb).unwrap();
     let params: usize = vm.all_vars().iter().map(|v| v.elem_count()).sum();
     let s = zcfg.backbone_config.image_size;

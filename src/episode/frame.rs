@@ -48,7 +48,7 @@ pub struct DepthImage {
 impl DepthImage {
     /// Bytes held in memory (for the cache budget).
     pub fn byte_size(&self) -> usize {
-        self.depth_m.len() * std::mem::size_of::<f32>()
+        self.depth_m.len() * size_of::<f32>()
     }
 
     /// Depth at pixel (column `u`, row `v`); `None` outside the image or where invalid.

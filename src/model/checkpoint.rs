@@ -398,6 +398,7 @@ impl Checkpoint {
     }
 
     /// A memory-mapped variable store converting to `dtype` on load.
+    #[expect(unsafe_code, reason = "memory-mapping the weights (see SAFETY)")]
     pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
         // SAFETY: the files are mapped read-only; spatialscope never writes into a checkpoint
         // folder. Another process truncating a file while it is mapped is the one case mmap

@@ -108,7 +108,10 @@ impl OrbitCamera {
 /// pixels of a `width` x `height` image. Returns the column-major wgpu view-projection
 /// (depth 0..1 between `near_m` and `far_m`) and the focal length in pixels per unit of the
 /// view's height (`fy / height`), for metric point sizes. `None` for a singular pose or K.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a pose, the four pinhole numbers, the image size and the clip planes, as named scalars"
+)]
 pub fn pinhole_view_proj(
     world_from_camera: &Matrix4<f64>,
     fx: f64,

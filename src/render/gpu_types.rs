@@ -48,8 +48,8 @@ pub struct PointUniforms {
     pub focal_px: f32,
 }
 
-const _: () = assert!(std::mem::size_of::<PointGpu>() == 32);
-const _: () = assert!(std::mem::size_of::<PointUniforms>() == 112);
+const _: () = assert!(size_of::<PointGpu>() == 32);
+const _: () = assert!(size_of::<PointUniforms>() == 112);
 
 /// Packs RGB into the shader's RGBA8 word.
 pub fn pack_rgb(r: u8, g: u8, b: u8) -> u32 {

@@ -21,7 +21,7 @@ pub struct LineGpu {
     pub width_px: f32,
 }
 
-const _: () = assert!(std::mem::size_of::<LineGpu>() == 32);
+const _: () = assert!(size_of::<LineGpu>() == 32);
 
 static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
 
@@ -34,16 +34,17 @@ pub struct LineSet {
 
 /// Colours of the standard line kinds.
 pub mod colors {
-    pub const AXIS_X: [u8; 3] = [230, 70, 60];
-    pub const AXIS_Y: [u8; 3] = [80, 200, 90];
-    pub const AXIS_Z: [u8; 3] = [70, 120, 240];
-    pub const GRID: [u8; 3] = [70, 70, 80];
-    pub const FRUSTUM: [u8; 3] = [235, 200, 80];
-    pub const TRAJECTORY: [u8; 3] = [240, 240, 240];
-    pub const ACTION: [u8; 3] = [255, 140, 60];
-    pub const PREDICTION: [u8; 3] = [255, 80, 200];
-    pub const PATCH: [u8; 3] = [120, 200, 255];
-    pub const WEDGE: [u8; 3] = [110, 170, 240];
+    use crate::render::palette;
+    pub const AXIS_X: [u8; 3] = palette::AXES[0];
+    pub const AXIS_Y: [u8; 3] = palette::AXES[1];
+    pub const AXIS_Z: [u8; 3] = palette::AXES[2];
+    pub const GRID: [u8; 3] = palette::GRID_LINE;
+    pub const FRUSTUM: [u8; 3] = palette::FRUSTUM;
+    pub const TRAJECTORY: [u8; 3] = palette::GROUND_TRUTH;
+    pub const ACTION: [u8; 3] = palette::ACTION;
+    pub const PREDICTION: [u8; 3] = palette::PREDICTION;
+    pub const PATCH: [u8; 3] = palette::PATCH;
+    pub const WEDGE: [u8; 3] = palette::GRID_BIN;
 }
 
 impl LineSet {
@@ -124,7 +125,10 @@ impl LineBuilder {
     /// A pinhole camera's frustum out to `depth_m`: the image corners lifted with K^-1 and
     /// moved by `world_from_camera` (OpenCV axes), joined to the centre and to each other,
     /// plus a short tick on the image's top edge so up is visible.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a pose, the four pinhole numbers, the image size, depth and colour"
+    )]
     pub fn frustum(
         &mut self,
         world_from_camera: &Matrix4<f64>,

@@ -13,6 +13,7 @@ pub mod colormap;
 pub mod gpu_types;
 pub mod lines;
 pub mod offscreen;
+pub mod palette;
 pub mod renderer;
 
 pub use camera::OrbitCamera;

@@ -169,7 +169,7 @@ impl PointRenderer {
         );
         let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("point uniforms"),
-            size: std::mem::size_of::<PointUniforms>() as u64,
+            size: size_of::<PointUniforms>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -213,7 +213,7 @@ impl PointRenderer {
         } else {
             &cloud.points
         };
-        self.uploaded_bytes += std::mem::size_of_val(data) as u64;
+        self.uploaded_bytes += size_of_val(data) as u64;
         let bind_group = self.storage_bind_group(device, "points", bytemuck::cast_slice(data));
         self.uploaded = Some((cloud.version, cloud.points.len() as u32, bind_group));
     }
@@ -270,7 +270,7 @@ impl PointRenderer {
         } else {
             &lines.segments
         };
-        self.uploaded_line_bytes += std::mem::size_of_val(data) as u64;
+        self.uploaded_line_bytes += size_of_val(data) as u64;
         let bind_group = self.storage_bind_group(device, "lines", bytemuck::cast_slice(data));
         self.lines_uploaded = Some((lines.version, lines.segments.len() as u32, bind_group));
     }
@@ -329,7 +329,10 @@ impl PointRenderer {
 
     /// Renders `cloud` and `lines` with `uniforms` into the offscreen targets of `size`
     /// pixels.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the GPU handles, the targets and the draw data of one frame"
+    )]
     pub fn render(
         &mut self,
         device: &wgpu::Device,

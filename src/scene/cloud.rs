@@ -109,7 +109,8 @@ pub fn step_cloud(
                 let o = pixel * 3;
                 pack_rgb(rgb.pixels[o], rgb.pixels[o + 1], rgb.pixels[o + 2])
             } else {
-                pack_rgb(200, 200, 200)
+                let [r, g, b] = crate::render::palette::UNKNOWN_POINT;
+                pack_rgb(r, g, b)
             };
             points.push(PointGpu {
                 position: pos,

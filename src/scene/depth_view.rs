@@ -13,9 +13,9 @@ use crate::render::PointCloud;
 use crate::render::colormap;
 
 /// Colour of the estimated-depth cloud when overlaid on the sensor one.
-pub const ESTIMATED_COLOR: [u8; 3] = [255, 150, 40];
+pub const ESTIMATED_COLOR: [u8; 3] = crate::render::palette::ESTIMATED_DEPTH;
 /// Colour of the sensor-depth cloud in the overlay.
-pub const SENSOR_COLOR: [u8; 3] = [60, 200, 255];
+pub const SENSOR_COLOR: [u8; 3] = crate::render::palette::SENSOR_DEPTH;
 
 /// The depth the model could use at one step, at the model input size: ZoeDepth's estimate,
 /// the sensor depth (when the camera has one) and how they differ, as images (RGBA, egui-free)

@@ -196,7 +196,7 @@ fn paint_attention(
         painter.rect_filled(
             egui::Rect::from_min_size(min, cell),
             0.0,
-            egui::Color32::from_rgba_unmultiplied(r, g, b, alpha),
+            Color32::from_rgba_unmultiplied(r, g, b, alpha),
         );
     }
 }

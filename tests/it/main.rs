@@ -8,6 +8,7 @@ mod action_grid_errors;
 mod action_grid_golden;
 mod bad_datasets;
 mod bad_geometry;
+mod bad_hdf5;
 mod bridge_rlds;
 mod cli;
 mod cli_depth;

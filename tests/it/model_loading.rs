@@ -271,7 +271,7 @@ fn a_checkpoint_without_zoedepth_weights_runs_on_sensor_depth_only() {
     use spatialscope::model::{
         DepthChoice, DepthInput, GenerateOptions, PredictRequest, Predictor,
     };
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tiny_spatialvla");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tiny_spatialvla");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("no_zoe");
     std::fs::create_dir_all(&dir).unwrap();
@@ -280,17 +280,14 @@ fn a_checkpoint_without_zoedepth_weights_runs_on_sensor_depth_only() {
             std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
         }
     }
-    let all =
-        candle_core::safetensors::load(src.join("model.safetensors"), &candle_core::Device::Cpu)
-            .unwrap();
-    let kept: std::collections::HashMap<String, candle_core::Tensor> = all
+    let all = candle_core::safetensors::load(src.join("model.safetensors"), &Device::Cpu).unwrap();
+    let kept: HashMap<String, Tensor> = all
         .into_iter()
         .filter(|(k, _)| !k.starts_with("vision_zoe_model."))
         .collect();
     candle_core::safetensors::save(&kept, dir.join("model.safetensors")).unwrap();
 
-    let p = Predictor::load(&dir, &candle_core::Device::Cpu, candle_core::DType::F32)
-        .expect("loads without ZoeDepth");
+    let p = Predictor::load(&dir, &Device::Cpu, DType::F32).expect("loads without ZoeDepth");
     assert!(p.zoe.is_none());
     let why = p.zoe_unavailable.clone().unwrap();
     assert!(why.contains("no `vision_zoe_model.` weights"), "{why}");

@@ -192,13 +192,7 @@ fn attention_and_ego3d_colour_modes_offscreen() {
     let cloud = two_patches();
     let camera = OrbitCamera::at_distance(cloud.median, 1.0);
     let size = [200, 120];
-    let mut u = PointUniforms::for_view(
-        &camera,
-        &cloud,
-        size,
-        6.0,
-        spatialscope::render::ColorMode::Attention,
-    );
+    let mut u = PointUniforms::for_view(&camera, &cloud, size, 6.0, ColorMode::Attention);
     // Attention 1 on patch 0 and 0.5 on patch 1: turbo's dark red and its green middle.
     let img = gpu
         .render(&cloud, &LineSet::default(), Some(&[1.0, 0.5]), &u, size)

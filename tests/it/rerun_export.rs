@@ -257,6 +257,10 @@ fn bad_outputs_are_clear_errors() {
 }
 
 #[test]
+#[expect(
+    unsafe_code,
+    reason = "pre_exec resets SIGINT in the child (see SAFETY)"
+)]
 fn streaming_to_a_running_viewer_delivers_the_recording() {
     use std::os::unix::process::CommandExt;
     if !reader_available() {

@@ -21,7 +21,7 @@ fn the_grid_wedge_holds_the_action() {
     assert_eq!(track.len(), ep.num_steps());
     let cfg = ProcessorConfig::load(&spatialscope::util::assets::default_grid_path()).unwrap();
     let mut checked = 0;
-    #[allow(clippy::needless_range_loop)] // steps index several arrays
+    #[expect(clippy::needless_range_loop, reason = "steps index several arrays")]
     for step in 0..ep.num_steps() {
         let Some(w) = step_wedge(&ep, step, &cfg) else {
             continue;

@@ -40,7 +40,7 @@ impl From<ffmpeg::Error> for VideoError {
     }
 }
 
-type VResult<T> = std::result::Result<T, VideoError>;
+type VResult<T> = Result<T, VideoError>;
 
 fn init() {
     static INIT: Once = Once::new();

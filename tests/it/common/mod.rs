@@ -1,8 +1,6 @@
 //! Shared helpers for the integration tests: paths to the shipped samples, copying them to a
 //! scratch folder before corrupting, and a TFRecord writer for crafted records.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 pub mod app;
 pub mod synthetic;
 

@@ -71,7 +71,10 @@ fn default_scale() -> f32 {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[allow(non_snake_case)]
+#[expect(
+    non_snake_case,
+    reason = "field names as the sidecar JSON spells them (fx, cx, K)"
+)]
 struct SidecarCameraJson {
     #[serde(default)]
     video_key: Option<String>,

@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod depth;
+mod tokens;
+
 use super::{Intent, theme};
-use crate::action_grid::Slot;
-use crate::model::predict::rank_keys_by_magnitude;
 use crate::pipeline::{AttentionSelection, IntrinsicsChoice, StepPrediction};
 use crate::scene::{CloudDepth, DepthView};
 use crate::worker::{ModelInfo, UserError};
@@ -82,14 +83,6 @@ impl ModelPanelState {
             self.pending_step = None;
             self.run = None;
         }
-    }
-}
-
-fn slot_name(s: Slot) -> &'static str {
-    match s {
-        Slot::Translation => "translation",
-        Slot::Rotation => "rotation",
-        Slot::Gripper => "gripper",
     }
 }
 
@@ -215,99 +208,6 @@ fn checkpoint_ui(
     out
 }
 
-/// Estimated vs sensor depth at the model input: the two maps on one colour scale, their
-/// signed difference and the error statistics; and which depth the 3-D view lifts.
-fn depth_ui(
-    ui: &mut egui::Ui,
-    view: Option<&Arc<DepthView>>,
-    cloud: &mut CloudDepth,
-    textures: &mut Option<DepthTextures>,
-) {
-    let Some(v) = view else {
-        return;
-    };
-    ui.strong("Depth: estimated (ZoeDepth) vs sensor");
-    if textures
-        .as_ref()
-        .is_none_or(|t| !std::sync::Arc::ptr_eq(&t.0, v))
-    {
-        let size = [v.size, v.size];
-        let mut made = vec![ui.ctx().load_texture(
-            "depth_estimated",
-            egui::ColorImage::from_rgba_unmultiplied(size, &v.estimated_rgba),
-            egui::TextureOptions::NEAREST,
-        )];
-        for (name, rgba) in [
-            ("depth_sensor", &v.sensor_rgba),
-            ("depth_difference", &v.difference_rgba),
-        ] {
-            if let Some(rgba) = rgba {
-                made.push(ui.ctx().load_texture(
-                    name,
-                    egui::ColorImage::from_rgba_unmultiplied(size, rgba),
-                    egui::TextureOptions::NEAREST,
-                ));
-            }
-        }
-        *textures = Some((v.clone(), made));
-    }
-    let Some((_, tex)) = textures.as_ref() else {
-        return;
-    };
-    let side = 150.0;
-    ui.horizontal(|ui| {
-        let labels = [
-            format!("estimated ({} head)", v.domain),
-            "sensor".to_owned(),
-            format!("estimated - sensor (±{:.2} m)", v.difference_max_m),
-        ];
-        for (t, label) in tex.iter().zip(labels) {
-            ui.vertical(|ui| {
-                ui.add(egui::Image::new((t.id(), egui::vec2(side, side))));
-                ui.small(label);
-            });
-        }
-    });
-    ui.weak(format!(
-        "colour range {:.2}..{:.2} m (turbo, near = blue) · difference: blue = estimate too near, red = too far · {}",
-        v.range_m.0, v.range_m.1, v.k_label
-    ));
-    match &v.stats {
-        Some(s) => {
-            ui.label(format!(
-                "abs-rel {:.3} · RMSE {:.3} m · within 5 % {:.1} % · δ<1.25 {:.1} % · mean signed {:+.3} m · median scale {:.3} ({} of {} px)",
-                s.abs_rel,
-                s.rmse_m,
-                100.0 * s.within_5pct,
-                100.0 * s.delta_1_25,
-                s.mean_signed_m,
-                s.median_scale,
-                s.valid_px,
-                s.total_px
-            ));
-        }
-        None => {
-            ui.weak("no sensor depth for this camera: nothing to compare");
-        }
-    }
-    ui.horizontal(|ui| {
-        ui.label("3-D view:");
-        if v.sensor_m.is_some() {
-            ui.selectable_value(cloud, CloudDepth::Sensor, "sensor depth");
-            ui.selectable_value(cloud, CloudDepth::Estimated, "estimated depth");
-        } else {
-            ui.weak("the estimated depth (the episode has no depth of its own)");
-        }
-        if v.overlay_cloud.is_some() {
-            ui.selectable_value(
-                cloud,
-                CloudDepth::Overlay,
-                "both (estimated orange, sensor blue)",
-            );
-        }
-    });
-}
-
 fn actions_ui(ui: &mut egui::Ui, p: &StepPrediction) {
     let pred = &p.prediction;
     ui.strong("Decoded chunk vs ground truth");
@@ -365,160 +265,6 @@ fn actions_ui(ui: &mut egui::Ui, p: &StepPrediction) {
                 }
             }
         });
-}
-
-fn tokens_ui(ui: &mut egui::Ui, p: &StepPrediction, selected: &mut usize) {
-    let pred = &p.prediction;
-    ui.strong("Generated tokens");
-    if pred.issues.is_empty() {
-        ui.label("well-formed: 12 action tokens in translation/rotation/gripper order, then <eos>");
-    } else {
-        let n = pred.issues.len();
-        ui.colored_label(
-            theme::WARN_TEXT,
-            format!(
-                "malformed chunk ({n} issue{}), decoded with the reference's clamping",
-                if n == 1 { "" } else { "s" }
-            ),
-        );
-        ui.collapsing("issues", |ui| {
-            for i in &pred.issues {
-                ui.label(i);
-            }
-        });
-    }
-    let shown = pred.tokens.len().min(3 * 4 + 4);
-    egui::Grid::new("tokens").striped(true).show(ui, |ui| {
-        for h in ["#", "token", "slot", "bins", "p", "value", "top-5"] {
-            ui.strong(h);
-        }
-        ui.end_row();
-        for t in &pred.tokens[..shown] {
-            let is_sel = *selected == t.position;
-            if ui
-                .selectable_label(is_sel, format!("{}", t.position))
-                .on_hover_text("show this token's attention")
-                .clicked()
-            {
-                *selected = t.position;
-            }
-            ui.monospace(&t.token);
-            let found = t.value.as_ref().map(|v| v.slot);
-            match (t.expected_slot, found) {
-                (Some(e), Some(f)) if e == f => {
-                    ui.label(slot_name(f));
-                }
-                (Some(e), f) => {
-                    ui.colored_label(
-                        theme::WARN_TEXT,
-                        format!(
-                            "{} (expected {})",
-                            f.map_or("not an action", slot_name),
-                            slot_name(e)
-                        ),
-                    );
-                }
-                (None, f) => {
-                    ui.weak(f.map_or("—", slot_name));
-                }
-            }
-            ui.monospace(
-                t.value
-                    .as_ref()
-                    .map_or(String::new(), |v| format!("{:?}", v.bins)),
-            );
-            ui.monospace(format!("{:.3}", t.probability));
-            ui.monospace(t.value.as_ref().and_then(|v| v.raw.as_ref()).map_or(
-                String::new(),
-                |r| {
-                    r.iter()
-                        .map(|x| format!("{x:+.3}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                },
-            ));
-            let summary = t
-                .top
-                .iter()
-                .skip(1)
-                .map(|a| format!("{:.2}", a.probability))
-                .collect::<Vec<_>>()
-                .join(" ");
-            ui.weak(summary).on_hover_ui(|ui| {
-                egui::Grid::new(("top", t.position)).show(ui, |ui| {
-                    for a in &t.top {
-                        ui.monospace(&a.token);
-                        ui.monospace(format!("p {:.3}", a.probability));
-                        ui.monospace(format!("logit {:.2}", a.logit));
-                        ui.monospace(
-                            a.value
-                                .as_ref()
-                                .map(|v| {
-                                    format!(
-                                        "{} {:?} -> {:?}",
-                                        slot_name(v.slot),
-                                        v.bins,
-                                        v.raw.as_deref().unwrap_or(&[])
-                                    )
-                                })
-                                .unwrap_or_default(),
-                        );
-                        ui.end_row();
-                    }
-                });
-            });
-            ui.end_row();
-        }
-    });
-    if pred.tokens.len() > shown {
-        ui.weak(format!(
-            "… {} more generated tokens{}",
-            pred.tokens.len() - shown,
-            if pred.stopped_on_eos {
-                ""
-            } else {
-                " (no <eos>: generation hit the limit)"
-            }
-        ));
-    }
-}
-
-fn normalisation_ui(ui: &mut egui::Ui, p: &StepPrediction) {
-    let truth: Vec<f64> = p
-        .ground_truth
-        .iter()
-        .map(|a| (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt())
-        .collect();
-    if truth.is_empty() {
-        return;
-    }
-    let mean = truth.iter().sum::<f64>() / truth.len() as f64;
-    if mean <= 1e-9 {
-        ui.weak("normalisation check: the ground truth does not move here");
-        return;
-    }
-    let ranked = rank_keys_by_magnitude(&p.prediction.per_key, mean);
-    let chosen = &p.prediction.unnorm_key;
-    let pos = ranked.iter().position(|(k, _)| k == chosen);
-    let ratio = pos.map(|i| ranked[i].1);
-    ui.strong("Normalisation check");
-    let text = format!(
-        "decoded/true translation with `{chosen}`: ×{:.2} (rank {} of {})",
-        ratio.unwrap_or(f64::NAN),
-        pos.map_or(0, |i| i + 1),
-        ranked.len()
-    );
-    let suspicious = ratio.is_some_and(|r| !(0.2..=5.0).contains(&r));
-    if suspicious {
-        ui.colored_label(theme::WARN_TEXT, format!("{text}: likely the wrong key"));
-    } else {
-        ui.label(text);
-    }
-    ui.collapsing("closest keys", |ui| {
-        for (k, r) in ranked.iter().take(5) {
-            ui.monospace(format!("×{r:>6.2}  {k}"));
-        }
-    });
 }
 
 fn attention_ui(ui: &mut egui::Ui, view: &mut AttentionView, p: &StepPrediction) {
@@ -626,7 +372,7 @@ pub fn model_panel_ui(
         .show(ui, |ui| {
             actions_ui(ui, &p);
             ui.separator();
-            depth_ui(
+            depth::depth_ui(
                 ui,
                 state.depth_views.get(&step),
                 &mut state.cloud_depth,
@@ -634,9 +380,9 @@ pub fn model_panel_ui(
             );
             ui.separator();
             attention_ui(ui, &mut state.attention, &p);
-            tokens_ui(ui, &p, &mut state.selected_token);
+            tokens::tokens_ui(ui, &p, &mut state.selected_token);
             ui.separator();
-            normalisation_ui(ui, &p);
+            tokens::normalisation_ui(ui, &p);
         });
     out
 }

@@ -22,13 +22,16 @@ use std::sync::Arc;
 
 use hdf5::types::{VarLenAscii, VarLenUnicode};
 use nalgebra::Matrix4;
-use ndarray::s;
+
+mod frames;
+
+use frames::{Blocks, Hdf5Frames, Stream};
 
 use crate::episode::types::next_episode_uid;
 use crate::episode::{
     ActionConvention, ActionFrame, Actions, CalibrationOrigin, Camera, CameraPoses, DatasetFormat,
-    DepthImage, EncodedFrame, Episode, EpisodeError, EpisodeSource, EpisodeSummary, FrameCache,
-    FrameSource, ImageOrientation, Intrinsics, Proprio, RecordLabel, Result, RgbImage,
+    Episode, EpisodeError, EpisodeSource, EpisodeSummary, FrameCache, ImageOrientation, Intrinsics,
+    Proprio, Result,
 };
 
 /// One demo as listed at open.
@@ -443,229 +446,9 @@ fn control_rate(demo: &hdf5::Group, data: &hdf5::Group) -> Option<f64> {
         .filter(|f| f.is_finite() && *f > 0.0)
 }
 
-struct Stream {
-    name: String,
-    key: String,
-    image: Blocks<u8>,
-    depth: Option<Blocks<f32>>,
-    size: (u32, u32),
-}
-
-/// Most bytes one block of frames may hold in memory.
-pub const MAX_BLOCK_BYTES: usize = 32 << 20;
-
-/// Frames of one dataset read a chunk-aligned block at a time. Image stacks are stored in
-/// chunks spanning several frames (16 in robomimic's files); reading frame by frame makes the
-/// HDF5 library inflate every chunk again for each frame (measured: ~6x slower than whole
-/// blocks, whatever its chunk cache size), so the frames sharing a chunk are read together and
-/// the latest block is kept (one per dataset, at most [`MAX_BLOCK_BYTES`]).
-struct Blocks<T> {
-    ds: hdf5::Dataset,
-    /// Values per frame.
-    frame_len: usize,
-    /// Frames per block.
-    block: usize,
-    frames: usize,
-    latest: std::sync::Mutex<Option<(usize, Arc<Vec<T>>)>>,
-}
-
-impl<T: Copy> Blocks<T> {
-    fn new(ds: hdf5::Dataset) -> Self {
-        let shape = ds.shape();
-        let frames = shape.first().copied().unwrap_or(0);
-        let frame_len: usize = shape.iter().skip(1).product();
-        let chunk_frames = ds
-            .chunk()
-            .and_then(|c| c.first().copied())
-            .unwrap_or(1)
-            .max(1);
-        let fit = (MAX_BLOCK_BYTES / (frame_len * std::mem::size_of::<T>()).max(1)).max(1);
-        Self {
-            ds,
-            frame_len,
-            block: chunk_frames.min(fit),
-            frames,
-            latest: std::sync::Mutex::new(None),
-        }
-    }
-
-    /// The values of frame `step`, reading its block with `read(start, end)` when needed.
-    fn frame(
-        &self,
-        step: usize,
-        read: impl FnOnce(&hdf5::Dataset, usize, usize) -> hdf5::Result<Vec<T>>,
-    ) -> std::result::Result<Vec<T>, String> {
-        if step >= self.frames {
-            return Err(format!(
-                "frame {step} is past the end ({} frames)",
-                self.frames
-            ));
-        }
-        let start = step / self.block * self.block;
-        let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
-        let data = match latest.as_ref() {
-            Some((s, d)) if *s == start => d.clone(),
-            _ => {
-                let end = (start + self.block).min(self.frames);
-                let d = read(&self.ds, start, end).map_err(|e| e.to_string())?;
-                if d.len() != (end - start) * self.frame_len {
-                    return Err(format!(
-                        "read {} values for {} frames",
-                        d.len(),
-                        end - start
-                    ));
-                }
-                let d = Arc::new(d);
-                *latest = Some((start, d.clone()));
-                d
-            }
-        };
-        let off = (step - start) * self.frame_len;
-        Ok(data[off..off + self.frame_len].to_vec())
-    }
-}
-
-struct Hdf5Frames {
-    path: PathBuf,
-    episode: usize,
-    group: String,
-    flip: bool,
-    streams: Vec<Stream>,
-}
-
-/// The values of an array in row-major order, without copying when it already is.
-fn standard_vec<T: Clone, D: ndarray::Dimension>(a: ndarray::Array<T, D>) -> Vec<T> {
-    if a.is_standard_layout() {
-        // Contiguous in row-major order: the elements are `len` values from `offset` on.
-        let len = a.len();
-        let (v, offset) = a.into_raw_vec_and_offset();
-        let o = offset.unwrap_or(0);
-        if o == 0 && v.len() == len {
-            return v;
-        }
-        return v[o..o + len].to_vec();
-    }
-    a.as_standard_layout().iter().cloned().collect()
-}
-
-fn flip_rows<T: Copy>(data: &mut [T], row_len: usize) {
-    let rows = data.len() / row_len.max(1);
-    for r in 0..rows / 2 {
-        let (top, bottom) = data.split_at_mut((rows - 1 - r) * row_len);
-        top[r * row_len..(r + 1) * row_len].swap_with_slice(&mut bottom[..row_len]);
-    }
-}
-
-impl Hdf5Frames {
-    fn stream(&self, camera: usize) -> Result<&Stream> {
-        self.streams
-            .get(camera)
-            .ok_or_else(|| EpisodeError::NoSuchCamera {
-                path: self.path.clone(),
-                camera: format!("#{camera}"),
-            })
-    }
-
-    fn decode_err(&self, s: &Stream, step: usize, what: impl std::fmt::Display) -> EpisodeError {
-        EpisodeError::ImageDecode {
-            path: self.path.clone(),
-            record: RecordLabel(Some(self.episode)),
-            step,
-            camera: s.name.clone(),
-            reason: format!("{}/obs: {what}", self.group),
-        }
-    }
-}
-
-impl FrameSource for Hdf5Frames {
-    fn decode_rgb(&self, step: usize, camera: usize) -> Result<RgbImage> {
-        let s = self.stream(camera)?;
-        let mut pixels = s
-            .image
-            .frame(step, |ds, a, b| {
-                Ok(standard_vec(ds.read_slice::<u8, _, ndarray::Ix4>(s![
-                    a..b,
-                    ..,
-                    ..,
-                    ..
-                ])?))
-            })
-            .map_err(|e| self.decode_err(s, step, format!("{}: {e}", s.key)))?;
-        let (w, h) = s.size;
-        if self.flip {
-            flip_rows(&mut pixels, w as usize * 3);
-        }
-        Ok(RgbImage {
-            width_px: w,
-            height_px: h,
-            pixels,
-        })
-    }
-
-    fn decode_depth(&self, step: usize, camera: usize) -> Result<Option<DepthImage>> {
-        let s = self.stream(camera)?;
-        let Some(d) = &s.depth else {
-            return Ok(None);
-        };
-        let (w, h) = s.size;
-        let read = |d: &hdf5::Dataset, a: usize, b: usize| -> hdf5::Result<Vec<f32>> {
-            let unit = match d.dtype()?.to_descriptor()? {
-                // Integer depth is millimetres (the common uint16 encoding).
-                hdf5::types::TypeDescriptor::Unsigned(_)
-                | hdf5::types::TypeDescriptor::Integer(_) => 0.001,
-                _ => 1.0,
-            };
-            let v = standard_vec(if d.shape().len() == 4 {
-                d.read_slice::<f64, _, ndarray::Ix3>(s![a..b, .., .., 0])?
-            } else {
-                d.read_slice::<f64, _, ndarray::Ix3>(s![a..b, .., ..])?
-            });
-            Ok(v.into_iter()
-                .map(|x| {
-                    let m = (x * unit) as f32;
-                    if m.is_finite() && m > 0.0 { m } else { 0.0 }
-                })
-                .collect())
-        };
-        let mut depth_m = d
-            .frame(step, read)
-            .map_err(|e| self.decode_err(s, step, format!("{}_depth: {e}", s.name)))?;
-        if self.flip {
-            flip_rows(&mut depth_m, w as usize);
-        }
-        Ok(Some(DepthImage {
-            width_px: w,
-            height_px: h,
-            depth_m,
-        }))
-    }
-
-    fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame> {
-        // Stored as raw pixels: hand out a lossless PNG.
-        let png = self
-            .decode_rgb(step, camera)?
-            .to_png()
-            .map_err(|e| self.decode_err(&self.streams[camera], step, e))?;
-        Ok(EncodedFrame {
-            bytes: png.into(),
-            encoding: "png",
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rows_flip_in_place() {
-        let mut v = vec![1, 1, 2, 2, 3, 3];
-        flip_rows(&mut v, 2);
-        assert_eq!(v, [3, 3, 2, 2, 1, 1]);
-        let mut v = vec![1, 2, 3, 4];
-        flip_rows(&mut v, 2);
-        assert_eq!(v, [3, 4, 1, 2]);
-    }
 
     #[test]
     fn demos_sort_numerically() {

@@ -14,9 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use image::ImageFormat;
-use indexmap::IndexMap;
 use nalgebra::Matrix4;
-use serde::Deserialize;
+
+mod schema;
+
+use schema::{EpisodeJson, FrameJson, IndexJson};
 
 use super::{FrameContext, decode_depth_u16, decode_rgb, parse_json, safe_join};
 use crate::episode::types::next_episode_uid;
@@ -28,88 +30,6 @@ use crate::episode::{
 
 /// The `format` value this reader understands.
 pub const FORMAT_NAME: &str = "sim-episode-native";
-
-#[derive(Deserialize)]
-struct EpisodeJson {
-    #[serde(default)]
-    format: Option<String>,
-    instruction: String,
-    fps: f64,
-    num_frames: usize,
-    cameras: IndexMap<String, CameraJson>,
-    frames: Vec<FrameJson>,
-}
-
-#[derive(Deserialize)]
-struct CameraJson {
-    width: u32,
-    height: u32,
-    #[serde(rename = "K", default)]
-    k: Option<[[f64; 3]; 3]>,
-    rgb_path: String,
-    #[serde(default)]
-    depth_path: Option<String>,
-    #[serde(default)]
-    depth_encoding: Option<DepthEncodingJson>,
-    #[serde(default)]
-    world_from_camera_opencv: Option<[[f64; 4]; 4]>,
-    #[serde(default)]
-    world_from_camera_mujoco: Option<[[f64; 4]; 4]>,
-}
-
-#[derive(Deserialize)]
-struct DepthEncodingJson {
-    scale_to_metres: f32,
-    #[serde(default)]
-    invalid_value: u16,
-}
-
-#[derive(Deserialize)]
-struct FrameJson {
-    index: usize,
-    /// `null` stands for a non-finite value written as a bare NaN/Infinity token.
-    action_7d: [Option<f32>; 7],
-    #[serde(default)]
-    proprio: Option<ProprioJson>,
-    #[serde(default)]
-    camera_extrinsics: Option<IndexMap<String, ExtrinsicsJson>>,
-}
-
-#[derive(Deserialize)]
-struct ProprioJson {
-    #[serde(default)]
-    eef_pos_m: Option<[f32; 3]>,
-    #[serde(default)]
-    eef_rpy_rad: Option<[f32; 3]>,
-    #[serde(default)]
-    gripper_qpos_m: Option<[f32; 2]>,
-}
-
-#[derive(Deserialize)]
-struct ExtrinsicsJson {
-    #[serde(default)]
-    world_from_camera_opencv: Option<[[f64; 4]; 4]>,
-    #[serde(default)]
-    world_from_camera_mujoco: Option<[[f64; 4]; 4]>,
-}
-
-#[derive(Deserialize)]
-struct IndexJson {
-    #[serde(default)]
-    format: Option<String>,
-    episodes: Vec<IndexEntryJson>,
-}
-
-#[derive(Deserialize)]
-struct IndexEntryJson {
-    folder: String,
-    #[serde(default)]
-    instruction: Option<String>,
-    #[serde(default)]
-    num_frames: Option<usize>,
-    #[serde(default)]
-    cameras: Vec<String>,
-}
 
 /// Widest zero padding a frame template may ask for.
 const MAX_FRAME_DIGITS: usize = 12;

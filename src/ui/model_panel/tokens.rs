@@ -1,0 +1,170 @@
+//! The model panel's token inspector (every generated token with its slot, bins,
+//! probability and top-5 alternatives decoded) and the normalisation check (the same tokens
+//! decoded with every key of the checkpoint, ranked against the ground truth's magnitude).
+
+use crate::action_grid::Slot;
+use crate::model::predict::rank_keys_by_magnitude;
+use crate::pipeline::StepPrediction;
+use crate::ui::theme;
+
+fn slot_name(s: Slot) -> &'static str {
+    match s {
+        Slot::Translation => "translation",
+        Slot::Rotation => "rotation",
+        Slot::Gripper => "gripper",
+    }
+}
+
+pub(super) fn tokens_ui(ui: &mut egui::Ui, p: &StepPrediction, selected: &mut usize) {
+    let pred = &p.prediction;
+    ui.strong("Generated tokens");
+    if pred.issues.is_empty() {
+        ui.label("well-formed: 12 action tokens in translation/rotation/gripper order, then <eos>");
+    } else {
+        let n = pred.issues.len();
+        ui.colored_label(
+            theme::WARN_TEXT,
+            format!(
+                "malformed chunk ({n} issue{}), decoded with the reference's clamping",
+                if n == 1 { "" } else { "s" }
+            ),
+        );
+        ui.collapsing("issues", |ui| {
+            for i in &pred.issues {
+                ui.label(i);
+            }
+        });
+    }
+    let shown = pred.tokens.len().min(3 * 4 + 4);
+    egui::Grid::new("tokens").striped(true).show(ui, |ui| {
+        for h in ["#", "token", "slot", "bins", "p", "value", "top-5"] {
+            ui.strong(h);
+        }
+        ui.end_row();
+        for t in &pred.tokens[..shown] {
+            let is_sel = *selected == t.position;
+            if ui
+                .selectable_label(is_sel, format!("{}", t.position))
+                .on_hover_text("show this token's attention")
+                .clicked()
+            {
+                *selected = t.position;
+            }
+            ui.monospace(&t.token);
+            let found = t.value.as_ref().map(|v| v.slot);
+            match (t.expected_slot, found) {
+                (Some(e), Some(f)) if e == f => {
+                    ui.label(slot_name(f));
+                }
+                (Some(e), f) => {
+                    ui.colored_label(
+                        theme::WARN_TEXT,
+                        format!(
+                            "{} (expected {})",
+                            f.map_or("not an action", slot_name),
+                            slot_name(e)
+                        ),
+                    );
+                }
+                (None, f) => {
+                    ui.weak(f.map_or("—", slot_name));
+                }
+            }
+            ui.monospace(
+                t.value
+                    .as_ref()
+                    .map_or(String::new(), |v| format!("{:?}", v.bins)),
+            );
+            ui.monospace(format!("{:.3}", t.probability));
+            ui.monospace(t.value.as_ref().and_then(|v| v.raw.as_ref()).map_or(
+                String::new(),
+                |r| {
+                    r.iter()
+                        .map(|x| format!("{x:+.3}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                },
+            ));
+            let summary = t
+                .top
+                .iter()
+                .skip(1)
+                .map(|a| format!("{:.2}", a.probability))
+                .collect::<Vec<_>>()
+                .join(" ");
+            ui.weak(summary).on_hover_ui(|ui| {
+                egui::Grid::new(("top", t.position)).show(ui, |ui| {
+                    for a in &t.top {
+                        ui.monospace(&a.token);
+                        ui.monospace(format!("p {:.3}", a.probability));
+                        ui.monospace(format!("logit {:.2}", a.logit));
+                        ui.monospace(
+                            a.value
+                                .as_ref()
+                                .map(|v| {
+                                    format!(
+                                        "{} {:?} -> {:?}",
+                                        slot_name(v.slot),
+                                        v.bins,
+                                        v.raw.as_deref().unwrap_or(&[])
+                                    )
+                                })
+                                .unwrap_or_default(),
+                        );
+                        ui.end_row();
+                    }
+                });
+            });
+            ui.end_row();
+        }
+    });
+    if pred.tokens.len() > shown {
+        ui.weak(format!(
+            "… {} more generated tokens{}",
+            pred.tokens.len() - shown,
+            if pred.stopped_on_eos {
+                ""
+            } else {
+                " (no <eos>: generation hit the limit)"
+            }
+        ));
+    }
+}
+
+pub(super) fn normalisation_ui(ui: &mut egui::Ui, p: &StepPrediction) {
+    let truth: Vec<f64> = p
+        .ground_truth
+        .iter()
+        .map(|a| (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt())
+        .collect();
+    if truth.is_empty() {
+        return;
+    }
+    let mean = truth.iter().sum::<f64>() / truth.len() as f64;
+    if mean <= 1e-9 {
+        ui.weak("normalisation check: the ground truth does not move here");
+        return;
+    }
+    let ranked = rank_keys_by_magnitude(&p.prediction.per_key, mean);
+    let chosen = &p.prediction.unnorm_key;
+    let pos = ranked.iter().position(|(k, _)| k == chosen);
+    let ratio = pos.map(|i| ranked[i].1);
+    ui.strong("Normalisation check");
+    let text = format!(
+        "decoded/true translation with `{chosen}`: ×{:.2} (rank {} of {})",
+        ratio.unwrap_or(f64::NAN),
+        pos.map_or(0, |i| i + 1),
+        ranked.len()
+    );
+    let suspicious = ratio.is_some_and(|r| !(0.2..=5.0).contains(&r));
+    if suspicious {
+        ui.colored_label(theme::WARN_TEXT, format!("{text}: likely the wrong key"));
+    } else {
+        ui.label(text);
+    }
+    ui.collapsing("closest keys", |ui| {
+        for (k, r) in ranked.iter().take(5) {
+            ui.monospace(format!("×{r:>6.2}  {k}"));
+        }
+    });
+}
