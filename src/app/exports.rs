@@ -39,7 +39,7 @@ impl SpatialscopeApp {
             ),
             SaveKind::Png { .. } => ("Save the 3-D view as PNG", "view3d.png", "png"),
         };
-        let name = match (&kind, &self.episode) {
+        let name = match (&kind, &self.session.episode) {
             (SaveKind::Recording, Some(ep)) => {
                 format!("{}.rrd", crate::export::rerun_paths::segment(&ep.name))
             }
@@ -47,7 +47,7 @@ impl SpatialscopeApp {
                 format!(
                     "{}_step{:04}.png",
                     crate::export::rerun_paths::segment(&ep.name),
-                    self.timeline.step
+                    self.session.step()
                 )
             }
             _ => name.to_owned(),
@@ -67,7 +67,7 @@ impl SpatialscopeApp {
             });
         match spawned {
             Ok(_) => self.pending_save = Some(PendingSave { rx, kind }),
-            Err(e) => self.status.errors.push(UserError {
+            Err(e) => self.session.status.errors.push(UserError {
                 file: None,
                 message: format!("cannot open the save dialog: {e}"),
             }),
@@ -89,13 +89,15 @@ impl SpatialscopeApp {
 
     /// Exports the open episode (and the predictions computed so far).
     pub fn export_recording(&mut self, target: RecordingTarget) {
-        let Some(ep) = &self.episode else { return };
-        let predictions = if self.model_panel.episode_uid == Some(ep.uid) {
-            self.model_panel.predictions.clone()
+        let Some(ep) = &self.session.episode else {
+            return;
+        };
+        let predictions = if self.session.model.episode_uid == Some(ep.uid) {
+            self.session.model.predictions.clone()
         } else {
             Default::default()
         };
-        self.status.notice = None;
+        self.session.status.notice = None;
         self.worker.send(Command::ExportRecording {
             episode_uid: ep.uid,
             predictions,
@@ -105,11 +107,11 @@ impl SpatialscopeApp {
 
     /// Saves the current 3-D view at `size` to `path` (rendered offscreen on the worker).
     pub fn save_view_png(&mut self, path: PathBuf, uniforms: PointUniforms, size: [u32; 2]) {
-        let Some(cloud) = self.shown_cloud() else {
+        let Some(cloud) = self.session.shown_cloud() else {
             return;
         };
-        let lines = self.scene_lines();
-        let attention = self.attention_values().map(|a| Arc::new(a.1));
+        let lines = self.panels.view3d.lines(&self.session);
+        let attention = self.session.attention_values().map(|a| Arc::new(a.1));
         self.worker.send(Command::SaveViewPng(Box::new(PngRequest {
             cloud,
             lines,
@@ -118,13 +120,5 @@ impl SpatialscopeApp {
             size,
             path,
         })));
-    }
-
-    /// After the 3-D view drew: a "Save PNG" click becomes a save dialog.
-    pub(super) fn take_png_request(&mut self, ctx: &egui::Context) {
-        if let Some(uniforms) = self.view3d.png_request.take() {
-            let size = self.view3d.png_size;
-            self.ask_where_to_save(ctx, SaveKind::Png { uniforms, size });
-        }
     }
 }

@@ -4,9 +4,87 @@
 
 use egui::{Color32, TextureHandle, TextureOptions};
 
-use super::theme;
-use crate::episode::{CalibrationOrigin, Camera, DepthImage};
-use crate::worker::CameraFrame;
+use super::panel::Panel;
+use super::session::Session;
+use super::{Intent, theme};
+use crate::episode::{CalibrationOrigin, Camera, DepthImage, Episode};
+use crate::worker::{CameraFrame, FrameBundle};
+
+/// Every camera of the open episode side by side, as a dock panel; holds their textures.
+#[derive(Default)]
+pub struct CamerasPanel {
+    textures: Vec<CameraTextures>,
+}
+
+impl CamerasPanel {
+    /// Fresh (empty) textures for an episode's cameras.
+    pub fn reset(&mut self, cameras: usize) {
+        self.textures = (0..cameras).map(|_| CameraTextures::default()).collect();
+    }
+
+    /// Uploads a decoded step's frames (the app calls this when a frame arrives).
+    pub fn update(&mut self, ctx: &egui::Context, ep: &Episode, bundle: &FrameBundle) {
+        for ((cam, f), t) in ep
+            .cameras
+            .iter()
+            .zip(&bundle.cameras)
+            .zip(self.textures.iter_mut())
+        {
+            t.update(ctx, &cam.name, f);
+        }
+    }
+}
+
+impl Panel for CamerasPanel {
+    fn ui(&mut self, ui: &mut egui::Ui, session: &Session) -> Vec<Intent> {
+        let Some(ep) = &session.episode else {
+            ui.weak("no episode open");
+            return Vec::new();
+        };
+        let attention = session
+            .attention_values()
+            .filter(|_| session.attention.show);
+        egui::ScrollArea::both()
+            .id_salt("cameras_scroll")
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                let n = ep.cameras.len().max(1);
+                let spacing = ui.spacing().item_spacing.x;
+                let width =
+                    ((ui.available_width() - spacing * (n as f32 - 1.0)) / n as f32).max(96.0);
+                ui.horizontal_top(|ui| {
+                    for (ci, cam) in ep.cameras.iter().enumerate() {
+                        let frame = session.frame.as_ref().and_then(|f| f.cameras.get(ci));
+                        let overlay = attention
+                            .as_ref()
+                            .filter(|a| a.0 == ci)
+                            .map(|a| (a.1.as_slice(), a.2, session.attention.opacity));
+                        if let Some(t) = self.textures.get(ci) {
+                            camera_ui(
+                                ui,
+                                cam,
+                                frame,
+                                t,
+                                width,
+                                session.settings.show_depth,
+                                overlay,
+                            );
+                        }
+                    }
+                });
+                if let Some(f) = &session.frame
+                    && f.step != session.step()
+                {
+                    ui.weak(format!(
+                        "showing step {} while step {} decodes…",
+                        f.step,
+                        session.step()
+                    ));
+                }
+            });
+        Vec::new()
+    }
+}
 
 /// GPU textures of one camera, updated in place when a new frame arrives.
 #[derive(Default)]

@@ -10,8 +10,24 @@ use std::collections::BTreeSet;
 
 use egui::{Role, Sense, WidgetInfo};
 
+use super::panel::Panel;
+use super::session::Session;
 use super::{Intent, theme};
 use crate::worker::DatasetInfo;
+
+/// The episode list as a dock panel.
+#[derive(Debug, Default)]
+pub struct EpisodesPanel {
+    pub list: EpisodeListState,
+}
+
+impl Panel for EpisodesPanel {
+    fn ui(&mut self, ui: &mut egui::Ui, session: &Session) -> Vec<Intent> {
+        episode_list_ui(ui, &session.datasets, session.selected, &mut self.list)
+            .into_iter()
+            .collect()
+    }
+}
 
 /// State of the list that is not data: the search text and collapsed datasets.
 #[derive(Debug, Default)]

@@ -10,7 +10,9 @@
 
 use egui::{Pos2, Sense, Shape, Stroke, Vec2, pos2, vec2};
 
-use super::theme;
+use super::panel::Panel;
+use super::session::Session;
+use super::{Intent, theme};
 use crate::action_grid::{
     ActionBins, ActionReading, ActionStatistics, Axis, ProcessorConfig, read_action,
 };
@@ -22,6 +24,50 @@ pub enum StatsChoice {
     Key(String),
     /// q01/q99 of the open episode's own actions.
     Episode,
+}
+
+/// The action-grid panel as a dock panel.
+#[derive(Debug, Default)]
+pub struct GridPanel;
+
+impl Panel for GridPanel {
+    fn ui(&mut self, ui: &mut egui::Ui, session: &Session) -> Vec<Intent> {
+        let mut out = Vec::new();
+        let (Some(cfg), Some(ep)) = (&session.grid, &session.episode) else {
+            ui.weak(if session.episode.is_none() {
+                "no episode open"
+            } else {
+                "action grid: loading…"
+            });
+            return out;
+        };
+        ui.strong("Action grid (SpatialVLA, released)");
+        let Some(action) = ep.actions.values.get(session.step()) else {
+            return out;
+        };
+        if ui.button("Action distribution of this dataset…").clicked() {
+            out.push(Intent::ShowDistribution);
+        }
+        let predicted = session.predicted_bins();
+        egui::ScrollArea::vertical()
+            .id_salt("grid_scroll")
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                let mut choice = session.stats_choice.clone();
+                grid_panel_ui(
+                    ui,
+                    cfg,
+                    session.episode_stats.as_ref(),
+                    &mut choice,
+                    action,
+                    predicted.as_ref(),
+                );
+                if choice != session.stats_choice {
+                    out.push(Intent::SetStatsChoice(choice));
+                }
+            });
+        out
+    }
 }
 
 /// Draws the panel; `choice` may be changed by the key selector.

@@ -1,18 +1,27 @@
-//! Panels of the desktop app. Each panel is a function `*_ui(ui, ..)` over the state it
-//! shows, returning [`Intent`]s instead of mutating shared data or touching files: the app
-//! turns intents into worker commands.
+//! Panels of the desktop app, behind one protocol ([`panel::Panel`]): a panel draws from
+//! the [`session::Session`] (read-only) and its own view state, and returns [`Intent`]s
+//! instead of mutating shared data, sending commands or touching files; the app turns
+//! intents into session changes and worker commands. The panels live in a dockable,
+//! persisted layout ([`dock`]); the menu, instruction header, timeline and status bar are
+//! the app's fixed chrome around it.
 
 pub mod camera_view;
 pub mod distribution_panel;
+pub mod dock;
 pub mod episode_list;
 pub mod grid_panel;
 pub mod model_panel;
+pub mod panel;
 pub mod plots;
+pub mod session;
 pub mod settings;
 pub mod status;
 pub mod theme;
 pub mod timeline;
 pub mod view3d;
+
+pub use panel::{Panel, PanelId, Panels};
+pub use session::Session;
 
 use std::path::PathBuf;
 
@@ -50,4 +59,20 @@ pub enum Intent {
     SaveRecording,
     /// Stream the episode to a running Rerun viewer.
     SendToRerun,
+    /// The 3-D view's scene options changed (cameras shown, the model's view): rebuild the
+    /// step's scene.
+    SceneChanged,
+    /// Ask where to save the 3-D view as a PNG drawn with these uniforms at `size` pixels.
+    SavePng {
+        uniforms: crate::render::PointUniforms,
+        size: [u32; 2],
+    },
+    /// Normalise with other statistics (grid panel, distribution).
+    SetStatsChoice(grid_panel::StatsChoice),
+    /// Open the action-distribution window.
+    ShowDistribution,
+    /// Which depth the 3-D view lifts once the step has a prediction.
+    SetCloudDepth(crate::scene::CloudDepth),
+    /// The attention shown (token, layer/head, overlay).
+    SetAttention(session::AttentionView),
 }

@@ -6,8 +6,43 @@
 
 use egui_plot::{Line, Plot, PlotPoint, PlotPoints, VLine};
 
-use super::theme;
+use super::panel::Panel;
+use super::session::Session;
+use super::{Intent, theme};
 use crate::episode::Episode;
+
+/// The plots as a dock panel.
+#[derive(Debug, Default)]
+pub struct PlotsPanel;
+
+impl Panel for PlotsPanel {
+    fn ui(&mut self, ui: &mut egui::Ui, session: &Session) -> Vec<Intent> {
+        let (Some(ep), Some(data)) = (&session.episode, &session.plot_data) else {
+            ui.weak("no episode open");
+            return Vec::new();
+        };
+        if !data.is_for(ep.uid) {
+            return Vec::new();
+        }
+        let overlay = session.prediction_overlay();
+        egui::ScrollArea::vertical()
+            .id_salt("plots_scroll")
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                plots_ui(
+                    ui,
+                    data,
+                    session.step(),
+                    session.settings.show_proprio,
+                    overlay.as_ref(),
+                )
+            })
+            .inner
+            .map(Intent::StepChanged)
+            .into_iter()
+            .collect()
+    }
+}
 
 /// One plotted series.
 pub struct SeriesData {

@@ -21,12 +21,6 @@ pub struct ViewSettings {
     pub fallback_fps: f32,
     /// Last opened path, reopened when the app starts with no argument.
     pub last_path: Option<std::path::PathBuf>,
-    /// Show the action-grid panel.
-    pub show_grid: bool,
-    /// Show the model panel.
-    pub show_model: bool,
-    /// Which of the two shares the right side when both are shown.
-    pub right_tab: RightTab,
     /// Unnorm key chosen in the grid panel (None: guess from the dataset, else the
     /// episode's own statistics).
     pub unnorm_key: Option<String>,
@@ -41,9 +35,6 @@ impl Default for ViewSettings {
             playback_speed: 1.0,
             fallback_fps: 5.0,
             last_path: None,
-            show_grid: true,
-            show_model: true,
-            right_tab: RightTab::Grid,
             unnorm_key: None,
         }
     }
@@ -83,12 +74,4 @@ mod tests {
         assert!(!s.show_depth);
         assert!(s.show_proprio);
     }
-}
-
-/// The right-hand panel's tabs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub enum RightTab {
-    #[default]
-    Grid,
-    Model,
 }

@@ -4,9 +4,150 @@
 
 use std::sync::Arc;
 
+use super::Intent;
+use super::panel::Panel;
+use super::session::Session;
+use crate::episode::Episode;
 use crate::render::{
     ColorMode, LineSet, OrbitCamera, PointCloud, PointCloudCallback, PointUniforms,
 };
+use crate::scene::SceneOptions;
+
+/// The 3-D view as a dock panel: its view state and the step's lines with the predicted
+/// worm (rebuilt only when the lines, the step or the prediction change).
+#[derive(Default)]
+pub struct View3dPanel {
+    pub state: View3dState,
+    lines_cache: Option<((u64, usize, usize), Arc<LineSet>)>,
+}
+
+impl View3dPanel {
+    /// The view's options that shape the scene the worker builds (the view holds them; every
+    /// step request carries them).
+    pub fn scene_options(&self) -> SceneOptions {
+        SceneOptions {
+            hidden_cameras: self.state.hidden_cameras.clone(),
+            model_view: self.state.model_view,
+            model_view_bf16: self.state.model_view_bf16,
+        }
+    }
+
+    /// A new episode: every camera shown, the full cloud, framed anew.
+    pub fn reset(&mut self) {
+        self.state.camera = None;
+        self.state.look_through = None;
+        self.state.hidden_cameras.clear();
+        self.state.model_view = false;
+        self.lines_cache = None;
+    }
+
+    /// The step's lines plus, when the step has a prediction, its chunk as a worm from the
+    /// end-effector (world frame only).
+    pub fn lines(&mut self, session: &Session) -> Arc<LineSet> {
+        let scene = session.frame.as_ref().and_then(|f| f.scene.as_ref());
+        let base = scene.map_or_else(|| Arc::new(LineSet::default()), |s| s.lines.clone());
+        let world = scene.is_some_and(|s| s.cloud.world_frame);
+        let step = session.step();
+        let pred = session.prediction().cloned();
+        let key = (
+            base.version,
+            step,
+            pred.as_ref().map_or(0, |p| Arc::as_ptr(p) as usize),
+        );
+        if let Some((k, lines)) = &self.lines_cache
+            && *k == key
+        {
+            return lines.clone();
+        }
+        let merged = match &session.episode {
+            Some(ep) => crate::scene::step::lines_with_prediction(
+                ep,
+                step,
+                &base,
+                world,
+                pred.as_ref()
+                    .and_then(|p| p.prediction.chunk.actions.as_deref()),
+            ),
+            None => base,
+        };
+        self.lines_cache = Some((key, merged.clone()));
+        merged
+    }
+}
+
+impl Panel for View3dPanel {
+    fn ui(&mut self, ui: &mut egui::Ui, session: &Session) -> Vec<Intent> {
+        let mut out = Vec::new();
+        let Some(ep) = session.episode.clone() else {
+            ui.weak("no episode open");
+            return out;
+        };
+        let depth_cams: Vec<(usize, &str)> = ep
+            .cameras
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.has_depth && c.intrinsics.is_some())
+            .map(|(i, c)| (i, c.name.as_str()))
+            .collect();
+        if !depth_cams.is_empty() && camera_toggles_ui(ui, &mut self.state, &depth_cams) {
+            out.push(Intent::SceneChanged);
+        }
+        let Some(cloud) = session.shown_cloud() else {
+            ui.weak(if depth_cams.is_empty() {
+                "no 3-D view yet: no camera has depth and intrinsics; run the model on this step to lift ZoeDepth's estimate"
+            } else {
+                "no 3-D view at this step (no valid depth in the shown cameras)"
+            });
+            return out;
+        };
+        let lines = self.lines(session);
+        let attention = session.attention_values().map(|a| Arc::new(a.1));
+        let cameras = view_cameras(&ep, session.step(), &self.state.hidden_cameras);
+        let height = ui.available_height();
+        view3d_ui(
+            ui,
+            &mut self.state,
+            View3dInput {
+                cloud: &cloud,
+                lines: &lines,
+                attention,
+                cameras: &cameras,
+            },
+            height,
+        );
+        if let Some(uniforms) = self.state.png_request.take() {
+            out.push(Intent::SavePng {
+                uniforms,
+                size: self.state.png_size,
+            });
+        }
+        out
+    }
+}
+
+/// The cameras the 3-D view can look through at `step`: shown, with intrinsics and a pose.
+pub fn view_cameras(ep: &Episode, step: usize, hidden: &[usize]) -> Vec<ViewCamera> {
+    ep.cameras
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| !hidden.contains(i) && !c.placeholder)
+        .filter_map(|(index, c)| {
+            let k = c.intrinsics?;
+            let pose = c.poses.world_from_camera(step)?;
+            Some(ViewCamera {
+                index,
+                name: c.name.clone(),
+                world_from_camera: *pose,
+                fx: k.fx_px,
+                fy: k.fy_px,
+                cx: k.cx_px,
+                cy: k.cy_px,
+                width: f64::from(k.width_px),
+                height: f64::from(k.height_px),
+            })
+        })
+        .collect()
+}
 
 /// View state of the 3-D panel.
 #[derive(Debug, Clone)]
@@ -248,10 +389,14 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
     let size = match through {
         // The camera's own aspect, so its image is not stretched.
         Some((_, aspect)) => {
-            let w = ui.available_width().min(height / aspect as f32);
+            let h = height.min(ui.available_height()).max(120.0);
+            let w = ui.available_width().min(h / aspect as f32);
             egui::vec2(w, w * aspect as f32)
         }
-        None => egui::vec2(ui.available_width(), height),
+        None => egui::vec2(
+            ui.available_width(),
+            height.min(ui.available_height()).max(120.0),
+        ),
     };
     let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click_and_drag());
     let d = response.drag_delta();

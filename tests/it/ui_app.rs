@@ -99,19 +99,19 @@ fn the_app_opens_the_samples_and_follows_the_timeline() {
     let mut h = app_harness(common::native_dir());
     let t = Duration::from_secs(30);
     assert!(
-        run_until(&mut h, t, |a| a.episode.is_some()
-            && a.frame.as_ref().is_some_and(|f| f.step == 0)),
+        run_until(&mut h, t, |a| a.session.episode.is_some()
+            && a.session.frame.as_ref().is_some_and(|f| f.step == 0)),
         "first episode and its first frame"
     );
     {
         let app = h.state();
-        assert_eq!(app.datasets.len(), 1);
-        assert_eq!(app.datasets[0].summaries.len(), 3);
-        let ep = app.episode.as_ref().expect("episode");
+        assert_eq!(app.session.datasets.len(), 1);
+        assert_eq!(app.session.datasets[0].summaries.len(), 3);
+        let ep = app.session.episode.as_ref().expect("episode");
         assert_eq!(ep.instruction, "pick up the red cube");
-        assert_eq!(app.timeline.len, 46);
-        assert_eq!(app.timeline.fps, 20.0);
-        let f = app.frame.as_ref().expect("frame");
+        assert_eq!(app.session.timeline.len, 46);
+        assert_eq!(app.session.timeline.fps, 20.0);
+        let f = app.session.frame.as_ref().expect("frame");
         assert_eq!(f.cameras.len(), 2);
         assert!(
             f.cameras
@@ -125,29 +125,35 @@ fn the_app_opens_the_samples_and_follows_the_timeline() {
     h.key_press(egui::Key::ArrowRight);
     h.key_press(egui::Key::ArrowRight);
     assert!(
-        run_until(&mut h, t, |a| a.frame.as_ref().is_some_and(|f| f.step == 2)),
+        run_until(&mut h, t, |a| a
+            .session
+            .frame
+            .as_ref()
+            .is_some_and(|f| f.step == 2)),
         "frame for step 2"
     );
-    assert_eq!(h.state().timeline.step, 2);
+    assert_eq!(h.state().session.timeline.step, 2);
 
     // Select the third episode from the list.
     h.get_by_label_contains("pick up the red can").click();
     assert!(
         run_until(&mut h, t, |a| a
+            .session
             .episode
             .as_ref()
             .is_some_and(|e| e.num_steps() == 66)
-            && a.frame.is_some()),
+            && a.session.frame.is_some()),
         "third episode"
     );
-    assert_eq!(h.state().timeline.step, 0);
-    assert_eq!(h.state().selected, Some((0, 2)));
+    assert_eq!(h.state().session.timeline.step, 0);
+    assert_eq!(h.state().session.selected, Some((0, 2)));
 }
 
 #[test]
 fn a_bad_path_is_reported_and_the_app_keeps_working() {
     let mut h = app_harness(common::native_dir());
     assert!(run_until(&mut h, Duration::from_secs(30), |a| a
+        .session
         .frame
         .is_some()));
     let missing = std::env::temp_dir().join("spatialscope-no-such-dataset");
@@ -155,12 +161,13 @@ fn a_bad_path_is_reported_and_the_app_keeps_working() {
     h.state_mut().open_for_test(Intent::Open(missing), &ctx);
     // The error and the end of the "opening" progress may arrive in different frames.
     assert!(run_until(&mut h, Duration::from_secs(30), |a| !a
+        .session
         .status
         .errors
         .is_empty()
         && !a.is_busy()));
     h.run_steps(2);
-    let err = &h.state().status.errors[0];
+    let err = &h.state().session.status.errors[0];
     assert!(
         err.message.contains("spatialscope-no-such-dataset"),
         "{}",
@@ -171,6 +178,7 @@ fn a_bad_path_is_reported_and_the_app_keeps_working() {
     // Still usable: the open episode stays and stepping works.
     h.key_press(egui::Key::ArrowRight);
     assert!(run_until(&mut h, Duration::from_secs(30), |a| a
+        .session
         .frame
         .as_ref()
         .is_some_and(|f| f.step == 1)));
@@ -196,9 +204,9 @@ impl eframe::Storage for MemoryStorage {
 #[test]
 fn view_settings_persist_through_eframe_storage() {
     let mut h = app_harness(common::native_dir());
-    h.state_mut().settings.show_depth = false;
-    h.state_mut().settings.playback_speed = 2.5;
-    h.state_mut().settings.loop_playback = true;
+    h.state_mut().session.settings.show_depth = false;
+    h.state_mut().session.settings.playback_speed = 2.5;
+    h.state_mut().session.settings.loop_playback = true;
     let mut storage = MemoryStorage::default();
     eframe::App::save(h.state_mut(), &mut storage);
     let restored: ViewSettings =
@@ -206,29 +214,37 @@ fn view_settings_persist_through_eframe_storage() {
             .expect("saved under the versioned key");
     assert!(!restored.show_depth && restored.loop_playback);
     assert_eq!(restored.playback_speed, 2.5);
-    // Data is never persisted: only the settings key exists.
-    assert_eq!(storage.0.len(), 1);
+    // The layout is persisted too, and restores to the same tree.
+    let dock: spatialscope::ui::dock::Dock =
+        eframe::get_value(&storage, spatialscope::ui::dock::STORAGE_KEY)
+            .expect("the layout under its versioned key");
+    assert!(dock.tree == h.state().dock.tree);
+    // Data is never persisted: only the settings and the layout keys exist.
+    assert_eq!(storage.0.len(), 2);
 }
 
 #[test]
 fn the_grid_panel_reads_the_current_action_with_the_dataset_key() {
     let mut h = app_harness(common::bridge_dir());
     assert!(
-        run_until(&mut h, Duration::from_secs(30), |a| a.grid.is_some()
-            && a.frame.is_some()),
+        run_until(&mut h, Duration::from_secs(30), |a| a
+            .session
+            .grid
+            .is_some()
+            && a.session.frame.is_some()),
         "grid and first frame"
     );
     h.run_steps(2);
     assert_eq!(
-        h.state().stats_choice,
+        h.state().session.stats_choice,
         spatialscope::ui::grid_panel::StatsChoice::Key("bridge_orig/1.0.0".into()),
         "Bridge episodes use SpatialVLA's bridge_orig statistics"
     );
     // Step 1 of record 0: the golden action_step1; its tokens are on screen.
     h.key_press(egui::Key::ArrowRight);
     h.run_steps(2);
-    let cfg = h.state().grid.clone().expect("grid");
-    let ep = h.state().episode.clone().expect("episode");
+    let cfg = h.state().session.grid.clone().expect("grid");
+    let ep = h.state().session.episode.clone().expect("episode");
     let raw: Vec<f64> = ep.actions.values[1].iter().map(|&v| f64::from(v)).collect();
     let r = spatialscope::action_grid::read_action(
         &cfg.grid,
@@ -248,12 +264,13 @@ fn the_grid_panel_reads_the_current_action_with_the_dataset_key() {
 fn native_episodes_fall_back_to_their_own_statistics() {
     let mut h = app_harness(common::native_dir());
     assert!(run_until(&mut h, Duration::from_secs(30), |a| a
+        .session
         .grid
         .is_some()
-        && a.frame.is_some()));
+        && a.session.frame.is_some()));
     h.run_steps(2);
     assert_eq!(
-        h.state().stats_choice,
+        h.state().session.stats_choice,
         spatialscope::ui::grid_panel::StatsChoice::Episode
     );
     h.get_by_label_contains("quantisation: direction");
@@ -263,12 +280,14 @@ fn native_episodes_fall_back_to_their_own_statistics() {
 fn the_distribution_is_computed_on_the_worker_and_shown() {
     let mut h = app_harness(common::bridge_dir());
     assert!(run_until(&mut h, Duration::from_secs(30), |a| a
+        .session
         .grid
         .is_some()
-        && a.frame.is_some()));
+        && a.session.frame.is_some()));
     h.get_by_label("Action distribution of this dataset…")
         .click();
-    h.run_steps(2);
+    // The click's intent opens the window after that frame; its first frame is a sizing pass.
+    h.run_steps(4);
     h.get_by_label("Compute").click();
     assert!(
         run_until(&mut h, Duration::from_secs(60), |a| a

@@ -17,13 +17,14 @@ const T: Duration = Duration::from_secs(60);
 fn save_recording_and_png_from_the_app() {
     let tmp = tempfile::tempdir().unwrap();
     let mut h = app_harness(common::native_dir());
-    assert!(run_until(&mut h, T, |a| a.episode.is_some()
-        && a.frame.as_ref().is_some_and(|f| f.scene.is_some())));
+    assert!(run_until(&mut h, T, |a| a.session.episode.is_some()
+        && a.session.frame.as_ref().is_some_and(|f| f.scene.is_some())));
 
     let rrd = tmp.path().join("ep.rrd");
     h.state_mut()
         .export_recording(RecordingTarget::File(rrd.clone()));
     assert!(run_until(&mut h, T, |a| a
+        .session
         .status
         .notice
         .as_deref()
@@ -34,6 +35,7 @@ fn save_recording_and_png_from_the_app() {
     let png = tmp.path().join("view.png");
     let cloud = h
         .state()
+        .session
         .frame
         .as_ref()
         .unwrap()
@@ -50,15 +52,17 @@ fn save_recording_and_png_from_the_app() {
     );
     h.state_mut().save_view_png(png.clone(), u, [400, 300]);
     let done = run_until(&mut h, T, |a| {
-        a.status
+        a.session
+            .status
             .notice
             .as_deref()
             .is_some_and(|n| n.contains("saved the 3-D view"))
-            || !a.status.errors.is_empty()
+            || !a.session.status.errors.is_empty()
     });
     assert!(done);
     let errors: Vec<String> = h
         .state()
+        .session
         .status
         .errors
         .iter()
@@ -79,6 +83,7 @@ fn save_recording_and_png_from_the_app() {
     h.state_mut()
         .export_recording(RecordingTarget::File(inside.clone()));
     assert!(run_until(&mut h, T, |a| a
+        .session
         .status
         .errors
         .iter()
@@ -90,6 +95,7 @@ fn save_recording_and_png_from_the_app() {
         &egui::Context::default(),
     );
     assert!(run_until(&mut h, T, |a| a
+        .session
         .frame
         .as_ref()
         .is_some_and(|f| f.step == 3)));

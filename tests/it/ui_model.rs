@@ -18,30 +18,39 @@ const T: Duration = Duration::from_secs(60);
 fn predict_a_frame_and_inspect_it() {
     let mut h = app_harness(common::native_dir());
     assert!(
-        run_until(&mut h, T, |a| a.episode.is_some()
-            && a.model_panel.info.is_some()),
+        run_until(&mut h, T, |a| a.session.episode.is_some()
+            && a.session.model.info.is_some()),
         "episode and bundled checkpoint load"
     );
-    assert!(h.state().model_panel.info.as_ref().unwrap().random_weights);
+    assert!(
+        h.state()
+            .session
+            .model
+            .info
+            .as_ref()
+            .unwrap()
+            .random_weights
+    );
     h.get_by_label("Model").click();
     // Steps, not run(): a spinner (frames still decoding) may keep repainting.
     h.run_steps(3);
     h.get_by_label("Run on this frame").click();
     assert!(run_until(&mut h, T, |a| a
-        .model_panel
+        .session
+        .model
         .failures
         .contains_key(&0)));
-    let msg = h.state().model_panel.failures[&0].message.clone();
+    let msg = h.state().session.model.failures[&0].message.clone();
     assert!(msg.contains("choose an unnorm key"), "{msg}");
 
-    h.state_mut().model_panel.unnorm_key = Some("bridge_orig/1.0.0".into());
+    h.state_mut().panels.model.unnorm_key = Some("bridge_orig/1.0.0".into());
     h.get_by_label("Run on this frame").click();
     assert!(
-        run_until(&mut h, T, |a| a.model_panel.predictions.contains_key(&0)),
+        run_until(&mut h, T, |a| a.session.model.predictions.contains_key(&0)),
         "prediction of step 0"
     );
     h.run();
-    let p = h.state().model_panel.predictions[&0].clone();
+    let p = h.state().session.model.predictions[&0].clone();
     assert_eq!(p.step, 0);
     assert_eq!(p.prediction.unnorm_key, "bridge_orig/1.0.0");
     // The reference behaviour by default: ZoeDepth's estimate, recorded as such.
@@ -54,7 +63,8 @@ fn predict_a_frame_and_inspect_it() {
     // The depth comparison: both maps at 224, statistics, and both clouds for the 3-D view.
     let v = h
         .state()
-        .model_panel
+        .session
+        .model
         .depth_views
         .get(&0)
         .cloned()
@@ -112,17 +122,17 @@ fn predict_a_frame_and_inspect_it() {
     h.get_by_label("magenta: model's bin");
 
     // The "what if the model had true depth" experiment: the camera's sensor depth.
-    h.state_mut().model_panel.depth_choice = spatialscope::model::DepthChoice::Sensor;
-    h.state_mut().model_panel.predictions.clear();
+    h.state_mut().panels.model.depth_choice = spatialscope::model::DepthChoice::Sensor;
+    h.state_mut().session.model.predictions.clear();
     h.get_by_label("Model").click();
     // Steps, not run(): a spinner (frames still decoding) may keep repainting.
     h.run_steps(3);
     h.get_by_label("Run on this frame").click();
     assert!(
-        run_until(&mut h, T, |a| a.model_panel.predictions.contains_key(&0)),
+        run_until(&mut h, T, |a| a.session.model.predictions.contains_key(&0)),
         "prediction on sensor depth"
     );
-    let p = h.state().model_panel.predictions[&0].clone();
+    let p = h.state().session.model.predictions[&0].clone();
     assert!(
         p.prediction.depth_source.contains("sensor depth"),
         "{}",
@@ -137,26 +147,33 @@ fn predict_a_frame_and_inspect_it() {
 #[test]
 fn run_over_the_episode_and_cancel() {
     let mut h = app_harness(common::native_dir());
-    assert!(run_until(&mut h, T, |a| a.episode.is_some()
-        && a.model_panel.info.is_some()));
-    h.state_mut().model_panel.unnorm_key = Some("bridge_orig/1.0.0".into());
+    assert!(run_until(&mut h, T, |a| a.session.episode.is_some()
+        && a.session.model.info.is_some()));
+    h.state_mut().panels.model.unnorm_key = Some("bridge_orig/1.0.0".into());
     h.get_by_label("Model").click();
     // Steps, not run(): a spinner (frames still decoding) may keep repainting.
     h.run_steps(3);
     h.get_by_label("Run over episode").click();
     assert!(
-        run_until(&mut h, T, |a| a.model_panel.predictions.len() >= 2),
+        run_until(&mut h, T, |a| a.session.model.predictions.len() >= 2),
         "a few steps predicted"
     );
     h.get_by_label("Stop the model").click();
     assert!(
-        run_until(&mut h, T, |a| a.model_panel.run.is_none()),
+        run_until(&mut h, T, |a| a.session.model.run.is_none()),
         "the run stops"
     );
-    let n = h.state().model_panel.predictions.len();
-    let total = h.state().timeline.len;
+    let n = h.state().session.model.predictions.len();
+    let total = h.state().session.timeline.len;
     assert!(n < total, "cancelled before the end ({n} of {total})");
     // Steps are predicted in order from 0.
-    let steps: Vec<usize> = h.state().model_panel.predictions.keys().copied().collect();
+    let steps: Vec<usize> = h
+        .state()
+        .session
+        .model
+        .predictions
+        .keys()
+        .copied()
+        .collect();
     assert_eq!(steps, (0..steps.len()).collect::<Vec<_>>());
 }

@@ -4,43 +4,23 @@
 //! bins, probability and top-5 alternatives decoded), malformed-sequence flags, and the
 //! normalisation check (the same tokens decoded with every key of the checkpoint).
 //!
-//! Pure view code: it reads [`ModelPanelState`] and returns [`Intent`]s.
+//! Pure view code: it reads the [`Session`] and its own settings and returns [`Intent`]s.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 mod depth;
 mod tokens;
 
+use super::panel::Panel;
+use super::session::{AttentionView, ModelSession, Session};
 use super::{Intent, theme};
-use crate::pipeline::{AttentionSelection, IntrinsicsChoice, StepPrediction};
-use crate::scene::{CloudDepth, DepthView};
-use crate::worker::{ModelInfo, UserError};
+use crate::pipeline::{IntrinsicsChoice, StepPrediction};
+use crate::scene::DepthView;
 
-/// How the attention overlay is drawn.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AttentionView {
-    pub show: bool,
-    pub selection: AttentionSelection,
-    pub opacity: f32,
-}
-
-impl Default for AttentionView {
-    fn default() -> Self {
-        AttentionView {
-            show: true,
-            selection: AttentionSelection::default(),
-            opacity: 0.6,
-        }
-    }
-}
-
+/// The model panel: its run settings (which key, K, depth; predict on every step) and the
+/// textures of the depth view shown. What the model produced lives in the session.
 #[derive(Default)]
-pub struct ModelPanelState {
-    pub info: Option<ModelInfo>,
-    pub loading: Option<PathBuf>,
-    pub load_error: Option<UserError>,
+pub struct ModelPanel {
     /// The user's key; `None` = the episode's dataset key.
     pub unnorm_key: Option<String>,
     pub bf16_intrinsics: bool,
@@ -50,21 +30,6 @@ pub struct ModelPanelState {
     pub intrinsics_choice: IntrinsicsChoice,
     /// Predict whenever the step changes.
     pub auto_run: bool,
-    /// Predictions of the open episode, by step.
-    pub predictions: BTreeMap<usize, Arc<StepPrediction>>,
-    /// The depth views of those predictions that have one, by step.
-    pub depth_views: BTreeMap<usize, Arc<DepthView>>,
-    pub failures: BTreeMap<usize, UserError>,
-    pub episode_uid: Option<u64>,
-    /// (done, total) of a running whole-episode pass.
-    pub run: Option<(usize, usize)>,
-    /// A single-frame request in flight.
-    pub pending_step: Option<usize>,
-    /// The generated token whose attention is shown.
-    pub selected_token: usize,
-    pub attention: AttentionView,
-    /// Which depth the 3-D view lifts when a prediction has a depth view.
-    pub cloud_depth: CloudDepth,
     /// Textures of the shown depth view, with the view they were made from (held, so it is
     /// compared by identity and never mistaken for a later one at the same address).
     depth_textures: Option<DepthTextures>,
@@ -72,27 +37,29 @@ pub struct ModelPanelState {
 
 type DepthTextures = (Arc<DepthView>, Vec<egui::TextureHandle>);
 
-impl ModelPanelState {
-    /// Forget predictions when another episode opens.
-    pub fn set_episode(&mut self, uid: u64) {
-        if self.episode_uid != Some(uid) {
-            self.episode_uid = Some(uid);
-            self.predictions.clear();
-            self.depth_views.clear();
-            self.failures.clear();
-            self.pending_step = None;
-            self.run = None;
+impl Panel for ModelPanel {
+    fn ui(&mut self, ui: &mut egui::Ui, session: &Session) -> Vec<Intent> {
+        if session.episode.is_none() {
+            ui.weak("no episode open");
+            return Vec::new();
         }
+        let key = session.episode.as_ref().and_then(|e| e.dataset_key.clone());
+        egui::ScrollArea::vertical()
+            .id_salt("model_panel_scroll")
+            .auto_shrink([false, false])
+            .show(ui, |ui| model_panel_ui(ui, self, session, key.as_deref()))
+            .inner
     }
 }
 
 fn checkpoint_ui(
     ui: &mut egui::Ui,
-    state: &mut ModelPanelState,
+    state: &mut ModelPanel,
+    model: &ModelSession,
     keys_hint: Option<&str>,
 ) -> Vec<Intent> {
     let mut out = Vec::new();
-    match (&state.info, &state.loading) {
+    match (&model.info, &model.loading) {
         (_, Some(dir)) => {
             ui.horizontal(|ui| {
                 ui.spinner();
@@ -121,7 +88,7 @@ fn checkpoint_ui(
             ui.weak("no checkpoint loaded");
         }
     }
-    if let Some(e) = &state.load_error {
+    if let Some(e) = &model.load_error {
         ui.colored_label(theme::ERROR_TEXT, &e.message);
     }
     ui.horizontal(|ui| {
@@ -136,7 +103,7 @@ fn checkpoint_ui(
             out.push(Intent::LoadModel(crate::util::assets::default_model_path()));
         }
     });
-    if let Some(info) = &state.info {
+    if let Some(info) = &model.info {
         let current = state
             .unnorm_key
             .clone()
@@ -306,16 +273,16 @@ fn attention_ui(ui: &mut egui::Ui, view: &mut AttentionView, p: &StepPrediction)
 }
 
 /// The whole panel. `episode_key` is the open episode's dataset key (for the key hint).
-pub fn model_panel_ui(
+fn model_panel_ui(
     ui: &mut egui::Ui,
-    state: &mut ModelPanelState,
-    step: usize,
+    state: &mut ModelPanel,
+    session: &Session,
     episode_key: Option<&str>,
 ) -> Vec<Intent> {
-    let mut out = Vec::new();
-    ui.heading("Model");
-    out.extend(checkpoint_ui(ui, state, episode_key));
-    let ready = state.info.is_some() && state.loading.is_none();
+    let model = &session.model;
+    let step = session.step();
+    let mut out = checkpoint_ui(ui, state, model, episode_key);
+    let ready = model.info.is_some() && model.loading.is_none();
     ui.horizontal(|ui| {
         if ui
             .add_enabled(ready, egui::Button::new("Run on this frame"))
@@ -325,38 +292,38 @@ pub fn model_panel_ui(
         }
         if ui
             .add_enabled(
-                ready && state.run.is_none(),
+                ready && model.run.is_none(),
                 egui::Button::new("Run over episode"),
             )
             .clicked()
         {
             out.push(Intent::RunEpisode);
         }
-        if (state.run.is_some() || state.pending_step.is_some())
+        if (model.run.is_some() || model.pending_step.is_some())
             && ui.button("Stop the model").clicked()
         {
             out.push(Intent::CancelModel);
         }
     });
     ui.checkbox(&mut state.auto_run, "predict on every step change");
-    if let Some((done, total)) = state.run {
+    if let Some((done, total)) = model.run {
         ui.add(
             egui::ProgressBar::new(done as f32 / total.max(1) as f32)
                 .text(format!("episode: {done}/{total} steps")),
         );
     }
-    if state.pending_step == Some(step) {
+    if model.pending_step == Some(step) {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label("predicting…");
         });
     }
     ui.separator();
-    if let Some(e) = state.failures.get(&step) {
+    if let Some(e) = model.failures.get(&step) {
         ui.colored_label(theme::ERROR_TEXT, &e.message);
     }
-    let Some(p) = state.predictions.get(&step).cloned() else {
-        if state.info.is_some() && !state.failures.contains_key(&step) {
+    let Some(p) = model.predictions.get(&step).cloned() else {
+        if model.info.is_some() && !model.failures.contains_key(&step) {
             ui.weak(format!("no prediction for step {step} yet"));
         }
         return out;
@@ -367,22 +334,26 @@ pub fn model_panel_ui(
             "random weights: these outputs only exercise the pipeline",
         );
     }
-    egui::ScrollArea::both()
-        .id_salt("model_scroll")
-        .show(ui, |ui| {
-            actions_ui(ui, &p);
-            ui.separator();
-            depth::depth_ui(
-                ui,
-                state.depth_views.get(&step),
-                &mut state.cloud_depth,
-                &mut state.depth_textures,
-            );
-            ui.separator();
-            attention_ui(ui, &mut state.attention, &p);
-            tokens::tokens_ui(ui, &p, &mut state.selected_token);
-            ui.separator();
-            tokens::normalisation_ui(ui, &p);
-        });
+    actions_ui(ui, &p);
+    ui.separator();
+    let mut cloud_depth = session.cloud_depth;
+    depth::depth_ui(
+        ui,
+        model.depth_views.get(&step),
+        &mut cloud_depth,
+        &mut state.depth_textures,
+    );
+    if cloud_depth != session.cloud_depth {
+        out.push(Intent::SetCloudDepth(cloud_depth));
+    }
+    ui.separator();
+    let mut attention = session.attention;
+    attention_ui(ui, &mut attention, &p);
+    tokens::tokens_ui(ui, &p, &mut attention.token);
+    if attention != session.attention {
+        out.push(Intent::SetAttention(attention));
+    }
+    ui.separator();
+    tokens::normalisation_ui(ui, &p);
     out
 }

@@ -1,0 +1,124 @@
+//! Intents to effects: each intent a panel (or the chrome) returns becomes a change of the
+//! session, a command to a worker, or a dialog on its own thread. The one place where the
+//! UI's wishes turn into work.
+
+use std::path::PathBuf;
+
+use super::SpatialscopeApp;
+use super::exports::SaveKind;
+use crate::ui::Intent;
+use crate::ui::grid_panel::StatsChoice;
+use crate::ui::status::Progress;
+use crate::worker::{Command, UserError};
+
+impl SpatialscopeApp {
+    pub(super) fn apply(&mut self, intent: Intent, ctx: &egui::Context) {
+        match intent {
+            Intent::Open(path) => {
+                self.session.status.progress = Some(Progress {
+                    task: format!("opening {}", path.display()),
+                    done: 0,
+                    total: 0,
+                });
+                self.worker.send(Command::Open(path));
+            }
+            Intent::PickPath { folder } => self.pick_path(folder, ctx),
+            Intent::SaveRecording => self.ask_where_to_save(ctx, SaveKind::Recording),
+            Intent::SendToRerun => {
+                self.export_recording(crate::worker::export::RecordingTarget::Viewer(
+                    super::exports::DEFAULT_VIEWER.to_owned(),
+                ))
+            }
+            Intent::SavePng { uniforms, size } => {
+                self.ask_where_to_save(ctx, SaveKind::Png { uniforms, size })
+            }
+            Intent::SelectEpisode { dataset, episode } => {
+                self.session.selected = Some((dataset, episode));
+                self.worker.send(Command::OpenEpisode { dataset, episode });
+            }
+            Intent::SetOrientation {
+                dataset,
+                orientation,
+            } => {
+                self.worker.send(Command::SetOrientation {
+                    dataset,
+                    orientation,
+                });
+            }
+            Intent::StepChanged(step) => {
+                if self.session.episode.is_some() {
+                    self.session.timeline.set_step(step);
+                    self.show_current_step();
+                    let step = self.session.step();
+                    if self.panels.model.auto_run
+                        && !self.session.model.predictions.contains_key(&step)
+                    {
+                        self.request_prediction(step);
+                    }
+                }
+            }
+            Intent::SceneChanged => self.show_current_step(),
+            Intent::Cancel => {
+                self.worker.send(Command::Cancel);
+            }
+            Intent::PickModel
+            | Intent::LoadModel(_)
+            | Intent::Predict
+            | Intent::RunEpisode
+            | Intent::CancelModel => self.apply_model_intent(intent, ctx),
+            Intent::ComputeDistribution { dataset } => {
+                self.worker.send(Command::ComputeDistribution {
+                    dataset,
+                    source: self.stats_source(),
+                    noop_threshold: self.distribution.noop_threshold,
+                });
+            }
+            Intent::ShowDistribution => self.distribution.open = true,
+            Intent::SetStatsChoice(choice) => {
+                self.session.settings.unnorm_key = match &choice {
+                    StatsChoice::Key(k) => Some(k.clone()),
+                    StatsChoice::Episode => None,
+                };
+                self.session.stats_choice = choice;
+            }
+            Intent::SetCloudDepth(choice) => self.session.cloud_depth = choice,
+            Intent::SetAttention(view) => self.session.attention = view,
+        }
+    }
+
+    /// Asks the frame worker for the current step with the 3-D view's scene options.
+    pub(super) fn show_current_step(&mut self) {
+        if let Some(ep) = &self.session.episode {
+            self.worker.send(Command::ShowStep {
+                episode_uid: ep.uid,
+                step: self.session.step(),
+                scene: self.panels.view3d.scene_options(),
+            });
+        }
+    }
+
+    /// Runs the native dialog on its own thread (it blocks); the result arrives by channel.
+    fn pick_path(&mut self, folder: bool, ctx: &egui::Context) {
+        let (tx, rx) = std::sync::mpsc::channel::<Option<PathBuf>>();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("file-dialog".into())
+            .spawn(move || {
+                let dialog = rfd::FileDialog::new().set_title("Open episodes");
+                let picked = if folder {
+                    dialog.pick_folder()
+                } else {
+                    dialog.pick_file()
+                };
+                let _ = tx.send(picked);
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.picker = Some(rx),
+            Err(e) => self.session.status.errors.push(UserError {
+                file: None,
+                message: format!("cannot open the file dialog: {e}"),
+            }),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The workers' messages applied to the session, at the start of every frame (never
+//! blocking: `try_recv` until the inbox is empty), and the answers of finished dialogs.
+
+use super::SpatialscopeApp;
+use crate::action_grid::ActionStatistics;
+use crate::episode::Episode;
+use crate::ui::Intent;
+use crate::ui::grid_panel::StatsChoice;
+use crate::ui::plots::PlotData;
+use crate::ui::status::Progress;
+use crate::ui::timeline::Timeline;
+use crate::worker::WorkerMessage;
+
+impl SpatialscopeApp {
+    pub(super) fn handle_messages(&mut self, ctx: &egui::Context) {
+        self.handle_model_messages(ctx);
+        self.poll_save_dialog();
+        if let Some(rx) = &self.picker
+            && let Ok(picked) = rx.try_recv()
+        {
+            self.picker = None;
+            if let Some(p) = picked {
+                self.apply(Intent::Open(p), ctx);
+            }
+        }
+        while let Some(msg) = self.worker.try_recv() {
+            self.handle_message(msg, ctx);
+        }
+    }
+
+    fn handle_message(&mut self, msg: WorkerMessage, ctx: &egui::Context) {
+        let s = &mut self.session;
+        match msg {
+            WorkerMessage::Progress { task, done, total } => {
+                s.status.progress = Some(Progress { task, done, total });
+            }
+            WorkerMessage::Idle => s.status.progress = None,
+            WorkerMessage::DatasetReplaced { dataset, info } => {
+                if let Some(slot) = s.datasets.get_mut(dataset) {
+                    *slot = *info;
+                }
+                // The open episode of that dataset shows the new orientation.
+                if let Some((d, e)) = s.selected
+                    && d == dataset
+                {
+                    self.apply(
+                        Intent::SelectEpisode {
+                            dataset: d,
+                            episode: e,
+                        },
+                        ctx,
+                    );
+                }
+            }
+            WorkerMessage::CollectionOpened { root, datasets } => {
+                s.settings.last_path = Some(root.clone());
+                s.root = Some(root);
+                s.datasets = datasets;
+                s.episode = None;
+                s.frame = None;
+                s.selected = None;
+                self.panels.episodes.list.collapsed.clear();
+                if let Some(d) = s.datasets.iter().position(|d| !d.summaries.is_empty()) {
+                    self.apply(
+                        Intent::SelectEpisode {
+                            dataset: d,
+                            episode: 0,
+                        },
+                        ctx,
+                    );
+                }
+            }
+            WorkerMessage::SummaryUpdated {
+                dataset,
+                episode,
+                summary,
+            } => {
+                if let Some(slot) = s
+                    .datasets
+                    .get_mut(dataset)
+                    .and_then(|d| d.summaries.get_mut(episode))
+                {
+                    *slot = summary;
+                }
+            }
+            WorkerMessage::EpisodeOpened {
+                dataset,
+                episode,
+                data,
+            } => {
+                if s.selected != Some((dataset, episode)) {
+                    return; // superseded by a later selection
+                }
+                let choice = self.default_stats_choice(&data);
+                let s = &mut self.session;
+                let fps = data.fps.unwrap_or(f64::from(s.settings.fallback_fps));
+                s.timeline = Timeline::new(data.num_steps(), fps);
+                s.frame = None;
+                s.plot_data = Some(PlotData::from_episode(&data));
+                let acts: Vec<[f64; 7]> = data
+                    .actions
+                    .values
+                    .iter()
+                    .map(|a| a.map(f64::from))
+                    .collect();
+                s.episode_stats = ActionStatistics::from_actions(&acts);
+                s.model.set_episode(data.uid);
+                s.stats_choice = choice;
+                self.panels.cameras.reset(data.cameras.len());
+                self.panels.view3d.reset();
+                s.episode = Some(data);
+                self.show_current_step();
+            }
+            WorkerMessage::Frame(bundle) => {
+                let Some(ep) = &s.episode else { return };
+                if bundle.episode_uid != ep.uid {
+                    return;
+                }
+                self.panels.cameras.update(ctx, ep, &bundle);
+                s.frame = Some(bundle);
+            }
+            WorkerMessage::EpisodeFailed {
+                dataset,
+                episode,
+                error,
+            } => {
+                if let Some(f) = s
+                    .datasets
+                    .get_mut(dataset)
+                    .and_then(|d| d.failures.get_mut(episode))
+                {
+                    *f = Some(error);
+                }
+            }
+            WorkerMessage::Distribution { dataset, result } => {
+                self.distribution.result = Some((dataset, result));
+            }
+            WorkerMessage::GridLoaded(cfg) => {
+                s.grid = Some(cfg);
+                if let Some(ep) = s.episode.clone() {
+                    self.session.stats_choice = self.default_stats_choice(&ep);
+                }
+            }
+            WorkerMessage::Exported(text) => {
+                log::info!("{text}");
+                s.status.notice = Some(text);
+            }
+            WorkerMessage::Error(e) => {
+                log::warn!("{}", e.message);
+                s.status.errors.push(e);
+            }
+        }
+    }
+
+    /// The statistics to normalise an episode with: the key chosen before if the
+    /// checkpoint has it, the SpatialVLA key of a known dataset (Bridge), else the episode's
+    /// own q01/q99.
+    fn default_stats_choice(&self, ep: &Episode) -> StatsChoice {
+        let Some(cfg) = &self.session.grid else {
+            return StatsChoice::Episode;
+        };
+        if let Some(k) = &self.session.settings.unnorm_key
+            && cfg.statistics.contains_key(k)
+        {
+            return StatsChoice::Key(k.clone());
+        }
+        match &ep.dataset_key {
+            Some(k) if cfg.statistics.contains_key(k) => StatsChoice::Key(k.clone()),
+            _ => StatsChoice::Episode,
+        }
+    }
+
+    /// The distribution's statistics follow the grid panel's choice (an episode's own
+    /// statistics become the dataset's own).
+    pub fn stats_source(&self) -> crate::pipeline::distribution::StatsSource {
+        use crate::pipeline::distribution::StatsSource;
+        match &self.session.stats_choice {
+            StatsChoice::Key(k) => StatsSource::Key(k.clone()),
+            StatsChoice::Episode => StatsSource::Dataset,
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The session: everything the panels draw from, in one store. The app fills it from the
+//! workers' messages and changes it when it applies intents; panels only read it (they get
+//! `&Session`) and ask for changes by returning [`super::Intent`]s. Loaded data arrives as
+//! `Arc`s from the workers, so the session holds no pixels of its own.
+//!
+//! What is *not* here: each panel's own view state (scroll, filter, camera orbit, the model
+//! panel's run settings) lives in the panel; the dock layout lives in [`super::dock`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::grid_panel::StatsChoice;
+use super::plots::{PlotData, PredictionOverlay};
+use super::settings::ViewSettings;
+use super::status::StatusState;
+use super::timeline::Timeline;
+use crate::action_grid::{ActionStatistics, ProcessorConfig};
+use crate::episode::Episode;
+use crate::pipeline::{AttentionSelection, StepPrediction, attention_over_image};
+use crate::render::PointCloud;
+use crate::scene::{CloudDepth, DepthView};
+use crate::worker::{DatasetInfo, FrameBundle, ModelInfo, UserError};
+
+/// How the attention of the selected token is drawn (over the image and in 3-D).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttentionView {
+    /// Overlay it on the model camera's image.
+    pub show: bool,
+    pub selection: AttentionSelection,
+    pub opacity: f32,
+    /// The generated token whose attention is shown.
+    pub token: usize,
+}
+
+impl Default for AttentionView {
+    fn default() -> Self {
+        AttentionView {
+            show: true,
+            selection: AttentionSelection::default(),
+            opacity: 0.6,
+            token: 0,
+        }
+    }
+}
+
+/// The model's side of the session: the loaded checkpoint and the open episode's
+/// predictions.
+#[derive(Default)]
+pub struct ModelSession {
+    pub info: Option<ModelInfo>,
+    pub loading: Option<PathBuf>,
+    pub load_error: Option<UserError>,
+    /// Predictions of the open episode, by step.
+    pub predictions: BTreeMap<usize, Arc<StepPrediction>>,
+    /// The depth views of those predictions that have one, by step.
+    pub depth_views: BTreeMap<usize, Arc<DepthView>>,
+    pub failures: BTreeMap<usize, UserError>,
+    /// The episode the predictions belong to.
+    pub episode_uid: Option<u64>,
+    /// (done, total) of a running whole-episode pass.
+    pub run: Option<(usize, usize)>,
+    /// A single-frame request in flight.
+    pub pending_step: Option<usize>,
+}
+
+impl ModelSession {
+    /// Forgets the predictions when another episode opens.
+    pub fn set_episode(&mut self, uid: u64) {
+        if self.episode_uid != Some(uid) {
+            self.episode_uid = Some(uid);
+            self.predictions.clear();
+            self.depth_views.clear();
+            self.failures.clear();
+            self.pending_step = None;
+            self.run = None;
+        }
+    }
+}
+
+/// What the panels draw from.
+pub struct Session {
+    /// Persisted view settings (the View menu edits them).
+    pub settings: ViewSettings,
+    /// The opened path.
+    pub root: Option<PathBuf>,
+    pub datasets: Vec<DatasetInfo>,
+    /// The open (dataset, episode).
+    pub selected: Option<(usize, usize)>,
+    pub episode: Option<Arc<Episode>>,
+    /// The current step and playback.
+    pub timeline: Timeline,
+    /// The newest decoded step (may lag the timeline while it decodes).
+    pub frame: Option<Arc<FrameBundle>>,
+    pub plot_data: Option<PlotData>,
+    /// The action grid and statistics (bundled release, or an opened checkpoint's).
+    pub grid: Option<Arc<ProcessorConfig>>,
+    /// q01/q99 etc. of the open episode's own actions.
+    pub episode_stats: Option<ActionStatistics>,
+    /// Which statistics normalise the actions in the grid panel and the distribution.
+    pub stats_choice: StatsChoice,
+    pub model: ModelSession,
+    pub attention: AttentionView,
+    /// Which depth the 3-D view lifts once a step has a depth view.
+    pub cloud_depth: CloudDepth,
+    pub status: StatusState,
+}
+
+impl Session {
+    pub fn new(settings: ViewSettings) -> Self {
+        Self {
+            settings: settings.validated(),
+            root: None,
+            datasets: Vec::new(),
+            selected: None,
+            episode: None,
+            timeline: Timeline::new(0, 1.0),
+            frame: None,
+            plot_data: None,
+            grid: None,
+            episode_stats: None,
+            stats_choice: StatsChoice::Episode,
+            model: ModelSession::default(),
+            attention: AttentionView::default(),
+            cloud_depth: CloudDepth::default(),
+            status: StatusState::default(),
+        }
+    }
+
+    /// The current step.
+    pub fn step(&self) -> usize {
+        self.timeline.step
+    }
+
+    /// The prediction of the current step, if any.
+    pub fn prediction(&self) -> Option<&Arc<StepPrediction>> {
+        self.model.predictions.get(&self.timeline.step)
+    }
+
+    /// The attention of the selected token over the model camera's image patches, whether
+    /// or not the image overlay is on (the 3-D view's attention colours use it too):
+    /// (camera index, per-patch values, patches per side).
+    pub fn attention_values(&self) -> Option<(usize, Vec<f32>, usize)> {
+        let ep = self.episode.as_ref()?;
+        let p = self.prediction()?;
+        let values = attention_over_image(
+            &p.prediction,
+            self.attention.token,
+            self.attention.selection,
+        )?;
+        Some((ep.model_camera()?, values, p.prediction.patches_per_side))
+    }
+
+    /// The cloud the 3-D view draws at the current step: the scene's sensor cloud, or the
+    /// prediction's estimated depth (or both overlaid) as chosen.
+    pub fn shown_cloud(&self) -> Option<Arc<PointCloud>> {
+        crate::scene::step::chosen_cloud(
+            self.frame
+                .as_ref()
+                .and_then(|f| f.scene.as_ref())
+                .map(|s| &s.cloud),
+            self.model
+                .depth_views
+                .get(&self.timeline.step)
+                .map(Arc::as_ref),
+            self.cloud_depth,
+        )
+    }
+
+    /// Predicted curves for the action plots.
+    pub fn prediction_overlay(&self) -> Option<PredictionOverlay> {
+        let preds = &self.model.predictions;
+        if preds.is_empty() {
+            return None;
+        }
+        Some(PredictionOverlay::build(
+            preds
+                .iter()
+                .filter_map(|(s, p)| p.prediction.chunk.actions.as_deref().map(|a| (*s, a))),
+            self.timeline.step,
+        ))
+    }
+
+    /// The model's first predicted bins at the current step, when its grid has the bin
+    /// counts of the grid shown (else they would land in the wrong cells).
+    pub fn predicted_bins(&self) -> Option<crate::action_grid::ActionBins> {
+        let cfg = self.grid.as_ref()?;
+        let counts = self.model.info.as_ref()?.grid_counts;
+        (counts == cfg.grid.bin_counts())
+            .then(|| self.prediction()?.prediction.chunk.bins.first().copied())
+            .flatten()
+    }
+}
