@@ -10,6 +10,32 @@ use super::{Intent, theme};
 use crate::episode::{CalibrationOrigin, Camera, DepthImage, Episode};
 use crate::worker::{CameraFrame, FrameBundle};
 
+/// Height of the text lines around one image (name, intrinsics, depth readout), points.
+const LABEL_LINES_PT: f32 = 66.0;
+
+/// Where depth goes and how large each image may be, for one camera's share of the pane
+/// (`cell`: its width, the pane's height): under the RGB (two rows) or beside it (one row,
+/// half the width each), whichever gives the larger images; clamped to the theme's limits.
+fn camera_layout(cell: egui::Vec2, spacing: f32, with_depth: bool) -> (DepthPlacement, egui::Vec2) {
+    let clamp = |h: f32| h.clamp(theme::MIN_IMAGE_HEIGHT, theme::MAX_IMAGE_HEIGHT);
+    if !with_depth {
+        return (
+            DepthPlacement::Hidden,
+            egui::vec2(cell.x, clamp(cell.y - LABEL_LINES_PT)),
+        );
+    }
+    let below = egui::vec2(cell.x, (cell.y - 2.0 * LABEL_LINES_PT) / 2.0);
+    let beside = egui::vec2((cell.x - spacing) / 2.0, cell.y - LABEL_LINES_PT);
+    if beside.min_elem() > below.min_elem() {
+        (
+            DepthPlacement::Beside,
+            egui::vec2(beside.x.max(48.0), clamp(beside.y)),
+        )
+    } else {
+        (DepthPlacement::Below, egui::vec2(below.x, clamp(below.y)))
+    }
+}
+
 /// Every camera of the open episode side by side, as a dock panel; holds their textures.
 #[derive(Default)]
 pub struct CamerasPanel {
@@ -48,10 +74,20 @@ impl Panel for CamerasPanel {
             .id_salt("cameras_scroll")
             .auto_shrink([false, false])
             .show(ui, |ui| {
+                // Every camera side by side, each image as large as the pane allows: the width
+                // shared between the cameras, the height between RGB and depth, less the
+                // label lines of each.
                 let n = ep.cameras.len().max(1);
                 let spacing = ui.spacing().item_spacing.x;
                 let width =
                     ((ui.available_width() - spacing * (n as f32 - 1.0)) / n as f32).max(96.0);
+                let with_depth =
+                    session.settings.show_depth && ep.cameras.iter().any(|c| c.has_depth);
+                let (placement, max) = camera_layout(
+                    egui::vec2(width, ui.available_height()),
+                    spacing,
+                    with_depth,
+                );
                 ui.horizontal_top(|ui| {
                     for (ci, cam) in ep.cameras.iter().enumerate() {
                         let frame = session.frame.as_ref().and_then(|f| f.cameras.get(ci));
@@ -60,15 +96,7 @@ impl Panel for CamerasPanel {
                             .filter(|a| a.0 == ci)
                             .map(|a| (a.1.as_slice(), a.2, session.attention.opacity));
                         if let Some(t) = self.textures.get(ci) {
-                            camera_ui(
-                                ui,
-                                cam,
-                                frame,
-                                t,
-                                width,
-                                session.settings.show_depth,
-                                overlay,
-                            );
+                            camera_ui(ui, cam, frame, t, max, placement, overlay);
                         }
                     }
                 });
@@ -124,10 +152,10 @@ impl CameraTextures {
     }
 }
 
-/// Size to draw a `w` x `h` image into at most `max_w` wide and [`theme::MAX_IMAGE_HEIGHT`] tall.
-fn fit(w: u32, h: u32, max_w: f32) -> egui::Vec2 {
+/// Size to draw a `w` x `h` image into at most `max.x` wide and `max.y` tall.
+fn fit(w: u32, h: u32, max: egui::Vec2) -> egui::Vec2 {
     let (w, h) = (w.max(1) as f32, h.max(1) as f32);
-    let scale = (max_w / w).min(theme::MAX_IMAGE_HEIGHT / h);
+    let scale = (max.x / w).min(max.y / h);
     egui::vec2(w * scale, h * scale)
 }
 
@@ -157,18 +185,39 @@ fn intrinsics_label(c: &Camera) -> (String, String, Color32) {
     }
 }
 
-/// Draws one camera's RGB (and depth if `show_depth`) at `width` points.
+/// How a camera's depth sits relative to its RGB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepthPlacement {
+    /// Not shown.
+    Hidden,
+    /// Under the RGB image.
+    Below,
+    /// Beside the RGB image (wide, short panes).
+    Beside,
+}
+
+/// Draws one camera's RGB (and its depth as `depth` places it), each image at most `max`
+/// points.
 pub fn camera_ui(
     ui: &mut egui::Ui,
     camera: &Camera,
     frame: Option<&CameraFrame>,
     textures: &CameraTextures,
-    width: f32,
-    show_depth: bool,
+    max: egui::Vec2,
+    depth: DepthPlacement,
     attention: Option<(&[f32], usize, f32)>,
 ) {
+    let depth = if camera.has_depth {
+        depth
+    } else {
+        DepthPlacement::Hidden
+    };
     ui.vertical(|ui| {
-        ui.set_max_width(width);
+        let spacing = ui.spacing().item_spacing.x;
+        ui.set_max_width(match depth {
+            DepthPlacement::Beside => 2.0 * max.x + spacing,
+            _ => max.x,
+        });
         ui.horizontal(|ui| {
             ui.strong(&camera.name);
             ui.weak(format!("{}x{}", camera.width_px, camera.height_px));
@@ -179,24 +228,36 @@ pub fn camera_ui(
         });
         let (k_short, k_detail, k_color) = intrinsics_label(camera);
         ui.colored_label(k_color, k_short).on_hover_text(k_detail);
-        let size = fit(camera.width_px, camera.height_px, width);
-        match (frame.map(|f| &f.rgb), &textures.rgb) {
-            (Some(Err(e)), _) => {
-                ui.colored_label(theme::ERROR_TEXT, &e.message);
-            }
-            (Some(Ok(_)), Some(tex)) => {
-                let r = ui.add(egui::Image::new((tex.id(), size)));
-                if let Some((values, side, opacity)) = attention {
-                    paint_attention(ui.painter(), r.rect, values, side, opacity);
-                    ui.weak("model attention (token chosen in the model panel)");
+        let size = fit(camera.width_px, camera.height_px, max);
+        let rgb = |ui: &mut egui::Ui| {
+            match (frame.map(|f| &f.rgb), &textures.rgb) {
+                (Some(Err(e)), _) => {
+                    ui.colored_label(theme::ERROR_TEXT, &e.message);
+                }
+                (Some(Ok(_)), Some(tex)) => {
+                    let r = ui.add(egui::Image::new((tex.id(), size)));
+                    if let Some((values, side, opacity)) = attention {
+                        paint_attention(ui.painter(), r.rect, values, side, opacity);
+                        ui.weak("model attention (token chosen in the model panel)");
+                    }
+                }
+                _ => {
+                    ui.allocate_ui(size, |ui| ui.spinner());
                 }
             }
-            _ => {
-                ui.allocate_ui(size, |ui| ui.spinner());
+        };
+        match depth {
+            DepthPlacement::Hidden => rgb(ui),
+            DepthPlacement::Below => {
+                rgb(ui);
+                depth_ui(ui, frame, textures, size);
             }
-        }
-        if show_depth && camera.has_depth {
-            depth_ui(ui, frame, textures, size);
+            DepthPlacement::Beside => {
+                ui.horizontal_top(|ui| {
+                    ui.vertical(|ui| rgb(ui));
+                    ui.vertical(|ui| depth_ui(ui, frame, textures, size));
+                });
+            }
         }
     });
 }

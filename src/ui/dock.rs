@@ -50,7 +50,7 @@ pub fn default_tree() -> Tree<PanelId> {
     set_shares(
         &mut tiles,
         middle,
-        &[(cameras, 0.8), (view3d, 1.4), (plots, 1.0)],
+        &[(cameras, 1.25), (view3d, 1.5), (plots, 0.85)],
     );
     let root = tiles.insert_horizontal_tile(vec![episodes, middle, right]);
     set_shares(

@@ -22,12 +22,12 @@ pub const ERROR_TEXT: Color32 = rgb(palette::ERROR);
 pub const WARN_TEXT: Color32 = rgb(palette::WARNING);
 /// Size of the instruction text.
 pub const INSTRUCTION_SIZE: f32 = 18.0;
-/// Largest height of one camera image, points.
-pub const MAX_IMAGE_HEIGHT: f32 = 210.0;
+/// Largest height of one camera image, points (the pane's height decides below it).
+pub const MAX_IMAGE_HEIGHT: f32 = 480.0;
+/// Smallest height of one camera image, points (the pane scrolls below it).
+pub const MIN_IMAGE_HEIGHT: f32 = 64.0;
 /// Height of one time-series plot, points.
 pub const PLOT_HEIGHT: f32 = 84.0;
-/// Width of the episode list, points.
-pub const EPISODE_LIST_WIDTH: f32 = 300.0;
 
 /// Action-grid drawing: bin edges.
 pub const GRID_LINE: Color32 = rgb(palette::GRID_LINE);
@@ -40,10 +40,6 @@ pub const GROUND_TRUTH: Color32 = rgb(palette::GROUND_TRUTH);
 pub const DECODED: Color32 = rgb(palette::ACTION);
 /// Statistics a dataset ships with (LeRobot `meta/stats.json`), beside the computed ones.
 pub const DECLARED_STATS: Color32 = rgb(palette::DECLARED_STATS);
-/// Width of the action-grid panel, points.
-pub const GRID_PANEL_WIDTH: f32 = 470.0;
-/// Height of the 3-D view, points.
-pub const VIEW3D_HEIGHT: f32 = 330.0;
 
 /// Model predictions (curves, chunk markers) against the white/dimension-coloured truth.
 pub const PREDICTION: Color32 = rgb(palette::PREDICTION);
