@@ -238,7 +238,13 @@ pub fn camera_ui(
                     let r = ui.add(egui::Image::new((tex.id(), size)));
                     if let Some((values, side, opacity)) = attention {
                         paint_attention(ui.painter(), r.rect, values, side, opacity);
-                        ui.weak("model attention (token chosen in the model panel)");
+                        ui.add(
+                            egui::Label::new(
+                                egui::RichText::new("model attention (token chosen in the model panel)")
+                                    .weak(),
+                            )
+                            .wrap(),
+                        );
                     }
                 }
                 _ => {
@@ -254,8 +260,14 @@ pub fn camera_ui(
             }
             DepthPlacement::Beside => {
                 ui.horizontal_top(|ui| {
-                    ui.vertical(|ui| rgb(ui));
-                    ui.vertical(|ui| depth_ui(ui, frame, textures, size));
+                    ui.vertical(|ui| {
+                        ui.set_max_width(size.x);
+                        rgb(ui)
+                    });
+                    ui.vertical(|ui| {
+                        ui.set_max_width(size.x);
+                        depth_ui(ui, frame, textures, size)
+                    });
                 });
             }
         }
