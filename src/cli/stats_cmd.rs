@@ -39,11 +39,8 @@ fn slug(name: &str) -> String {
         .collect()
 }
 
-const DATA_MARK: [u8; 3] = [220, 160, 0];
-const STATS_MARK: [u8; 3] = [230, 90, 20];
-const EXPECTED: [u8; 3] = [220, 160, 0];
-const MEAN_MARK: [u8; 3] = [30, 30, 30];
-const STD_MARK: [u8; 3] = [150, 150, 150];
+use crate::render::palette::chart::{DATA_MARK, MEAN_MARK, STATS_MARK, STD_MARK};
+const EXPECTED: [u8; 3] = DATA_MARK;
 const BAR: [u8; 3] = [70, 120, 190];
 
 fn hist_chart(

@@ -29,8 +29,8 @@ const MARGIN_LEFT: u32 = 90;
 const MARGIN_RIGHT: u32 = 30;
 const MARGIN_TOP: u32 = 70;
 const MARGIN_BOTTOM: u32 = 70;
-const AXIS: Colour = [40, 40, 40];
-const GRID: Colour = [225, 225, 225];
+const AXIS: Colour = crate::render::palette::chart::AXIS;
+const GRID: Colour = crate::render::palette::chart::GRID;
 
 fn font() -> Option<FontRef<'static>> {
     FontRef::try_from_slice(epaint_default_fonts::HACK_REGULAR).ok()

@@ -56,6 +56,23 @@ pub const WARNING: Rgb = [240, 190, 80];
 /// Points whose RGB is unknown (depth and image of different sizes).
 pub const UNKNOWN_POINT: Rgb = [200, 200, 200];
 
+/// Charts for slides (`spatialscope stats`) are drawn on white: their ink, axes and marks.
+pub mod chart {
+    use super::Rgb;
+    /// Axes and text.
+    pub const AXIS: Rgb = [40, 40, 40];
+    /// Grid lines.
+    pub const GRID: Rgb = [225, 225, 225];
+    /// The data's own q01/q99 and the expected (equal-probability) level.
+    pub const DATA_MARK: Rgb = [220, 160, 0];
+    /// The statistics' q01/q99 (a checkpoint's key).
+    pub const STATS_MARK: Rgb = [230, 90, 20];
+    /// Means.
+    pub const MEAN_MARK: Rgb = [30, 30, 30];
+    /// Standard deviations.
+    pub const STD_MARK: Rgb = [150, 150, 150];
+}
+
 /// The camera-id colours of `shaders/points.wgsl` (`camera_color`), as bytes.
 pub const CAMERAS: [Rgb; 6] = [
     [242, 115, 89],

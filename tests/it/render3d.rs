@@ -61,6 +61,22 @@ fn red_grid() -> PointCloud {
 struct State {
     view: View3dState,
     cloud: Arc<PointCloud>,
+    attention: Option<Arc<Vec<f32>>>,
+}
+
+/// The view of `State`, 260 points tall.
+fn view_ui(ui: &mut egui::Ui, s: &mut State) {
+    view3d_ui(
+        ui,
+        &mut s.view,
+        View3dInput {
+            cloud: &s.cloud,
+            lines: &Default::default(),
+            attention: s.attention.clone(),
+            cameras: &[],
+        },
+        260.0,
+    )
 }
 
 fn count(img: &image::RgbaImage, f: impl Fn([u8; 4]) -> bool) -> usize {
@@ -88,22 +104,11 @@ fn a_cloud_is_drawn_depth_tested_and_recoloured_on_the_gpu() {
             rs.clone(),
         ))
         .build_ui_state(
-            |ui, s: &mut State| {
-                view3d_ui(
-                    ui,
-                    &mut s.view,
-                    View3dInput {
-                        cloud: &s.cloud,
-                        lines: &Default::default(),
-                        attention: None,
-                        cameras: &[],
-                    },
-                    260.0,
-                )
-            },
+            view_ui,
             State {
                 view,
                 cloud: Arc::new(red_grid()),
+                attention: None,
             },
         );
     h.run_steps(2);
@@ -244,22 +249,11 @@ fn a_saved_png_in_attention_colours_uses_the_panels_attention_scale() {
         ..Default::default()
     };
     let mut h = Harness::builder().with_size([420.0, 320.0]).build_ui_state(
-        |ui, s: &mut State| {
-            view3d_ui(
-                ui,
-                &mut s.view,
-                View3dInput {
-                    cloud: &s.cloud,
-                    lines: &Default::default(),
-                    attention: Some(Arc::new(vec![0.1, 0.25, 0.05])),
-                    cameras: &[],
-                },
-                260.0,
-            )
-        },
+        view_ui,
         State {
             view,
             cloud: Arc::new(red_grid()),
+            attention: Some(Arc::new(vec![0.1, 0.25, 0.05])),
         },
     );
     h.run();
