@@ -1,6 +1,7 @@
 //! Rerun export of one episode of each sample dataset to an `.rrd` file (Ego3D samples
 //! included, no model), against the naive export of raw decoded frames measured in the same
-//! run. Sizes are printed once per case (criterion measures time only).
+//! run. Sizes are printed once per case (criterion measures time only). Also what checking
+//! the passed-through JPEG/PNG bytes costs over reading them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +47,27 @@ fn bench(c: &mut Criterion) {
                 std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0)
             );
         }
+        // What checking the passed-through frames costs (header, chunk/segment walk, PNG
+        // CRCs) against only reading their bytes, both over every frame of the episode.
+        let frames = |check: bool| {
+            for step in 0..ep.num_steps() {
+                for (ci, cam) in ep.cameras.iter().enumerate() {
+                    if let Ok(enc) = ep.encoded_rgb(step, ci) {
+                        if check {
+                            let _ = std::hint::black_box(enc.check(cam.width_px, cam.height_px));
+                        } else {
+                            std::hint::black_box(&enc.bytes);
+                        }
+                    }
+                }
+            }
+        };
+        g.bench_function(format!("{name}/read_encoded_frames"), |b| {
+            b.iter(|| frames(false))
+        });
+        g.bench_function(format!("{name}/read_and_check_encoded_frames"), |b| {
+            b.iter(|| frames(true))
+        });
     }
     g.finish();
 }

@@ -255,7 +255,15 @@ pub fn detect(path: &Path) -> Option<DatasetFormat> {
 /// How deep below an opened folder to look for datasets.
 const MAX_SCAN_DEPTH: usize = 4;
 
-fn scan(dir: &Path, depth: usize, found: &mut Vec<(PathBuf, DatasetFormat)>) {
+/// Looks for datasets in `dir` and below, never through a link whose target is outside
+/// `root` (the opened folder): such links are reported in `problems`.
+fn scan(
+    dir: &Path,
+    root: &Path,
+    depth: usize,
+    found: &mut Vec<(PathBuf, DatasetFormat)>,
+    problems: &mut Vec<EpisodeError>,
+) {
     if let Some(f) = detect(dir) {
         found.push((dir.to_owned(), f));
         return;
@@ -266,10 +274,17 @@ fn scan(dir: &Path, depth: usize, found: &mut Vec<(PathBuf, DatasetFormat)>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
+    let mut inside = |p: &PathBuf| match super::formats::confine(p, root) {
+        Ok(()) => true,
+        Err(e) => {
+            problems.push(e);
+            false
+        }
+    };
     let mut subdirs: Vec<PathBuf> = rd
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_dir())
+        .filter(|p| p.is_dir() && inside(p))
         .collect();
     subdirs.sort();
     // HDF5 files in this folder (LIBERO: one file per task) are datasets of their own.
@@ -278,7 +293,9 @@ fn scan(dir: &Path, depth: usize, found: &mut Vec<(PathBuf, DatasetFormat)>) {
             rd.flatten()
                 .map(|e| e.path())
                 .filter(|p| {
-                    p.extension().is_some_and(|x| x == "hdf5" || x == "h5") && hdf5::is_hdf5_file(p)
+                    p.extension().is_some_and(|x| x == "hdf5" || x == "h5")
+                        && inside(p)
+                        && hdf5::is_hdf5_file(p)
                 })
                 .collect()
         })
@@ -299,7 +316,7 @@ fn scan(dir: &Path, depth: usize, found: &mut Vec<(PathBuf, DatasetFormat)>) {
         return;
     }
     for sub in subdirs {
-        scan(&sub, depth - 1, found);
+        scan(&sub, root, depth - 1, found, problems);
     }
 }
 
@@ -312,6 +329,7 @@ pub fn open_path(path: &Path) -> Result<Collection> {
         ));
     }
     let mut found = Vec::new();
+    let mut problems = Vec::new();
     if path.is_file() {
         match detect(path) {
             Some(DatasetFormat::Rlds) if !path.to_string_lossy().contains(".tfrecord") => {
@@ -330,7 +348,7 @@ pub fn open_path(path: &Path) -> Result<Collection> {
             }
         }
     } else {
-        scan(path, MAX_SCAN_DEPTH, &mut found);
+        scan(path, path, MAX_SCAN_DEPTH, &mut found, &mut problems);
     }
     if found.is_empty() {
         return Err(EpisodeError::UnknownFormat {
@@ -341,7 +359,6 @@ pub fn open_path(path: &Path) -> Result<Collection> {
         });
     }
     let mut datasets = Vec::new();
-    let mut problems = Vec::new();
     for (p, f) in found {
         match Dataset::open(&p, f) {
             Ok(d) => datasets.push(d),

@@ -110,6 +110,15 @@ pub enum EpisodeError {
     #[error("{path}: path template `{template}` leaves the dataset folder")]
     PathEscapes { path: PathBuf, template: String },
 
+    #[error(
+        "{path}: refusing to read it: it resolves to {target}, outside the dataset folder {root} (a symbolic link out of the dataset?)"
+    )]
+    OutsideDataset {
+        path: PathBuf,
+        target: PathBuf,
+        root: PathBuf,
+    },
+
     #[error("{path}: episode {episode}: {what}")]
     EpisodeData {
         path: PathBuf,
@@ -209,6 +218,7 @@ impl EpisodeError {
             | Self::NoSuchCamera { path, .. }
             | Self::EpisodeOutOfRange { path, .. }
             | Self::PathEscapes { path, .. }
+            | Self::OutsideDataset { path, .. }
             | Self::EpisodeData { path, .. }
             | Self::Video { path, .. } => Some(path),
             Self::Cancelled => None,

@@ -10,6 +10,7 @@ mod action;
 mod cache;
 mod camera;
 mod dataset;
+mod encoded_check;
 mod error;
 pub mod formats;
 mod frame;

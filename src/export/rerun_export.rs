@@ -158,18 +158,26 @@ fn log_step_frames(
             }
         } else {
             match ep.encoded_rgb(step, ci) {
-                Ok(enc) => {
-                    let media = if enc.encoding == "png" {
-                        "image/png"
-                    } else {
-                        "image/jpeg"
-                    };
-                    rec.log(
-                        paths::rgb(&cam.name),
-                        &rerun::EncodedImage::new(enc.bytes.to_vec()).with_media_type(media),
-                    )?;
-                    r.images += 1;
-                }
+                // Passed through undecoded, so checked first: a damaged or mislabelled file
+                // is a warning of its step, not a silent hole in the recording.
+                Ok(enc) => match enc.check(cam.width_px, cam.height_px) {
+                    Ok(()) => {
+                        let media = if enc.encoding == "png" {
+                            "image/png"
+                        } else {
+                            "image/jpeg"
+                        };
+                        rec.log(
+                            paths::rgb(&cam.name),
+                            &rerun::EncodedImage::new(enc.bytes.to_vec()).with_media_type(media),
+                        )?;
+                        r.images += 1;
+                    }
+                    Err(why) => r.warnings.push(format!(
+                        "step {step} camera {}: frame not exported: {why}",
+                        cam.name
+                    )),
+                },
                 Err(e) => r
                     .warnings
                     .push(format!("step {step} camera {}: {e}", cam.name)),

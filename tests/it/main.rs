@@ -18,6 +18,7 @@ mod cli_render;
 mod corrupt_inputs;
 mod cross_format;
 mod geometry_golden;
+mod hostile_links;
 mod layering;
 mod look_through;
 mod model_loading;

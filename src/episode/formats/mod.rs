@@ -121,9 +121,14 @@ pub(crate) fn decode_depth_u16(
 /// Largest channel value a frame may have and still count as black (JPEG noise).
 pub(crate) const PLACEHOLDER_MAX_VALUE: u8 = 8;
 
-/// Reads and parses a JSON file; errors name the file and the field.
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| EpisodeError::io(path, e))?;
+/// Largest metadata file (JSON, JSON lines) read whole, bytes: far above any real one, and
+/// a bound on what a hostile file can make the reader allocate.
+pub(crate) const MAX_METADATA_BYTES: u64 = 256 << 20;
+
+/// Reads and parses a JSON file of the dataset rooted at `root`; errors name the file and
+/// the field.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(path: &Path, root: &Path) -> Result<T> {
+    let text = read_text_confined(path, root)?;
     let text = crate::util::json::non_finite_tokens_to_null(&text);
     let de = &mut serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(de).map_err(|e| EpisodeError::Json {
@@ -133,8 +138,55 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<
     })
 }
 
-/// Joins a relative path from the dataset onto `base`, refusing absolute paths and `..`.
+/// Refuses `path` when its real location (links resolved) is outside `root`'s real
+/// location: nothing is ever read from outside a dataset folder, whatever links inside it
+/// point to. A path that does not exist passes (opening it then fails on its own).
+pub(crate) fn confine(path: &Path, root: &Path) -> Result<()> {
+    let Ok(target) = std::fs::canonicalize(path) else {
+        return Ok(());
+    };
+    let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
+    if target.starts_with(&real_root) {
+        Ok(())
+    } else {
+        Err(EpisodeError::OutsideDataset {
+            path: path.to_owned(),
+            target,
+            root: real_root,
+        })
+    }
+}
+
+/// Reads a whole metadata (text) file of the dataset rooted at `root` (see [`confine`]),
+/// refusing one larger than [`MAX_METADATA_BYTES`] before reading it.
+pub(crate) fn read_text_confined(path: &Path, root: &Path) -> Result<String> {
+    confine(path, root)?;
+    let len = std::fs::metadata(path)
+        .map_err(|e| EpisodeError::io(path, e))?
+        .len();
+    if len > MAX_METADATA_BYTES {
+        return Err(EpisodeError::metadata(
+            path,
+            format!(
+                "{len} bytes, more than the {} MiB a metadata file may have; not read",
+                MAX_METADATA_BYTES >> 20
+            ),
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| EpisodeError::io(path, e))
+}
+
+/// Joins a relative path from the dataset onto `base`, refusing absolute paths, `..` and
+/// links whose target lies outside `base`.
 pub(crate) fn safe_join(base: &Path, relative: &str, meta_path: &Path) -> Result<PathBuf> {
+    let joined = relative_inside(base, relative, meta_path)?;
+    confine(&joined, base)?;
+    Ok(joined)
+}
+
+/// Joins a relative path onto `base`, refusing absolute paths and `..` (no file access: the
+/// links are checked by [`safe_join`] when the file is read).
+pub(crate) fn relative_inside(base: &Path, relative: &str, meta_path: &Path) -> Result<PathBuf> {
     let rel = Path::new(relative);
     if relative.is_empty()
         || !rel

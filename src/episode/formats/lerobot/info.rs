@@ -109,8 +109,9 @@ pub struct Info {
 pub const IMAGE_PREFIX: &str = "observation.images.";
 
 impl Info {
-    pub fn read(path: &Path) -> Result<Self> {
-        let json: InfoJson = super::super::parse_json(path)?;
+    /// Reads `meta/info.json` of the dataset rooted at `root`.
+    pub fn read(path: &Path, root: &Path) -> Result<Self> {
+        let json: InfoJson = super::super::parse_json(path, root)?;
         let field = |field: &str, reason: String| EpisodeError::Json {
             path: path.to_owned(),
             field: field.to_owned(),

@@ -115,7 +115,8 @@ pub struct LeRobotDataset {
 /// Whether `dir` is a LeRobot dataset root (`meta/info.json` naming a codebase version).
 pub fn is_dataset_dir(dir: &Path) -> bool {
     let p = dir.join("meta").join("info.json");
-    p.is_file() && std::fs::read_to_string(&p).is_ok_and(|t| t.contains("\"codebase_version\""))
+    p.is_file()
+        && super::read_text_confined(&p, dir).is_ok_and(|t| t.contains("\"codebase_version\""))
 }
 
 #[derive(Deserialize)]
@@ -139,11 +140,11 @@ impl LeRobotDataset {
         };
         let meta = root.join("meta");
         let info_path = meta.join("info.json");
-        let info = Info::read(&info_path)?;
+        let info = Info::read(&info_path, &root)?;
         let mut problems = Vec::new();
         let mut episodes = match info.version {
-            LeRobotVersion::V2 => read_episodes_jsonl(&meta.join("episodes.jsonl"))?,
-            LeRobotVersion::V3 => read_episodes_v3(&meta.join("episodes"))?,
+            LeRobotVersion::V2 => read_episodes_jsonl(&meta.join("episodes.jsonl"), &root)?,
+            LeRobotVersion::V3 => read_episodes_v3(&meta.join("episodes"), &root)?,
         };
         episodes.sort_by_key(|e| e.index);
         if let Some(w) = episodes.windows(2).find(|w| w[0].index == w[1].index) {
@@ -162,13 +163,13 @@ impl LeRobotDataset {
             });
         }
         let stats_path = meta.join("stats.json");
-        let stats = std::fs::read_to_string(&stats_path)
+        let stats = super::read_text_confined(&stats_path, &root)
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .and_then(|v| DeclaredStats::from_json(&stats_path, &v, "action"));
         let sidecar_path = meta.join("cameras.json");
         let sidecar = if sidecar_path.is_file() {
-            match parse_json::<SidecarJson>(&sidecar_path) {
+            match parse_json::<SidecarJson>(&sidecar_path, &root) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     problems.push(e);
@@ -224,8 +225,8 @@ impl LeRobotDataset {
     }
 }
 
-fn read_episodes_jsonl(path: &Path) -> Result<Vec<EpisodeMeta>> {
-    let text = std::fs::read_to_string(path).map_err(|e| EpisodeError::io(path, e))?;
+fn read_episodes_jsonl(path: &Path, root: &Path) -> Result<Vec<EpisodeMeta>> {
+    let text = super::read_text_confined(path, root)?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -267,8 +268,11 @@ fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn read_episodes_v3(dir: &Path) -> Result<Vec<EpisodeMeta>> {
+fn read_episodes_v3(dir: &Path, root: &Path) -> Result<Vec<EpisodeMeta>> {
     let files = parquet_files(dir);
+    for f in &files {
+        super::confine(f, root)?;
+    }
     if files.is_empty() {
         return Err(EpisodeError::metadata(
             dir,

@@ -95,7 +95,7 @@ fn episode_subfolders(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = rd
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.join("episode.json").is_file())
+        .filter(|p| p.join("episode.json").is_file() && super::confine(p, dir).is_ok())
         .collect();
     v.sort();
     v
@@ -103,7 +103,7 @@ fn episode_subfolders(dir: &Path) -> Vec<PathBuf> {
 
 fn index_format(dir: &Path) -> Option<String> {
     let p = dir.join("index.json");
-    let text = std::fs::read_to_string(p).ok()?;
+    let text = super::read_text_confined(&p, dir).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v.get("format")?.as_str().map(str::to_owned)
 }
@@ -151,7 +151,7 @@ impl NativeDataset {
                 episodes,
             });
         }
-        let index: IndexJson = parse_json(&index_path)?;
+        let index: IndexJson = parse_json(&index_path, dir)?;
         if index.format.as_deref().is_some_and(|f| f != FORMAT_NAME) {
             return Err(EpisodeError::UnknownFormat {
                 path: index_path,
@@ -185,7 +185,7 @@ impl NativeDataset {
             return Ok(known.clone());
         }
         let meta_path = dir.join("episode.json");
-        let ep: EpisodeJson = parse_json(&meta_path)?;
+        let ep: EpisodeJson = parse_json(&meta_path, &self.root)?;
         Ok(EpisodeSummary {
             name: known.name.clone(),
             instruction: Some(ep.instruction),
@@ -208,7 +208,7 @@ impl NativeDataset {
     pub fn open_episode(&self, i: usize, cache: &Arc<FrameCache>) -> Result<Episode> {
         let (dir, summary) = self.entry(i)?;
         let meta_path = dir.join("episode.json");
-        let ep: EpisodeJson = parse_json(&meta_path)?;
+        let ep: EpisodeJson = parse_json(&meta_path, &self.root)?;
         let field_err = |field: String, reason: String| EpisodeError::Json {
             path: meta_path.clone(),
             field,
@@ -294,7 +294,9 @@ impl NativeDataset {
                             format!("template {t:?} has no {{frame}} field"),
                         )
                     })?;
-                    safe_join(dir, &expanded, &meta_path)?;
+                    // The template's shape only: links are checked when a frame is read,
+                    // so one bad frame does not close the episode.
+                    super::relative_inside(dir, &expanded, &meta_path)?;
                 }
             }
             let per_step: Vec<Option<Matrix4<f64>>> = ep

@@ -88,8 +88,8 @@ fn split_of(file_name: &str, dataset: &str) -> String {
         .to_owned()
 }
 
-fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| EpisodeError::io(path, e))?;
+fn read_json(path: &Path, root: &Path) -> Result<serde_json::Value> {
+    let text = super::read_text_confined(path, root)?;
     serde_json::from_str(&text).map_err(|e| EpisodeError::Json {
         path: path.to_owned(),
         field: "(document)".to_owned(),
@@ -108,7 +108,7 @@ impl RldsDataset {
         };
         let info_path = root.join("dataset_info.json");
         let (name, version) = if info_path.is_file() {
-            let info = read_json(&info_path)?;
+            let info = read_json(&info_path, &root)?;
             let name = info
                 .get("name")
                 .and_then(|v| v.as_str())
@@ -133,8 +133,7 @@ impl RldsDataset {
             name
         };
         let features_path = root.join("features.json");
-        let text = std::fs::read_to_string(&features_path)
-            .map_err(|e| EpisodeError::io(&features_path, e))?;
+        let text = super::read_text_confined(&features_path, &root)?;
         let features = Arc::new(features::parse(&features_path, &text)?);
 
         let mut shard_paths: Vec<PathBuf> = match only {
@@ -161,9 +160,20 @@ impl RldsDataset {
         let mut problems = Vec::new();
         let mut entries = Vec::new();
         for path in shard_paths {
+            // A shard that is a link out of the dataset is left out, and said so.
+            if let Err(e) = super::confine(&path, &root) {
+                problems.push(e);
+                continue;
+            }
             let idx = tfrecord::index_records(&path)?;
             if let Some(e) = idx.error {
                 problems.push(e);
+            }
+            if idx.records.is_empty() {
+                problems.push(EpisodeError::metadata(
+                    &path,
+                    "the shard holds no records (an empty or truncated file): no episodes from it",
+                ));
             }
             let file_name = path
                 .file_name()
