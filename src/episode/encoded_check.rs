@@ -150,7 +150,7 @@ mod tests {
     }
 
     fn png(w: u32, h: u32) -> Vec<u8> {
-        super::super::RgbImage {
+        crate::episode::RgbImage {
             width_px: w,
             height_px: h,
             pixels: vec![7; (w * h * 3) as usize],

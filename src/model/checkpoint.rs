@@ -287,7 +287,14 @@ fn read_header(path: &Path) -> Result<BTreeMap<String, TensorInfo>> {
             _ => None,
         };
         if let Some(width) = width {
-            let want = shape.iter().product::<usize>() as u64 * width;
+            let want = shape
+                .iter()
+                .try_fold(width as u64, |n: u64, &d| n.checked_mul(d as u64))
+                .ok_or_else(|| {
+                    bad(&format!(
+                        "{dtype}{shape:?}: the element count overflows 64 bits (a hostile or damaged header)"
+                    ))
+                })?;
             if offsets.1.saturating_sub(offsets.0) != want {
                 return Err(bad(&format!(
                     "{dtype}{shape:?} needs {want} bytes but the header gives {}",

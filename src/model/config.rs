@@ -75,6 +75,9 @@ pub struct SpatialVlaConfig {
     pub zoe: Option<super::zoe_config::ZoeConfig>,
 }
 
+/// Most layers a tower may declare.
+pub const MAX_LAYERS: usize = 1 << 10;
+
 struct Fields<'a> {
     path: &'a Path,
     root: &'a Value,
@@ -113,6 +116,17 @@ impl Fields<'_> {
 
     fn usize_or(&self, field: &str, default: usize) -> Result<usize> {
         Ok(self.opt_usize(field)?.unwrap_or(default))
+    }
+
+    /// Refuses a size above `max` (a hostile or damaged config), before it is used.
+    fn at_most(&self, field: &str, value: usize, max: usize) -> Result<usize> {
+        if value > max {
+            return Err(self.err(
+                field,
+                format!("{value} is beyond any real model (at most {max} accepted)"),
+            ));
+        }
+        Ok(value)
     }
 
     /// A count of at least 1; `default` 0 means the field is required.
@@ -252,6 +266,36 @@ impl SpatialVlaConfig {
                 ),
             ));
         }
+        // Sizes become allocations and arithmetic: bound each far above any real model
+        // (SpatialVLA-4B: 26 layers, width 2304, vocabulary 257,152) before anything uses them.
+        for (field, value, max) in [
+            ("text_config.vocab_size", text.vocab_size, 1 << 22),
+            ("text_config.hidden_size", text.hidden_size, 1 << 16),
+            (
+                "text_config.intermediate_size",
+                text.intermediate_size,
+                1 << 18,
+            ),
+            (
+                "text_config.num_hidden_layers",
+                text.num_hidden_layers,
+                MAX_LAYERS,
+            ),
+            (
+                "text_config.num_attention_heads",
+                text.num_attention_heads,
+                1 << 10,
+            ),
+            (
+                "text_config.num_key_value_heads",
+                text.num_key_value_heads,
+                1 << 10,
+            ),
+            ("text_config.head_dim", text.head_dim, 1 << 12),
+            ("text_config.sliding_window", text.sliding_window, 1 << 24),
+        ] {
+            f.at_most(field, value, max)?;
+        }
         if text.query_pre_attn_scalar <= 0.0 {
             return Err(f.err("text_config.query_pre_attn_scalar", "must be positive"));
         }
@@ -264,6 +308,28 @@ impl SpatialVlaConfig {
             image_size: f.positive("vision_config.image_size", 224)?,
             layer_norm_eps: f.f64_or("vision_config.layer_norm_eps", 1e-6)?,
         };
+        for (field, value, max) in [
+            ("vision_config.hidden_size", vision.hidden_size, 1 << 16),
+            (
+                "vision_config.intermediate_size",
+                vision.intermediate_size,
+                1 << 18,
+            ),
+            (
+                "vision_config.num_hidden_layers",
+                vision.num_hidden_layers,
+                MAX_LAYERS,
+            ),
+            (
+                "vision_config.num_attention_heads",
+                vision.num_attention_heads,
+                1 << 10,
+            ),
+            ("vision_config.patch_size", vision.patch_size, 1 << 10),
+            ("vision_config.image_size", vision.image_size, 1 << 13),
+        ] {
+            f.at_most(field, value, max)?;
+        }
         if !vision
             .hidden_size
             .is_multiple_of(vision.num_attention_heads)
@@ -298,6 +364,13 @@ impl SpatialVlaConfig {
                 _ => None,
             },
         };
+        for (field, value, max) in [
+            ("spatial_token_num", cfg.spatial_token_num, 1 << 20),
+            ("ego3d_patch_reso", cfg.ego3d_patch_reso, 1 << 6),
+            ("n_freqs", cfg.n_freqs, 1 << 6),
+        ] {
+            f.at_most(field, value, max)?;
+        }
         if vision_patch_reso_invalid(&cfg) {
             return Err(f.err(
                 "ego3d_patch_reso",
@@ -307,7 +380,10 @@ impl SpatialVlaConfig {
                 ),
             ));
         }
-        let end = cfg.action_token_begin_idx + cfg.spatial_token_num as i64;
+        let end = cfg
+            .action_token_begin_idx
+            .checked_add(cfg.spatial_token_num as i64)
+            .unwrap_or(i64::MAX);
         if cfg.action_token_begin_idx < 0 || end > cfg.text.vocab_size as i64 {
             return Err(f.err(
                 "action_token_begin_idx",

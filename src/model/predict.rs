@@ -164,6 +164,8 @@ pub struct Prediction {
     pub stopped_on_eos: bool,
     pub chunk: ChunkDecode,
     pub issues: Vec<String>,
+    /// What was changed on the way in (an instruction cut to the model's limit).
+    pub notes: Vec<String>,
     pub per_key: Vec<KeyDecode>,
     /// Per patch, the `reso^2` camera-frame points the model lifted (x, y, z metres).
     pub ego3d_xyz: Vec<Vec<f32>>,
@@ -366,9 +368,9 @@ impl Predictor {
             size as u32,
             req.intrinsics,
         )?;
-        let prompt_ids = self
+        let (prompt_ids, prompt_note) = self
             .tokenizer
-            .prompt_ids(req.instruction, cfg.vision.num_patches())?;
+            .prompt_ids_capped(req.instruction, cfg.vision.num_patches())?;
         let input = FrameInput {
             pixel_values: pixels,
             depth_m,
@@ -457,6 +459,7 @@ impl Predictor {
             stopped_on_eos: generation.stopped_on_eos,
             chunk,
             issues,
+            notes: prompt_note.into_iter().collect(),
             per_key,
             ego3d_xyz: features.ego3d_xyz,
             ego3d_embed_norm,

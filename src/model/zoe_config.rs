@@ -111,6 +111,55 @@ impl ZoeConfig {
         })?;
         let bad = |f: &str, w: String| Err((format!("vision_zoe_config.{f}"), w));
         let b = &c.backbone_config;
+        // Sizes become allocations: bound each far above the released ZoeDepth (BEiT-L,
+        // 24 layers of 1024, 384 px) before anything uses them.
+        let wide = 1usize << 16;
+        let mut sizes = vec![
+            ("backbone_config.hidden_size", b.hidden_size, wide),
+            (
+                "backbone_config.intermediate_size",
+                b.intermediate_size,
+                1 << 18,
+            ),
+            (
+                "backbone_config.num_hidden_layers",
+                b.num_hidden_layers,
+                super::config::MAX_LAYERS,
+            ),
+            (
+                "backbone_config.num_attention_heads",
+                b.num_attention_heads,
+                1 << 10,
+            ),
+            ("backbone_config.patch_size", b.patch_size, 1 << 10),
+            ("backbone_config.image_size", b.image_size, 1 << 13),
+            ("fusion_hidden_size", c.fusion_hidden_size, wide),
+            ("bottleneck_features", c.bottleneck_features, wide),
+            ("num_relative_features", c.num_relative_features, wide),
+            ("bin_embedding_dim", c.bin_embedding_dim, wide),
+            (
+                "patch_transformer_intermediate_size",
+                c.patch_transformer_intermediate_size,
+                1 << 18,
+            ),
+            ("bin_configurations", c.bin_configurations.len(), 64),
+        ];
+        sizes.extend(
+            c.neck_hidden_sizes
+                .iter()
+                .map(|&n| ("neck_hidden_sizes", n, wide)),
+        );
+        sizes.extend(
+            c.bin_configurations
+                .iter()
+                .map(|bc| ("bin_configurations.n_bins", bc.n_bins, 1 << 12)),
+        );
+        if let Some((field, value, max)) = sizes.into_iter().find(|(_, v, max)| v > max) {
+            return bad(
+                field,
+                format!("{value} is beyond any real model (at most {max} accepted)"),
+            );
+        }
         if b.hidden_size == 0
             || b.num_attention_heads == 0
             || !b.hidden_size.is_multiple_of(b.num_attention_heads)

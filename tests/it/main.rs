@@ -19,6 +19,7 @@ mod corrupt_inputs;
 mod cross_format;
 mod geometry_golden;
 mod hostile_links;
+mod hostile_sizes;
 mod layering;
 mod look_through;
 mod model_loading;

@@ -187,6 +187,9 @@ fn actions_ui(ui: &mut egui::Ui, p: &StepPrediction) {
         pred.image_ms,
         pred.generate_ms
     ));
+    for n in &pred.notes {
+        ui.colored_label(theme::WARN_TEXT, format!("note: {n}"));
+    }
     let Some(actions) = &pred.chunk.actions else {
         return;
     };

@@ -43,13 +43,17 @@ impl<T: Copy> Blocks<T> {
     pub(super) fn new(ds: hdf5::Dataset) -> Self {
         let shape = ds.shape();
         let frames = shape.first().copied().unwrap_or(0);
-        let frame_len: usize = shape.iter().skip(1).product();
+        // The caller checked the frame size; saturate rather than trust it twice.
+        let frame_len = shape
+            .iter()
+            .skip(1)
+            .fold(1usize, |n, &d| n.saturating_mul(d));
         let chunk_frames = ds
             .chunk()
             .and_then(|c| c.first().copied())
             .unwrap_or(1)
             .max(1);
-        let fit = (MAX_BLOCK_BYTES / (frame_len * size_of::<T>()).max(1)).max(1);
+        let fit = (MAX_BLOCK_BYTES / frame_len.saturating_mul(size_of::<T>()).max(1)).max(1);
         Self {
             ds,
             frame_len,

@@ -231,6 +231,8 @@ impl Hdf5Dataset {
             return Ok(None);
         };
         let shape = ds.shape();
+        check_read_size(&ds, &shape, size_of::<f64>())
+            .map_err(|w| self.err(i, format!("`{name}`: {w}")))?;
         let arr = match shape.len() {
             1 => ds
                 .read_1d::<f64>()
@@ -289,6 +291,12 @@ impl Hdf5Dataset {
             }
         };
         let n = rows.len();
+        if n == 0 {
+            return Err(self.err(
+                i,
+                format!("{}: the demo has zero steps (empty `actions`)", meta.group),
+            ));
+        }
         let (values, note) = super::seven_dim_actions(&rows, &self.path, Some(i))?;
         notes.extend(note);
 
@@ -333,6 +341,29 @@ impl Hdf5Dataset {
                 .dataset(&key)
                 .map_err(|e| self.err(i, format!("obs/{key}: {e}")))?;
             let shape = image.shape();
+            if shape.len() == 4 && (shape[1] > MAX_SIDE_PX || shape[2] > MAX_SIDE_PX) {
+                return Err(self.err(
+                    i,
+                    format!(
+                        "obs/{key} has shape {shape:?}: frames larger than {MAX_SIDE_PX} px a side are refused"
+                    ),
+                ));
+            }
+            let dtype = image.dtype().ok().and_then(|t| t.to_descriptor().ok());
+            if !matches!(
+                dtype,
+                Some(hdf5::types::TypeDescriptor::Unsigned(
+                    hdf5::types::IntSize::U1
+                ))
+            ) {
+                return Err(self.err(
+                    i,
+                    format!(
+                        "obs/{key} holds {} values; RGB frames must be 8-bit unsigned (uint8) as robomimic and LIBERO write them",
+                        dtype.map_or("unreadable".to_owned(), |t| t.to_string())
+                    ),
+                ));
+            }
             if shape.len() != 4 || shape[3] != 3 || shape[0] != n {
                 return Err(self.err(
                     i,
@@ -348,6 +379,7 @@ impl Hdf5Dataset {
             let k = params
                 .as_ref()
                 .and_then(|p| p.dataset("K").ok())
+                .filter(|d| d.shape() == [3, 3])
                 .and_then(|d| d.read_2d::<f64>().ok())
                 .filter(|k| k.shape() == [3, 3])
                 .map(|k| {
@@ -367,6 +399,7 @@ impl Hdf5Dataset {
             let poses = params
                 .as_ref()
                 .and_then(|p| p.dataset("world_from_camera_opencv").ok())
+                .filter(|d| d.shape() == [n, 4, 4] && check_read_size(d, &[n, 4, 4], 8).is_ok())
                 .and_then(|d| d.read::<f64, ndarray::Ix3>().ok())
                 .filter(|a| a.shape() == [n, 4, 4])
                 .map(|a| {
@@ -434,6 +467,36 @@ impl Hdf5Dataset {
             cache: cache.clone(),
         })
     }
+}
+
+/// Largest image side accepted, pixels.
+const MAX_SIDE_PX: usize = 16_384;
+/// Most bytes one small array (actions, proprio, poses) may take when read whole.
+const MAX_ARRAY_BYTES: u64 = 1 << 30;
+/// What gzip can at most inflate to per stored byte (deflate's limit is about 1032:1).
+const MAX_INFLATION: u64 = 1100;
+
+/// Refuses to read a dataset whole when its declared size cannot be real: more than
+/// [`MAX_ARRAY_BYTES`], or more than its stored bytes could hold even at gzip's best ratio
+/// (a dataset that declares 10^9 rows but stores none is a hostile or damaged file, not a
+/// reason to allocate gigabytes). Checked arithmetic throughout.
+fn check_read_size(
+    ds: &hdf5::Dataset,
+    shape: &[usize],
+    elem_bytes: usize,
+) -> std::result::Result<(), String> {
+    let bytes = shape
+        .iter()
+        .try_fold(elem_bytes as u64, |n, &d| n.checked_mul(d as u64))
+        .ok_or_else(|| format!("shape {shape:?}: the size overflows 64 bits"))?;
+    let stored = ds.storage_size();
+    let possible = stored.saturating_mul(MAX_INFLATION).max(1 << 20);
+    if bytes > MAX_ARRAY_BYTES || bytes > possible {
+        return Err(format!(
+            "shape {shape:?} declares {bytes} bytes but the file stores {stored} bytes for it; not read"
+        ));
+    }
+    Ok(())
 }
 
 /// The control rate from `env_args.env_kwargs.control_freq` (robomimic), when stated.

@@ -158,6 +158,20 @@ impl LeRobotDataset {
         let (values, note) =
             crate::episode::formats::seven_dim_actions(&raw, &data_path, Some(ep))?;
         notes.extend(note);
+        // The declared width against the stored one: a narrower column is said, not padded
+        // over in silence.
+        if let (Some(declared), Some(stored)) = (
+            features
+                .get("action")
+                .and_then(|f| (f.shape.len() == 1).then(|| f.shape[0])),
+            raw.first().map(Vec::len),
+        ) && declared != stored
+        {
+            notes.push(format!(
+                "meta/info.json declares `action` with {declared} values per step, but {} stores {stored}",
+                data_path.display()
+            ));
+        }
         let convention = if metric {
             notes.push(
                 "action convention read from the feature names (x, y, z, roll, pitch, yaw, gripper): metre and radian deltas, gripper 1 = open".into(),

@@ -48,7 +48,7 @@ impl FeatureSpec {
         match &self.kind {
             FeatureKind::Tensor { shape, .. } => shape
                 .iter()
-                .try_fold(1usize, |acc, &d| usize::try_from(d).ok().map(|d| acc * d)),
+                .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?)),
             _ => None,
         }
     }

@@ -166,10 +166,11 @@ impl RldsDataset {
                 continue;
             }
             let idx = tfrecord::index_records(&path)?;
+            let damaged = idx.error.is_some();
             if let Some(e) = idx.error {
                 problems.push(e);
             }
-            if idx.records.is_empty() {
+            if idx.records.is_empty() && !damaged {
                 problems.push(EpisodeError::metadata(
                     &path,
                     "the shard holds no records (an empty or truncated file): no episodes from it",
@@ -386,6 +387,19 @@ impl RldsDataset {
             streams,
         });
         let mut notes = Vec::new();
+        // What features.json declares for the action against what the data holds (7 per
+        // step once read): a disagreement is said, not passed over.
+        if let Some(declared) = self
+            .features
+            .iter()
+            .find(|f| f.key == "steps/action")
+            .and_then(|f| f.values_per_item())
+            .filter(|&d| d != 7)
+        {
+            notes.push(format!(
+                "features.json declares `steps/action` with {declared} values per step, but the data holds 7"
+            ));
+        }
         // Placeholder cameras: black at the first, middle and last step.
         for (ci, cam) in cameras.iter_mut().enumerate() {
             let probe = [0, n / 2, n.saturating_sub(1)];
