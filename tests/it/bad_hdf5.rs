@@ -5,22 +5,14 @@
 use crate::bad_datasets::{cache, read_all};
 use crate::common;
 
-use std::path::Path;
-
 use spatialscope::episode::{self, Dataset, DatasetFormat, EpisodeError};
 
-fn write_demo_file(path: &Path, build: impl FnOnce(&hdf5::Group)) {
-    let f = hdf5::File::create(path).unwrap();
-    let data = f.create_group("data").unwrap();
-    build(&data);
-}
-
-fn rgb_stack(n: usize, h: usize, w: usize) -> ndarray::Array4<u8> {
-    // Top half red, bottom half blue, in file order.
-    ndarray::Array4::from_shape_fn((n, h, w, 3), |(_, y, _, c)| match (y < h / 2, c) {
-        (true, 0) | (false, 2) => 255,
-        _ => 0,
-    })
+/// A copy of one of the h5py-written files in `tests/fixtures/hdf5` (see its `make.py`).
+pub(crate) fn h5_fixture(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join(name);
+    std::fs::copy(common::repo().join("tests/fixtures/hdf5").join(name), &dst).unwrap();
+    (tmp, dst)
 }
 
 #[test]
@@ -42,41 +34,15 @@ fn truncated_and_foreign_hdf5_files_are_clear_errors() {
     std::fs::write(&fake, b"not hdf5 at all").unwrap();
     let err = episode::open_path(&fake).unwrap_err();
     assert!(matches!(err, EpisodeError::UnknownFormat { .. }), "{err}");
-    let empty = tmp.path().join("empty.h5");
-    hdf5::File::create(&empty).unwrap();
+    let (_t, empty) = h5_fixture("empty.h5");
     let err = Dataset::open(&empty, DatasetFormat::Hdf5).unwrap_err();
     assert!(err.to_string().contains("no `data` group"), "{err}");
 }
 
 #[test]
 fn hdf5_bad_shapes_and_nan_actions_are_named() {
-    let tmp = tempfile::tempdir().unwrap();
-    let p = tmp.path().join("bad.hdf5");
-    write_demo_file(&p, |data| {
-        let d0 = data.create_group("demo_0").unwrap();
-        let mut a = ndarray::Array2::<f64>::zeros((4, 7));
-        a[[2, 5]] = f64::NAN;
-        d0.new_dataset_builder()
-            .with_data(&a)
-            .create("actions")
-            .unwrap();
-        let obs = d0.create_group("obs").unwrap();
-        obs.new_dataset_builder()
-            .with_data(&rgb_stack(4, 8, 8))
-            .create("front_image")
-            .unwrap();
-        let d1 = data.create_group("demo_1").unwrap();
-        d1.new_dataset_builder()
-            .with_data(&ndarray::Array2::<f64>::zeros((4, 7)))
-            .create("actions")
-            .unwrap();
-        let obs = d1.create_group("obs").unwrap();
-        // Four channels: not an RGB stack.
-        obs.new_dataset_builder()
-            .with_data(&ndarray::Array4::<u8>::zeros((4, 8, 8, 4)))
-            .create("front_image")
-            .unwrap();
-    });
+    // demo_0: a NaN action at step 2, dimension 5; demo_1: a four-channel "RGB" stack.
+    let (_t, p) = h5_fixture("bad.hdf5");
     let d = Dataset::open(&p, DatasetFormat::Hdf5).unwrap();
     let err = d.open_episode(0, &cache()).unwrap_err();
     assert!(
@@ -100,40 +66,8 @@ fn hdf5_bad_shapes_and_nan_actions_are_named() {
 
 #[test]
 fn libero_files_are_flipped_and_the_user_can_override() {
-    let tmp = tempfile::tempdir().unwrap();
-    let p = tmp.path().join("pick_up_the_bowl_demo.hdf5");
-    write_demo_file(&p, |data| {
-        data.new_attr::<hdf5::types::VarLenUnicode>()
-            .shape(())
-            .create("problem_info")
-            .unwrap()
-            .write_scalar(&r#"{"problem_name": "libero_tabletop_manipulation", "language_instruction": "pick up the black bowl"}"#.parse::<hdf5::types::VarLenUnicode>().unwrap())
-            .unwrap();
-        data.new_attr::<hdf5::types::VarLenUnicode>()
-            .shape(())
-            .create("bddl_file_name")
-            .unwrap()
-            .write_scalar(
-                &"libero/bddl_files/pick_up_the_bowl.bddl"
-                    .parse::<hdf5::types::VarLenUnicode>()
-                    .unwrap(),
-            )
-            .unwrap();
-        let d0 = data.create_group("demo_0").unwrap();
-        d0.new_dataset_builder()
-            .with_data(&ndarray::Array2::<f64>::zeros((3, 7)))
-            .create("actions")
-            .unwrap();
-        let obs = d0.create_group("obs").unwrap();
-        obs.new_dataset_builder()
-            .with_data(&rgb_stack(3, 8, 6))
-            .create("agentview_rgb")
-            .unwrap();
-        obs.new_dataset_builder()
-            .with_data(&ndarray::Array2::<f64>::zeros((3, 3)))
-            .create("ee_pos")
-            .unwrap();
-    });
+    // LIBERO's attributes; frames top half red, bottom half blue in file order.
+    let (_t, p) = h5_fixture("libero_flip.hdf5");
     let d = Dataset::open(&p, DatasetFormat::Hdf5).unwrap();
     let ep = d.open_episode(0, &cache()).unwrap();
     assert_eq!(ep.instruction, "pick up the black bowl");

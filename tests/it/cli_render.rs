@@ -38,7 +38,7 @@ fn renders_a_step_offscreen() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if no_adapter(&stderr) {
-        eprintln!("SKIPPED: no wgpu adapter on this machine ({stderr})");
+        common::skip_without_gpu("renders_a_step_offscreen", &stderr);
         return;
     }
     assert!(out.status.success(), "{stderr}");
@@ -108,7 +108,7 @@ fn orbit_frames_are_deterministic_and_videos_are_encoded_or_explained() {
     let run = render(&a, &["--orbit", "--frames", "4"]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     if no_adapter(&stderr) {
-        eprintln!("SKIPPED: no wgpu adapter ({stderr})");
+        common::skip_without_gpu("cli render --orbit", &stderr);
         return;
     }
     assert!(run.status.success(), "{stderr}");

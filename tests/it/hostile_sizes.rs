@@ -139,12 +139,6 @@ fn a_one_megabyte_instruction_is_cut_with_a_note() {
     );
 }
 
-fn write_h5(path: &Path, build: impl FnOnce(&hdf5::Group)) {
-    let f = hdf5::File::create(path).unwrap();
-    let data = f.create_group("data").unwrap();
-    build(&data);
-}
-
 fn open_err(path: &Path, episode: usize) -> String {
     let d = Dataset::open(path, DatasetFormat::Hdf5).unwrap();
     d.open_episode(episode, &std::sync::Arc::new(FrameCache::default()))
@@ -154,46 +148,9 @@ fn open_err(path: &Path, episode: usize) -> String {
 
 #[test]
 fn hdf5_sizes_it_does_not_store_and_odd_stacks_are_errors() {
-    let tmp = tempfile::tempdir().unwrap();
-    let p = tmp.path().join("hostile.hdf5");
-    write_h5(&p, |data| {
-        // 10^9 declared rows, none stored (chunked, never written).
-        let d = data.create_group("demo_0").unwrap();
-        d.new_dataset::<f64>()
-            .chunk((1024, 7))
-            .shape((1_000_000_000, 7))
-            .create("actions")
-            .unwrap();
-        // Frames of 100,000 px a side.
-        let d = data.create_group("demo_1").unwrap();
-        d.new_dataset_builder()
-            .with_data(&ndarray::Array2::<f64>::zeros((2, 7)))
-            .create("actions")
-            .unwrap();
-        let obs = d.create_group("obs").unwrap();
-        obs.new_dataset::<u8>()
-            .chunk((1, 16, 16, 3))
-            .shape((2, 100_000, 100_000, 3))
-            .create("agentview_image")
-            .unwrap();
-        // Float64 images.
-        let d = data.create_group("demo_2").unwrap();
-        d.new_dataset_builder()
-            .with_data(&ndarray::Array2::<f64>::zeros((2, 7)))
-            .create("actions")
-            .unwrap();
-        let obs = d.create_group("obs").unwrap();
-        obs.new_dataset_builder()
-            .with_data(&ndarray::Array4::<f64>::from_elem((2, 4, 4, 3), 0.5))
-            .create("agentview_image")
-            .unwrap();
-        // Zero steps.
-        let d = data.create_group("demo_3").unwrap();
-        d.new_dataset_builder()
-            .with_data(&ndarray::Array2::<f64>::zeros((0, 7)))
-            .create("actions")
-            .unwrap();
-    });
+    // demo_0: 10^9 declared rows, none stored; demo_1: frames of 100,000 px a side;
+    // demo_2: float64 images; demo_3: zero steps (h5py-written, tests/fixtures/hdf5/make.py).
+    let (_t, p) = crate::bad_hdf5::h5_fixture("hostile.hdf5");
     let e = open_err(&p, 0);
     assert!(e.contains("declares") && e.contains("not read"), "{e}");
     let e = open_err(&p, 1);

@@ -9,17 +9,13 @@ use std::sync::Arc;
 
 use spatialscope::episode::{FrameCache, open_path};
 use spatialscope::render::camera::pinhole_view_proj;
-use spatialscope::render::offscreen::Offscreen;
 use spatialscope::render::{LineSet, OrbitCamera, PointUniforms};
 
 #[test]
 fn the_cloud_seen_through_the_camera_is_its_image() {
-    let mut gpu = match Offscreen::new() {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            return;
-        }
+    let Some(mut gpu) = common::offscreen_or_skip("the_cloud_seen_through_the_camera_is_its_image")
+    else {
+        return;
     };
     let collection = open_path(&common::native_dir()).unwrap();
     let ep = collection.datasets[0]

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::common;
 use egui_kittest::Harness;
 use spatialscope::render::ColorMode;
 use spatialscope::render::{PointCloud, PointGpu, PointRenderer, pack_rgb};
@@ -85,6 +86,11 @@ fn count(img: &image::RgbaImage, f: impl Fn([u8; 4]) -> bool) -> usize {
 
 #[test]
 fn a_cloud_is_drawn_depth_tested_and_recoloured_on_the_gpu() {
+    if common::offscreen_or_skip("a_cloud_is_drawn_depth_tested_and_recoloured_on_the_gpu")
+        .is_none()
+    {
+        return;
+    }
     let rs = egui_kittest::wgpu::create_render_state(
         egui_kittest::wgpu::default_wgpu_setup(),
         egui_wgpu::RendererOptions::PREDICTABLE,
@@ -185,14 +191,10 @@ fn two_patches() -> PointCloud {
 
 #[test]
 fn attention_and_ego3d_colour_modes_offscreen() {
-    use spatialscope::render::offscreen::Offscreen;
     use spatialscope::render::{LineBuilder, LineSet, OrbitCamera, PointUniforms};
-    let mut gpu = match Offscreen::new() {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            return;
-        }
+    let Some(mut gpu) = common::offscreen_or_skip("attention_and_ego3d_colour_modes_offscreen")
+    else {
+        return;
     };
     let cloud = two_patches();
     let camera = OrbitCamera::at_distance(cloud.median, 1.0);

@@ -69,7 +69,7 @@ fn save_recording_and_png_from_the_app() {
         .map(|e| e.message.clone())
         .collect();
     if errors.iter().any(|e| e.contains("no GPU adapter")) {
-        eprintln!("SKIPPED the PNG: {errors:?}");
+        common::skip_without_gpu("the saved PNG", &format!("{errors:?}"));
     } else {
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(

@@ -134,3 +134,27 @@ pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
     );
     out
 }
+
+/// Set (as `.ci/run` does) to turn every "no GPU adapter" skip into a failure, so a machine
+/// that should render can never skip the rendering tests silently.
+pub const REQUIRE_GPU_VAR: &str = "SPATIALSCOPE_REQUIRE_GPU";
+
+/// Called where a test finds no wgpu adapter: prints `SKIPPED` with the reason and returns,
+/// or fails when [`REQUIRE_GPU_VAR`] is set.
+pub fn skip_without_gpu(test: &str, reason: &str) {
+    if std::env::var_os(REQUIRE_GPU_VAR).is_some() {
+        panic!("{test}: no GPU adapter, and {REQUIRE_GPU_VAR} asks for one: {reason}");
+    }
+    eprintln!("SKIPPED {test}: no wgpu adapter on this machine ({reason})");
+}
+
+/// An offscreen GPU, or `None` after [`skip_without_gpu`].
+pub fn offscreen_or_skip(test: &str) -> Option<spatialscope::render::offscreen::Offscreen> {
+    match spatialscope::render::offscreen::Offscreen::new() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            skip_without_gpu(test, &e.to_string());
+            None
+        }
+    }
+}

@@ -3,12 +3,10 @@
 //! through an episode inflates each gzip chunk once; rows are flipped when the orientation
 //! says so.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use ndarray::s;
-
-use std::path::PathBuf;
-
+use super::h5::{self, Dataset};
 use crate::episode::{
     DepthImage, EncodedFrame, EpisodeError, FrameSource, RecordLabel, Result, RgbImage,
 };
@@ -18,6 +16,8 @@ pub(super) struct Stream {
     pub(super) key: String,
     pub(super) image: Blocks<u8>,
     pub(super) depth: Option<Blocks<f32>>,
+    /// Depth stored as integers is millimetres, as floats metres.
+    pub(super) depth_in_mm: bool,
     pub(super) size: (u32, u32),
 }
 
@@ -25,12 +25,12 @@ pub(super) struct Stream {
 pub const MAX_BLOCK_BYTES: usize = 32 << 20;
 
 /// Frames of one dataset read a chunk-aligned block at a time. Image stacks are stored in
-/// chunks spanning several frames (16 in robomimic's files); reading frame by frame makes the
-/// HDF5 library inflate every chunk again for each frame (measured: ~6x slower than whole
-/// blocks, whatever its chunk cache size), so the frames sharing a chunk are read together and
-/// the latest block is kept (one per dataset, at most [`MAX_BLOCK_BYTES`]).
+/// chunks spanning several frames (16 in robomimic's files); reading frame by frame would
+/// inflate every chunk again for each frame, so the frames sharing a chunk are read together
+/// (one row range of the dataset) and the latest block is kept (one per dataset, at most
+/// [`MAX_BLOCK_BYTES`]).
 pub(super) struct Blocks<T> {
-    ds: hdf5::Dataset,
+    ds: Dataset,
     /// Values per frame.
     frame_len: usize,
     /// Frames per block.
@@ -40,24 +40,19 @@ pub(super) struct Blocks<T> {
 }
 
 impl<T: Copy> Blocks<T> {
-    pub(super) fn new(ds: hdf5::Dataset) -> Self {
-        let shape = ds.shape();
+    pub(super) fn new(ds: Dataset) -> Self {
+        let shape = h5::shape(&ds).unwrap_or_default();
         let frames = shape.first().copied().unwrap_or(0);
         // The caller checked the frame size; saturate rather than trust it twice.
         let frame_len = shape
             .iter()
             .skip(1)
             .fold(1usize, |n, &d| n.saturating_mul(d));
-        let chunk_frames = ds
-            .chunk()
-            .and_then(|c| c.first().copied())
-            .unwrap_or(1)
-            .max(1);
         let fit = (MAX_BLOCK_BYTES / frame_len.saturating_mul(size_of::<T>()).max(1)).max(1);
         Self {
+            block: h5::chunk_rows(&ds).min(fit),
             ds,
             frame_len,
-            block: chunk_frames.min(fit),
             frames,
             latest: std::sync::Mutex::new(None),
         }
@@ -67,7 +62,7 @@ impl<T: Copy> Blocks<T> {
     fn frame(
         &self,
         step: usize,
-        read: impl FnOnce(&hdf5::Dataset, usize, usize) -> hdf5::Result<Vec<T>>,
+        read: impl FnOnce(&Dataset, usize, usize) -> std::result::Result<Vec<T>, String>,
     ) -> std::result::Result<Vec<T>, String> {
         if step >= self.frames {
             return Err(format!(
@@ -81,7 +76,7 @@ impl<T: Copy> Blocks<T> {
             Some((s, d)) if *s == start => d.clone(),
             _ => {
                 let end = (start + self.block).min(self.frames);
-                let d = read(&self.ds, start, end).map_err(|e| e.to_string())?;
+                let d = read(&self.ds, start, end)?;
                 if d.len() != (end - start) * self.frame_len {
                     return Err(format!(
                         "read {} values for {} frames",
@@ -105,21 +100,6 @@ pub(super) struct Hdf5Frames {
     pub(super) group: String,
     pub(super) flip: bool,
     pub(super) streams: Vec<Stream>,
-}
-
-/// The values of an array in row-major order, without copying when it already is.
-fn standard_vec<T: Clone, D: ndarray::Dimension>(a: ndarray::Array<T, D>) -> Vec<T> {
-    if a.is_standard_layout() {
-        // Contiguous in row-major order: the elements are `len` values from `offset` on.
-        let len = a.len();
-        let (v, offset) = a.into_raw_vec_and_offset();
-        let o = offset.unwrap_or(0);
-        if o == 0 && v.len() == len {
-            return v;
-        }
-        return v[o..o + len].to_vec();
-    }
-    a.as_standard_layout().iter().cloned().collect()
 }
 
 fn flip_rows<T: Copy>(data: &mut [T], row_len: usize) {
@@ -156,14 +136,7 @@ impl FrameSource for Hdf5Frames {
         let s = self.stream(camera)?;
         let mut pixels = s
             .image
-            .frame(step, |ds, a, b| {
-                Ok(standard_vec(ds.read_slice::<u8, _, ndarray::Ix4>(s![
-                    a..b,
-                    ..,
-                    ..,
-                    ..
-                ])?))
-            })
+            .frame(step, h5::read_rows_u8)
             .map_err(|e| self.decode_err(s, step, format!("{}: {e}", s.key)))?;
         let (w, h) = s.size;
         if self.flip {
@@ -182,19 +155,10 @@ impl FrameSource for Hdf5Frames {
             return Ok(None);
         };
         let (w, h) = s.size;
-        let read = |d: &hdf5::Dataset, a: usize, b: usize| -> hdf5::Result<Vec<f32>> {
-            let unit = match d.dtype()?.to_descriptor()? {
-                // Integer depth is millimetres (the common uint16 encoding).
-                hdf5::types::TypeDescriptor::Unsigned(_)
-                | hdf5::types::TypeDescriptor::Integer(_) => 0.001,
-                _ => 1.0,
-            };
-            let v = standard_vec(if d.shape().len() == 4 {
-                d.read_slice::<f64, _, ndarray::Ix3>(s![a..b, .., .., 0])?
-            } else {
-                d.read_slice::<f64, _, ndarray::Ix3>(s![a..b, .., ..])?
-            });
-            Ok(v.into_iter()
+        let unit = if s.depth_in_mm { 0.001 } else { 1.0 };
+        let read = |d: &Dataset, a: usize, b: usize| -> std::result::Result<Vec<f32>, String> {
+            Ok(h5::read_rows_f64(d, a, b)?
+                .into_iter()
                 .map(|x| {
                     let m = (x * unit) as f32;
                     if m.is_finite() && m > 0.0 { m } else { 0.0 }

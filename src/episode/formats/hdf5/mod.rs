@@ -20,12 +20,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hdf5::types::{VarLenAscii, VarLenUnicode};
 use nalgebra::Matrix4;
 
 mod frames;
+mod h5;
 
 use frames::{Blocks, Hdf5Frames, Stream};
+use h5::{Group, H5File, str_attr};
 
 use crate::episode::types::next_episode_uid;
 use crate::episode::{
@@ -52,7 +53,7 @@ pub struct Hdf5Dataset {
     pub flip_reason: String,
     /// What the user asked for.
     pub orientation: ImageOrientation,
-    file: hdf5::File,
+    file: H5File,
 }
 
 fn h5err(path: &Path, what: impl std::fmt::Display) -> EpisodeError {
@@ -68,24 +69,8 @@ pub fn is_hdf5_file(path: &Path) -> bool {
         && sig == *b"\x89HDF\r\n\x1a\n"
 }
 
-/// Reads a string attribute of any of the string encodings h5py writes.
-fn str_attr(loc: &hdf5::Location, name: &str) -> Option<String> {
-    let a = loc.attr(name).ok()?;
-    if let Ok(s) = a.read_scalar::<VarLenUnicode>() {
-        return Some(s.as_str().to_owned());
-    }
-    if let Ok(s) = a.read_scalar::<VarLenAscii>() {
-        return Some(s.as_str().to_owned());
-    }
-    None
-}
-
-fn int_attr(loc: &hdf5::Location, name: &str) -> Option<i64> {
-    loc.attr(name).ok()?.read_scalar::<i64>().ok()
-}
-
 /// The instruction of a demo: its own attributes, then LIBERO's file-level `problem_info`.
-fn instruction(demo: &hdf5::Group, data: &hdf5::Group) -> Option<String> {
+fn instruction(demo: &Group, data: &Group) -> Option<String> {
     str_attr(demo, "language_instruction")
         .or_else(|| {
             let meta: serde_json::Value = serde_json::from_str(&str_attr(demo, "ep_meta")?).ok()?;
@@ -111,10 +96,8 @@ fn demo_order(name: &str) -> (u64, String) {
 }
 
 /// Camera names: `obs/<camera>_image` (robomimic) or `obs/<camera>_rgb`.
-fn camera_names(obs: &hdf5::Group) -> Vec<String> {
-    let mut names: Vec<String> = obs
-        .member_names()
-        .unwrap_or_default()
+fn camera_names(obs: &Group) -> Vec<String> {
+    let mut names: Vec<String> = h5::dataset_names(obs)
         .into_iter()
         .filter_map(|m| {
             m.strip_suffix("_image")
@@ -126,8 +109,8 @@ fn camera_names(obs: &hdf5::Group) -> Vec<String> {
     names
 }
 
-fn image_key(obs: &hdf5::Group, cam: &str) -> String {
-    if obs.link_exists(&format!("{cam}_image")) {
+fn image_key(obs: &Group, cam: &str) -> String {
+    if h5::has_dataset(obs, &format!("{cam}_image")) {
         format!("{cam}_image")
     } else {
         format!("{cam}_rgb")
@@ -142,28 +125,24 @@ impl Hdf5Dataset {
                 reason: "not an HDF5 file (no HDF5 signature)".into(),
             });
         }
-        let file = hdf5::File::open(path)
-            .map_err(|e| h5err(path, format!("cannot open HDF5 file: {e}")))?;
+        let file =
+            H5File::open(path).map_err(|e| h5err(path, format!("cannot open HDF5 file: {e}")))?;
         let data = file.group("data").map_err(|_| {
             h5err(
                 path,
                 "no `data` group (expected robomimic/LIBERO layout data/demo_N)",
             )
         })?;
-        let mut groups = data
-            .member_names()
-            .map_err(|e| h5err(path, format!("cannot list `data`: {e}")))?;
-        groups.retain(|g| data.group(g).is_ok());
+        let mut groups = h5::group_names(&data);
         groups.sort_by_key(|g| demo_order(g));
         let mut demos = Vec::with_capacity(groups.len());
         for g in groups {
             let demo = data.group(&g).map_err(|e| h5err(path, e))?;
-            let num_steps = int_attr(&demo, "num_samples")
+            let num_steps = h5::int_attr(&demo, "num_samples")
                 .and_then(|n| usize::try_from(n).ok())
                 .or_else(|| {
-                    demo.dataset("actions")
-                        .ok()
-                        .map(|a| a.shape().first().copied().unwrap_or(0))
+                    let a = demo.dataset("actions").ok()?;
+                    Some(h5::shape(&a).ok()?.first().copied().unwrap_or(0))
                 });
             let cameras = demo
                 .group("obs")
@@ -180,8 +159,8 @@ impl Hdf5Dataset {
             });
         }
         let convention = str_attr(&data, "macros_image_convention");
-        let libero = data.attr("problem_info").is_ok()
-            || data.attr("bddl_file_name").is_ok()
+        let libero = h5::has_attr(&data, "problem_info")
+            || h5::has_attr(&data, "bddl_file_name")
             || path.to_string_lossy().to_lowercase().contains("libero");
         let (flip, flip_reason) = match (orientation, convention.as_deref()) {
             (ImageOrientation::AsStored, _) => (false, "shown as stored (chosen by the user)".to_owned()),
@@ -225,25 +204,28 @@ impl Hdf5Dataset {
         }
     }
 
-    /// Reads a 2-D float array (rows of values) at `path` inside `demo`.
-    fn rows(&self, demo: &hdf5::Group, i: usize, name: &str) -> Result<Option<Vec<Vec<f64>>>> {
+    /// Reads a 1-D or 2-D numeric array at `name` inside `demo` as rows of `f64`.
+    fn rows(&self, demo: &Group, i: usize, name: &str) -> Result<Option<Vec<Vec<f64>>>> {
         let Ok(ds) = demo.dataset(name) else {
             return Ok(None);
         };
-        let shape = ds.shape();
-        check_read_size(&ds, &shape, size_of::<f64>())
-            .map_err(|w| self.err(i, format!("`{name}`: {w}")))?;
-        let arr = match shape.len() {
-            1 => ds
-                .read_1d::<f64>()
-                .map_err(|e| self.err(i, format!("`{name}`: {e}")))?
-                .insert_axis(ndarray::Axis(1)),
-            2 => ds
-                .read_2d::<f64>()
-                .map_err(|e| self.err(i, format!("`{name}`: {e}")))?,
+        let err = |w: String| self.err(i, format!("`{name}`: {w}"));
+        let shape = h5::shape(&ds).map_err(err)?;
+        let width = match shape.len() {
+            1 => 1,
+            2 => shape[1],
             n => return Err(self.err(i, format!("`{name}` has {n} dimensions, expected 1 or 2"))),
         };
-        Ok(Some(arr.rows().into_iter().map(|r| r.to_vec()).collect()))
+        let values = h5::read_all_f64(&ds, self.file.len_bytes).map_err(err)?;
+        if values.len() != shape[0].saturating_mul(width) {
+            return Err(self.err(
+                i,
+                format!("`{name}`: read {} values for shape {shape:?}", values.len()),
+            ));
+        }
+        Ok(Some(
+            values.chunks(width.max(1)).map(<[f64]>::to_vec).collect(),
+        ))
     }
 
     pub fn open_episode(&self, i: usize, cache: &Arc<FrameCache>) -> Result<Episode> {
@@ -340,7 +322,7 @@ impl Hdf5Dataset {
             let image = obs
                 .dataset(&key)
                 .map_err(|e| self.err(i, format!("obs/{key}: {e}")))?;
-            let shape = image.shape();
+            let shape = h5::shape(&image).map_err(|e| self.err(i, format!("obs/{key}: {e}")))?;
             if shape.len() == 4 && (shape[1] > MAX_SIDE_PX || shape[2] > MAX_SIDE_PX) {
                 return Err(self.err(
                     i,
@@ -349,18 +331,13 @@ impl Hdf5Dataset {
                     ),
                 ));
             }
-            let dtype = image.dtype().ok().and_then(|t| t.to_descriptor().ok());
-            if !matches!(
-                dtype,
-                Some(hdf5::types::TypeDescriptor::Unsigned(
-                    hdf5::types::IntSize::U1
-                ))
-            ) {
+            let dtype = h5::dtype(&image);
+            if dtype != Some(hdf5_pure::DType::U8) {
                 return Err(self.err(
                     i,
                     format!(
                         "obs/{key} holds {} values; RGB frames must be 8-bit unsigned (uint8) as robomimic and LIBERO write them",
-                        dtype.map_or("unreadable".to_owned(), |t| t.to_string())
+                        dtype.map_or("unreadable".to_owned(), |t| h5::type_name(&t))
                     ),
                 ));
             }
@@ -372,23 +349,27 @@ impl Hdf5Dataset {
             }
             let (h, w) = (shape[1] as u32, shape[2] as u32);
             let depth = obs.dataset(&format!("{cam}_depth")).ok().filter(|d| {
-                let s = d.shape();
-                s.len() >= 3 && s[0] == n && s[1] == shape[1] && s[2] == shape[2]
+                let Ok(s) = h5::shape(d) else { return false };
+                let numeric = h5::dtype(d).is_some_and(|t| h5::is_numeric(&t));
+                numeric
+                    && (s.len() == 3 || (s.len() == 4 && s[3] == 1))
+                    && s[0] == n
+                    && s[1] == shape[1]
+                    && s[2] == shape[2]
             });
+            // Integer depth is millimetres (the common uint16 encoding), float depth metres.
+            let depth_in_mm = depth
+                .as_ref()
+                .and_then(h5::dtype)
+                .is_some_and(|t| h5::is_integer(&t));
             let params = demo.group(&format!("camera_params/{cam}")).ok();
             let k = params
                 .as_ref()
                 .and_then(|p| p.dataset("K").ok())
-                .filter(|d| d.shape() == [3, 3])
-                .and_then(|d| d.read_2d::<f64>().ok())
-                .filter(|k| k.shape() == [3, 3])
-                .map(|k| {
-                    [
-                        [k[[0, 0]], k[[0, 1]], k[[0, 2]]],
-                        [k[[1, 0]], k[[1, 1]], k[[1, 2]]],
-                        [k[[2, 0]], k[[2, 1]], k[[2, 2]]],
-                    ]
-                })
+                .filter(|d| h5::shape(d).is_ok_and(|s| s == [3, 3]))
+                .and_then(|d| h5::read_all_f64(&d, self.file.len_bytes).ok())
+                .filter(|k| k.len() == 9)
+                .map(|k| [[k[0], k[1], k[2]], [k[3], k[4], k[5]], [k[6], k[7], k[8]]])
                 .or_else(|| {
                     let m = camera_info.as_ref()?.get(&cam)?.get("intrinsics")?;
                     serde_json::from_value::<[[f64; 3]; 3]>(m.clone()).ok()
@@ -399,12 +380,13 @@ impl Hdf5Dataset {
             let poses = params
                 .as_ref()
                 .and_then(|p| p.dataset("world_from_camera_opencv").ok())
-                .filter(|d| d.shape() == [n, 4, 4] && check_read_size(d, &[n, 4, 4], 8).is_ok())
-                .and_then(|d| d.read::<f64, ndarray::Ix3>().ok())
-                .filter(|a| a.shape() == [n, 4, 4])
+                .filter(|d| h5::shape(d).is_ok_and(|s| s == [n, 4, 4]))
+                .and_then(|d| h5::read_all_f64(&d, self.file.len_bytes).ok())
+                .filter(|a| a.len() == n * 16)
                 .map(|a| {
-                    let all: Vec<Matrix4<f64>> = (0..n)
-                        .map(|t| Matrix4::from_fn(|r, c| a[[t, r, c]]))
+                    let all: Vec<Matrix4<f64>> = a
+                        .chunks_exact(16)
+                        .map(|m| Matrix4::from_fn(|r, c| m[r * 4 + c]))
                         .collect();
                     match all.first() {
                         Some(f) if all.iter().all(|m| m == f) => CameraPoses::Static(*f),
@@ -438,6 +420,7 @@ impl Hdf5Dataset {
                 key,
                 image: Blocks::new(image),
                 depth: depth.map(Blocks::new),
+                depth_in_mm,
                 size: (w, h),
             });
         }
@@ -471,36 +454,8 @@ impl Hdf5Dataset {
 
 /// Largest image side accepted, pixels.
 const MAX_SIDE_PX: usize = 16_384;
-/// Most bytes one small array (actions, proprio, poses) may take when read whole.
-const MAX_ARRAY_BYTES: u64 = 1 << 30;
-/// What gzip can at most inflate to per stored byte (deflate's limit is about 1032:1).
-const MAX_INFLATION: u64 = 1100;
-
-/// Refuses to read a dataset whole when its declared size cannot be real: more than
-/// [`MAX_ARRAY_BYTES`], or more than its stored bytes could hold even at gzip's best ratio
-/// (a dataset that declares 10^9 rows but stores none is a hostile or damaged file, not a
-/// reason to allocate gigabytes). Checked arithmetic throughout.
-fn check_read_size(
-    ds: &hdf5::Dataset,
-    shape: &[usize],
-    elem_bytes: usize,
-) -> std::result::Result<(), String> {
-    let bytes = shape
-        .iter()
-        .try_fold(elem_bytes as u64, |n, &d| n.checked_mul(d as u64))
-        .ok_or_else(|| format!("shape {shape:?}: the size overflows 64 bits"))?;
-    let stored = ds.storage_size();
-    let possible = stored.saturating_mul(MAX_INFLATION).max(1 << 20);
-    if bytes > MAX_ARRAY_BYTES || bytes > possible {
-        return Err(format!(
-            "shape {shape:?} declares {bytes} bytes but the file stores {stored} bytes for it; not read"
-        ));
-    }
-    Ok(())
-}
-
 /// The control rate from `env_args.env_kwargs.control_freq` (robomimic), when stated.
-fn control_rate(demo: &hdf5::Group, data: &hdf5::Group) -> Option<f64> {
+fn control_rate(demo: &Group, data: &Group) -> Option<f64> {
     let args = str_attr(demo, "env_args").or_else(|| str_attr(data, "env_args"))?;
     let v: serde_json::Value = serde_json::from_str(&args).ok()?;
     v.get("env_kwargs")?

@@ -1,46 +1,32 @@
-//! Video frames by timestamp, through FFmpeg (libavformat demuxing, libavcodec decoding,
-//! libswscale colour conversion).
+//! The FFmpeg decoder (cargo feature `ffmpeg`): libavformat demuxing, libavcodec decoding,
+//! libswscale colour conversion, for the codecs with no Rust decoder here (HEVC, VP9, ...).
 //!
-//! LeRobot stores each camera as an MP4 (H.264, AV1 through libdav1d, HEVC, ...) and names a
-//! frame by its timestamp in seconds. [`VideoCursor`] keeps one open demuxer and decoder per
-//! file and reads forward: stepping through an episode decodes each packet once. A jump
-//! backwards, or more than [`MAX_FORWARD_S`] ahead, seeks to the keyframe before the target
-//! and decodes from there. The frame returned is the first whose presentation time is within
-//! half a frame period of the target (the closest one for a constant-rate stream), as LeRobot's
-//! own loader picks frames.
+//! [`FfmpegCursor`] keeps one open demuxer and decoder per file and reads forward: stepping
+//! through an episode decodes each packet once. A jump backwards, or more than
+//! [`MAX_FORWARD_S`] ahead, seeks to the keyframe before the target and decodes from there.
+//! The frame returned is the first whose presentation time is within half a frame period of
+//! the target.
 //!
-//! Every failure (missing file, no video stream, corrupt packet, a target past the end of the
-//! stream) is a [`VideoError`] with a message; callers add the file and episode.
+//! AV1 is refused here: rav1d exports dav1d's C API from this binary, and FFmpeg's libdav1d
+//! calls would be resolved to it. AV1 always goes to rav1d.
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use ffmpeg_next as ffmpeg;
 
+use super::{VResult, VideoError, VideoInfo};
 use crate::episode::RgbImage;
 
 /// How far ahead of the last decoded frame a target may be and still be reached by decoding
-/// forward instead of seeking (seconds). LeRobot encodes with a GOP of 2 frames, other
-/// encoders use up to a few seconds; decoding 2 s forward costs less than a wrong seek.
-pub const MAX_FORWARD_S: f64 = 2.0;
-
-/// What went wrong reading a video.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VideoError(pub String);
-
-impl std::fmt::Display for VideoError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+/// forward instead of seeking (seconds).
+const MAX_FORWARD_S: f64 = 2.0;
 
 impl From<ffmpeg::Error> for VideoError {
     fn from(e: ffmpeg::Error) -> Self {
         Self(format!("ffmpeg: {e}"))
     }
 }
-
-type VResult<T> = Result<T, VideoError>;
 
 fn init() {
     static INIT: Once = Once::new();
@@ -52,21 +38,8 @@ fn init() {
     });
 }
 
-/// Facts about a video stream.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VideoInfo {
-    /// Codec name as FFmpeg calls it (`h264`, `av1`, `hevc`).
-    pub codec: String,
-    pub width_px: u32,
-    pub height_px: u32,
-    /// Average frame rate, when the container states one.
-    pub fps: Option<f64>,
-    /// Stream duration in seconds, when the container states one.
-    pub duration_s: Option<f64>,
-}
-
 /// One open video file, read forward.
-pub struct VideoCursor {
+pub struct FfmpegCursor {
     path: PathBuf,
     input: ffmpeg::format::context::Input,
     decoder: ffmpeg::decoder::Video,
@@ -81,9 +54,9 @@ pub struct VideoCursor {
     pending: std::collections::VecDeque<(f64, ffmpeg::frame::Video)>,
 }
 
-impl std::fmt::Debug for VideoCursor {
+impl std::fmt::Debug for FfmpegCursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VideoCursor")
+        f.debug_struct("FfmpegCursor")
             .field("path", &self.path)
             .field("info", &self.info)
             .field("last_pts_s", &self.last_pts_s)
@@ -96,7 +69,7 @@ fn rational(r: ffmpeg::Rational) -> Option<f64> {
         .then(|| f64::from(r.numerator()) / f64::from(r.denominator()))
 }
 
-impl VideoCursor {
+impl FfmpegCursor {
     /// Opens `path` and its best video stream.
     pub fn open(path: &Path) -> VResult<Self> {
         init();
@@ -116,6 +89,13 @@ impl VideoCursor {
         let duration_s = (stream.duration() > 0).then(|| stream.duration() as f64 * time_base_s);
         let ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())?;
         let codec_id = ctx.id();
+        if codec_id == ffmpeg::codec::Id::AV1 {
+            // rav1d exports dav1d's C API from this binary; FFmpeg's libdav1d would have its
+            // calls resolved to those symbols (a crash). AV1 always goes to rav1d.
+            return Err(VideoError(
+                "AV1 is decoded by rav1d in this app, never by FFmpeg (FFmpeg's libdav1d cannot share the process with rav1d)".into(),
+            ));
+        }
         let decoder = ctx.decoder().video().map_err(|e| {
             VideoError(format!(
                 "no decoder for codec {codec_id:?} in this FFmpeg build ({e})"
@@ -130,6 +110,7 @@ impl VideoCursor {
             height_px: decoder.height(),
             fps,
             duration_s,
+            decoder: "ffmpeg",
         };
         Ok(Self {
             path: path.to_owned(),
@@ -146,10 +127,6 @@ impl VideoCursor {
 
     pub fn info(&self) -> &VideoInfo {
         &self.info
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Seeks to the keyframe at or before `target_s` and resets the decoder.
@@ -268,11 +245,11 @@ mod tests {
 
     #[test]
     fn missing_and_non_video_files_are_errors() {
-        let e = VideoCursor::open(Path::new("/nonexistent/x.mp4")).unwrap_err();
+        let e = FfmpegCursor::open(Path::new("/nonexistent/x.mp4")).unwrap_err();
         assert!(e.0.contains("no such file"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("junk.mp4");
         std::fs::write(&p, b"this is not a video at all").unwrap();
-        assert!(VideoCursor::open(&p).is_err());
+        assert!(FfmpegCursor::open(&p).is_err());
     }
 }
