@@ -6,6 +6,10 @@
 //! - `decode/*`: every frame of a 256 x 256 camera of one episode in order, no cache hits
 //!   (budget 0): H.264 (LeRobot v2.1), AV1 (LeRobot v3.0), HDF5 gzip chunks. Baseline: the
 //!   `image` crate decoding the same frames from the native copy's PNGs.
+//! - `video_file/*`: every frame of one MP4 in order from a cold open, through our Rust
+//!   decoders (OpenH264, rav1d), through FFmpeg in process (H.264, `--features ffmpeg`), and
+//!   the `ffmpeg` executable decoding the same file to raw RGB (1 thread and automatic
+//!   threads) when it is installed: what a user would otherwise run.
 //! - Printed once before the timings: resident memory after visiting every frame of every
 //!   episode of every sample dataset three times over with a 64 MiB frame cache (bounded:
 //!   rounds 2 and 3 must not grow).
@@ -18,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use spatialscope::episode::formats::video::{Decoders, FFMPEG_BUILT_IN, VideoCursor};
 use spatialscope::episode::{self, Dataset, FrameCache};
 
 fn samples() -> PathBuf {
@@ -160,6 +165,57 @@ fn bench(c: &mut Criterion) {
                 .sum::<usize>()
         })
     });
+    g.finish();
+    video_decoders(c);
+}
+
+/// Every frame of one file through `VideoCursor`, in order, from a cold open.
+fn decode_file(path: &std::path::Path, decoders: Decoders, times: &[f64]) -> usize {
+    let mut v = VideoCursor::open_with(path, decoders).expect("open");
+    times
+        .iter()
+        .map(|&t| v.frame_at(t).expect("frame").pixels.len())
+        .sum()
+}
+
+/// The Rust decoders against FFmpeg on the same files: in process through the `ffmpeg`
+/// feature (H.264; AV1 never goes to FFmpeg in process, see `video::ffmpeg`), and against
+/// the `ffmpeg` executable decoding the whole file to raw RGB when it is installed.
+fn video_decoders(c: &mut Criterion) {
+    let h264 = samples()
+        .join("sim_lerobot_v21/videos/chunk-000/observation.images.agentview/episode_000000.mp4");
+    let av1 = samples()
+        .join("sim_lerobot_v30_av1/videos/observation.images.agentview/chunk-000/file-000.mp4");
+    let mut g = c.benchmark_group("video_file");
+    for (label, path, frames) in [
+        ("h264_256px_46", &h264, 46u64),
+        ("av1_256px_164", &av1, 164),
+    ] {
+        let times: Vec<f64> = (0..frames).map(|k| k as f64 / 20.0).collect();
+        g.throughput(Throughput::Elements(frames));
+        g.bench_function(format!("{label}_rust"), |b| {
+            b.iter(|| decode_file(path, Decoders::Auto, &times))
+        });
+        if FFMPEG_BUILT_IN && label.starts_with("h264") {
+            g.bench_function(format!("{label}_ffmpeg_in_process"), |b| {
+                b.iter(|| decode_file(path, Decoders::Ffmpeg, &times))
+            });
+        }
+        let cli = |threads: &str| {
+            std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-threads", threads, "-i"])
+                .arg(path)
+                .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+                .output()
+        };
+        if cli("1").is_ok_and(|o| o.status.success()) {
+            for threads in ["1", "0"] {
+                g.bench_function(format!("{label}_ffmpeg_cli_threads_{threads}"), |b| {
+                    b.iter(|| cli(threads).expect("ffmpeg").stdout.len())
+                });
+            }
+        }
+    }
     g.finish();
 }
 

@@ -1,9 +1,10 @@
 //! Planar 8-bit YUV (4:2:0, 4:2:2, 4:4:4 or grey) to packed RGB, as FFmpeg's `swscale`
 //! converts by default (ITU-R BT.601 coefficients, limited or full range as the stream says),
-//! so frames match what LeRobot's PyAV/torchvision loaders show.
+//! so frames match what LeRobot's PyAV/torchvision loaders show (within a level or two: the
+//! chroma upsampling differs).
 //!
-//! Fixed-point arithmetic (16 fractional bits); chroma is taken from the co-sited sample
-//! (no interpolation): within one or two levels of swscale's output on the sample videos.
+//! The arithmetic is the `yuv` crate's (SIMD, built optimised even in the dev profile); this
+//! file checks the planes the decoder handed over before it reads them.
 
 use crate::episode::RgbImage;
 
@@ -21,12 +22,6 @@ pub struct YuvPlanes<'a> {
     pub chroma_shift: Option<(u32, u32)>,
     /// Full-range (0-255) samples instead of limited (16-235 / 16-240).
     pub full_range: bool,
-}
-
-const ONE: i32 = 1 << 16;
-
-fn fix(x: f64) -> i32 {
-    (x * f64::from(ONE)).round() as i32
 }
 
 impl YuvPlanes<'_> {
@@ -65,48 +60,47 @@ impl YuvPlanes<'_> {
     /// The picture as packed RGB.
     pub fn to_rgb(&self) -> Result<RgbImage, String> {
         self.check()?;
-        let (w, h) = (self.width_px, self.height_px);
-        // Scale and offset of luma, and the chroma coefficients, for the range.
-        let (ys, y0, cs) = if self.full_range {
-            (1.0, 0, 1.0)
+        let (w, h) = (self.width_px as u32, self.height_px as u32);
+        let mut pixels = vec![0u8; self.width_px * self.height_px * 3];
+        let range = if self.full_range {
+            yuv::YuvRange::Full
         } else {
-            (255.0 / 219.0, 16, 255.0 / 224.0)
+            yuv::YuvRange::Limited
         };
-        let ky = fix(ys);
-        let (krv, kgu, kgv, kbu) = (
-            fix(1.402 * cs),
-            fix(0.344_136 * cs),
-            fix(0.714_136 * cs),
-            fix(1.772 * cs),
-        );
-        let mut pixels = vec![0u8; w * h * 3];
-        let clamp = |x: i32| ((x + ONE / 2) >> 16).clamp(0, 255) as u8;
-        for (r, out) in pixels.chunks_exact_mut(w * 3).enumerate() {
-            let yrow = &self.y[r * self.y_stride..][..w];
-            match self.chroma_shift {
-                None => {
-                    for (o, &yv) in out.chunks_exact_mut(3).zip(yrow) {
-                        let l = clamp(ky * (i32::from(yv) - y0));
-                        o.copy_from_slice(&[l, l, l]);
-                    }
-                }
-                Some((sx, sy)) => {
-                    let crow = (r >> sy) * self.uv_stride;
-                    let (urow, vrow) = (&self.u[crow..], &self.v[crow..]);
-                    for (c, (o, &yv)) in out.chunks_exact_mut(3).zip(yrow).enumerate() {
-                        let l = ky * (i32::from(yv) - y0);
-                        let u = i32::from(urow[c >> sx]) - 128;
-                        let v = i32::from(vrow[c >> sx]) - 128;
-                        o[0] = clamp(l + krv * v);
-                        o[1] = clamp(l - kgu * u - kgv * v);
-                        o[2] = clamp(l + kbu * u);
-                    }
-                }
-            }
-        }
+        let matrix = yuv::YuvStandardMatrix::Bt601;
+        let planar = yuv::YuvPlanarImage {
+            y_plane: self.y,
+            y_stride: self.y_stride as u32,
+            u_plane: self.u,
+            u_stride: self.uv_stride as u32,
+            v_plane: self.v,
+            v_stride: self.uv_stride as u32,
+            width: w,
+            height: h,
+        };
+        let stride = w * 3;
+        let done = match self.chroma_shift {
+            None => yuv::yuv400_to_rgb(
+                &yuv::YuvGrayImage {
+                    y_plane: self.y,
+                    y_stride: self.y_stride as u32,
+                    width: w,
+                    height: h,
+                },
+                &mut pixels,
+                stride,
+                range,
+                matrix,
+            ),
+            Some((1, 1)) => yuv::yuv420_to_rgb(&planar, &mut pixels, stride, range, matrix),
+            Some((1, 0)) => yuv::yuv422_to_rgb(&planar, &mut pixels, stride, range, matrix),
+            Some((0, 0)) => yuv::yuv444_to_rgb(&planar, &mut pixels, stride, range, matrix),
+            Some(s) => return Err(format!("unsupported chroma subsampling {s:?}")),
+        };
+        done.map_err(|e| format!("colour conversion: {e}"))?;
         Ok(RgbImage {
-            width_px: w as u32,
-            height_px: h as u32,
+            width_px: w,
+            height_px: h,
             pixels,
         })
     }
