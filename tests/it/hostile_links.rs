@@ -191,3 +191,32 @@ fn an_export_checks_the_frames_it_passes_through() {
         "every other frame of both cameras is exported"
     );
 }
+
+/// HDF5's own ways out of a file: an external link to a demo in another file and a dataset
+/// whose bytes live in an external raw file. The reader resolves neither: the outside files'
+/// bytes never show up, and the demo that needs them is an error naming the file.
+#[test]
+fn hdf5_external_links_and_external_storage_are_not_followed() {
+    let (tmp, path) = crate::bad_hdf5::h5_fixture("links_out.hdf5");
+    // What the links point at, with a recognisable pattern.
+    std::fs::write(tmp.path().join("outside.raw"), [0xABu8; 96]).unwrap();
+    std::fs::copy(
+        common::repo().join("tests/fixtures/hdf5/robomimic_earliest.hdf5"),
+        tmp.path().join("outside.hdf5"),
+    )
+    .unwrap();
+    let d = episode::Dataset::open(&path, episode::DatasetFormat::Hdf5).unwrap();
+    let cache = Arc::new(FrameCache::new(0));
+    // demo_1 (the external link) is not a demo of this file.
+    assert_eq!(d.len(), 1, "only demo_0 lives in this file");
+    match d.open_episode(0, &cache) {
+        Err(e) => assert!(e.to_string().contains("links_out.hdf5"), "{e}"),
+        Ok(ep) => match ep.rgb(0, 0) {
+            Ok(img) => assert!(
+                !img.pixels.contains(&0xAB),
+                "bytes from outside.raw were read"
+            ),
+            Err(e) => assert!(e.to_string().contains("links_out.hdf5"), "{e}"),
+        },
+    }
+}

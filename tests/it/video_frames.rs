@@ -231,3 +231,54 @@ fn exporting_lerobot_episodes_keeps_every_frame() {
         assert_eq!(v["report"]["images"], 2 * steps, "episode {ep}");
     }
 }
+
+/// A LeRobot camera in HEVC: without the `ffmpeg` feature the episode notes and the frame
+/// error name the camera, the codec and the feature, and the other camera works; with it,
+/// every frame decodes.
+#[test]
+fn hevc_video_needs_ffmpeg_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("sim_lerobot_v21");
+    common::copy_dir(
+        &common::repo().join("sample_episodes/sim_lerobot_v21"),
+        &root,
+    );
+    std::fs::copy(
+        common::repo().join("tests/fixtures/video/eye_in_hand_ep0_hevc.mp4"),
+        root.join("videos/chunk-000/observation.images.robot0_eye_in_hand/episode_000000.mp4"),
+    )
+    .unwrap();
+    let info_path = root.join("meta/info.json");
+    let mut info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&info_path).unwrap()).unwrap();
+    info["features"]["observation.images.robot0_eye_in_hand"]["info"]["video.codec"] =
+        serde_json::json!("hevc");
+    std::fs::write(&info_path, serde_json::to_string_pretty(&info).unwrap()).unwrap();
+
+    let c = episode::open_path(&root).unwrap();
+    let ep = c.datasets[0]
+        .open_episode(0, &std::sync::Arc::new(FrameCache::new(0)))
+        .unwrap();
+    let eye = ep.camera_index("robot0_eye_in_hand").unwrap();
+    let agent = ep.camera_index("agentview").unwrap();
+    let noted = ep.notes.iter().any(|n| {
+        n.contains("robot0_eye_in_hand") && n.contains("hevc") && n.contains("--features ffmpeg")
+    });
+    if FFMPEG_BUILT_IN {
+        assert!(!noted, "{:?}", ep.notes);
+        for s in 0..ep.num_steps() {
+            let img = ep.rgb(s, eye).unwrap();
+            assert_eq!((img.width_px, img.height_px), (128, 128));
+        }
+    } else {
+        assert!(noted, "{:?}", ep.notes);
+        let e = ep.rgb(0, eye).unwrap_err().to_string();
+        assert!(
+            e.contains("robot0_eye_in_hand")
+                && e.contains("hevc")
+                && e.contains("--features ffmpeg"),
+            "{e}"
+        );
+        ep.rgb(0, agent).expect("the H.264 camera still works");
+    }
+}

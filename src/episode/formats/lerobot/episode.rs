@@ -281,6 +281,11 @@ impl LeRobotDataset {
                         path.display()
                     ));
                 }
+                if let Some(codec) = f.video_codec()
+                    && let Some(why) = crate::episode::formats::video::undecodable_here(&codec)
+                {
+                    notes.push(format!("camera `{name}`: {why}"));
+                }
                 Pixels::Video {
                     path,
                     from_s,

@@ -97,13 +97,23 @@ impl std::fmt::Debug for VideoCursor {
 pub const FFMPEG_BUILT_IN: bool = cfg!(feature = "ffmpeg");
 
 /// What to do to read a codec this build cannot.
-#[cfg(any(not(feature = "ffmpeg"), test))]
 fn needs_ffmpeg(codec: &str) -> VideoError {
     VideoError(format!(
         "{codec} video: this build decodes H.264 and AV1 only; {codec} needs FFmpeg: rebuild with \
          `cargo run --features ffmpeg` after installing FFmpeg's development libraries \
          (Debian/Ubuntu: libavcodec-dev libavformat-dev libswscale-dev clang; macOS: brew install ffmpeg)"
     ))
+}
+
+/// Why a codec named in metadata (LeRobot's `video.codec`) cannot be decoded by this build,
+/// with what to do; `None` when it can (or when only opening the file will tell).
+pub fn undecodable_here(codec: &str) -> Option<String> {
+    let c = codec.to_ascii_lowercase();
+    let rust = matches!(
+        c.as_str(),
+        "h264" | "avc1" | "av1" | "libdav1d" | "libaom-av1"
+    );
+    (!rust && !FFMPEG_BUILT_IN).then(|| needs_ffmpeg(&c).0)
 }
 
 impl VideoCursor {
