@@ -43,6 +43,20 @@ pub fn scratch(rel: &str) -> &'static Path {
     })
 }
 
+/// Opens `path` and its first episodes (metadata, actions, cameras), decoding no frames:
+/// for the targets whose input is metadata, so each run stays fast.
+pub fn open_like_a_user(path: &Path) {
+    let Ok(c) = episode::open_path(path) else {
+        return;
+    };
+    let cache = Arc::new(FrameCache::new(0));
+    for d in &c.datasets {
+        for i in 0..d.len().min(3) {
+            let _ = d.open_episode(i, &cache);
+        }
+    }
+}
+
 /// Opens `path` as a user would and reads what the app shows first.
 pub fn read_like_a_user(path: &Path) {
     let Ok(c) = episode::open_path(path) else {

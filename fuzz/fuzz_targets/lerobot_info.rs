@@ -14,6 +14,6 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let keep = std::fs::read(dir.join(name)).unwrap();
     std::fs::write(dir.join(name), rest).unwrap();
-    common::read_like_a_user(dir);
+    common::open_like_a_user(dir);
     std::fs::write(dir.join(name), keep).unwrap();
 });

@@ -6,5 +6,5 @@ mod common;
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let dir = common::scratch("sample_episodes/sim_lerobot_v21");
     std::fs::write(dir.join("data/chunk-000/episode_000000.parquet"), data).unwrap();
-    common::read_like_a_user(dir);
+    common::open_like_a_user(dir);
 });

@@ -6,5 +6,5 @@ mod common;
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let dir = common::scratch("sample_episodes/sim_native/episode_000");
     std::fs::write(dir.join("episode.json"), data).unwrap();
-    common::read_like_a_user(dir);
+    common::open_like_a_user(dir);
 });

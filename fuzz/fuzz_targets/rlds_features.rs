@@ -9,6 +9,6 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let name = if which % 4 == 0 { "dataset_info.json" } else { "features.json" };
     let keep = std::fs::read(dir.join(name)).unwrap();
     std::fs::write(dir.join(name), rest).unwrap();
-    common::read_like_a_user(dir);
+    common::open_like_a_user(dir);
     std::fs::write(dir.join(name), keep).unwrap();
 });
