@@ -238,18 +238,3 @@ fn to_rgb(frame: &ffmpeg::frame::Video) -> VResult<RgbImage> {
         pixels,
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn missing_and_non_video_files_are_errors() {
-        let e = FfmpegCursor::open(Path::new("/nonexistent/x.mp4")).unwrap_err();
-        assert!(e.0.contains("no such file"), "{e}");
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("junk.mp4");
-        std::fs::write(&p, b"this is not a video at all").unwrap();
-        assert!(FfmpegCursor::open(&p).is_err());
-    }
-}

@@ -196,6 +196,31 @@ mod tests {
         assert!(VideoCursor::open(&p).is_err());
     }
 
+    /// A `moov` child of size 0 made the demuxer loop forever (found by fuzzing); every
+    /// sample video still opens.
+    #[test]
+    fn boxes_of_size_zero_inside_moov_are_errors_not_hangs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("zero.mp4");
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&24u32.to_be_bytes());
+        bytes.extend_from_slice(b"ftypisom\0\0\0\0isomiso2");
+        bytes.extend_from_slice(&16u32.to_be_bytes());
+        bytes.extend_from_slice(b"moov");
+        bytes.extend_from_slice(&0u32.to_be_bytes());
+        bytes.extend_from_slice(b"mvhd");
+        std::fs::write(&p, &bytes).unwrap();
+        let e = VideoCursor::open(&p).unwrap_err();
+        assert!(e.0.contains("size 0"), "{e}");
+        let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/sample_episodes");
+        for f in [
+            "sim_lerobot_v21/videos/chunk-000/observation.images.agentview/episode_000000.mp4",
+            "sim_lerobot_v30_av1/videos/observation.images.agentview/chunk-000/file-000.mp4",
+        ] {
+            VideoCursor::open(&Path::new(samples).join(f)).unwrap();
+        }
+    }
+
     #[test]
     fn codecs_without_a_rust_decoder_name_the_feature() {
         let e = needs_ffmpeg("hevc");

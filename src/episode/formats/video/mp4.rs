@@ -4,7 +4,7 @@
 //! time, after checking that their byte range lies inside the file.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// The codec of a video track, with what its decoder needs from the sample entry.
@@ -57,16 +57,106 @@ pub struct Mp4Video {
     file_len: u64,
 }
 
+/// Boxes whose payload is more boxes (ISO/IEC 14496-12), with the bytes before the first
+/// child: `meta` is a full box (4 bytes of version and flags), `stsd` a full box with an
+/// entry count, and visual sample entries carry 78 bytes of fields before their boxes
+/// (QuickTime's `meta`, with no version and flags, is told apart by its first bytes).
+fn children_offset(kind: &[u8; 4]) -> Option<u64> {
+    match kind {
+        b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" | b"edts" | b"dinf" | b"mvex" | b"moof"
+        | b"traf" | b"udta" | b"mfra" => Some(0),
+        b"meta" => Some(4),
+        b"stsd" => Some(8),
+        b"avc1" | b"avc3" | b"av01" | b"hvc1" | b"hev1" | b"vp08" | b"vp09" => Some(78),
+        _ => None,
+    }
+}
+
+/// Most boxes one container may hold, and how deep they may nest.
+const MAX_BOXES: usize = 1 << 20;
+const MAX_BOX_DEPTH: u32 = 16;
+
+/// Walks the box tree between `start` and `end`: every box at least its header long and
+/// inside its parent, a size of 0 ("to the end of the file") only at the top level.
+fn check_boxes<R: Read + Seek>(r: &mut R, start: u64, end: u64, depth: u32) -> Result<(), String> {
+    if depth > MAX_BOX_DEPTH {
+        return Err(format!("boxes nested more than {MAX_BOX_DEPTH} deep"));
+    }
+    let mut pos = start;
+    let mut count = 0usize;
+    let io = |e: std::io::Error| e.to_string();
+    while pos < end {
+        count += 1;
+        if count > MAX_BOXES {
+            return Err(format!("more than {MAX_BOXES} boxes in one container"));
+        }
+        if end - pos < 8 {
+            return Err(format!("a box header at byte {pos} is cut off"));
+        }
+        let mut head = [0u8; 8];
+        r.seek(SeekFrom::Start(pos)).map_err(io)?;
+        r.read_exact(&mut head).map_err(io)?;
+        let small = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let kind = [head[4], head[5], head[6], head[7]];
+        let (size, header) = match small {
+            1 => {
+                let mut large = [0u8; 8];
+                r.read_exact(&mut large).map_err(io)?;
+                (u64::from_be_bytes(large), 16)
+            }
+            0 if depth == 0 => (end - pos, 8),
+            0 => {
+                return Err(format!(
+                    "box `{}` at byte {pos} has size 0 inside another box",
+                    String::from_utf8_lossy(&kind)
+                ));
+            }
+            n => (u64::from(n), 8),
+        };
+        if size < header || size > end - pos {
+            return Err(format!(
+                "box `{}` at byte {pos} claims {size} bytes where {} remain",
+                String::from_utf8_lossy(&kind),
+                end - pos
+            ));
+        }
+        if let Some(mut skip) = children_offset(&kind) {
+            if &kind == b"meta" && size >= header + 8 {
+                // ISO `meta` is a full box; QuickTime's has its children right away.
+                let mut next = [0u8; 8];
+                r.seek(SeekFrom::Start(pos + header)).map_err(io)?;
+                r.read_exact(&mut next).map_err(io)?;
+                if next[..4] != [0, 0, 0, 0] {
+                    skip = 0;
+                }
+            }
+            let first = pos + header + skip;
+            if first <= pos + size {
+                check_boxes(r, first, pos + size, depth + 1)?;
+            }
+        }
+        pos += size;
+    }
+    Ok(())
+}
+
 /// Most bytes one compressed frame may take (a 16384 x 16384 intra frame fits easily).
 const MAX_SAMPLE_BYTES: u64 = 256 << 20;
 
 impl Mp4Video {
     /// Reads the container's index (not the frames) and picks its video track.
     pub fn open(path: &Path) -> Result<Self, String> {
-        let mut file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+        let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
         let file_len = file.metadata().map_err(|e| e.to_string())?.len();
-        let mp4 = re_mp4::Mp4::read(&mut file, file_len)
+        let mut reader = BufReader::new(file);
+        // re_mp4 loops forever on a child box of size 0 (found by fuzzing): the box tree is
+        // checked first.
+        check_boxes(&mut reader, 0, file_len, 0)
             .map_err(|e| format!("not a readable MP4 container ({e})"))?;
+        reader.rewind().map_err(|e| e.to_string())?;
+        let mp4 = re_mp4::Mp4::read(&mut reader, file_len)
+            .map_err(|e| format!("not a readable MP4 container ({e})"))?;
+        let file = reader.into_inner();
         let track = mp4
             .tracks()
             .values()

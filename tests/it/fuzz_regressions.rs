@@ -1,0 +1,49 @@
+//! Inputs the fuzzers (`fuzz/`) found, kept as regression tests: each file under
+//! `tests/fixtures/fuzz/<target>/` goes through that target's entry point again and must
+//! come back (an error is fine) within 30 s, without panicking.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::common;
+use spatialscope::episode::formats::video::VideoCursor;
+
+fn inputs(target: &str) -> Vec<PathBuf> {
+    let dir = common::repo().join("tests/fixtures/fuzz").join(target);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Runs `f` on another thread and fails if it takes longer than 30 s or panics.
+fn within_30_s(what: &Path, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(()) => {}
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{} hangs", what.display()),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{} panicked", what.display()),
+    }
+}
+
+#[test]
+fn mp4_inputs_found_by_fuzzing_come_back() {
+    let found = inputs("mp4");
+    assert!(!found.is_empty());
+    for p in found {
+        let path = p.clone();
+        within_30_s(&p, move || {
+            if let Ok(mut v) = VideoCursor::open(&path) {
+                for t in [0.0, 0.05, 0.1, 0.0, 0.3, 1e9] {
+                    let _ = v.frame_at(t);
+                }
+            }
+        });
+    }
+}
