@@ -47,3 +47,29 @@ fn mp4_inputs_found_by_fuzzing_come_back() {
         });
     }
 }
+
+#[test]
+fn lerobot_tables_found_by_fuzzing_are_errors() {
+    let found = inputs("lerobot_table");
+    assert!(!found.is_empty());
+    for p in found {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("sim_lerobot_v21");
+        common::copy_dir(
+            &common::repo().join("sample_episodes/sim_lerobot_v21"),
+            &root,
+        );
+        std::fs::copy(&p, root.join("data/chunk-000/episode_000000.parquet")).unwrap();
+        within_30_s(&p, move || {
+            let c = spatialscope::episode::open_path(&root).unwrap();
+            let e = c.datasets[0]
+                .open_episode(
+                    0,
+                    &std::sync::Arc::new(spatialscope::episode::FrameCache::new(0)),
+                )
+                .unwrap_err();
+            assert!(e.to_string().contains("episode_000000.parquet"), "{e}");
+            drop(tmp);
+        });
+    }
+}

@@ -26,7 +26,30 @@ pub struct Table {
 
 /// Reads the columns in `want` that exist (all of them when `want` is `None`), rows
 /// `range` (all when `None`).
+///
+/// The parquet and arrow crates panic on some malformed files (an embedded arrow schema
+/// whose list type has no child, found by fuzzing): such a panic becomes an error here.
 pub fn read(
+    path: &Path,
+    want: Option<&dyn Fn(&str) -> bool>,
+    range: Option<(usize, usize)>,
+) -> Result<Table, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_unguarded(path, want, range)
+    }))
+    .unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(format!(
+            "not a readable parquet file (the parquet reader failed on malformed data: {what})"
+        ))
+    })
+}
+
+fn read_unguarded(
     path: &Path,
     want: Option<&dyn Fn(&str) -> bool>,
     range: Option<(usize, usize)>,
