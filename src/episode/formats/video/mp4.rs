@@ -154,8 +154,15 @@ impl Mp4Video {
         check_boxes(&mut reader, 0, file_len, 0)
             .map_err(|e| format!("not a readable MP4 container ({e})"))?;
         reader.rewind().map_err(|e| e.to_string())?;
-        let mp4 = re_mp4::Mp4::read(&mut reader, file_len)
-            .map_err(|e| format!("not a readable MP4 container ({e})"))?;
+        // re_mp4 indexes its sample tables without checking them (a chunk index past the
+        // chunk offsets panics, found by fuzzing): a panic is a damaged file.
+        let mp4 = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            re_mp4::Mp4::read(&mut reader, file_len)
+        }))
+        .map_err(|_| {
+            "not a readable MP4 container (its sample tables are inconsistent)".to_owned()
+        })?
+        .map_err(|e| format!("not a readable MP4 container ({e})"))?;
         let file = reader.into_inner();
         let track = mp4
             .tracks()
