@@ -27,8 +27,21 @@ fn copy_dir(src: &Path, dst: &Path) {
     }
 }
 
+/// libfuzzer-sys installs a panic hook that aborts at the panic itself, before any
+/// `catch_unwind` in the code under test can turn it into an error (the app guards the
+/// parquet and MP4 crates that way). The default hook is put back, silenced: a panic nobody
+/// catches still reaches libfuzzer-sys's own `catch_unwind`, which aborts and reports it.
+pub fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+    });
+}
+
 /// A per-process scratch copy of `rel` (relative to the repository), made on first use.
 pub fn scratch(rel: &str) -> &'static Path {
+    init();
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let base = if Path::new("/dev/shm").is_dir() {

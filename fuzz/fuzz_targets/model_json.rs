@@ -4,6 +4,7 @@
 mod common;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    common::init();
     let (which, rest) = data.split_first().unwrap_or((&0, &[]));
     if which % 2 == 0 {
         if let Ok(text) = std::str::from_utf8(rest) {
