@@ -159,6 +159,13 @@ fn hdf5_sizes_it_does_not_store_and_odd_stacks_are_errors() {
     assert!(e.contains("uint8") && e.contains("agentview_image"), "{e}");
     let e = open_err(&p, 3);
     assert!(e.contains("zero steps"), "{e}");
+    // demo_4: 768 MB frames the file does not store are refused, not read as fill values.
+    let d = Dataset::open(&p, DatasetFormat::Hdf5).unwrap();
+    let ep = d
+        .open_episode(4, &std::sync::Arc::new(FrameCache::default()))
+        .unwrap();
+    let e = ep.rgb(0, 0).unwrap_err().to_string();
+    assert!(e.contains("not read") && e.contains("hostile.hdf5"), "{e}");
 }
 
 #[test]

@@ -31,6 +31,10 @@ pub const MAX_BLOCK_BYTES: usize = 32 << 20;
 /// [`MAX_BLOCK_BYTES`]).
 pub(super) struct Blocks<T> {
     ds: Dataset,
+    /// The file's length: no block may declare more than it could inflate to.
+    file_len_bytes: u64,
+    /// Bytes per value as read (1 for uint8 frames; 8 for depth, read through f64).
+    read_bytes: usize,
     /// Values per frame.
     frame_len: usize,
     /// Frames per block.
@@ -40,7 +44,7 @@ pub(super) struct Blocks<T> {
 }
 
 impl<T: Copy> Blocks<T> {
-    pub(super) fn new(ds: Dataset) -> Self {
+    pub(super) fn new(ds: Dataset, file_len_bytes: u64, read_bytes: usize) -> Self {
         let shape = h5::shape(&ds).unwrap_or_default();
         let frames = shape.first().copied().unwrap_or(0);
         // The caller checked the frame size; saturate rather than trust it twice.
@@ -52,6 +56,8 @@ impl<T: Copy> Blocks<T> {
         Self {
             block: h5::chunk_rows(&ds).min(fit),
             ds,
+            file_len_bytes,
+            read_bytes,
             frame_len,
             frames,
             latest: std::sync::Mutex::new(None),
@@ -76,6 +82,13 @@ impl<T: Copy> Blocks<T> {
             Some((s, d)) if *s == start => d.clone(),
             _ => {
                 let end = (start + self.block).min(self.frames);
+                // Refused when the file cannot hold that much (unwritten chunks of a huge
+                // declared stack would otherwise be read as gigabytes of fill values).
+                h5::check_read_size(
+                    self.file_len_bytes,
+                    &[end - start, self.frame_len],
+                    self.read_bytes,
+                )?;
                 let d = read(&self.ds, start, end)?;
                 if d.len() != (end - start) * self.frame_len {
                     return Err(format!(

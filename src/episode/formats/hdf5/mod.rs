@@ -418,8 +418,8 @@ impl Hdf5Dataset {
             streams.push(Stream {
                 name: cam,
                 key,
-                image: Blocks::new(image),
-                depth: depth.map(Blocks::new),
+                image: Blocks::new(image, self.file.len_bytes, 1),
+                depth: depth.map(|d| Blocks::new(d, self.file.len_bytes, 8)),
                 depth_in_mm,
                 size: (w, h),
             });
