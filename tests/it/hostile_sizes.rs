@@ -166,6 +166,15 @@ fn hdf5_sizes_it_does_not_store_and_odd_stacks_are_errors() {
         .unwrap();
     let e = ep.rgb(0, 0).unwrap_err().to_string();
     assert!(e.contains("not read") && e.contains("hostile.hdf5"), "{e}");
+    // demo_5: 8x8 frames stored in one 3 GB chunk: the chunk is refused, not allocated.
+    let ep = d
+        .open_episode(5, &std::sync::Arc::new(FrameCache::default()))
+        .unwrap();
+    let e = ep.rgb(0, 0).unwrap_err().to_string();
+    assert!(
+        e.contains("chunks of shape") && e.contains("not read"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -89,6 +89,7 @@ impl<T: Copy> Blocks<T> {
                     &[end - start, self.frame_len],
                     self.read_bytes,
                 )?;
+                h5::check_chunk_size(&self.ds, self.file_len_bytes)?;
                 let d = read(&self.ds, start, end)?;
                 if d.len() != (end - start) * self.frame_len {
                     return Err(format!(

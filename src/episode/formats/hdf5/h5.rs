@@ -206,6 +206,27 @@ pub(super) fn check_read_size(
     Ok(())
 }
 
+/// Refuses a dataset whose declared chunk is larger than the whole file could inflate to
+/// (or than [`MAX_ARRAY_BYTES`]): the reader holds a whole chunk in memory to serve any row
+/// of it, so a 70 kB file declaring gigabyte chunks must not get that far.
+pub(super) fn check_chunk_size(ds: &Dataset, file_len_bytes: u64) -> Result<(), String> {
+    let Some(chunk) = ds.chunk_shape().map_err(explain)? else {
+        return Ok(());
+    };
+    let elem = ds.element_size().map_err(explain)?;
+    let bytes = chunk
+        .iter()
+        .try_fold(elem, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| format!("chunk shape {chunk:?}: the size overflows 64 bits"))?;
+    let possible = file_len_bytes.saturating_mul(MAX_INFLATION).max(1 << 20);
+    if bytes > MAX_ARRAY_BYTES || bytes > possible {
+        return Err(format!(
+            "chunks of shape {chunk:?} declare {bytes} bytes each but the file holds {file_len_bytes} bytes in all; not read"
+        ));
+    }
+    Ok(())
+}
+
 /// Rows `start..end` of a numeric dataset as `f64`, whatever numeric type is stored.
 pub(super) fn read_rows_f64(ds: &Dataset, start: usize, end: usize) -> Result<Vec<f64>, String> {
     let t = dtype(ds).ok_or("unreadable element type")?;
@@ -226,6 +247,7 @@ pub(super) fn read_rows_u8(ds: &Dataset, start: usize, end: usize) -> Result<Vec
 pub(super) fn read_all_f64(ds: &Dataset, file_len_bytes: u64) -> Result<Vec<f64>, String> {
     let s = shape(ds)?;
     check_read_size(file_len_bytes, &s, size_of::<f64>())?;
+    check_chunk_size(ds, file_len_bytes)?;
     let rows = s.first().copied().unwrap_or(1);
     if s.is_empty() {
         let t = dtype(ds).ok_or("unreadable element type")?;
