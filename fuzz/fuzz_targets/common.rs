@@ -59,19 +59,17 @@ pub fn scratch(rel: &str) -> &'static Path {
 /// Opens `path` and its first episodes (metadata, actions, cameras), decoding no frames:
 /// for the targets whose input is metadata, so each run stays fast.
 pub fn open_like_a_user(path: &Path) {
-    let Ok(c) = episode::open_path(path) else {
-        return;
-    };
-    let cache = Arc::new(FrameCache::new(0));
-    for d in &c.datasets {
-        for i in 0..d.len().min(3) {
-            let _ = d.open_episode(i, &cache);
-        }
-    }
+    visit(path, false);
 }
 
 /// Opens `path` as a user would and reads what the app shows first.
 pub fn read_like_a_user(path: &Path) {
+    visit(path, true);
+}
+
+/// Every dataset found, its first three episodes and, with `frames`, the first and last
+/// frames of each camera (RGB, depth, the encoded bytes the export passes through).
+fn visit(path: &Path, frames: bool) {
     let Ok(c) = episode::open_path(path) else {
         return;
     };
@@ -81,6 +79,9 @@ pub fn read_like_a_user(path: &Path) {
             let Ok(ep) = d.open_episode(i, &cache) else {
                 continue;
             };
+            if !frames {
+                continue;
+            }
             let n = ep.num_steps();
             for cam in 0..ep.cameras.len() {
                 for s in [0, n.saturating_sub(1)] {

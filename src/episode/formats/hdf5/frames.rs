@@ -35,6 +35,9 @@ pub(super) struct Blocks<T> {
     file_len_bytes: u64,
     /// Bytes per value as read (1 for uint8 frames; 8 for depth, read through f64).
     read_bytes: usize,
+    /// Whether the dataset's declared chunk fits the file ([`h5::check_chunk_size`]),
+    /// checked once at open.
+    chunk_check: std::result::Result<(), String>,
     /// Values per frame.
     frame_len: usize,
     /// Frames per block.
@@ -55,6 +58,7 @@ impl<T: Copy> Blocks<T> {
         let fit = (MAX_BLOCK_BYTES / frame_len.saturating_mul(size_of::<T>()).max(1)).max(1);
         Self {
             block: h5::chunk_rows(&ds).min(fit),
+            chunk_check: h5::check_chunk_size(&ds, file_len_bytes),
             ds,
             file_len_bytes,
             read_bytes,
@@ -89,7 +93,7 @@ impl<T: Copy> Blocks<T> {
                     &[end - start, self.frame_len],
                     self.read_bytes,
                 )?;
-                h5::check_chunk_size(&self.ds, self.file_len_bytes)?;
+                self.chunk_check.clone()?;
                 let d = read(&self.ds, start, end)?;
                 if d.len() != (end - start) * self.frame_len {
                     return Err(format!(
