@@ -208,7 +208,8 @@ pub(super) fn check_read_size(
 
 /// Refuses a dataset whose declared chunk is larger than the whole file could inflate to
 /// (or than [`MAX_ARRAY_BYTES`]): the reader holds a whole chunk in memory to serve any row
-/// of it, so a 70 kB file declaring gigabyte chunks must not get that far.
+/// of it, so a 70 kB file declaring gigabyte chunks must not get that far. Then checks the
+/// chunk index itself ([`check_chunk_index`]).
 pub(super) fn check_chunk_size(ds: &Dataset, file_len_bytes: u64) -> Result<(), String> {
     let Some(chunk) = ds.chunk_shape().map_err(explain)? else {
         return Ok(());
@@ -223,6 +224,42 @@ pub(super) fn check_chunk_size(ds: &Dataset, file_len_bytes: u64) -> Result<(), 
         return Err(format!(
             "chunks of shape {chunk:?} declare {bytes} bytes each but the file holds {file_len_bytes} bytes in all; not read"
         ));
+    }
+    check_chunk_index(ds, file_len_bytes, bytes)
+}
+
+/// Most a stored (filtered) chunk may take: deflate's worst case on incompressible data adds
+/// a few bytes per 16 kB block plus headers, LZF and Blosc a few percent; an eighth more
+/// and 4 kB covers them all with room.
+fn max_stored_chunk_bytes(raw_chunk_bytes: u64) -> u64 {
+    raw_chunk_bytes
+        .saturating_add(raw_chunk_bytes / 8)
+        .saturating_add(4096)
+}
+
+/// Every chunk the index lists must lie inside the file and be no larger than a chunk can
+/// be stored. The reader trusts these extents: it merges neighbouring chunks into one read
+/// and sizes (zero-fills) its buffer from them before reading, so a 70 kB file whose index
+/// claims a 3 GB chunk made it allocate 3 GB (found by fuzzing). Reads only the index, once
+/// per dataset. An index kind the reader cannot list (B-tree v2) is left to the reader's
+/// own checks.
+fn check_chunk_index(
+    ds: &Dataset,
+    file_len_bytes: u64,
+    raw_chunk_bytes: u64,
+) -> Result<(), String> {
+    let Ok(chunks) = ds.chunks() else {
+        return Ok(());
+    };
+    let most = max_stored_chunk_bytes(raw_chunk_bytes);
+    for c in &chunks {
+        let end = c.address.checked_add(c.storage_size);
+        if c.storage_size > most || end.is_none_or(|e| e > file_len_bytes) {
+            return Err(format!(
+                "the chunk index lists a chunk at offset {} of {} bytes (a chunk holds at most {raw_chunk_bytes} bytes; the file is {file_len_bytes} bytes long): the file is damaged; not read",
+                c.address, c.storage_size
+            ));
+        }
     }
     Ok(())
 }
