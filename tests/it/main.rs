@@ -23,6 +23,7 @@ mod hdf5_reader;
 mod hostile_links;
 mod hostile_sizes;
 mod layering;
+mod lerobot_depth_video;
 mod look_through;
 mod model_loading;
 mod model_tiny;

@@ -339,3 +339,25 @@ fn streaming_to_a_running_viewer_delivers_the_recording() {
         tmp.path(),
     );
 }
+
+/// LeRobot's 12-bit HEVC depth (written by lerobot 0.6) goes into the recording in metres,
+/// with the Ego3D cloud built from it (the metres themselves are checked against lerobot's
+/// reader in `lerobot_depth_video`). Needs the `ffmpeg` feature (CI builds it).
+#[test]
+fn lerobot_depth_video_is_metric_in_the_export() {
+    if !spatialscope::episode::formats::video::FFMPEG_BUILT_IN {
+        eprintln!("SKIPPED: LeRobot depth is HEVC; build with --features ffmpeg (CI does)");
+        return;
+    }
+    let data = common::repo().join("tests/fixtures/lerobot_depth/m_log");
+    let tmp = tempfile::tempdir().unwrap();
+    let rrd = tmp.path().join("depth.rrd");
+    let report = export(&data, &rrd, &[]);
+    assert_eq!(report["report"]["steps"], 6, "{report}");
+    let exp = expected(&first_episode(&data), true, false);
+    assert!(exp["cameras"][0]["depth_probe"]["metres"].as_f64().unwrap() > 0.3);
+    assert_eq!(exp["ego3d_camera"], "agentview");
+    if reader_available() {
+        check(&rrd, &exp, tmp.path());
+    }
+}

@@ -11,10 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use nalgebra::Matrix4;
 
+use super::depth::{self, DepthQuant};
 use super::info::Field;
 use super::table;
 use super::{LeRobotDataset, Location};
-use crate::episode::formats::video::VideoCursor;
+use crate::episode::formats::video::{self, VideoCursor, VideoError};
 use crate::episode::formats::{FrameContext, decode_depth_u16, decode_rgb};
 use crate::episode::types::next_episode_uid;
 use crate::episode::{
@@ -26,23 +27,61 @@ use crate::episode::{
 /// The 7-D action layout SpatialVLA uses, as LeRobot conversions name it.
 const METRIC_ACTION_NAMES: [&str; 7] = ["x", "y", "z", "roll", "pitch", "yaw", "gripper"];
 
+/// One video file of an episode, opened on first use and read forward.
+struct VideoFile {
+    path: PathBuf,
+    /// Start of this episode inside the file (v3), seconds.
+    from_s: f64,
+    cursor: Mutex<Option<Box<VideoCursor>>>,
+}
+
+impl VideoFile {
+    fn new((path, from_s): (PathBuf, f64)) -> Self {
+        Self {
+            path,
+            from_s,
+            cursor: Mutex::new(None),
+        }
+    }
+
+    /// Runs `f` on the open cursor, opening it first.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut VideoCursor, f64) -> std::result::Result<T, VideoError>,
+    ) -> std::result::Result<T, String> {
+        let mut guard = self.cursor.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(Box::new(VideoCursor::open(&self.path).map_err(|e| e.0)?));
+        }
+        let c = guard.as_mut().expect("opened above");
+        f(c, self.from_s).map_err(|e| e.0)
+    }
+}
+
 enum Pixels {
-    Video {
-        path: PathBuf,
-        /// Start of this episode inside the file (v3), seconds.
-        from_s: f64,
-        cursor: Mutex<Option<Box<VideoCursor>>>,
-    },
+    Video(VideoFile),
     /// Encoded images stored in the parquet (`dtype: image`).
     Inline(Vec<bytes::Bytes>),
+    /// A depth camera with no picture of its own: its codes drawn in grey, near is bright.
+    DepthCodes,
+}
+
+enum DepthSource {
+    None,
+    /// The sidecar's PNG frames: (path template, depth key, scale to metres, invalid value).
+    Png(String, String, f32, u16),
+    /// A LeRobot depth video (`is_depth_map`) and its code-to-metres table.
+    Video {
+        file: VideoFile,
+        table_m: Vec<f32>,
+    },
 }
 
 struct Stream {
     name: String,
     size: Option<(u32, u32)>,
     pixels: Pixels,
-    /// (path template, depth key, scale to metres, invalid value)
-    depth: Option<(String, String, f32, u16)>,
+    depth: DepthSource,
 }
 
 struct LeRobotFrames {
@@ -111,7 +150,7 @@ impl LeRobotDataset {
                 .and_then(|s| s.extrinsics_column.clone())
                 .unwrap_or_else(|| format!("camera_extrinsics.{cam}"))
         };
-        let cameras_meta = self.info.cameras();
+        let cameras_meta = self.pairing.cameras.clone();
         let wanted: Vec<String> = [
             "action",
             "observation.state",
@@ -154,7 +193,7 @@ impl LeRobotDataset {
                     .zip(METRIC_ACTION_NAMES)
                     .all(|(a, b)| a.eq_ignore_ascii_case(b))
         });
-        let mut notes = Vec::new();
+        let mut notes = self.pairing.notes.clone();
         let (values, note) =
             crate::episode::formats::seven_dim_actions(&raw, &data_path, Some(ep))?;
         notes.extend(note);
@@ -242,7 +281,8 @@ impl LeRobotDataset {
                     .or_else(|| c.get(name.as_str()))
             });
             let size = f.image_size();
-            let pixels = if f.dtype == "video" {
+            let cam_key = key.as_str();
+            let video_file = |key: &str, notes: &mut Vec<String>| -> Result<VideoFile> {
                 let template = self.info.json.video_path.as_deref().unwrap_or_default();
                 let (path, from_s) = match &meta.location {
                     Location::PerEpisodeFiles => (
@@ -281,16 +321,54 @@ impl LeRobotDataset {
                         path.display()
                     ));
                 }
-                if let Some(codec) = f.video_codec()
-                    && let Some(why) = crate::episode::formats::video::undecodable_here(&codec)
+                if let Some(codec) = features.get(key).and_then(|f| f.video_codec())
+                    && let Some(why) = video::undecodable_here(&codec)
                 {
-                    notes.push(format!("camera `{name}`: {why}"));
+                    notes.push(if key == cam_key {
+                        format!("camera `{name}`: {why}")
+                    } else {
+                        format!("camera `{name}`: its depth `{key}`: {why}")
+                    });
                 }
-                Pixels::Video {
-                    path,
-                    from_s,
-                    cursor: Mutex::new(None),
-                }
+                Ok(VideoFile::new((path, from_s)))
+            };
+            // A LeRobot depth video: this camera's own (unpaired depth) or its partner's.
+            if depth::is_depth_map(f) && !depth::is_depth_video(f) {
+                notes.push(format!(
+                    "camera `{name}`: a depth map stored as images; its values are shown as a picture, not read as metres"
+                ));
+            }
+            let depth_key = if depth::is_depth_video(f) {
+                Some(key.as_str())
+            } else {
+                self.pairing.depth_for(key)
+            };
+            let video_depth = match depth_key {
+                Some(dk) => match DepthQuant::from_feature(&features[dk]) {
+                    Ok(q) => {
+                        notes.push(format!(
+                            "camera `{name}`: depth from `{dk}`, {}",
+                            q.describe()
+                        ));
+                        Some(DepthSource::Video {
+                            file: video_file(dk, &mut notes)?,
+                            table_m: q.table_m(),
+                        })
+                    }
+                    Err(why) => {
+                        notes.push(format!(
+                            "camera `{name}`: depth `{dk}` is not read: {}: {why}",
+                            self.info_path.display()
+                        ));
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let pixels = if depth::is_depth_video(f) {
+                Pixels::DepthCodes
+            } else if f.dtype == "video" {
+                Pixels::Video(video_file(key, &mut notes)?)
             } else {
                 Pixels::Inline(t.image_bytes(key).map_err(data_err)?)
             };
@@ -330,14 +408,14 @@ impl LeRobotDataset {
             ) {
                 (Some(tpl), Some(dk)) => {
                     let enc = self.sidecar.as_ref().and_then(|s| s.depth_encoding.clone());
-                    Some((
+                    DepthSource::Png(
                         tpl,
                         dk,
                         enc.as_ref().map_or(0.001, |e| e.scale_to_metres),
                         enc.as_ref().map_or(0, |e| e.invalid_value),
-                    ))
+                    )
                 }
-                _ => None,
+                _ => video_depth.unwrap_or(DepthSource::None),
             };
             cameras.push(Camera {
                 name: name.clone(),
@@ -346,7 +424,7 @@ impl LeRobotDataset {
                 intrinsics_source,
                 intrinsics,
                 poses,
-                has_depth: depth.is_some(),
+                has_depth: !matches!(depth, DepthSource::None),
                 placeholder: false,
             });
             streams.push(Stream {
@@ -452,32 +530,58 @@ impl LeRobotFrames {
     }
 }
 
+impl LeRobotFrames {
+    fn video_err(&self, v: &VideoFile, step: usize, s: &Stream, reason: String) -> EpisodeError {
+        EpisodeError::Video {
+            path: v.path.clone(),
+            episode: self.episode,
+            step,
+            camera: s.name.clone(),
+            reason,
+        }
+    }
+
+    /// The stored depth codes of `step` from a depth video.
+    fn depth_codes(&self, file: &VideoFile, step: usize, s: &Stream) -> Result<video::LumaSamples> {
+        let ts = self.timestamps_s[step];
+        file.with(|c, from_s| c.luma_at(from_s + ts))
+            .map_err(|reason| self.video_err(file, step, s, reason))
+    }
+}
+
 impl FrameSource for LeRobotFrames {
     fn decode_rgb(&self, step: usize, camera: usize) -> Result<RgbImage> {
         self.step_check(step)?;
         let s = self.stream(camera)?;
         match &s.pixels {
-            Pixels::Video {
-                path,
-                from_s,
-                cursor,
-            } => {
-                let verr = |reason: String| EpisodeError::Video {
-                    path: path.clone(),
-                    episode: self.episode,
-                    step,
-                    camera: s.name.clone(),
-                    reason,
+            Pixels::Video(v) => {
+                let ts = self.timestamps_s[step];
+                let img = v
+                    .with(|c, from_s| c.frame_at(from_s + ts))
+                    .map_err(|reason| self.video_err(v, step, s, reason))?;
+                self.check_size(s, step, img, &v.path)
+            }
+            Pixels::DepthCodes => {
+                let DepthSource::Video { file, .. } = &s.depth else {
+                    return Err(EpisodeError::NoSuchCamera {
+                        path: self.data_path.clone(),
+                        camera: s.name.clone(),
+                    });
                 };
-                let mut guard = cursor.lock().unwrap_or_else(|e| e.into_inner());
-                if guard.is_none() {
-                    *guard = Some(Box::new(VideoCursor::open(path).map_err(|e| verr(e.0))?));
-                }
-                let c = guard.as_mut().expect("opened above");
-                let img = c
-                    .frame_at(from_s + self.timestamps_s[step])
-                    .map_err(|e| verr(e.0))?;
-                self.check_size(s, step, img, path)
+                let codes = self.depth_codes(file, step, s)?;
+                let img = RgbImage {
+                    width_px: codes.width_px,
+                    height_px: codes.height_px,
+                    pixels: codes
+                        .samples
+                        .iter()
+                        .flat_map(|&c| {
+                            let g = 255 - (u32::from(c.min(depth::DEPTH_QMAX)) * 255 / 4095) as u8;
+                            [g, g, g]
+                        })
+                        .collect(),
+                };
+                self.check_size(s, step, img, &file.path)
             }
             Pixels::Inline(frames) => {
                 let bytes = frames
@@ -501,8 +605,26 @@ impl FrameSource for LeRobotFrames {
     fn decode_depth(&self, step: usize, camera: usize) -> Result<Option<DepthImage>> {
         self.step_check(step)?;
         let s = self.stream(camera)?;
-        let Some((template, key, scale, invalid)) = &s.depth else {
-            return Ok(None);
+        let (template, key, scale, invalid) = match &s.depth {
+            DepthSource::None => return Ok(None),
+            DepthSource::Png(t, k, scale, invalid) => (t, k, scale, invalid),
+            DepthSource::Video { file, table_m } => {
+                let codes = self.depth_codes(file, step, s)?;
+                let d = depth::to_metres(&codes, table_m)
+                    .map_err(|reason| self.video_err(file, step, s, reason))?;
+                let ctx = FrameContext {
+                    path: &file.path,
+                    record: Some(self.episode),
+                    step,
+                    camera: &s.name,
+                };
+                ctx.check_size(
+                    crate::episode::FrameKind::Depth,
+                    (d.width_px, d.height_px),
+                    s.size,
+                )?;
+                return Ok(Some(d));
+            }
         };
         let rel = super::info::render(
             template,

@@ -42,6 +42,9 @@ pub struct FeatureJson {
     pub names: Option<serde_json::Value>,
     #[serde(default)]
     pub info: Option<serde_json::Value>,
+    /// v2.0's older place for the video facts (`video.codec`, `video.is_depth_map`).
+    #[serde(default)]
+    pub video_info: Option<serde_json::Value>,
 }
 
 impl FeatureJson {

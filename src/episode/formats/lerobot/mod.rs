@@ -10,6 +10,7 @@
 //! converter) with per-camera K, depth PNG templates and the extrinsics column. Used when
 //! present, ignored (with a note) when malformed.
 
+pub mod depth;
 mod episode;
 pub mod info;
 pub mod table;
@@ -108,6 +109,8 @@ pub struct LeRobotDataset {
     pub stats: Option<DeclaredStats>,
     /// Non-fatal problems found while opening.
     pub problems: Vec<EpisodeError>,
+    /// Which camera features are pictures and which depth, paired ([`depth::pair`]).
+    pub pairing: depth::Pairing,
     sidecar: Option<SidecarJson>,
     info_path: PathBuf,
 }
@@ -183,9 +186,11 @@ impl LeRobotDataset {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| root.display().to_string());
+        let pairing = depth::pair(&info);
         Ok(Self {
             name: format!("{name} {}", info.json.codebase_version),
             root,
+            pairing,
             info,
             episodes,
             stats,
@@ -212,7 +217,12 @@ impl LeRobotDataset {
             name: format!("episode_{:06}", e.index),
             instruction: Some(e.tasks.join("; ")),
             num_steps: Some(e.length),
-            cameras: self.info.cameras().into_iter().map(|(_, n)| n).collect(),
+            cameras: self
+                .pairing
+                .cameras
+                .iter()
+                .map(|(_, n)| n.clone())
+                .collect(),
         })
     }
 

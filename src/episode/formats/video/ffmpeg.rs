@@ -3,7 +3,10 @@
 //!
 //! [`FfmpegCursor`] keeps one open demuxer and decoder per file and reads forward: stepping
 //! through an episode decodes each packet once. A jump backwards, or more than
-//! [`MAX_FORWARD_S`] ahead, seeks to the keyframe before the target and decodes from there.
+//! [`MAX_FORWARD_S`] ahead, seeks to the keyframe before the target and decodes from there;
+//! when the first picture after a seek is already past the target (an open-GOP keyframe
+//! whose leading pictures cannot be decoded from it, as in lerobot's HEVC depth), it seeks
+//! further back, then to the start.
 //! The frame returned is the first whose presentation time is within half a frame period of
 //! the target.
 //!
@@ -15,7 +18,7 @@ use std::sync::Once;
 
 use ffmpeg_next as ffmpeg;
 
-use super::{VResult, VideoError, VideoInfo};
+use super::{LumaSamples, VResult, VideoError, VideoInfo};
 use crate::episode::RgbImage;
 
 /// How far ahead of the last decoded frame a target may be and still be reached by decoding
@@ -178,36 +181,62 @@ impl FfmpegCursor {
     /// The RGB frame shown at `target_s` (seconds from the start of the file), decoding
     /// forward from the current position or seeking first.
     pub fn frame_at(&mut self, target_s: f64) -> VResult<RgbImage> {
+        to_rgb(&self.decoded_at(target_s)?)
+    }
+
+    /// The first plane's samples as stored (a depth video's codes), for the frame shown
+    /// at `target_s`.
+    pub fn luma_at(&mut self, target_s: f64) -> VResult<LumaSamples> {
+        to_luma(&self.decoded_at(target_s)?)
+    }
+
+    /// The decoded frame shown at `target_s`, in the decoder's own pixel format.
+    fn decoded_at(&mut self, target_s: f64) -> VResult<ffmpeg::frame::Video> {
         if !target_s.is_finite() || target_s < 0.0 {
             return Err(VideoError(format!("invalid timestamp {target_s}")));
         }
         let half_period = 0.5 / self.info.fps.unwrap_or(30.0).max(1e-3);
-        let forward_ok = match self.last_pts_s {
+        let mut forward_ok = match self.last_pts_s {
             Some(last) => target_s > last && target_s - last <= MAX_FORWARD_S,
             None => false,
         };
-        if !forward_ok {
-            self.seek(target_s)?;
-        }
-        let mut last_seen = None;
-        while let Some((t, frame)) = self.next_frame()? {
-            self.last_pts_s = Some(t);
-            last_seen = Some(t);
-            if t + half_period >= target_s {
-                if (t - target_s).abs() > half_period + 1e-6 {
-                    return Err(VideoError(format!(
-                        "no frame at {target_s:.4} s: the nearest is at {t:.4} s"
-                    )));
-                }
-                return to_rgb(&frame);
+        // How far before the target each seek lands. MP4 indexes keyframes by decode time,
+        // so a seek can land on an open-GOP keyframe (HEVC CRA) shown *after* the target,
+        // whose leading pictures the decoder must drop; then seek further back.
+        let mut seek_back_s = [0.0, 1.0, 4.0, f64::INFINITY].into_iter();
+        'seek: loop {
+            let seeked = !forward_ok;
+            if seeked {
+                let back = seek_back_s.next().unwrap_or(f64::INFINITY);
+                self.seek((target_s - back).max(0.0))?;
             }
+            let mut first = seeked;
+            let mut last_seen = None;
+            while let Some((t, frame)) = self.next_frame()? {
+                self.last_pts_s = Some(t);
+                last_seen = Some(t);
+                let overshot = t > target_s + half_period + 1e-6;
+                if first && overshot && target_s > 0.0 && seek_back_s.len() > 0 {
+                    forward_ok = false;
+                    continue 'seek;
+                }
+                first = false;
+                if t + half_period >= target_s {
+                    if (t - target_s).abs() > half_period + 1e-6 {
+                        return Err(VideoError(format!(
+                            "no frame at {target_s:.4} s: the nearest is at {t:.4} s"
+                        )));
+                    }
+                    return Ok(frame);
+                }
+            }
+            return Err(VideoError(match last_seen.or(self.info.duration_s) {
+                Some(end) => format!(
+                    "no frame at {target_s:.4} s: the video ends at {end:.4} s (shorter than its table)"
+                ),
+                None => format!("no frame at {target_s:.4} s: the video has no frames"),
+            }));
         }
-        Err(VideoError(match last_seen.or(self.info.duration_s) {
-            Some(end) => format!(
-                "no frame at {target_s:.4} s: the video ends at {end:.4} s (shorter than its table)"
-            ),
-            None => format!("no frame at {target_s:.4} s: the video has no frames"),
-        }))
     }
 }
 
@@ -236,5 +265,57 @@ fn to_rgb(frame: &ffmpeg::frame::Video) -> VResult<RgbImage> {
         width_px: w,
         height_px: h,
         pixels,
+    })
+}
+
+/// The first plane of a decoded frame as 16-bit samples with their bit depth: the grey
+/// plane of `gray*` formats, the luma plane of planar YUV. Depth videos (LeRobot's 12-bit
+/// grey HEVC) keep their codes exactly; no colour conversion or scaling touches them.
+fn to_luma(frame: &ffmpeg::frame::Video) -> VResult<LumaSamples> {
+    use ffmpeg::format::Pixel as P;
+    let fmt = frame.format();
+    let bits: u8 = match fmt {
+        P::GRAY8
+        | P::YUV420P
+        | P::YUV422P
+        | P::YUV444P
+        | P::YUVJ420P
+        | P::YUVJ422P
+        | P::YUVJ444P
+        | P::NV12 => 8,
+        P::GRAY10LE | P::YUV420P10LE | P::YUV422P10LE | P::YUV444P10LE => 10,
+        P::GRAY12LE | P::YUV420P12LE | P::YUV422P12LE | P::YUV444P12LE => 12,
+        P::GRAY16LE | P::YUV420P16LE | P::YUV422P16LE | P::YUV444P16LE => 16,
+        other => {
+            return Err(VideoError(format!(
+                "pixel format {other:?} has no single sample plane this reader takes as depth"
+            )));
+        }
+    };
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let stride = frame.stride(0);
+    let data = frame.data(0);
+    let bytes_per = if bits == 8 { 1 } else { 2 };
+    let row = w * bytes_per;
+    if stride < row || data.len() < stride.saturating_mul(h.saturating_sub(1)) + row {
+        return Err(VideoError("decoded plane smaller than its frame".into()));
+    }
+    let mut samples = Vec::with_capacity(w * h);
+    for y in 0..h {
+        let line = &data[y * stride..y * stride + row];
+        if bytes_per == 1 {
+            samples.extend(line.iter().map(|&b| u16::from(b)));
+        } else {
+            samples.extend(
+                line.chunks_exact(2)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]])),
+            );
+        }
+    }
+    Ok(LumaSamples {
+        width_px: frame.width(),
+        height_px: frame.height(),
+        bit_depth: bits,
+        samples,
     })
 }

@@ -50,6 +50,18 @@ pub struct VideoInfo {
     pub decoder: &'static str,
 }
 
+/// The first plane of a frame as stored, before any colour conversion: for depth videos,
+/// the quantised codes (LeRobot: 12-bit grey HEVC, codes 0..=4095).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LumaSamples {
+    pub width_px: u32,
+    pub height_px: u32,
+    /// Bits per sample as decoded (8, 10, 12 or 16).
+    pub bit_depth: u8,
+    /// Row-major, `width_px * height_px` samples.
+    pub samples: Vec<u16>,
+}
+
 /// Where decoded pictures go: their presentation time (track units) and planes.
 pub(crate) type PictureSink<'a> = &'a mut dyn FnMut(i64, &yuv::YuvPlanes<'_>);
 
@@ -99,10 +111,15 @@ pub const FFMPEG_BUILT_IN: bool = cfg!(feature = "ffmpeg");
 /// What to do to read a codec this build cannot.
 fn needs_ffmpeg(codec: &str) -> VideoError {
     VideoError(format!(
-        "{codec} video: this build decodes H.264 and AV1 only; {codec} needs FFmpeg: rebuild with \
-         `cargo run --features ffmpeg` after installing FFmpeg's development libraries \
-         (Debian/Ubuntu: libavcodec-dev libavformat-dev libswscale-dev clang; macOS: brew install ffmpeg)"
+        "{codec} video: this build decodes H.264 and AV1 only; {codec} needs FFmpeg: {}",
+        needs_ffmpeg_text()
     ))
+}
+
+/// How to get FFmpeg decoding.
+fn needs_ffmpeg_text() -> &'static str {
+    "rebuild with `cargo run --features ffmpeg` after installing FFmpeg's development libraries \
+     (Debian/Ubuntu: libavcodec-dev libavformat-dev libswscale-dev clang; macOS: brew install ffmpeg)"
 }
 
 /// Why a codec named in metadata (LeRobot's `video.codec`) cannot be decoded by this build,
@@ -167,6 +184,24 @@ impl VideoCursor {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The stored samples of the first plane of the frame shown at `target_s` (a depth
+    /// video's codes). Depth videos are high-bit-depth grey (LeRobot writes 12-bit HEVC),
+    /// which the Rust decoders here do not produce: they need the `ffmpeg` feature.
+    pub fn luma_at(&mut self, target_s: f64) -> VResult<LumaSamples> {
+        if !target_s.is_finite() || target_s < 0.0 {
+            return Err(VideoError(format!("invalid timestamp {target_s}")));
+        }
+        match &mut self.backend {
+            Backend::Native(c) => Err(VideoError(format!(
+                "{} video: samples for depth are read through FFmpeg only (high-bit-depth grey); {}",
+                c.info().codec,
+                needs_ffmpeg_text()
+            ))),
+            #[cfg(feature = "ffmpeg")]
+            Backend::Ffmpeg(c) => c.luma_at(target_s),
+        }
     }
 
     /// The RGB frame shown at `target_s` (seconds from the start of the file).
