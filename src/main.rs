@@ -47,6 +47,18 @@ fn main() -> std::process::ExitCode {
                 Err(e) => Err(e),
             }
         }
+        Some(CliCommand::Doctor(args)) => {
+            return match spatialscope::cli::doctor_cmd::run(&args) {
+                Ok((text, code)) => {
+                    print!("{text}");
+                    std::process::ExitCode::from(code)
+                }
+                Err(e) => {
+                    eprintln!("spatialscope: {e:#}");
+                    std::process::ExitCode::from(2)
+                }
+            };
+        }
         Some(CliCommand::Predict(args)) => {
             spatialscope::cli::predict_cmd::run(&args).map(|text| print!("{text}"))
         }

@@ -3,6 +3,7 @@
 //! encode|decode` runs the action tokenizer on stdin.
 
 pub mod depth_cmd;
+pub mod doctor_cmd;
 #[cfg(feature = "export")]
 pub mod export_cmd;
 pub mod grid_cmd;
@@ -61,6 +62,9 @@ pub enum CliCommand {
         #[arg(long, default_value_t = 1e-3)]
         noop_threshold: f64,
     },
+    /// Health checks over every episode of the datasets under PATH, with a report and a CI
+    /// exit code (0: nothing reaches --fail-on, 1: something does, 2: could not run).
+    Doctor(doctor_cmd::DoctorArgs),
     /// Run SpatialVLA: on every step of the episodes under PATH (--out preds.jsonl), or on
     /// one --image with a --prompt.
     Predict(predict_cmd::PredictArgs),

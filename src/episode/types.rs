@@ -93,6 +93,9 @@ pub struct Episode {
     pub proprio: Option<Proprio>,
     /// Things a researcher should know about this episode (truncation, raw conventions).
     pub notes: Vec<String>,
+    /// Recorded time of each step, seconds from the episode start, where the format stores
+    /// one (LeRobot's `timestamp` column); `None` where steps are only counted.
+    pub timestamps_s: Option<Vec<f64>>,
     pub(crate) frames: Arc<dyn FrameSource>,
     pub(crate) cache: Arc<FrameCache>,
 }

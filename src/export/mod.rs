@@ -2,6 +2,7 @@
 //! (`.rrd` files, live streaming).
 
 pub mod charts;
+pub mod doctor_report;
 #[cfg(feature = "export")]
 pub mod rerun_export;
 pub mod rerun_paths;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::action_grid::distribution::{Distribution, DistributionBuilder};
 use crate::action_grid::{ActionStatistics, GridError, ProcessorConfig};
-use crate::episode::{Dataset, EpisodeError, FrameCache};
+use crate::episode::{Dataset, Episode, EpisodeError, FrameCache};
 
 /// Which statistics normalise the actions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,14 +62,17 @@ impl DistributionJob {
             return;
         }
         match dataset.open_episode(self.next, cache) {
-            Ok(ep) => {
-                let acts: Vec<[f64; 7]> =
-                    ep.actions.values.iter().map(|a| a.map(f64::from)).collect();
-                self.builder.add_episode(&ep.name, &acts);
-            }
+            Ok(ep) => self.add_episode(&ep),
             Err(e) => self.skipped.push(e),
         }
         self.next += 1;
+    }
+
+    /// Adds an episode the caller has opened (the doctor reads each episode once for all
+    /// its checks); does not advance [`Self::progress`].
+    pub fn add_episode(&mut self, ep: &Episode) {
+        let acts: Vec<[f64; 7]> = ep.actions.values.iter().map(|a| a.map(f64::from)).collect();
+        self.builder.add_episode(&ep.name, &acts);
     }
 
     /// Computes the distribution (after every step).

@@ -17,6 +17,7 @@ mod cli_predict;
 mod cli_render;
 mod corrupt_inputs;
 mod cross_format;
+mod doctor;
 mod fuzz_regressions;
 mod geometry_golden;
 mod hdf5_reader;

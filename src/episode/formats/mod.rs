@@ -118,6 +118,25 @@ pub(crate) fn decode_depth_u16(
     })
 }
 
+/// The frame decoders' entry point for the fuzzers (`fuzz/fuzz_targets/image.rs`): `bytes`
+/// as an RGB frame (any format the readers accept) or as a 16-bit millimetre depth PNG,
+/// exactly as the readers call them. Not for other use.
+#[doc(hidden)]
+pub fn fuzz_decode_frame(bytes: &[u8], depth: bool) -> std::result::Result<(u32, u32), String> {
+    let ctx = FrameContext {
+        path: Path::new("fuzz-input"),
+        record: None,
+        step: 0,
+        camera: "fuzz",
+    };
+    if depth {
+        decode_depth_u16(bytes, 0.001, 0, None, ctx).map(|d| (d.width_px, d.height_px))
+    } else {
+        decode_rgb(bytes, None, None, ctx).map(|d| (d.width_px, d.height_px))
+    }
+    .map_err(|e| e.to_string())
+}
+
 /// Largest channel value a frame may have and still count as black (JPEG noise).
 pub(crate) const PLACEHOLDER_MAX_VALUE: u8 = 8;
 

@@ -440,6 +440,7 @@ impl Hdf5Dataset {
             actions: Actions { convention, values },
             proprio,
             notes,
+            timestamps_s: None,
             frames: Arc::new(Hdf5Frames {
                 path: self.path.clone(),
                 episode: i,

@@ -451,6 +451,7 @@ impl LeRobotDataset {
             actions: Actions { convention, values },
             proprio,
             notes,
+            timestamps_s: t.has("timestamp").then(|| timestamps_s.clone()),
             frames: Arc::new(LeRobotFrames {
                 root: self.root.clone(),
                 info_path: self.info_path.clone(),

@@ -376,6 +376,7 @@ impl NativeDataset {
             },
             proprio,
             notes: Vec::new(),
+            timestamps_s: ep.frames.iter().map(|f| f.timestamp).collect(),
             frames: Arc::new(NativeFrames {
                 dir: dir.clone(),
                 meta_path,

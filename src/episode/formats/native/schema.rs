@@ -44,6 +44,9 @@ pub(super) struct FrameJson {
     pub(super) index: usize,
     /// `null` stands for a non-finite value written as a bare NaN/Infinity token.
     pub(super) action_7d: [Option<f32>; 7],
+    /// Seconds from the episode start, when recorded.
+    #[serde(default)]
+    pub(super) timestamp: Option<f64>,
     #[serde(default)]
     pub(super) proprio: Option<ProprioJson>,
     #[serde(default)]

@@ -468,6 +468,7 @@ impl RldsDataset {
             actions,
             proprio,
             notes,
+            timestamps_s: None,
             frames,
             cache: cache.clone(),
         })
