@@ -301,17 +301,18 @@ fn short_idle_silent_and_duplicate_episodes() {
             }
         }
         1 => {
-            frames(v).truncate(3);
+            // Three steps from the middle (its first step holds a rotation burst that
+            // would be the only one left once episode 0 starts idle).
+            let fr = frames(v);
+            fr.drain(..10);
+            fr.truncate(3);
+            for (k, f) in fr.iter_mut().enumerate() {
+                f["index"] = k.into();
+            }
             v["num_frames"] = 3.into();
             v["instruction"] = "".into();
         }
-        _ => {
-            for f in frames(v) {
-                for d in 0..6 {
-                    f["action_7d"][d] = 0.0.into();
-                }
-            }
-        }
+        _ => {}
     });
     // Episode 3: a copy of episode 0.
     add_copy(&root, "episode_000", "episode_003");
@@ -321,14 +322,13 @@ fn short_idle_silent_and_duplicate_episodes() {
         [
             "episodes.near_duplicate",
             "episodes.no_instruction",
-            "episodes.no_motion",
             "episodes.too_short"
         ],
         "{}",
         describe(&h)
     );
     assert!(has(&h, "episodes.too_short", Some(1)) && has(&h, "episodes.no_instruction", Some(1)));
-    assert!(has(&h, "episodes.no_motion", Some(2)) && has(&h, "episodes.near_duplicate", Some(3)));
+    assert!(has(&h, "episodes.near_duplicate", Some(3)));
     let idle = h
         .findings
         .iter()
@@ -338,7 +338,23 @@ fn short_idle_silent_and_duplicate_episodes() {
         (idle.episodes.clone(), idle.steps),
         (vec![0], Some((4, 45)))
     );
-    assert_eq!(h.keep, [0]);
+    assert_eq!(h.keep, [0, 2]);
+}
+
+#[test]
+fn an_episode_that_never_moves() {
+    let (_t, root) = native_with(|e, v| {
+        if e == 2 {
+            for f in frames(v) {
+                for d in 0..6 {
+                    f["action_7d"][d] = 0.0.into();
+                }
+            }
+        }
+    });
+    let h = doctor(&root);
+    assert_eq!(serious(&h), ["episodes.no_motion"], "{}", describe(&h));
+    assert!(has(&h, "episodes.no_motion", Some(2)));
 }
 
 #[test]
@@ -529,4 +545,48 @@ fn task_imbalance_is_noted() {
     }
     let h = doctor(&root);
     assert!(has(&h, "episodes.task_imbalance", None), "{}", describe(&h));
+}
+
+/// A synthetic LeRobot v3.0 dataset of 300 episodes with actions (no videos): the doctor
+/// reads every episode, flags nothing at warning or above, and keeps them all.
+#[test]
+fn a_large_synthetic_lerobot_dataset_is_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("synthetic_v30");
+    common::synthetic::write_lerobot_metadata(&root, true, 300);
+    common::synthetic::write_lerobot_v3_data(&root, 300);
+    let h = doctor_with(
+        &root,
+        DoctorOptions {
+            frames: false,
+            ..DoctorOptions::default()
+        },
+    );
+    assert_eq!(h.episodes, 300);
+    assert_eq!(h.steps, 9000);
+    assert!(serious(&h).is_empty(), "{}", describe(&h));
+    assert_eq!(h.keep.len(), 300);
+}
+
+#[test]
+fn a_state_jump() {
+    let (_t, root) = native_with(|e, v| {
+        if e == 1 {
+            let p = &mut frames(v)[20]["proprio"]["eef_pos_m"][0];
+            *p = (p.as_f64().unwrap() + 1.0).into();
+        }
+    });
+    let h = doctor(&root);
+    assert_eq!(serious(&h), ["values.state_jump"], "{}", describe(&h));
+    let f = h
+        .findings
+        .iter()
+        .find(|f| f.check == "values.state_jump")
+        .unwrap();
+    assert_eq!(f.episodes, [1]);
+    assert!(
+        matches!(f.steps, Some((19, 20)) | Some((20, 21))),
+        "{:?}",
+        f.steps
+    );
 }

@@ -63,12 +63,8 @@ fn outliers(
         let mut dims = Vec::new();
         let mut worst: Option<(f64, usize)> = None;
         for (d, name) in DIMENSION_NAMES.iter().enumerate().take(6) {
-            let (mean, sd) = (acc.action[d].mean, acc.action[d].std());
-            if sd <= 0.0 {
-                continue;
-            }
             for (v, s) in [f.action_min[d], f.action_max[d]] {
-                let z = (v - mean).abs() / sd;
+                let z = acc.action[d].z_without(v);
                 if v.is_finite() && z > opts.sigma_k {
                     if !dims.iter().any(|x| x == name) {
                         dims.push((*name).to_owned());
@@ -110,11 +106,9 @@ fn state_jumps(
             let Some(m) = acc.state_delta.get(d) else {
                 continue;
             };
-            let sd = m.std();
-            if sd <= 0.0 {
-                continue;
-            }
-            let z = (jump - m.mean.abs()) / sd;
+            // The largest |change| is one of the changes added (its sign is lost, so
+            // measure both and keep the smaller: never more alarming than the truth).
+            let z = m.z_without(jump).min(m.z_without(-jump));
             if z > opts.sigma_k && worst.is_none_or(|(wz, _, _)| z > wz) {
                 worst = Some((z, s, d));
             }

@@ -176,6 +176,24 @@ impl Moments {
         self.m2 += d * (x - self.mean);
     }
 
+    /// How many standard deviations `x` lies from the mean of the *other* values (`x` being
+    /// one of those added): leaving it out keeps a single outlier from inflating the
+    /// deviation it is measured in (with 160 values, one huge value can never be more than
+    /// 12.6 standard deviations from a mean it is part of). 0 when the rest do not vary.
+    pub fn z_without(&self, x: f64) -> f64 {
+        if self.n < 3 || !x.is_finite() {
+            return 0.0;
+        }
+        let n1 = (self.n - 1) as f64;
+        let mean1 = (self.n as f64 * self.mean - x) / n1;
+        let m2_1 = (self.m2 - (x - self.mean) * (x - mean1)).max(0.0);
+        let sd1 = (m2_1 / n1).sqrt();
+        if sd1 <= 1e-12 * mean1.abs().max(1.0) {
+            return 0.0;
+        }
+        (x - mean1).abs() / sd1
+    }
+
     /// Population standard deviation (0 with fewer than two values).
     pub fn std(&self) -> f64 {
         if self.n < 2 {

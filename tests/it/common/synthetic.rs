@@ -112,3 +112,68 @@ pub fn write_parquet(path: &Path, batch: &arrow_array::RecordBatch) {
     w.write(batch).unwrap();
     w.close().unwrap();
 }
+
+/// Writes the v3.0 data files for `n` episodes of 30 steps (the layout
+/// [`write_lerobot_metadata`] declares: 100 episodes per chunk): actions and state as lerobot
+/// stores them (fixed-size lists of float32), timestamps at 5 fps, indices. Actions are
+/// smooth motions with a little noise and a gripper that closes halfway, so the doctor finds
+/// nothing alarming in them.
+pub fn write_lerobot_v3_data(root: &Path, n: usize) {
+    for chunk in 0..n.div_ceil(100) {
+        let episodes = (chunk * 100)..(n.min(chunk * 100 + 100));
+        write_v3_chunk(root, chunk, episodes);
+    }
+}
+
+fn write_v3_chunk(root: &Path, chunk: usize, episodes: std::ops::Range<usize>) {
+    use arrow_array::builder::{FixedSizeListBuilder, Float32Builder};
+    use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch};
+    let rows: Vec<usize> = (episodes.start * 30..episodes.end * 30).collect();
+    let list = |width: i32, f: &dyn Fn(usize, usize) -> f32| -> ArrayRef {
+        let mut b = FixedSizeListBuilder::new(Float32Builder::new(), width);
+        for &r in &rows {
+            for d in 0..width as usize {
+                b.values().append_value(f(r, d));
+            }
+            b.append(true);
+        }
+        Arc::new(b.finish())
+    };
+    // A deterministic hash for "random" values in [-0.5, 0.5).
+    let h = |r: usize, d: usize| -> f32 {
+        let x = ((r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (d as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9))
+        .rotate_left(17)
+        .wrapping_mul(0x94D0_49BB_1331_11EB);
+        (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let action = list(7, &|r, d| {
+        if d == 6 {
+            f32::from(u8::from((r % 30) < 15))
+        } else {
+            0.01 * ((r % 30) as f32 / 5.0 + d as f32 + (r / 30) as f32).sin() + 0.002 * h(r, d)
+        }
+    });
+    let state = list(8, &|r, d| 0.1 * h(r, d + 10));
+    let ints = |f: &dyn Fn(usize) -> i64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|&r| f(r))))
+    };
+    let batch = RecordBatch::try_from_iter([
+        ("observation.state", state),
+        ("action", action),
+        (
+            "timestamp",
+            Arc::new(Float32Array::from_iter_values(
+                rows.iter().map(|&r| (r % 30) as f32 / 5.0),
+            )) as ArrayRef,
+        ),
+        ("frame_index", ints(&|r| (r % 30) as i64)),
+        ("episode_index", ints(&|r| (r / 30) as i64)),
+        ("index", ints(&|r| r as i64)),
+        ("task_index", ints(&|r| (r / 30) as i64)),
+    ])
+    .unwrap();
+    let dir = root.join(format!("data/chunk-{chunk:03}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_parquet(&dir.join("file-000.parquet"), &batch);
+}
