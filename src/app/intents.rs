@@ -34,7 +34,34 @@ impl SpatialscopeApp {
             }
             Intent::SelectEpisode { dataset, episode } => {
                 self.session.selected = Some((dataset, episode));
+                self.session.highlight = None;
+                self.session.pending_step = None;
                 self.worker.send(Command::OpenEpisode { dataset, episode });
+            }
+            Intent::JumpTo {
+                dataset,
+                episode,
+                step,
+                highlight,
+            } => {
+                self.session.highlight = highlight;
+                if self.session.selected == Some((dataset, episode)) && self.session.episode.is_some() {
+                    if let Some(step) = step {
+                        self.session.timeline.set_step(step);
+                        self.show_current_step();
+                    }
+                } else {
+                    self.session.selected = Some((dataset, episode));
+                    self.session.pending_step = step;
+                    self.worker.send(Command::OpenEpisode { dataset, episode });
+                }
+            }
+            Intent::RunDoctor { dataset } => {
+                let options = crate::pipeline::doctor::DoctorOptions {
+                    frames: !self.doctor.no_frames,
+                    ..Default::default()
+                };
+                self.worker.send(Command::RunDoctor { dataset, options });
             }
             Intent::SetOrientation {
                 dataset,

@@ -76,6 +76,12 @@ impl SpatialscopeApp {
             &source,
             declared.as_ref(),
         ));
+        intents.extend(crate::ui::doctor_panel::doctor_window(
+            &ctx,
+            &mut self.doctor,
+            current.as_ref().map(|(d, n)| (*d, n.as_str())),
+            self.session.doctor.as_ref(),
+        ));
         intents
     }
 
@@ -142,6 +148,7 @@ impl SpatialscopeApp {
                 ui.checkbox(&mut settings.show_depth, "Depth views");
                 ui.checkbox(&mut settings.show_proprio, "Proprio plots");
                 ui.checkbox(&mut self.distribution.open, "Action distribution…");
+                ui.checkbox(&mut self.doctor.open, "Doctor (dataset health)…");
                 ui.checkbox(&mut settings.loop_playback, "Loop playback");
                 ui.add(
                     egui::Slider::new(&mut settings.fallback_fps, 0.5..=60.0)

@@ -34,7 +34,10 @@ impl SpatialscopeApp {
             WorkerMessage::Progress { task, done, total } => {
                 s.status.progress = Some(Progress { task, done, total });
             }
-            WorkerMessage::Idle => s.status.progress = None,
+            WorkerMessage::Idle => {
+                s.status.progress = None;
+                self.doctor.running = false;
+            }
             WorkerMessage::DatasetReplaced { dataset, info } => {
                 if let Some(slot) = s.datasets.get_mut(dataset) {
                     *slot = *info;
@@ -108,6 +111,9 @@ impl SpatialscopeApp {
                 s.stats_choice = choice;
                 self.panels.cameras.reset(data.cameras.len());
                 self.panels.view3d.reset();
+                if let Some(step) = s.pending_step.take() {
+                    s.timeline.set_step(step);
+                }
                 s.episode = Some(data);
                 self.show_current_step();
             }
@@ -134,6 +140,18 @@ impl SpatialscopeApp {
             }
             WorkerMessage::Distribution { dataset, result } => {
                 self.distribution.result = Some((dataset, result));
+            }
+            WorkerMessage::Doctor { dataset, result } => {
+                self.doctor.running = false;
+                s.status.notice = Some(format!(
+                    "doctor: {} errors, {} warnings, {} info; {} of {} episodes pass",
+                    result.errors,
+                    result.warnings,
+                    result.infos,
+                    result.keep.len(),
+                    result.episodes
+                ));
+                s.doctor = Some((dataset, result));
             }
             WorkerMessage::GridLoaded(cfg) => {
                 s.grid = Some(cfg);

@@ -31,6 +31,8 @@ pub struct SpatialscopeApp {
     pub dock: Dock,
     /// The action-distribution window (floating, outside the dock).
     pub distribution: DistributionState,
+    /// The Doctor window (floating, outside the dock).
+    pub doctor: crate::ui::doctor_panel::DoctorState,
     worker: WorkerHandle,
     /// The model thread (inference never runs on the UI or frame worker threads).
     model: ModelHandle,
@@ -61,6 +63,7 @@ impl SpatialscopeApp {
             panels: Panels::default(),
             dock: dock.validated(),
             distribution: DistributionState::default(),
+            doctor: Default::default(),
             worker,
             model,
             picker: None,

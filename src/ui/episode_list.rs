@@ -12,7 +12,9 @@ use egui::{Role, Sense, WidgetInfo};
 
 use super::panel::Panel;
 use super::session::Session;
+use super::doctor_panel::{severity_colour, worst_for};
 use super::{Intent, theme};
+use crate::pipeline::doctor::{DatasetHealth, Severity};
 use crate::worker::DatasetInfo;
 
 /// The episode list as a dock panel.
@@ -23,9 +25,15 @@ pub struct EpisodesPanel {
 
 impl Panel for EpisodesPanel {
     fn ui(&mut self, ui: &mut egui::Ui, session: &Session) -> Vec<Intent> {
-        episode_list_ui(ui, &session.datasets, session.selected, &mut self.list)
-            .into_iter()
-            .collect()
+        episode_list_ui(
+            ui,
+            &session.datasets,
+            session.selected,
+            &mut self.list,
+            session.doctor.as_ref(),
+        )
+        .into_iter()
+        .collect()
     }
 }
 
@@ -34,6 +42,19 @@ impl Panel for EpisodesPanel {
 pub struct EpisodeListState {
     pub filter: String,
     pub collapsed: BTreeSet<usize>,
+    /// Show only episodes the doctor flagged with a warning or an error.
+    pub only_flagged: bool,
+}
+
+/// The doctor's result for the list: (dataset, findings).
+type Health<'a> = Option<&'a (usize, std::sync::Arc<DatasetHealth>)>;
+
+/// The worst doctor severity naming episode `ei` of dataset `di`, when the doctor has run on
+/// that dataset.
+fn flag(health: Health<'_>, di: usize, ei: usize) -> Option<Severity> {
+    health
+        .filter(|(d, _)| *d == di)
+        .and_then(|(_, h)| worst_for(h, ei))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +63,7 @@ enum Row {
     Episode(usize, usize),
 }
 
-fn rows(datasets: &[DatasetInfo], state: &EpisodeListState) -> Vec<Row> {
+fn rows(datasets: &[DatasetInfo], state: &EpisodeListState, health: Health<'_>) -> Vec<Row> {
     let needle = state.filter.to_lowercase();
     let mut out = Vec::new();
     for (di, d) in datasets.iter().enumerate() {
@@ -56,7 +77,9 @@ fn rows(datasets: &[DatasetInfo], state: &EpisodeListState) -> Vec<Row> {
                 || s.instruction
                     .as_deref()
                     .is_some_and(|i| i.to_lowercase().contains(&needle));
-            if matches {
+            let flagged = || flag(health, di, ei).is_some_and(|s| s >= Severity::Warning);
+            let checked = health.is_some_and(|(d, _)| *d == di);
+            if matches && (!state.only_flagged || !checked || flagged()) {
                 out.push(Row::Episode(di, ei));
             }
         }
@@ -70,6 +93,7 @@ pub fn episode_list_ui(
     datasets: &[DatasetInfo],
     selected: Option<(usize, usize)>,
     state: &mut EpisodeListState,
+    health: Health<'_>,
 ) -> Option<Intent> {
     let mut intent = None;
     ui.horizontal(|ui| {
@@ -82,9 +106,20 @@ pub fn episode_list_ui(
     });
     let total: usize = datasets.iter().map(|d| d.summaries.len()).sum();
     ui.weak(format!("{} dataset(s), {total} episode(s)", datasets.len()));
+    if let Some((di, h)) = health {
+        let flagged = (0..h.episodes)
+            .filter(|&e| worst_for(h, e).is_some_and(|s| s >= Severity::Warning))
+            .count();
+        let name = datasets.get(*di).map_or("", |d| d.name.as_str());
+        ui.checkbox(
+            &mut state.only_flagged,
+            format!("only flagged episodes ({flagged} in {name})"),
+        )
+        .on_hover_text("Episodes the doctor found a warning or an error in (Doctor window).");
+    }
     ui.separator();
 
-    let rows = rows(datasets, state);
+    let rows = rows(datasets, state, health);
     let line = ui.text_style_height(&egui::TextStyle::Body);
     let row_height = 2.0 * line + 6.0;
     egui::ScrollArea::vertical()
@@ -144,6 +179,7 @@ pub fn episode_list_ui(
                             ei,
                             selected == Some((di, ei)),
                             row_height,
+                            flag(health, di, ei),
                         ) {
                             intent = Some(Intent::SelectEpisode {
                                 dataset: di,
@@ -164,6 +200,7 @@ fn episode_row(
     ei: usize,
     is_selected: bool,
     height: f32,
+    flag: Option<Severity>,
 ) -> bool {
     let s = &d.summaries[ei];
     let failure = d.failures.get(ei).and_then(Option::as_ref);
@@ -206,8 +243,25 @@ fn episode_row(
             font,
             text_color.gamma_multiply(0.8),
         );
+        if let Some(sev) = flag {
+            // A badge at the right: the worst doctor finding on this episode.
+            let c = egui::pos2(rect.right() - 12.0, rect.top() + 11.0);
+            let colour = severity_colour(sev);
+            if sev >= Severity::Warning {
+                painter.circle_filled(c, 7.0, colour);
+                painter.text(
+                    c,
+                    egui::Align2::CENTER_CENTER,
+                    "!",
+                    egui::FontId::proportional(11.0),
+                    egui::Color32::BLACK,
+                );
+            } else {
+                painter.circle_filled(c, 3.5, colour);
+            }
+        }
     }
-    let hover = match failure {
+    let mut hover = match failure {
         Some(f) => f.message.clone(),
         None => format!(
             "{}\ncameras: {}",
@@ -215,5 +269,8 @@ fn episode_row(
             s.cameras.join(", ")
         ),
     };
+    if let Some(sev) = flag {
+        hover.push_str(&format!("\ndoctor: {} (Doctor window)", sev.label()));
+    }
     response.on_hover_text(hover).clicked() && !is_selected
 }

@@ -8,6 +8,7 @@
 pub mod camera_view;
 pub mod distribution_panel;
 pub mod dock;
+pub mod doctor_panel;
 pub mod episode_list;
 pub mod grid_panel;
 pub mod model_panel;
@@ -24,6 +25,15 @@ pub use panel::{Panel, PanelId, Panels};
 pub use session::Session;
 
 use std::path::PathBuf;
+
+/// Steps and dimensions the plots mark (from a doctor finding).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Highlight {
+    /// First and last step, inclusive.
+    pub steps: Option<(usize, usize)>,
+    /// Dimension names (`dx`, a state name); empty: every plot.
+    pub dims: Vec<String>,
+}
 
 /// What a panel asks the app to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +81,15 @@ pub enum Intent {
     SetStatsChoice(grid_panel::StatsChoice),
     /// Open the action-distribution window.
     ShowDistribution,
+    /// Run the dataset doctor on a dataset.
+    RunDoctor { dataset: usize },
+    /// Open an episode at a step (a doctor finding), marking what the finding is about.
+    JumpTo {
+        dataset: usize,
+        episode: usize,
+        step: Option<usize>,
+        highlight: Option<Highlight>,
+    },
     /// Which depth the 3-D view lifts once the step has a prediction.
     SetCloudDepth(crate::scene::CloudDepth),
     /// The attention shown (token, layer/head, overlay).

@@ -35,6 +35,7 @@ impl Panel for PlotsPanel {
                     session.step(),
                     session.settings.show_proprio,
                     overlay.as_ref(),
+                    session.highlight.as_ref(),
                 )
             })
             .inner
@@ -154,12 +155,19 @@ impl PredictionOverlay {
     }
 }
 
+/// Whether a finding's dimensions name this series (`dx` for "dx (m)"; a state name).
+fn highlighted(s: &SeriesData, h: &super::Highlight) -> bool {
+    let first = s.title.split_whitespace().next().unwrap_or("");
+    h.dims.is_empty() || h.dims.iter().any(|d| d == first || d == &s.title)
+}
+
 fn plot_series(
     ui: &mut egui::Ui,
     s: &SeriesData,
     step: usize,
     link: egui::Id,
     overlay: Option<(&[PlotPoint], &[PlotPoint])>,
+    highlight: Option<&super::Highlight>,
 ) -> Option<usize> {
     let mut clicked = None;
     ui.label(egui::RichText::new(&s.title).small());
@@ -196,6 +204,23 @@ fn plot_series(
                 );
             }
         }
+        if let Some(h) = highlight.filter(|h| highlighted(s, h))
+            && let Some((a, b)) = h.steps
+        {
+            let marked: Vec<PlotPoint> = s
+                .points
+                .iter()
+                .filter(|q| q.x >= a as f64 - 0.5 && q.x <= b as f64 + 0.5)
+                .copied()
+                .collect();
+            p.vline(VLine::new("finding", a as f64 - 0.5).color(theme::WARN_TEXT));
+            p.vline(VLine::new("finding", b as f64 + 0.5).color(theme::WARN_TEXT));
+            p.points(
+                egui_plot::Points::new("finding", PlotPoints::Owned(marked))
+                    .color(theme::WARN_TEXT)
+                    .radius(4.0),
+            );
+        }
         p.vline(VLine::new("step", step as f64).color(theme::STEP_MARKER));
         if p.response().clicked()
             && let Some(c) = p.pointer_coordinate()
@@ -212,6 +237,7 @@ fn block_ui(
     step: usize,
     link: egui::Id,
     overlay: Option<&PredictionOverlay>,
+    highlight: Option<&super::Highlight>,
 ) -> Option<usize> {
     let columns = if ui.available_width() > 900.0 { 2 } else { 1 };
     let mut clicked = None;
@@ -220,7 +246,7 @@ fn block_ui(
             let o = overlay
                 .filter(|_| k < 7)
                 .map(|o| (o.chunk[k].as_slice(), o.first_actions[k].as_slice()));
-            if let Some(c) = plot_series(&mut cols[k % columns], s, step, link, o) {
+            if let Some(c) = plot_series(&mut cols[k % columns], s, step, link, o, highlight) {
                 clicked = Some(c);
             }
         }
@@ -235,14 +261,15 @@ pub fn plots_ui(
     step: usize,
     show_proprio: bool,
     overlay: Option<&PredictionOverlay>,
+    highlight: Option<&super::Highlight>,
 ) -> Option<usize> {
     let link = egui::Id::unique(("plots", data.episode_uid));
     ui.strong("Actions");
     ui.weak(&data.convention);
-    let mut clicked = block_ui(ui, &data.actions, step, link, overlay);
+    let mut clicked = block_ui(ui, &data.actions, step, link, overlay, highlight);
     if show_proprio && !data.proprio.is_empty() {
         ui.strong("Proprio");
-        clicked = block_ui(ui, &data.proprio, step, link, None).or(clicked);
+        clicked = block_ui(ui, &data.proprio, step, link, None, highlight).or(clicked);
     }
     clicked
 }

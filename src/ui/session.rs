@@ -104,6 +104,13 @@ pub struct Session {
     /// Which depth the 3-D view lifts once a step has a depth view.
     pub cloud_depth: CloudDepth,
     pub status: StatusState,
+    /// The doctor's last result and the dataset it is for (episode list badges, the Doctor
+    /// window).
+    pub doctor: Option<(usize, Arc<crate::pipeline::doctor::DatasetHealth>)>,
+    /// What the plots mark (a doctor finding jumped to).
+    pub highlight: Option<super::Highlight>,
+    /// The step to show once the episode being opened arrives (a jump to a finding).
+    pub pending_step: Option<usize>,
 }
 
 impl Session {
@@ -124,6 +131,9 @@ impl Session {
             attention: AttentionView::default(),
             cloud_depth: CloudDepth::default(),
             status: StatusState::default(),
+            doctor: None,
+            highlight: None,
+            pending_step: None,
         }
     }
 

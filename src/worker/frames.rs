@@ -39,6 +39,10 @@ enum Background {
         dataset: usize,
         job: Box<crate::pipeline::distribution::DistributionJob>,
     },
+    Doctor {
+        dataset: usize,
+        job: Box<crate::pipeline::doctor::DoctorJob>,
+    },
 }
 
 struct Worker {
@@ -179,6 +183,25 @@ impl Worker {
                     .retain(|b| !matches!(b, Background::Distribution { .. }));
                 self.background
                     .push_back(Background::Distribution { dataset, job });
+            }
+            Command::RunDoctor { dataset, options } => {
+                let (Some(d), Some(cfg)) = (self.dataset(dataset), self.grid.clone()) else {
+                    self.send(WorkerMessage::Error(UserError {
+                        file: None,
+                        message: "doctor: no dataset or no action grid is loaded".to_owned(),
+                    }));
+                    return;
+                };
+                let job = Box::new(crate::pipeline::doctor::DoctorJob::new(
+                    d,
+                    &cfg,
+                    &self.cache,
+                    options,
+                ));
+                self.background
+                    .retain(|b| !matches!(b, Background::Doctor { .. }));
+                self.background
+                    .push_back(Background::Doctor { dataset, job });
             }
         }
     }
@@ -424,6 +447,29 @@ impl Worker {
                         message: format!("action distribution: {message}"),
                     })),
                 }
+                self.send(WorkerMessage::Idle);
+            }
+            Background::Doctor { dataset, mut job } => {
+                let Some(d) = self.dataset(dataset) else {
+                    return;
+                };
+                job.step(d, &self.cache);
+                let (done, total) = job.progress();
+                self.send(WorkerMessage::Progress {
+                    task: "doctor".to_owned(),
+                    done,
+                    total,
+                });
+                if !job.is_done() {
+                    self.background.push_back(Background::Doctor { dataset, job });
+                    return;
+                }
+                let Some(cfg) = self.grid.clone() else { return };
+                let Some(d) = self.dataset(dataset) else {
+                    return;
+                };
+                let result = Arc::new(job.finish(d, &cfg));
+                self.send(WorkerMessage::Doctor { dataset, result });
                 self.send(WorkerMessage::Idle);
             }
             Background::Summary { dataset, episode } => {

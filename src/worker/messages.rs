@@ -49,6 +49,11 @@ pub enum Command {
         source: crate::pipeline::distribution::StatsSource,
         noop_threshold: f64,
     },
+    /// Run the dataset doctor over a dataset (background, with progress; `Cancel` stops it).
+    RunDoctor {
+        dataset: usize,
+        options: crate::pipeline::doctor::DoctorOptions,
+    },
 }
 
 /// A failure the user should see: the file and the reason.
@@ -163,6 +168,11 @@ pub enum WorkerMessage {
     Distribution {
         dataset: usize,
         result: Arc<crate::action_grid::distribution::Distribution>,
+    },
+    /// The doctor's findings on `dataset`.
+    Doctor {
+        dataset: usize,
+        result: Arc<crate::pipeline::doctor::DatasetHealth>,
     },
     /// An export finished (what was written, for the status line).
     Exported(String),

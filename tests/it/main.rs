@@ -34,6 +34,7 @@ mod render3d;
 mod rerun_export;
 mod scene_lines;
 mod ui_app;
+mod ui_doctor;
 mod ui_dock;
 mod ui_episode_list;
 mod ui_exports;

@@ -32,7 +32,7 @@ fn harness(datasets: Vec<DatasetInfo>) -> Harness<'static, State> {
         .with_size([320.0, 2400.0])
         .build_ui_state(
             |ui, s: &mut State| {
-                if let Some(i) = episode_list_ui(ui, &s.datasets, None, &mut s.list) {
+                if let Some(i) = episode_list_ui(ui, &s.datasets, None, &mut s.list, None) {
                     s.intents.push(i);
                 }
             },
