@@ -45,7 +45,9 @@ impl SpatialscopeApp {
                 highlight,
             } => {
                 self.session.highlight = highlight;
-                if self.session.selected == Some((dataset, episode)) && self.session.episode.is_some() {
+                if self.session.selected == Some((dataset, episode))
+                    && self.session.episode.is_some()
+                {
                     if let Some(step) = step {
                         self.session.timeline.set_step(step);
                         self.show_current_step();

@@ -48,9 +48,13 @@ pub fn doctor_window(
 ) -> Vec<Intent> {
     let mut intents = Vec::new();
     let mut open = state.open;
+    // First shown at the right, over the grid panel, leaving the episode list (its badges)
+    // and the plots (the marked steps) in view.
+    let right = ctx.content_rect().right();
     egui::Window::new("Doctor")
         .open(&mut open)
-        .default_size([760.0, 620.0])
+        .default_pos([(right - 660.0).max(0.0), 90.0])
+        .default_size([640.0, 360.0])
         .vscroll(true)
         .show(ctx, |ui| {
             ui.horizontal_wrapped(|ui| {

@@ -10,9 +10,9 @@ use std::collections::BTreeSet;
 
 use egui::{Role, Sense, WidgetInfo};
 
+use super::doctor_panel::{severity_colour, worst_for};
 use super::panel::Panel;
 use super::session::Session;
-use super::doctor_panel::{severity_colour, worst_for};
 use super::{Intent, theme};
 use crate::pipeline::doctor::{DatasetHealth, Severity};
 use crate::worker::DatasetInfo;

@@ -155,10 +155,15 @@ impl PredictionOverlay {
     }
 }
 
-/// Whether a finding's dimensions name this series (`dx` for "dx (m)"; a state name).
+/// Whether a finding's dimensions name this series: an action dimension by its short name
+/// (`dx` for "dx (m)"), a state dimension by its whole name.
 fn highlighted(s: &SeriesData, h: &super::Highlight) -> bool {
+    let action = s.id.starts_with("action");
     let first = s.title.split_whitespace().next().unwrap_or("");
-    h.dims.is_empty() || h.dims.iter().any(|d| d == first || d == &s.title)
+    h.dims.is_empty()
+        || h.dims
+            .iter()
+            .any(|d| d == &s.title || (action && d == first))
 }
 
 fn plot_series(

@@ -461,7 +461,8 @@ impl Worker {
                     total,
                 });
                 if !job.is_done() {
-                    self.background.push_back(Background::Doctor { dataset, job });
+                    self.background
+                        .push_back(Background::Doctor { dataset, job });
                     return;
                 }
                 let Some(cfg) = self.grid.clone() else { return };

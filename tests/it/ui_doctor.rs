@@ -48,7 +48,10 @@ fn the_doctor_runs_in_the_app_and_jumps_to_a_finding() {
     h.get_by_label("episode 1 @ 10").click();
     assert!(
         run_until(&mut h, t, |a| a.session.selected == Some((0, 1))
-            && a.session.episode.as_ref().is_some_and(|e| e.num_steps() == 52)
+            && a.session
+                .episode
+                .as_ref()
+                .is_some_and(|e| e.num_steps() == 52)
             && a.session.timeline.step == 10),
         "episode 1 at step 10"
     );
