@@ -15,6 +15,7 @@
 //!   rounds 2 and 3 must not grow).
 
 #[path = "../tests/it/common/synthetic.rs"]
+#[expect(dead_code, reason = "the data writers are for the doctor benchmark")]
 mod synthetic;
 
 use std::path::PathBuf;
