@@ -590,3 +590,58 @@ fn a_state_jump() {
         f.steps
     );
 }
+
+#[test]
+fn actions_that_the_state_does_not_follow() {
+    // Episode 1's dy with its sign flipped: the end effector moves against it.
+    let (_t, root) = native_with(|e, v| {
+        if e == 1 {
+            for f in frames(v) {
+                let y = f["action_7d"][1].as_f64().unwrap();
+                f["action_7d"][1] = (-y).into();
+            }
+        }
+    });
+    let h = doctor(&root);
+    assert_eq!(
+        serious(&h),
+        ["values.action_state_disagree"],
+        "{}",
+        describe(&h)
+    );
+    let f = h
+        .findings
+        .iter()
+        .find(|f| f.check == "values.action_state_disagree")
+        .unwrap();
+    assert_eq!(
+        (f.episodes.clone(), f.dims.clone()),
+        (vec![1], vec!["dy".to_owned()])
+    );
+}
+
+#[test]
+fn undecodable_frames() {
+    let (_t, root) = native_with(|_, _| {});
+    std::fs::write(
+        root.join("episode_001/rgb/agentview/000000.png"),
+        b"not a png",
+    )
+    .unwrap();
+    let h = doctor(&root);
+    assert_eq!(serious(&h), ["cameras.unreadable"], "{}", describe(&h));
+    assert!(has(&h, "cameras.unreadable", Some(1)));
+}
+
+#[test]
+fn bridge_placeholders_and_static_grippers_are_information() {
+    let h = doctor(&common::bridge_dir());
+    assert!(serious(&h).is_empty(), "{}", describe(&h));
+    let p = h
+        .findings
+        .iter()
+        .find(|f| f.check == "cameras.placeholder")
+        .expect("image_3 is a placeholder");
+    assert_eq!(p.episodes.len(), 25);
+    assert!(has(&h, "values.gripper_static", None));
+}

@@ -43,6 +43,7 @@ pub fn check(
     state_jumps(facts, acc, opts, out);
     frozen_and_saturated(acc, out);
     duplicates(facts, acc, out);
+    action_state(facts, out);
     tasks(facts, out);
     if let Some(d) = dist {
         grid(d, have_key, out);
@@ -334,5 +335,74 @@ fn declared_stats(d: &Distribution, s: &DeclaredStats, out: &mut Vec<Finding>) {
                     .collect(),
             ),
         );
+    }
+}
+
+/// The dataset's typical agreement between a translation action and the next position change
+/// must be clear (median correlation above [`AGREE_MEDIAN`]) before an episode is judged
+/// against it; an episode whose correlation is below [`DISAGREE`] then moves against its
+/// actions (a flipped sign, a different frame, a misaligned recording).
+const AGREE_MEDIAN: f64 = 0.5;
+const DISAGREE: f64 = -0.2;
+/// Below this median on every translation axis, the actions as a whole do not show up in the
+/// state.
+const NO_AGREEMENT: f64 = 0.1;
+
+fn action_state(facts: &[EpisodeFacts], out: &mut Vec<Finding>) {
+    let corr: Vec<(usize, [f64; 3])> = facts
+        .iter()
+        .filter_map(|f| f.action_state_corr.map(|c| (f.index, c)))
+        .collect();
+    if corr.len() < 2 {
+        return;
+    }
+    let median = |axis: usize| {
+        let mut v: Vec<f64> = corr.iter().map(|(_, c)| c[axis]).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let medians = [median(0), median(1), median(2)];
+    if medians.iter().all(|m| *m < NO_AGREEMENT) {
+        out.push(
+            Finding::new(
+                "values.action_state_disagree",
+                Severity::Warning,
+                format!(
+                    "the translation actions do not show up in the next end-effector positions (median correlation x {:.2}, y {:.2}, z {:.2}): another frame or unit, absolute targets, or misaligned columns",
+                    medians[0], medians[1], medians[2]
+                ),
+            )
+            .dims(DIMENSION_NAMES[..3].iter().map(|d| (*d).to_owned()).collect()),
+        );
+        return;
+    }
+    for (i, c) in &corr {
+        let dims: Vec<String> = (0..3)
+            .filter(|&k| medians[k] > AGREE_MEDIAN && c[k] < DISAGREE)
+            .map(|k| DIMENSION_NAMES[k].to_owned())
+            .collect();
+        if !dims.is_empty() {
+            let detail: Vec<String> = (0..3)
+                .filter(|&k| medians[k] > AGREE_MEDIAN && c[k] < DISAGREE)
+                .map(|k| {
+                    format!(
+                        "{} {:.2} (dataset median {:.2})",
+                        DIMENSION_NAMES[k], c[k], medians[k]
+                    )
+                })
+                .collect();
+            out.push(
+                Finding::new(
+                    "values.action_state_disagree",
+                    Severity::Warning,
+                    format!(
+                        "the end effector moves against the actions: correlation {}",
+                        detail.join(", ")
+                    ),
+                )
+                .episode(*i)
+                .dims(dims),
+            );
+        }
     }
 }

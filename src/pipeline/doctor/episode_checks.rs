@@ -409,6 +409,7 @@ fn accumulate(ep: &Episode, i: usize, acc: &mut Accumulators) -> EpisodeFacts {
         action_min,
         action_max,
         state_jump_max,
+        action_state_corr: action_state_correlation(ep),
         fingerprint,
         readable: !a.is_empty(),
     }
@@ -421,4 +422,72 @@ fn push_episode(v: &mut Vec<usize>, i: usize) {
     if v.last() != Some(&i) && v.len() < MAX_LISTED {
         v.push(i);
     }
+}
+
+/// Which state dimension holds the end-effector position along `axis` (0 = x), from its
+/// name as the readers give it: `eef x (m)`, `eef_x`, `x`, `robot0_eef_pos[0]`, `ee_pos[0]`.
+fn position_dim(names: &[String], axis: usize) -> Option<usize> {
+    let letter = ["x", "y", "z"][axis];
+    names.iter().position(|n| {
+        let n = n.to_ascii_lowercase();
+        let bare = n.split(" (").next().unwrap_or(&n).trim().to_owned();
+        bare == letter
+            || bare == format!("eef {letter}")
+            || bare == format!("eef_{letter}")
+            || bare == format!("ee_{letter}")
+            || ["robot0_eef_pos", "eef_pos", "ee_pos"]
+                .iter()
+                .any(|k| bare == format!("{k}[{axis}]"))
+    })
+}
+
+fn correlation(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len().min(y.len());
+    if n < 3 {
+        return None;
+    }
+    let (mx, my) = (
+        x[..n].iter().sum::<f64>() / n as f64,
+        y[..n].iter().sum::<f64>() / n as f64,
+    );
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for k in 0..n {
+        let (dx, dy) = (x[k] - mx, y[k] - my);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+}
+
+/// See [`EpisodeFacts::action_state_corr`].
+fn action_state_correlation(ep: &Episode) -> Option<[f64; 3]> {
+    use crate::episode::TranslationUnit;
+    if ep.actions.convention.translation != TranslationUnit::MetresDelta {
+        return None;
+    }
+    let p = ep.proprio.as_ref()?;
+    let a = &ep.actions.values;
+    let mut out = [0.0; 3];
+    for (axis, slot) in out.iter_mut().enumerate() {
+        let d = position_dim(&p.names, axis)?;
+        let pos: Vec<f64> = p
+            .values
+            .iter()
+            .map(|r| r.get(d).map_or(f64::NAN, |v| f64::from(*v)))
+            .collect();
+        let best = (1..=2)
+            .filter_map(|lag| {
+                let n = a.len().min(pos.len()).checked_sub(lag)?;
+                let act: Vec<f64> = (0..n).map(|t| f64::from(a[t][axis])).collect();
+                let moved: Vec<f64> = (0..n).map(|t| pos[t + lag] - pos[t + lag - 1]).collect();
+                if act.iter().chain(&moved).any(|v| !v.is_finite()) {
+                    return None;
+                }
+                correlation(&act, &moved)
+            })
+            .reduce(f64::max)?;
+        *slot = best;
+    }
+    Some(out)
 }

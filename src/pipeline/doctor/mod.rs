@@ -148,6 +148,10 @@ pub struct EpisodeFacts {
     pub action_max: [(f64, usize); 7],
     /// Per state dimension: the largest |s[t+1] - s[t]| and its step t.
     pub state_jump_max: Vec<(f64, usize)>,
+    /// Per translation dimension, the correlation between the action and the next change of
+    /// the end-effector position in the state (the better of 1 and 2 steps later: controllers
+    /// lag), where the actions are metric deltas and the state names its x/y/z.
+    pub action_state_corr: Option<[f64; 3]>,
     /// The actions resampled to [`FINGERPRINT_STEPS`] steps (near-duplicate detection).
     pub fingerprint: Vec<[f32; 7]>,
     /// The episode could be read and has actions.
@@ -428,6 +432,7 @@ impl EpisodeFacts {
             action_min: [(0.0, 0); 7],
             action_max: [(0.0, 0); 7],
             state_jump_max: Vec::new(),
+            action_state_corr: None,
             fingerprint: Vec::new(),
             readable: false,
         }

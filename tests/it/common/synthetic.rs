@@ -147,14 +147,24 @@ fn write_v3_chunk(root: &Path, chunk: usize, episodes: std::ops::Range<usize>) {
         .wrapping_mul(0x94D0_49BB_1331_11EB);
         (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     };
+    let act = |r: usize, d: usize| -> f32 {
+        0.01 * ((r % 30) as f32 / 5.0 + d as f32 + (r / 30) as f32).sin() + 0.002 * h(r, d)
+    };
+    // The end effector follows the actions: x, y, z integrate them; the rest is noise.
+    let state = list(8, &|r, d| {
+        if d < 3 {
+            (r - r % 30..r).map(|k| act(k, d)).sum::<f32>() + 0.0005 * h(r, d + 10)
+        } else {
+            0.1 * h(r, d + 10)
+        }
+    });
     let action = list(7, &|r, d| {
         if d == 6 {
             f32::from(u8::from((r % 30) < 15))
         } else {
-            0.01 * ((r % 30) as f32 / 5.0 + d as f32 + (r / 30) as f32).sin() + 0.002 * h(r, d)
+            act(r, d)
         }
     });
-    let state = list(8, &|r, d| 0.1 * h(r, d + 10));
     let ints = |f: &dyn Fn(usize) -> i64| -> ArrayRef {
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|&r| f(r))))
     };
