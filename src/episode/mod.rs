@@ -27,5 +27,5 @@ pub use dataset::{Collection, Dataset, EpisodeSummary, open_path};
 pub use error::{CrcKind, EpisodeError, FrameKind, RecordLabel, Result};
 pub use frame::{DepthImage, RgbImage};
 pub use types::{
-    DatasetFormat, EncodedFrame, Episode, EpisodeSource, FrameSource, ImageOrientation,
+    DatasetFormat, EncodedFrame, Episode, EpisodeSource, FrameSource, ImageOrientation, VideoFacts,
 };

@@ -64,6 +64,22 @@ pub trait FrameSource: Send + Sync {
     fn decode_depth(&self, step: usize, camera: usize) -> Result<Option<DepthImage>>;
     /// The RGB frame's bytes as stored, without decoding.
     fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame>;
+    /// What the camera's video file says about itself, for cameras stored as video.
+    fn video_facts(&self, _camera: usize) -> Option<Result<VideoFacts>> {
+        None
+    }
+}
+
+/// A camera video's own account of itself, against which its table can be checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoFacts {
+    /// The file.
+    pub path: PathBuf,
+    /// Frame rate from the sample table (or the container's average rate).
+    pub fps: Option<f64>,
+    /// Frames presented within this episode's time span (`None` where the decoder cannot
+    /// count without decoding).
+    pub frames: Option<usize>,
 }
 
 static NEXT_UID: AtomicU64 = AtomicU64::new(1);
@@ -195,6 +211,15 @@ impl Episode {
     pub fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame> {
         self.check(step, camera)?;
         self.frames.encoded_rgb(step, camera)
+    }
+
+    /// The camera's video's own frame rate and frame count, for cameras stored as video
+    /// (opens the file's sample table; decodes nothing).
+    pub fn video_facts(&self, camera: usize) -> Option<Result<VideoFacts>> {
+        if camera >= self.cameras.len() {
+            return None;
+        }
+        self.frames.video_facts(camera)
     }
 }
 

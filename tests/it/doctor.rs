@@ -425,8 +425,45 @@ fn a_video_shorter_than_its_table() {
     )
     .unwrap();
     let h = doctor(&root);
-    assert_eq!(serious(&h), ["time.video_short"], "{}", describe(&h));
-    assert!(has(&h, "time.video_short", Some(1)));
+    assert_eq!(
+        serious(&h),
+        ["time.video_frames", "time.video_short"],
+        "{}",
+        describe(&h)
+    );
+    assert!(has(&h, "time.video_short", Some(1)) && has(&h, "time.video_frames", Some(1)));
+    let f = h
+        .findings
+        .iter()
+        .find(|f| f.check == "time.video_frames")
+        .unwrap();
+    assert!(
+        f.reason.contains("46 frames") && f.reason.contains("52 steps"),
+        "{}",
+        f.reason
+    );
+}
+
+#[test]
+fn videos_at_another_rate_than_the_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("sim_lerobot_v21");
+    common::copy_dir(
+        &common::repo().join("sample_episodes/sim_lerobot_v21"),
+        &root,
+    );
+    let p = root.join("meta/info.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    v["fps"] = 25.into();
+    std::fs::write(&p, v.to_string()).unwrap();
+    let h = doctor(&root);
+    // The table's timestamps (0.05 s apart) and the videos (20 fps) both disagree with 25.
+    assert_eq!(
+        serious(&h),
+        ["time.fps_mismatch", "time.video_fps_mismatch"],
+        "{}",
+        describe(&h)
+    );
 }
 
 fn bin() -> Command {

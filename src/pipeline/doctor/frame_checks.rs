@@ -3,9 +3,12 @@
 //! shorter than its table included), black and frozen cameras, depth without intrinsics
 //! (Ego3D cannot lift it), and depth that is mostly invalid.
 
-use crate::episode::Episode;
+use crate::episode::{Episode, VideoFacts};
 
 use super::{Finding, Severity};
+
+/// A video's frame rate further than this (relative) from the dataset's is flagged.
+const VIDEO_FPS_TOLERANCE: f64 = 0.01;
 
 /// A frame whose every channel value is at most this is black (JPEG noise allowed).
 const BLACK_MAX: u8 = 8;
@@ -30,6 +33,9 @@ pub fn check(ep: &Episode, i: usize, out: &mut Vec<Finding>) {
         return;
     }
     for (c, cam) in ep.cameras.iter().enumerate() {
+        if let Some(Ok(v)) = ep.video_facts(c) {
+            video(ep, i, &cam.name, &v, out);
+        }
         let steps = sample_steps(n);
         let mut frames = Vec::new();
         for &s in &steps {
@@ -157,4 +163,43 @@ fn unreadable(i: usize, step: usize, camera: &str, what: &str, e: &str) -> Findi
     )
     .episode(i)
     .steps(step, step)
+}
+
+/// The video's own frame rate and frame count against the dataset's fps and the table.
+fn video(ep: &Episode, i: usize, camera: &str, v: &VideoFacts, out: &mut Vec<Finding>) {
+    if let (Some(vf), Some(df)) = (v.fps, ep.fps)
+        && (vf - df).abs() > VIDEO_FPS_TOLERANCE * df
+    {
+        out.push(
+            Finding::new(
+                "time.video_fps_mismatch",
+                Severity::Warning,
+                format!(
+                    "camera `{camera}`: the video runs at {vf:.3} fps, the dataset declares {df:.3}"
+                ),
+            )
+            .episode(i),
+        );
+    }
+    let n = ep.num_steps();
+    if let Some(frames) = v.frames
+        && frames != n
+    {
+        let (severity, what) = if frames < n {
+            (Severity::Error, "fewer")
+        } else {
+            (Severity::Warning, "more")
+        };
+        out.push(
+            Finding::new(
+                "time.video_frames",
+                severity,
+                format!(
+                    "camera `{camera}`: the video holds {frames} frames in this episode's time span, {what} than its {n} steps ({})",
+                    v.path.display()
+                ),
+            )
+            .episode(i),
+        );
+    }
 }

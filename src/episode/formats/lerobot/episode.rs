@@ -650,6 +650,27 @@ impl FrameSource for LeRobotFrames {
         decode_depth_u16(&bytes, *scale, *invalid, s.size, ctx).map(Some)
     }
 
+    fn video_facts(&self, camera: usize) -> Option<Result<crate::episode::VideoFacts>> {
+        let s = self.streams.get(camera)?;
+        let Pixels::Video(v) = &s.pixels else {
+            return None;
+        };
+        let last = self.timestamps_s.last().copied().unwrap_or(0.0);
+        Some(
+            v.with(|c, from_s| {
+                let fps = c.info().fps;
+                // The episode's span, half a frame period either side.
+                let half = 0.5 / fps.unwrap_or(30.0).max(1e-3);
+                Ok(crate::episode::VideoFacts {
+                    path: v.path.clone(),
+                    fps,
+                    frames: c.frames_between(from_s - half, from_s + last + half),
+                })
+            })
+            .map_err(|reason| self.video_err(v, 0, s, reason)),
+        )
+    }
+
     fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame> {
         let s = self.stream(camera)?;
         if let Pixels::Inline(frames) = &s.pixels

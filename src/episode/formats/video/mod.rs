@@ -186,6 +186,16 @@ impl VideoCursor {
         &self.path
     }
 
+    /// How many frames are presented in `[start_s, end_s)` (seconds from the start of the
+    /// file), from the sample table; `None` where only decoding could tell (FFmpeg).
+    pub fn frames_between(&self, start_s: f64, end_s: f64) -> Option<usize> {
+        match &self.backend {
+            Backend::Native(c) => Some(c.frames_between(start_s, end_s)),
+            #[cfg(feature = "ffmpeg")]
+            Backend::Ffmpeg(_) => None,
+        }
+    }
+
     /// The stored samples of the first plane of the frame shown at `target_s` (a depth
     /// video's codes). Depth videos are high-bit-depth grey (LeRobot writes 12-bit HEVC),
     /// which the Rust decoders here do not produce: they need the `ffmpeg` feature.

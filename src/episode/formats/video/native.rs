@@ -91,6 +91,15 @@ impl NativeCursor {
         &self.info
     }
 
+    /// Frames whose presentation time lies in `[start_s, end_s)`.
+    pub fn frames_between(&self, start_s: f64, end_s: f64) -> usize {
+        let ts = self.mp4.timescale as f64;
+        let (a, b) = ((start_s * ts).round() as i64, (end_s * ts).round() as i64);
+        let lo = self.by_pts.partition_point(|&(p, _)| p < a);
+        let hi = self.by_pts.partition_point(|&(p, _)| p < b);
+        hi.saturating_sub(lo)
+    }
+
     /// The sample shown at `target_s`: its presentation time and decode index.
     fn sample_at(&self, target_s: f64) -> Result<(i64, usize), String> {
         let target = (target_s * self.mp4.timescale as f64).round() as i64;
