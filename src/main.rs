@@ -59,6 +59,9 @@ fn main() -> std::process::ExitCode {
                 }
             };
         }
+        Some(CliCommand::Eval(args)) => {
+            spatialscope::cli::eval_cmd::run(&args).map(|text| print!("{text}"))
+        }
         Some(CliCommand::Predict(args)) => {
             spatialscope::cli::predict_cmd::run(&args).map(|text| print!("{text}"))
         }

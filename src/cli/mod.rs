@@ -4,6 +4,7 @@
 
 pub mod depth_cmd;
 pub mod doctor_cmd;
+pub mod eval_cmd;
 #[cfg(feature = "export")]
 pub mod export_cmd;
 pub mod grid_cmd;
@@ -65,6 +66,9 @@ pub enum CliCommand {
     /// Health checks over every episode of the datasets under PATH, with a report and a CI
     /// exit code (0: nothing reaches --fail-on, 1: something does, 2: could not run).
     Doctor(doctor_cmd::DoctorArgs),
+    /// Open-loop evaluation of a checkpoint over whole datasets into an evaluation store
+    /// (steps.parquet, summary.json), resumable.
+    Eval(eval_cmd::EvalArgs),
     /// Run SpatialVLA: on every step of the episodes under PATH (--out preds.jsonl), or on
     /// one --image with a --prompt.
     Predict(predict_cmd::PredictArgs),

@@ -129,6 +129,8 @@ pub struct TokenReport {
     pub id: i64,
     pub token: String,
     pub probability: f32,
+    /// Entropy of the model's distribution over the vocabulary at this position, nats.
+    pub entropy_nats: f32,
     /// The slot a well-formed chunk has at this position (translation, rotation, gripper),
     /// for the first `3 * chunk` tokens.
     pub expected_slot: Option<Slot>,
@@ -406,6 +408,7 @@ impl Predictor {
                 id: t.id,
                 token: self.token_string(t.id),
                 probability: t.probability,
+                entropy_nats: t.entropy_nats,
                 expected_slot: (position < 3 * chunk_size).then(|| Slot::ORDER[position % 3]),
                 value: token_value(t.id, layout, grid, Some(stats)),
                 top: t

@@ -84,6 +84,8 @@ pub struct GeneratedToken {
     pub id: i64,
     /// Softmax probability of the chosen id over the whole vocabulary.
     pub probability: f32,
+    /// Entropy of the softmax over the whole vocabulary, nats (0: certain).
+    pub entropy_nats: f32,
     /// The `top_k` most likely ids (descending) with logit and probability.
     pub top: Vec<(i64, f32, f32)>,
 }
@@ -345,6 +347,15 @@ fn pick(logits: &Tensor, k: usize) -> Result<GeneratedToken> {
     }
     let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let total: f64 = v.iter().map(|&x| f64::from(x - max).exp()).sum();
+    // H = ln T - sum p_i z_i with z_i = x_i - max and p_i = e^z_i / T.
+    let weighted: f64 = v
+        .iter()
+        .map(|&x| {
+            let z = f64::from(x - max);
+            z.exp() * z
+        })
+        .sum();
+    let entropy_nats = (total.ln() - weighted / total).max(0.0) as f32;
     let prob = |x: f32| (f64::from(x - max).exp() / total) as f32;
     let mut order: Vec<usize> = (0..v.len()).collect();
     let k = k.max(1).min(v.len());
@@ -359,6 +370,23 @@ fn pick(logits: &Tensor, k: usize) -> Result<GeneratedToken> {
     Ok(GeneratedToken {
         id: top[0].0,
         probability: top[0].2,
+        entropy_nats,
         top,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The entropy against its closed forms: ln V for equal logits, ln 2 for two equal
+    /// winners far above the rest, 0 for one certain choice.
+    #[test]
+    fn token_entropy_in_nats() {
+        let t = |v: &[f32]| pick(&Tensor::new(v, &Device::Cpu).unwrap(), 3).unwrap();
+        assert!((t(&[0.5; 8]).entropy_nats - 8f32.ln()).abs() < 1e-6);
+        assert!((t(&[50.0, 50.0, -50.0, -50.0]).entropy_nats - 2f32.ln()).abs() < 1e-6);
+        let sure = t(&[100.0, 0.0, 0.0]);
+        assert!(sure.entropy_nats < 1e-6 && sure.id == 0);
+    }
 }

@@ -5,11 +5,13 @@
 //!   the ground truth; the attention of a token over the image.
 //! - [`distribution`]: a dataset's action distribution against the action grid, computed in
 //!   small pieces so a worker can interleave it with other work and cancel it.
+//! - [`eval`]: open-loop evaluation rows, the evaluation store and its summary.
 //! - [`doctor`]: health checks over every episode of a dataset (the same one-episode-per-step
 //!   shape), with findings, severities and a keep list.
 
 pub mod distribution;
 pub mod doctor;
+pub mod eval;
 pub mod predict;
 
 pub use predict::{

@@ -18,6 +18,7 @@ mod cli_render;
 mod corrupt_inputs;
 mod cross_format;
 mod doctor;
+mod eval_store;
 mod fuzz_regressions;
 mod geometry_golden;
 mod hdf5_reader;
