@@ -58,6 +58,7 @@ impl SpatialscopeApp {
                     self.worker.send(Command::OpenEpisode { dataset, episode });
                 }
             }
+            Intent::OpenStore(path) => self.worker.send(Command::OpenStore(path)),
             Intent::RunDoctor { dataset } => {
                 let options = crate::pipeline::doctor::DoctorOptions {
                     frames: !self.doctor.no_frames,

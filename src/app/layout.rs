@@ -82,6 +82,11 @@ impl SpatialscopeApp {
             current.as_ref().map(|(d, n)| (*d, n.as_str())),
             self.session.doctor.as_ref(),
         ));
+        intents.extend(crate::ui::failures_panel::failures_window(
+            &ctx,
+            &mut self.failures,
+            &self.session.datasets,
+        ));
         intents
     }
 
@@ -149,6 +154,7 @@ impl SpatialscopeApp {
                 ui.checkbox(&mut settings.show_proprio, "Proprio plots");
                 ui.checkbox(&mut self.distribution.open, "Action distribution…");
                 ui.checkbox(&mut self.doctor.open, "Doctor (dataset health)…");
+                ui.checkbox(&mut self.failures.open, "Failures (evaluation store)…");
                 ui.checkbox(&mut settings.loop_playback, "Loop playback");
                 ui.add(
                     egui::Slider::new(&mut settings.fallback_fps, 0.5..=60.0)

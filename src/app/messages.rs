@@ -141,6 +141,20 @@ impl SpatialscopeApp {
             WorkerMessage::Distribution { dataset, result } => {
                 self.distribution.result = Some((dataset, result));
             }
+            WorkerMessage::StoreOpened {
+                path,
+                manifest,
+                rows,
+            } => {
+                s.status.notice = Some(format!(
+                    "evaluation store {}: {} steps",
+                    path.display(),
+                    rows.len()
+                ));
+                self.failures.selected = None;
+                self.failures.store = Some((path, manifest, rows));
+                self.failures.open = true;
+            }
             WorkerMessage::Doctor { dataset, result } => {
                 self.doctor.running = false;
                 s.status.notice = Some(format!(

@@ -33,6 +33,8 @@ pub struct SpatialscopeApp {
     pub distribution: DistributionState,
     /// The Doctor window (floating, outside the dock).
     pub doctor: crate::ui::doctor_panel::DoctorState,
+    /// The Failures window (an evaluation store).
+    pub failures: crate::ui::failures_panel::FailuresState,
     worker: WorkerHandle,
     /// The model thread (inference never runs on the UI or frame worker threads).
     model: ModelHandle,
@@ -64,6 +66,7 @@ impl SpatialscopeApp {
             dock: dock.validated(),
             distribution: DistributionState::default(),
             doctor: Default::default(),
+            failures: Default::default(),
             worker,
             model,
             picker: None,

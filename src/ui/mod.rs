@@ -10,6 +10,7 @@ pub mod distribution_panel;
 pub mod dock;
 pub mod doctor_panel;
 pub mod episode_list;
+pub mod failures_panel;
 pub mod grid_panel;
 pub mod model_panel;
 pub mod panel;
@@ -81,6 +82,8 @@ pub enum Intent {
     SetStatsChoice(grid_panel::StatsChoice),
     /// Open the action-distribution window.
     ShowDistribution,
+    /// Read an evaluation store.
+    OpenStore(PathBuf),
     /// Run the dataset doctor on a dataset.
     RunDoctor { dataset: usize },
     /// Open an episode at a step (a doctor finding), marking what the finding is about.

@@ -184,6 +184,17 @@ impl Worker {
                 self.background
                     .push_back(Background::Distribution { dataset, job });
             }
+            Command::OpenStore(path) => match crate::pipeline::eval::read_store(&path) {
+                Ok((manifest, rows)) => self.send(WorkerMessage::StoreOpened {
+                    path,
+                    manifest,
+                    rows: Arc::new(rows),
+                }),
+                Err(e) => self.send(WorkerMessage::Error(UserError {
+                    file: Some(path),
+                    message: format!("evaluation store: {e:#}"),
+                })),
+            },
             Command::RunDoctor { dataset, options } => {
                 let (Some(d), Some(cfg)) = (self.dataset(dataset), self.grid.clone()) else {
                     self.send(WorkerMessage::Error(UserError {

@@ -49,6 +49,8 @@ pub enum Command {
         source: crate::pipeline::distribution::StatsSource,
         noop_threshold: f64,
     },
+    /// Read an evaluation store (`spatialscope eval`'s folder).
+    OpenStore(PathBuf),
     /// Run the dataset doctor over a dataset (background, with progress; `Cancel` stops it).
     RunDoctor {
         dataset: usize,
@@ -168,6 +170,12 @@ pub enum WorkerMessage {
     Distribution {
         dataset: usize,
         result: Arc<crate::action_grid::distribution::Distribution>,
+    },
+    /// An evaluation store read from `path`.
+    StoreOpened {
+        path: PathBuf,
+        manifest: crate::pipeline::eval::Manifest,
+        rows: Arc<Vec<crate::pipeline::eval::EvalRow>>,
     },
     /// The doctor's findings on `dataset`.
     Doctor {

@@ -39,6 +39,7 @@ mod ui_dock;
 mod ui_doctor;
 mod ui_episode_list;
 mod ui_exports;
+mod ui_failures;
 mod ui_model;
 mod video_frames;
 mod worker;
