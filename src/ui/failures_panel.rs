@@ -217,7 +217,13 @@ pub fn failures_window(
                                     episode: r.episode_index as usize,
                                     step: Some(r.step as usize),
                                     highlight: Some(super::Highlight {
-                                        steps: Some((r.step as usize, r.step as usize + 3)),
+                                        // The chunk's steps that exist in the episode.
+                                        steps: Some((
+                                            r.step as usize,
+                                            r.step as usize
+                                                + usize::from(r.ground_truth_len.max(1))
+                                                - 1,
+                                        )),
                                         dims: Vec::new(),
                                     }),
                                 });
