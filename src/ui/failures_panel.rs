@@ -12,8 +12,10 @@ use super::Intent;
 use crate::pipeline::eval::{EvalRow, Manifest};
 use crate::worker::DatasetInfo;
 
-/// The metrics the table sorts by: (label, value, whether larger is worse).
-const METRICS: [(&str, fn(&EvalRow) -> f32, bool); 5] = [
+/// A metric the table sorts by: (label, value, whether larger is worse).
+type Metric = (&'static str, fn(&EvalRow) -> f32, bool);
+
+const METRICS: [Metric; 5] = [
     ("first translation L2 (m)", |r| r.first_translation_l2, true),
     ("chunk translation L2 (m)", |r| r.chunk_translation_l2, true),
     ("direction (deg)", |r| r.first_direction_deg, true),
