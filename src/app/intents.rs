@@ -59,6 +59,33 @@ impl SpatialscopeApp {
                 }
             }
             Intent::OpenStore(path) => self.worker.send(Command::OpenStore(path)),
+            Intent::AddBookmark => self.add_bookmark(),
+            Intent::RemoveBookmark { root, index } => {
+                if let Some(list) = self.bookmarks.all.get_mut(&root)
+                    && index < list.len()
+                {
+                    list.remove(index);
+                    if list.is_empty() {
+                        self.bookmarks.all.remove(&root);
+                    }
+                    self.save_bookmarks();
+                }
+            }
+            Intent::ExportBookmarks(dir) => {
+                let roots: Vec<String> = self
+                    .session
+                    .datasets
+                    .iter()
+                    .map(|d| d.root.display().to_string())
+                    .collect();
+                let list = roots
+                    .iter()
+                    .filter_map(|r| self.bookmarks.all.get(r))
+                    .flatten()
+                    .cloned()
+                    .collect();
+                self.worker.send(Command::ExportBookmarks { dir, list });
+            }
             Intent::RunDoctor { dataset } => {
                 let options = crate::pipeline::doctor::DoctorOptions {
                     frames: !self.doctor.no_frames,
@@ -128,6 +155,55 @@ impl SpatialscopeApp {
     }
 
     /// Runs the native dialog on its own thread (it blocks); the result arrives by channel.
+    /// Bookmarks the current step of the open episode.
+    fn add_bookmark(&mut self) {
+        let s = &self.session;
+        let (Some((di, ei)), Some(ep)) = (s.selected, &s.episode) else {
+            return;
+        };
+        let Some(d) = s.datasets.get(di) else { return };
+        if !self.bookmarks.loaded {
+            return;
+        }
+        let b = crate::util::bookmarks::Bookmark {
+            dataset_root: d.root.display().to_string(),
+            dataset: d.name.clone(),
+            episode_index: ei,
+            episode: ep.name.clone(),
+            step: s.step(),
+            tag: self.bookmarks.tag.trim().to_owned(),
+            note: self.bookmarks.note.trim().to_owned(),
+            created_unix_s: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| t.as_secs()),
+        };
+        self.session.status.notice = Some(format!("bookmarked {} step {}", b.episode, b.step));
+        self.bookmarks
+            .all
+            .entry(b.dataset_root.clone())
+            .or_default()
+            .push(b);
+        self.save_bookmarks();
+    }
+
+    /// Reads the bookmarks again from `bookmarks.dir` (after the folder changed); nothing is
+    /// saved until it has been read.
+    pub fn reload_bookmarks(&mut self) {
+        self.bookmarks.loaded = false;
+        self.bookmarks.all.clear();
+        self.worker
+            .send(Command::LoadBookmarks(crate::util::bookmarks::file_in(
+                &self.bookmarks.dir,
+            )));
+    }
+
+    fn save_bookmarks(&mut self) {
+        self.worker.send(Command::SaveBookmarks {
+            file: crate::util::bookmarks::file_in(&self.bookmarks.dir),
+            all: self.bookmarks.all.clone(),
+        });
+    }
+
     fn pick_path(&mut self, folder: bool, ctx: &egui::Context) {
         let (tx, rx) = std::sync::mpsc::channel::<Option<PathBuf>>();
         let ctx = ctx.clone();

@@ -87,6 +87,20 @@ impl SpatialscopeApp {
             &mut self.failures,
             &self.session.datasets,
         ));
+        let can_bookmark = self.session.episode.is_some() && self.bookmarks.loaded;
+        intents.extend(crate::ui::bookmarks_panel::bookmarks_window(
+            &ctx,
+            &mut self.bookmarks,
+            &self.session.datasets,
+            can_bookmark,
+        ));
+        // B bookmarks the current step, unless a text field has the keyboard.
+        if can_bookmark
+            && ctx.memory(|m| m.focused().is_none())
+            && ctx.input(|i| i.key_pressed(egui::Key::B))
+        {
+            intents.push(Intent::AddBookmark);
+        }
         intents
     }
 
@@ -155,6 +169,7 @@ impl SpatialscopeApp {
                 ui.checkbox(&mut self.distribution.open, "Action distribution…");
                 ui.checkbox(&mut self.doctor.open, "Doctor (dataset health)…");
                 ui.checkbox(&mut self.failures.open, "Failures (evaluation store)…");
+                ui.checkbox(&mut self.bookmarks.open, "Bookmarks…");
                 ui.checkbox(&mut settings.loop_playback, "Loop playback");
                 ui.add(
                     egui::Slider::new(&mut settings.fallback_fps, 0.5..=60.0)

@@ -55,7 +55,25 @@ impl SpatialscopeApp {
                     );
                 }
             }
+            // A file other than the current one (the folder changed since): not ours.
+            WorkerMessage::BookmarksLoaded { file, .. }
+                if file != crate::util::bookmarks::file_in(&self.bookmarks.dir) => {}
+            WorkerMessage::BookmarksLoaded { result, .. } => match result {
+                Ok(all) => {
+                    self.bookmarks.all = all;
+                    self.bookmarks.loaded = true;
+                }
+                Err(message) => s.status.errors.push(crate::worker::UserError {
+                    file: None,
+                    message: format!("bookmarks (not saved until this is fixed): {message}"),
+                }),
+            },
             WorkerMessage::CollectionOpened { root, datasets } => {
+                if !self.bookmarks.loaded {
+                    self.worker.send(crate::worker::Command::LoadBookmarks(
+                        crate::util::bookmarks::file_in(&self.bookmarks.dir),
+                    ));
+                }
                 s.settings.last_path = Some(root.clone());
                 s.root = Some(root);
                 s.datasets = datasets;

@@ -35,6 +35,8 @@ pub struct SpatialscopeApp {
     pub doctor: crate::ui::doctor_panel::DoctorState,
     /// The Failures window (an evaluation store).
     pub failures: crate::ui::failures_panel::FailuresState,
+    /// The Bookmarks window and every bookmark.
+    pub bookmarks: crate::ui::bookmarks_panel::BookmarksState,
     worker: WorkerHandle,
     /// The model thread (inference never runs on the UI or frame worker threads).
     model: ModelHandle,
@@ -67,6 +69,7 @@ impl SpatialscopeApp {
             distribution: DistributionState::default(),
             doctor: Default::default(),
             failures: Default::default(),
+            bookmarks: Default::default(),
             worker,
             model,
             picker: None,

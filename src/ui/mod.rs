@@ -5,6 +5,7 @@
 //! persisted layout ([`dock`]); the menu, instruction header, timeline and status bar are
 //! the app's fixed chrome around it.
 
+pub mod bookmarks_panel;
 pub mod camera_view;
 pub mod distribution_panel;
 pub mod dock;
@@ -82,6 +83,12 @@ pub enum Intent {
     SetStatsChoice(grid_panel::StatsChoice),
     /// Open the action-distribution window.
     ShowDistribution,
+    /// Bookmark the current step (tag and note from the Bookmarks window).
+    AddBookmark,
+    /// Remove bookmark `index` of dataset root `root`.
+    RemoveBookmark { root: String, index: usize },
+    /// Export the bookmarks of the open datasets into a folder.
+    ExportBookmarks(PathBuf),
     /// Read an evaluation store.
     OpenStore(PathBuf),
     /// Run the dataset doctor on a dataset.

@@ -6,8 +6,10 @@
 //!   half-written file ever carries its final name.
 //! - [`guard`]: the rule that spatialscope never writes inside a dataset folder.
 //! - [`assets`]: where the bundled samples, action grid and tiny checkpoint live.
+//! - [`bookmarks`]: bookmarked steps in the user's data folder, and their exports.
 
 pub mod assets;
+pub mod bookmarks;
 pub mod fs;
 pub mod guard;
 pub mod json;

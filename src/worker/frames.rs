@@ -184,6 +184,52 @@ impl Worker {
                 self.background
                     .push_back(Background::Distribution { dataset, job });
             }
+            Command::LoadBookmarks(file) => {
+                let result = crate::util::bookmarks::load(&file).map_err(|e| format!("{e:#}"));
+                self.send(WorkerMessage::BookmarksLoaded { file, result });
+            }
+            Command::SaveBookmarks { file, all } => {
+                if let Err(e) = crate::util::bookmarks::save(&file, &all) {
+                    self.send(WorkerMessage::Error(UserError {
+                        file: Some(file),
+                        message: format!("bookmarks: {e:#}"),
+                    }));
+                }
+            }
+            Command::ExportBookmarks { dir, list } => {
+                if self.refuse_dataset_path(Some(&dir)) {
+                    return;
+                }
+                let write = || -> anyhow::Result<()> {
+                    use crate::util::bookmarks as bm;
+                    std::fs::create_dir_all(&dir)?;
+                    for (name, text) in [
+                        ("bookmarks.csv", bm::to_csv(&list)),
+                        ("bookmarks.json", serde_json::to_string_pretty(&list)?),
+                        (
+                            "bookmarks_lerobot.txt",
+                            bm::lerobot_episode_list(&list) + "\n",
+                        ),
+                    ] {
+                        let f = dir.join(name);
+                        crate::util::fs::write_atomically(&f, |tmp| {
+                            Ok(std::fs::write(tmp, &text)?)
+                        })?;
+                    }
+                    Ok(())
+                };
+                match write() {
+                    Ok(()) => self.send(WorkerMessage::Exported(format!(
+                        "{} bookmarks written to {} (csv, json, LeRobot episode list)",
+                        list.len(),
+                        dir.display()
+                    ))),
+                    Err(e) => self.send(WorkerMessage::Error(UserError {
+                        file: Some(dir),
+                        message: format!("bookmarks export: {e:#}"),
+                    })),
+                }
+            }
             Command::OpenStore(path) => match crate::pipeline::eval::read_store(&path) {
                 Ok((manifest, rows)) => self.send(WorkerMessage::StoreOpened {
                     path,

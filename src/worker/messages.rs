@@ -49,6 +49,19 @@ pub enum Command {
         source: crate::pipeline::distribution::StatsSource,
         noop_threshold: f64,
     },
+    /// Read the bookmarks file.
+    LoadBookmarks(PathBuf),
+    /// Write every bookmark to the bookmarks file.
+    SaveBookmarks {
+        file: PathBuf,
+        all: crate::util::bookmarks::Bookmarks,
+    },
+    /// Write bookmarks as `bookmarks.csv`, `bookmarks.json` and `bookmarks_lerobot.txt` into
+    /// `dir` (never inside a dataset).
+    ExportBookmarks {
+        dir: PathBuf,
+        list: Vec<crate::util::bookmarks::Bookmark>,
+    },
     /// Read an evaluation store (`spatialscope eval`'s folder).
     OpenStore(PathBuf),
     /// Run the dataset doctor over a dataset (background, with progress; `Cancel` stops it).
@@ -170,6 +183,11 @@ pub enum WorkerMessage {
     Distribution {
         dataset: usize,
         result: Arc<crate::action_grid::distribution::Distribution>,
+    },
+    /// The bookmarks file's content (or why it could not be read).
+    BookmarksLoaded {
+        file: PathBuf,
+        result: Result<crate::util::bookmarks::Bookmarks, String>,
     },
     /// An evaluation store read from `path`.
     StoreOpened {

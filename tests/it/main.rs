@@ -35,6 +35,7 @@ mod render3d;
 mod rerun_export;
 mod scene_lines;
 mod ui_app;
+mod ui_bookmarks;
 mod ui_dock;
 mod ui_doctor;
 mod ui_episode_list;
