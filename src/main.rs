@@ -59,6 +59,20 @@ fn main() -> std::process::ExitCode {
                 }
             };
         }
+        Some(CliCommand::Compare { a, b }) => (|| -> anyhow::Result<()> {
+            use spatialscope::pipeline::eval::{compare::compare, read_store};
+            let (ma, ra) = read_store(&a)?;
+            let (mb, rb) = read_store(&b)?;
+            if ma.dataset_path != mb.dataset_path {
+                eprintln!(
+                    "note: the stores were made on {} and {}; only steps with the same dataset name, episode and step are compared",
+                    ma.dataset_path, mb.dataset_path
+                );
+            }
+            let c = compare((&ma, &ra), (&mb, &rb));
+            println!("{}", serde_json::to_string_pretty(&c)?);
+            Ok(())
+        })(),
         Some(CliCommand::Eval(args)) => {
             spatialscope::cli::eval_cmd::run(&args).map(|text| print!("{text}"))
         }

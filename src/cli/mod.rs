@@ -69,6 +69,14 @@ pub enum CliCommand {
     /// Open-loop evaluation of a checkpoint over whole datasets into an evaluation store
     /// (steps.parquet, summary.json), resumable.
     Eval(eval_cmd::EvalArgs),
+    /// Compare two evaluation stores of the same dataset: per-step deltas, the steps where B
+    /// is much worse than A first (JSON).
+    Compare {
+        /// Store A (the baseline, e.g. the pretrained checkpoint).
+        a: PathBuf,
+        /// Store B (e.g. the fine-tuned checkpoint).
+        b: PathBuf,
+    },
     /// Run SpatialVLA: on every step of the episodes under PATH (--out preds.jsonl), or on
     /// one --image with a --prompt.
     Predict(predict_cmd::PredictArgs),

@@ -221,3 +221,72 @@ fn foreign_corrupt_and_forbidden_stores_are_clear_errors() {
     assert!(!o.status.success());
     assert!(!bridge.join("store").exists());
 }
+
+#[test]
+fn two_stores_compare_step_by_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    ok(&eval(&a, &["--episodes", "0", "--every", "5"]));
+    // Another statistics key: the same tokens decode to other actions.
+    ok(&eval(
+        &b,
+        &[
+            "--episodes",
+            "0-1",
+            "--every",
+            "5",
+            "--unnorm-key",
+            "fractal20220817_data/0.1.0",
+        ],
+    ));
+    let run = |x: &Path, y: &Path| -> serde_json::Value {
+        let o = bin().arg("compare").arg(x).arg(y).output().unwrap();
+        serde_json::from_slice(ok(&o).as_bytes()).unwrap()
+    };
+    // A store against itself: nothing changes.
+    let same = run(&a, &a);
+    assert_eq!(same["shared_steps"], 2);
+    for m in same["metrics"].as_array().unwrap() {
+        assert_eq!(
+            (m["b_worse"].as_u64(), m["b_better"].as_u64()),
+            (Some(0), Some(0))
+        );
+    }
+    let c = run(&a, &b);
+    assert_eq!(
+        (c["shared_steps"].as_u64(), c["only_in_b"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let (_, ra) = read_store(&a).unwrap();
+    let (_, rb) = read_store(&b).unwrap();
+    let m = &c["metrics"][0];
+    assert_eq!(m["metric"], "first_translation_l2");
+    // The listed deltas are B - A of the stored values, worst first.
+    let worse = m["most_worse"].as_array().unwrap();
+    for d in worse {
+        let key = (
+            d["episode_index"].as_u64().unwrap() as u32,
+            d["step"].as_u64().unwrap() as u32,
+        );
+        let x = ra
+            .iter()
+            .find(|r| (r.episode_index, r.step) == key)
+            .unwrap();
+        let y = rb
+            .iter()
+            .find(|r| (r.episode_index, r.step) == key)
+            .unwrap();
+        let delta = y.first_translation_l2 - x.first_translation_l2;
+        assert!((d["worse_by"].as_f64().unwrap() as f32 - delta).abs() < 1e-6);
+    }
+    assert!(
+        worse
+            .windows(2)
+            .all(|w| w[0]["worse_by"].as_f64() >= w[1]["worse_by"].as_f64())
+    );
+    // The other key moves every step one way or the other.
+    assert_eq!(
+        m["b_worse"].as_u64().unwrap() + m["b_better"].as_u64().unwrap(),
+        2
+    );
+}

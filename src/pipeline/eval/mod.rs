@@ -5,11 +5,13 @@
 //!   [`crate::pipeline::predict::StepPrediction`];
 //! - [`store`]: the store folder (`store.json`, `steps.parquet` written in parts as rows
 //!   come, merged at the end), resumable and refusing another checkpoint's or settings' rows;
-//! - [`summary`]: `summary.json`, aggregates and the worst steps.
+//! - [`summary`]: `summary.json`, aggregates and the worst steps;
+//! - [`compare`]: two stores of the same dataset, step by step (B's regressions first).
 //!
 //! The command line (`spatialscope eval`) drives the loop: it picks the steps, skips those
 //! already stored, runs [`crate::pipeline::predict_step`] on each and pushes rows.
 
+pub mod compare;
 pub mod row;
 pub mod store;
 pub mod summary;
