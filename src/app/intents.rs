@@ -130,7 +130,20 @@ impl SpatialscopeApp {
                     noop_threshold: self.distribution.noop_threshold,
                 });
             }
-            Intent::ShowDistribution => self.distribution.open = true,
+            Intent::ShowDistribution => {
+                self.distribution.open = true;
+                // Start computing at once for the open dataset (no empty window that still
+                // needs "Compute"), unless its result is already there.
+                if let Some((dataset, _)) = self.session.selected
+                    && self.distribution.result.as_ref().map(|(d, _)| *d) != Some(dataset)
+                {
+                    self.worker.send(Command::ComputeDistribution {
+                        dataset,
+                        source: self.stats_source(),
+                        noop_threshold: self.distribution.noop_threshold,
+                    });
+                }
+            }
             Intent::SetStatsChoice(choice) => {
                 self.session.settings.unnorm_key = match &choice {
                     StatsChoice::Key(k) => Some(k.clone()),

@@ -164,6 +164,9 @@ pub struct View3dState {
     pub model_view: bool,
     /// In that mode, K rounded to bfloat16 as the reference's inference path does.
     pub model_view_bf16: bool,
+    /// The point size before "as the model sees it" enlarged it, restored when it is turned
+    /// off (unless the user changed the size meanwhile).
+    pub point_size_before_model_view: Option<f32>,
     /// Ego3D feature per axis: `axis * 17 + j` (j 0 = centred value, 1..=8 sin, 9..=16 cos).
     pub ego3d_channel: u32,
     /// Look through this episode camera (index) instead of orbiting.
@@ -220,6 +223,7 @@ impl Default for View3dState {
             hidden_cameras: Vec::new(),
             model_view: false,
             model_view_bf16: false,
+            point_size_before_model_view: None,
             ego3d_channel: 2 * 17,
             look_through: None,
             point_size_m: None,
@@ -228,6 +232,10 @@ impl Default for View3dState {
         }
     }
 }
+
+/// Point size for the model's 1,024 sparse Ego3D samples (the full cloud's 3 px would
+/// leave them hard to see).
+pub const MODEL_VIEW_POINT_PX: f32 = 8.0;
 
 /// Checkboxes for the cameras with depth; true when the selection changed.
 pub fn camera_toggles_ui(
@@ -243,8 +251,16 @@ pub fn camera_toggles_ui(
             .changed()
         {
             changed = true;
-            if state.model_view && state.point_size_px < 6.0 {
-                state.point_size_px = 8.0;
+            if state.model_view && state.point_size_px < MODEL_VIEW_POINT_PX {
+                state.point_size_before_model_view = Some(state.point_size_px);
+                state.point_size_px = MODEL_VIEW_POINT_PX;
+            } else if !state.model_view {
+                // Back to the size it had, unless the user chose another one meanwhile.
+                if let Some(before) = state.point_size_before_model_view.take()
+                    && state.point_size_px == MODEL_VIEW_POINT_PX
+                {
+                    state.point_size_px = before;
+                }
             }
         }
         if state.model_view
@@ -311,6 +327,7 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
         if state.color_mode == ColorMode::Attention && attention.is_none() {
             ui.weak("(run the model on this step to see attention)");
         }
+        ui.label("point size");
         match &mut state.point_size_m {
             None => {
                 ui.add(egui::Slider::new(&mut state.point_size_px, 1.0..=12.0).text("px"));

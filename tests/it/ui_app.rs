@@ -286,9 +286,7 @@ fn the_distribution_is_computed_on_the_worker_and_shown() {
         && a.session.frame.is_some()));
     h.get_by_label("Action distribution of this dataset…")
         .click();
-    // The click's intent opens the window after that frame; its first frame is a sizing pass.
-    h.run_steps(4);
-    h.get_by_label("Compute").click();
+    // Opening the window starts the computation (no "Compute" click needed).
     assert!(
         run_until(&mut h, Duration::from_secs(60), |a| a
             .distribution
@@ -319,4 +317,31 @@ fn the_distribution_is_computed_on_the_worker_and_shown() {
             .all(|a| a.refit_edges.len() == a.current_edges.len())
     );
     h.get_by_label_contains("The grid this dataset would get");
+}
+
+/// "As the model sees it" enlarges the points for the sparse Ego3D samples and gives the size
+/// back when turned off; a size the user picked meanwhile is kept.
+#[test]
+fn the_model_view_toggle_restores_the_point_size() {
+    use spatialscope::ui::view3d::{MODEL_VIEW_POINT_PX, View3dState, camera_toggles_ui};
+    let mut h = Harness::builder().with_size([900.0, 60.0]).build_ui_state(
+        |ui, s: &mut View3dState| {
+            camera_toggles_ui(ui, s, &[(0, "agentview")]);
+        },
+        View3dState::default(),
+    );
+    assert_eq!(h.state().point_size_px, 3.0);
+    h.get_by_label("as the model sees it").click();
+    h.run();
+    assert_eq!(h.state().point_size_px, MODEL_VIEW_POINT_PX);
+    h.get_by_label("as the model sees it").click();
+    h.run();
+    assert_eq!(h.state().point_size_px, 3.0);
+    // On, then the user picks 5 px: turning it off keeps 5.
+    h.get_by_label("as the model sees it").click();
+    h.run();
+    h.state_mut().point_size_px = 5.0;
+    h.get_by_label("as the model sees it").click();
+    h.run();
+    assert_eq!(h.state().point_size_px, 5.0);
 }
