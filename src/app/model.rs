@@ -210,7 +210,15 @@ impl SpatialscopeApp {
                         state.run = Some((done, total));
                     }
                 }
-                ModelMessage::RunFinished { .. } => state.run = None,
+                ModelMessage::RunFinished {
+                    done,
+                    total,
+                    cancelled,
+                } => {
+                    if state.run.take().is_some() {
+                        state.last_run = Some((done, total, cancelled));
+                    }
+                }
             }
         }
     }

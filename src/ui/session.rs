@@ -60,6 +60,8 @@ pub struct ModelSession {
     pub episode_uid: Option<u64>,
     /// (done, total) of a running whole-episode pass.
     pub run: Option<(usize, usize)>,
+    /// How the last whole-episode pass ended: (done, total, stopped by the user).
+    pub last_run: Option<(usize, usize, bool)>,
     /// A single-frame request in flight.
     pub pending_step: Option<usize>,
 }
@@ -74,6 +76,7 @@ impl ModelSession {
             self.failures.clear();
             self.pending_step = None;
             self.run = None;
+            self.last_run = None;
         }
     }
 }

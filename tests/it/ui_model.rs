@@ -166,6 +166,11 @@ fn run_over_the_episode_and_cancel() {
     let n = h.state().session.model.predictions.len();
     let total = h.state().session.timeline.len;
     assert!(n < total, "cancelled before the end ({n} of {total})");
+    // The panel says where it stopped.
+    let (done, of, stopped) = h.state().session.model.last_run.expect("how the run ended");
+    assert!(stopped && done < of && of == total, "{done}/{of}");
+    h.run_steps(2);
+    h.get_by_label_contains(&format!("episode run stopped at {done}/{total} steps"));
     // Steps are predicted in order from 0.
     let steps: Vec<usize> = h
         .state()

@@ -314,6 +314,12 @@ fn model_panel_ui(
             egui::ProgressBar::new(done as f32 / total.max(1) as f32)
                 .text(format!("episode: {done}/{total} steps")),
         );
+    } else if let Some((done, total, stopped)) = model.last_run {
+        ui.weak(if stopped {
+            format!("episode run stopped at {done}/{total} steps")
+        } else {
+            format!("episode run finished: {done}/{total} steps")
+        });
     }
     if model.pending_step == Some(step) {
         ui.horizontal(|ui| {
