@@ -100,15 +100,20 @@ impl Panel for CamerasPanel {
                         }
                     }
                 });
-                if let Some(f) = &session.frame
-                    && f.step != session.step()
-                {
-                    ui.weak(format!(
-                        "showing step {} while step {} decodes…",
-                        f.step,
-                        session.step()
-                    ));
-                }
+                // One line always reserved for this, so the panels below never jump when
+                // it comes and goes during playback.
+                let lagging = session
+                    .frame
+                    .as_ref()
+                    .filter(|f| f.step != session.step())
+                    .map(|f| {
+                        format!(
+                            "showing step {} while step {} decodes…",
+                            f.step,
+                            session.step()
+                        )
+                    });
+                ui.weak(lagging.unwrap_or_else(|| " ".to_owned()));
             });
         Vec::new()
     }
