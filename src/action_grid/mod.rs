@@ -31,7 +31,7 @@ pub use error::{GridError, Result};
 pub use gaussian::Gaussian;
 pub use grid::{ActionBins, ActionGrid, Axis, BinCounts, bin_index};
 pub use linear::LinearBins;
-pub use normalize::{ActionStatistics, check_action, percentile_sorted};
+pub use normalize::{ActionStatistics, check_action, percentile_sorted, rank_keys_by_spans};
 pub use reading::{ActionReading, read_action};
 pub use token_value::{TokenValue, token_value};
 pub use tokens::{RELEASED_ACTION_TOKEN_BEGIN_ID, Slot, TokenLayout};

@@ -202,3 +202,57 @@ mod tests {
         assert_eq!(s.normalize(&constant[0]).expect("normalize")[6], 0.0);
     }
 }
+
+/// Keys ranked by how well their q01..q99 spans match `own` (an episode's or dataset's own
+/// statistics) on the six motion dimensions: the mean |ln(key span / own span)|, smallest
+/// first. A guess for data whose dataset key the checkpoint does not know: statistics of the
+/// right units and scale clip and stretch the actions least. Spans narrower than `1e-6` are
+/// floored (a frozen dimension must not dominate).
+pub fn rank_keys_by_spans<'a>(
+    keys: impl IntoIterator<Item = (&'a str, &'a ActionStatistics)>,
+    own: &ActionStatistics,
+) -> Vec<(String, f64)> {
+    let span = |s: &ActionStatistics, d: usize| (s.q99[d] - s.q01[d]).abs().max(1e-6);
+    let mut ranked: Vec<(String, f64)> = keys
+        .into_iter()
+        .map(|(k, s)| {
+            let score = (0..6)
+                .map(|d| (span(s, d) / span(own, d)).ln().abs())
+                .sum::<f64>()
+                / 6.0;
+            (k.to_owned(), score)
+        })
+        .filter(|(_, score)| score.is_finite())
+        .collect();
+    ranked.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    ranked
+}
+
+#[cfg(test)]
+mod rank_tests {
+    use super::*;
+
+    fn stats(span: f64) -> ActionStatistics {
+        ActionStatistics {
+            q01: [-span / 2.0; 7],
+            q99: [span / 2.0; 7],
+            min: None,
+            max: None,
+            mean: None,
+            std: None,
+            mask: None,
+        }
+    }
+
+    #[test]
+    fn the_key_of_the_same_scale_ranks_first() {
+        let (a, b, c) = (stats(0.02), stats(1.0), stats(0.05));
+        let own = stats(0.04);
+        let r = rank_keys_by_spans([("a", &a), ("b", &b), ("c", &c)], &own);
+        assert_eq!(
+            r.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+            ["c", "a", "b"]
+        );
+        assert!((r[0].1 - (0.05f64 / 0.04).ln()).abs() < 1e-12);
+    }
+}

@@ -22,16 +22,21 @@ impl SpatialscopeApp {
         let panel = &self.panels.model;
         let key = match &panel.unnorm_key {
             Some(k) => k.clone(),
-            None => ep
+            None => match ep
                 .dataset_key
                 .clone()
                 .filter(|k| info.unnorm_keys.contains(k))
-                .ok_or_else(|| {
+            {
+                Some(k) => k,
+                // No key of its own: the checkpoint's key whose statistics fit this
+                // episode's actions best (the panel labels it a guess).
+                None => self.session.guessed_unnorm_key().ok_or_else(|| {
                     format!(
                         "{} has no dataset key this checkpoint knows: choose an unnorm key in the model panel",
                         ep.name
                     )
                 })?,
+            },
         };
         Ok(RunSettings {
             unnorm_key: key,

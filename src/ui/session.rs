@@ -117,6 +117,23 @@ pub struct Session {
 }
 
 impl Session {
+    /// For an episode whose dataset key the checkpoint does not know: the checkpoint key
+    /// whose q01..q99 spans are closest to the episode's own
+    /// ([`crate::action_grid::rank_keys_by_spans`]); the model panel labels it a guess.
+    pub fn guessed_unnorm_key(&self) -> Option<String> {
+        let info = self.model.info.as_ref()?;
+        let own = self.episode_stats.as_ref()?;
+        let grid = self.grid.as_ref()?;
+        let keys = info
+            .unnorm_keys
+            .iter()
+            .filter_map(|k| grid.statistics.get(k).map(|s| (k.as_str(), s)));
+        crate::action_grid::rank_keys_by_spans(keys, own)
+            .into_iter()
+            .next()
+            .map(|(k, _)| k)
+    }
+
     pub fn new(settings: ViewSettings) -> Self {
         Self {
             settings: settings.validated(),

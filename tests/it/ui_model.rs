@@ -1,6 +1,7 @@
 //! The model panel driven through the whole app, with the real model thread and the bundled
 //! tiny checkpoint: the checkpoint loads by itself; an episode without a known dataset key
-//! asks for an unnorm key instead of guessing; after choosing one, "Run on this frame"
+//! runs with the key whose statistics fit its actions best, labelled a guess; after choosing
+//! another, "Run on this frame"
 //! yields a prediction whose tokens, chunk and attention the panel shows; "Run over
 //! episode" fills every step and can be cancelled; the panel labels the random weights.
 
@@ -34,19 +35,35 @@ fn predict_a_frame_and_inspect_it() {
     h.get_by_label("Model").click();
     // Steps, not run(): a spinner (frames still decoding) may keep repainting.
     h.run_steps(3);
-    h.get_by_label("Run on this frame").click();
-    assert!(run_until(&mut h, T, |a| a
+    // No dataset key the checkpoint knows: the panel offers its best guess (the key whose
+    // statistics fit the episode's actions) and the first run uses it.
+    let guess = h
+        .state()
         .session
-        .model
-        .failures
-        .contains_key(&0)));
-    let msg = h.state().session.model.failures[&0].message.clone();
-    assert!(msg.contains("choose an unnorm key"), "{msg}");
+        .guessed_unnorm_key()
+        .expect("a guessed key");
+    h.get_by_label("Run on this frame").click();
+    assert!(
+        run_until(&mut h, T, |a| a.session.model.predictions.contains_key(&0)),
+        "prediction of step 0 with the guessed key"
+    );
+    assert_eq!(
+        h.state().session.model.predictions[&0]
+            .prediction
+            .unnorm_key,
+        guess
+    );
+    assert!(h.state().session.model.failures.is_empty());
 
     h.state_mut().panels.model.unnorm_key = Some("bridge_orig/1.0.0".into());
     h.get_by_label("Run on this frame").click();
     assert!(
-        run_until(&mut h, T, |a| a.session.model.predictions.contains_key(&0)),
+        run_until(&mut h, T, |a| a
+            .session
+            .model
+            .predictions
+            .get(&0)
+            .is_some_and(|p| p.prediction.unnorm_key == "bridge_orig/1.0.0")),
         "prediction of step 0"
     );
     h.run();

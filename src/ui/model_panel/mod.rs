@@ -43,7 +43,23 @@ impl Panel for ModelPanel {
             ui.weak("no episode open");
             return Vec::new();
         }
-        let key = session.episode.as_ref().and_then(|e| e.dataset_key.clone());
+        // The episode's own key when the checkpoint knows it, else the guessed one.
+        let known = session
+            .episode
+            .as_ref()
+            .and_then(|e| e.dataset_key.clone())
+            .filter(|k| {
+                session
+                    .model
+                    .info
+                    .as_ref()
+                    .is_none_or(|i| i.unnorm_keys.contains(k))
+            });
+        let key = known.or_else(|| {
+            session
+                .guessed_unnorm_key()
+                .map(|k| format!("guess: {k}, statistics closest to this episode's actions"))
+        });
         egui::ScrollArea::vertical()
             .id_salt("model_panel_scroll")
             .auto_shrink([false, false])
