@@ -151,7 +151,13 @@ impl SpatialscopeApp {
                 };
                 self.session.stats_choice = choice;
             }
-            Intent::SetCloudDepth(choice) => self.session.cloud_depth = choice,
+            Intent::SetCloudDepth(choice) => {
+                if self.session.cloud_depth != choice {
+                    // Another cloud (estimated depth can sit at another scale): frame it anew.
+                    self.panels.view3d.state.camera = None;
+                }
+                self.session.cloud_depth = choice;
+            }
             Intent::SetAttention(view) => self.session.attention = view,
         }
     }

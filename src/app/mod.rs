@@ -135,6 +135,13 @@ impl eframe::App for SpatialscopeApp {
         }
     }
 
+    /// The layout and settings are restored from our own keys; egui's memory (scroll
+    /// offsets among it) is not, so a new launch opens at the top, not half-way down the
+    /// plots.
+    fn persist_egui_memory(&self) -> bool {
+        false
+    }
+
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(
             storage,
