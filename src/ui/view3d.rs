@@ -295,7 +295,8 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
         attention,
         cameras,
     } = input;
-    ui.horizontal(|ui| {
+    // Wraps rather than running under the next panel when the column is narrow.
+    ui.horizontal_wrapped(|ui| {
         ui.strong("3-D");
         ui.weak(format!(
             "{} points, {}",

@@ -55,11 +55,7 @@ impl Panel for ModelPanel {
                     .as_ref()
                     .is_none_or(|i| i.unnorm_keys.contains(k))
             });
-        let key = known.or_else(|| {
-            session
-                .guessed_unnorm_key()
-                .map(|k| format!("guess: {k}, statistics closest to this episode's actions"))
-        });
+        let key = known.or_else(|| session.guessed_unnorm_key().map(|k| format!("guess: {k}")));
         egui::ScrollArea::vertical()
             .id_salt("model_panel_scroll")
             .auto_shrink([false, false])
@@ -124,15 +120,24 @@ fn checkpoint_ui(
             .unnorm_key
             .clone()
             .unwrap_or_else(|| format!("episode's key ({})", keys_hint.unwrap_or("none")));
-        egui::ComboBox::from_label("unnorm key")
+        let guessed =
+            state.unnorm_key.is_none() && keys_hint.is_some_and(|h| h.starts_with("guess: "));
+        let combo = egui::ComboBox::from_label("unnorm key")
             .selected_text(current)
             .width(260.0)
+            .truncate()
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut state.unnorm_key, None, "the episode's key");
                 for k in &info.unnorm_keys {
                     ui.selectable_value(&mut state.unnorm_key, Some(k.clone()), k);
                 }
             });
+        if guessed {
+            combo.response.on_hover_text(
+                "The checkpoint has no statistics for this episode's dataset: this key's q01..q99 \
+                 spans are the closest to the episode's own actions. Choose another if you know better.",
+            );
+        }
         let k_text = match &state.intrinsics_choice {
             IntrinsicsChoice::Processor => "checkpoint's K for the key".to_owned(),
             IntrinsicsChoice::Entry(e) => format!("checkpoint entry {e}"),
