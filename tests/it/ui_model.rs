@@ -66,7 +66,8 @@ fn predict_a_frame_and_inspect_it() {
             .is_some_and(|p| p.prediction.unnorm_key == "bridge_orig/1.0.0")),
         "prediction of step 0"
     );
-    h.run();
+    // Steps, not run(): a spinner elsewhere (a frame still decoding) may keep repainting.
+    h.run_steps(3);
     let p = h.state().session.model.predictions[&0].clone();
     assert_eq!(p.step, 0);
     assert_eq!(p.prediction.unnorm_key, "bridge_orig/1.0.0");
@@ -135,7 +136,7 @@ fn predict_a_frame_and_inspect_it() {
     );
     // The grid panel marks the model's bin beside the ground truth's.
     h.get_by_label("Action grid").click();
-    h.run();
+    h.run_steps(3);
     h.get_by_label("magenta: model's bin");
 
     // The "what if the model had true depth" experiment: the camera's sensor depth.
