@@ -24,6 +24,7 @@ pub(super) enum SaveKind {
 pub(super) struct PendingSave {
     rx: Receiver<Option<PathBuf>>,
     kind: SaveKind,
+    started: std::time::Instant,
 }
 
 /// The default address of a local Rerun viewer.
@@ -66,7 +67,13 @@ impl SpatialscopeApp {
                 ctx.request_repaint();
             });
         match spawned {
-            Ok(_) => self.pending_save = Some(PendingSave { rx, kind }),
+            Ok(_) => {
+                self.pending_save = Some(PendingSave {
+                    rx,
+                    kind,
+                    started: std::time::Instant::now(),
+                });
+            }
             Err(e) => self.session.status.errors.push(UserError {
                 file: None,
                 message: format!("cannot open the save dialog: {e}"),
@@ -79,11 +86,21 @@ impl SpatialscopeApp {
         let Some(p) = &self.pending_save else { return };
         let Ok(picked) = p.rx.try_recv() else { return };
         let p = self.pending_save.take().expect("checked above");
-        if let Some(path) = picked {
-            match p.kind {
+        match picked {
+            Some(path) => match p.kind {
                 SaveKind::Recording => self.export_recording(RecordingTarget::File(path)),
                 SaveKind::Png { uniforms, size } => self.save_view_png(path, uniforms, size),
+            },
+            None if p.started.elapsed() < super::DIALOG_FAILED_WITHIN => {
+                let purpose = match p.kind {
+                    SaveKind::Recording => crate::ui::path_prompt::PathPurpose::SaveRecording,
+                    SaveKind::Png { uniforms, size } => {
+                        crate::ui::path_prompt::PathPurpose::SavePng { uniforms, size }
+                    }
+                };
+                self.ask_typed_path(purpose);
             }
+            None => {}
         }
     }
 
@@ -120,5 +137,18 @@ impl SpatialscopeApp {
             size,
             path,
         })));
+    }
+}
+
+impl SpatialscopeApp {
+    /// Opens the typed-path prompt because no file dialog could open.
+    pub(super) fn ask_typed_path(&mut self, purpose: crate::ui::path_prompt::PathPurpose) {
+        let why = "No file dialog could open here (no desktop portal or zenity): type the path.";
+        self.session.status.notice = Some(why.to_owned());
+        self.path_prompt = Some(crate::ui::path_prompt::PathPrompt {
+            purpose,
+            text: String::new(),
+            why: Some(why.to_owned()),
+        });
     }
 }

@@ -59,6 +59,21 @@ impl SpatialscopeApp {
                 }
             }
             Intent::OpenStore(path) => self.worker.send(Command::OpenStore(path)),
+            Intent::OpenPathPrompt => {
+                self.path_prompt = Some(crate::ui::path_prompt::PathPrompt {
+                    purpose: crate::ui::path_prompt::PathPurpose::Open,
+                    text: String::new(),
+                    why: None,
+                });
+            }
+            Intent::SaveRecordingTo(path) => {
+                self.export_recording(crate::worker::export::RecordingTarget::File(path));
+            }
+            Intent::SavePngTo {
+                path,
+                uniforms,
+                size,
+            } => self.save_view_png(path, uniforms, size),
             Intent::AddBookmark => self.add_bookmark(),
             Intent::RemoveBookmark { root, index } => {
                 if let Some(list) = self.bookmarks.all.get_mut(&root)
@@ -239,7 +254,10 @@ impl SpatialscopeApp {
                 ctx.request_repaint();
             });
         match spawned {
-            Ok(_) => self.picker = Some(rx),
+            Ok(_) => {
+                self.picker = Some(rx);
+                self.picker_started = Some(std::time::Instant::now());
+            }
             Err(e) => self.session.status.errors.push(UserError {
                 file: None,
                 message: format!("cannot open the file dialog: {e}"),

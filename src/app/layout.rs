@@ -94,6 +94,13 @@ impl SpatialscopeApp {
             &self.session.datasets,
             can_bookmark,
         ));
+        if let Some(prompt) = &mut self.path_prompt {
+            let (intent, keep) = crate::ui::path_prompt::path_prompt_window(&ctx, prompt);
+            intents.extend(intent);
+            if !keep {
+                self.path_prompt = None;
+            }
+        }
         // B bookmarks the current step, unless a text field has the keyboard.
         if can_bookmark
             && ctx.memory(|m| m.focused().is_none())
@@ -113,6 +120,13 @@ impl SpatialscopeApp {
                 }
                 if ui.button("Open file…").clicked() {
                     intent = Some(Intent::PickPath { folder: false });
+                }
+                if ui
+                    .button("Open path…")
+                    .on_hover_text("type a folder or file path (no dialog)")
+                    .clicked()
+                {
+                    intent = Some(Intent::OpenPathPrompt);
                 }
                 if let Some(root) = &self.session.root
                     && ui.button("Reload").clicked()

@@ -19,8 +19,14 @@ impl SpatialscopeApp {
             && let Ok(picked) = rx.try_recv()
         {
             self.picker = None;
-            if let Some(p) = picked {
-                self.apply(Intent::Open(p), ctx);
+            let quick = self
+                .picker_started
+                .take()
+                .is_some_and(|t| t.elapsed() < super::DIALOG_FAILED_WITHIN);
+            match picked {
+                Some(p) => self.apply(Intent::Open(p), ctx),
+                None if quick => self.ask_typed_path(crate::ui::path_prompt::PathPurpose::Open),
+                None => {}
             }
         }
         while let Some(msg) = self.worker.try_recv() {

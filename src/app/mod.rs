@@ -12,6 +12,10 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use crate::ui::distribution_panel::DistributionState;
+
+/// A dialog that answers "nothing chosen" faster than this could not open at all (no portal
+/// or zenity); the app then asks for a typed path instead of doing nothing.
+pub(crate) const DIALOG_FAILED_WITHIN: std::time::Duration = std::time::Duration::from_millis(400);
 use crate::ui::dock::Dock;
 use crate::ui::settings::ViewSettings;
 use crate::ui::{Intent, Panels, Session};
@@ -44,6 +48,10 @@ pub struct SpatialscopeApp {
     picker: Option<Receiver<Option<PathBuf>>>,
     model_picker: Option<Receiver<Option<PathBuf>>>,
     pending_save: Option<exports::PendingSave>,
+    /// When the open/model dialogs were shown (an immediate empty answer means none could).
+    picker_started: Option<std::time::Instant>,
+    /// A typed path in place of a file dialog.
+    pub path_prompt: Option<crate::ui::path_prompt::PathPrompt>,
 }
 
 impl SpatialscopeApp {
@@ -75,6 +83,8 @@ impl SpatialscopeApp {
             picker: None,
             model_picker: None,
             pending_save: None,
+            picker_started: None,
+            path_prompt: None,
         };
         app.apply(
             Intent::LoadModel(crate::util::assets::default_model_path()),

@@ -143,7 +143,10 @@ impl SpatialscopeApp {
                 ctx.request_repaint();
             });
         match spawned {
-            Ok(_) => self.model_picker = Some(rx),
+            Ok(_) => {
+                self.model_picker = Some(rx);
+                self.picker_started = Some(std::time::Instant::now());
+            }
             Err(e) => self.session.status.errors.push(UserError {
                 file: None,
                 message: format!("cannot open the folder dialog: {e}"),
@@ -156,8 +159,16 @@ impl SpatialscopeApp {
             && let Ok(picked) = rx.try_recv()
         {
             self.model_picker = None;
-            if let Some(dir) = picked {
-                self.apply_model_intent(Intent::LoadModel(dir), ctx);
+            let quick = self
+                .picker_started
+                .take()
+                .is_some_and(|t| t.elapsed() < super::DIALOG_FAILED_WITHIN);
+            match picked {
+                Some(dir) => self.apply_model_intent(Intent::LoadModel(dir), ctx),
+                None if quick => {
+                    self.ask_typed_path(crate::ui::path_prompt::PathPurpose::LoadModel);
+                }
+                None => {}
             }
         }
         while let Some(msg) = self.model.try_recv() {

@@ -15,6 +15,7 @@ pub mod failures_panel;
 pub mod grid_panel;
 pub mod model_panel;
 pub mod panel;
+pub mod path_prompt;
 pub mod plots;
 pub mod session;
 pub mod settings;
@@ -83,6 +84,16 @@ pub enum Intent {
     SetStatsChoice(grid_panel::StatsChoice),
     /// Open the action-distribution window.
     ShowDistribution,
+    /// Show the typed-path prompt for opening a dataset (File > Open path…).
+    OpenPathPrompt,
+    /// Save the episode as a Rerun recording at this path (typed, no dialog).
+    SaveRecordingTo(PathBuf),
+    /// Save the 3-D view as PNG at this path (typed, no dialog).
+    SavePngTo {
+        path: PathBuf,
+        uniforms: crate::render::PointUniforms,
+        size: [u32; 2],
+    },
     /// Bookmark the current step (tag and note from the Bookmarks window).
     AddBookmark,
     /// Remove bookmark `index` of dataset root `root`.

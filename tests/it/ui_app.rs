@@ -345,3 +345,28 @@ fn the_model_view_toggle_restores_the_point_size() {
     h.run();
     assert_eq!(h.state().point_size_px, 5.0);
 }
+
+/// File > Open path… opens a dataset from a typed path (what the app also offers when no
+/// file dialog can open).
+#[test]
+fn a_typed_path_opens_a_dataset_without_a_dialog() {
+    let mut h = app_harness(common::native_dir());
+    let t = Duration::from_secs(30);
+    assert!(run_until(&mut h, t, |a| a.session.episode.is_some()));
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Open path…").click();
+    h.run_steps(2);
+    assert!(h.state().path_prompt.is_some());
+    h.state_mut().path_prompt.as_mut().unwrap().text = common::bridge_dir().display().to_string();
+    h.run_steps(2);
+    h.get_by_label("OK").click();
+    assert!(
+        run_until(&mut h, t, |a| a.path_prompt.is_none()
+            && a.session
+                .datasets
+                .first()
+                .is_some_and(|d| d.name.contains("bridge"))),
+        "the typed path opened"
+    );
+}
