@@ -50,7 +50,9 @@ pub(super) fn tokens_ui(ui: &mut egui::Ui, p: &StepPrediction, selected: &mut us
             {
                 *selected = t.position;
             }
-            ui.monospace(&t.token);
+            // The alternatives on hovering the token itself (and the top-5 column).
+            ui.monospace(&t.token)
+                .on_hover_ui(|ui| alternatives_ui(ui, t));
             let found = t.value.as_ref().map(|v| v.slot);
             match (t.expected_slot, found) {
                 (Some(e), Some(f)) if e == f => {
@@ -92,29 +94,7 @@ pub(super) fn tokens_ui(ui: &mut egui::Ui, p: &StepPrediction, selected: &mut us
                 .map(|a| format!("{:.2}", a.probability))
                 .collect::<Vec<_>>()
                 .join(" ");
-            ui.weak(summary).on_hover_ui(|ui| {
-                egui::Grid::new(("top", t.position)).show(ui, |ui| {
-                    for a in &t.top {
-                        ui.monospace(&a.token);
-                        ui.monospace(format!("p {:.3}", a.probability));
-                        ui.monospace(format!("logit {:.2}", a.logit));
-                        ui.monospace(
-                            a.value
-                                .as_ref()
-                                .map(|v| {
-                                    format!(
-                                        "{} {:?} -> {:?}",
-                                        slot_name(v.slot),
-                                        v.bins,
-                                        v.raw.as_deref().unwrap_or(&[])
-                                    )
-                                })
-                                .unwrap_or_default(),
-                        );
-                        ui.end_row();
-                    }
-                });
-            });
+            ui.weak(summary).on_hover_ui(|ui| alternatives_ui(ui, t));
             ui.end_row();
         }
     });
@@ -165,6 +145,39 @@ pub(super) fn normalisation_ui(ui: &mut egui::Ui, p: &StepPrediction) {
     ui.collapsing("closest keys", |ui| {
         for (k, r) in ranked.iter().take(5) {
             ui.monospace(format!("×{r:>6.2}  {k}"));
+        }
+    });
+}
+
+/// A token's top-5 alternatives, each decoded on its own, values rounded to what matters
+/// (4 decimals of the raw action, 3 of a probability).
+fn alternatives_ui(ui: &mut egui::Ui, t: &crate::model::predict::TokenReport) {
+    ui.label(format!(
+        "entropy {:.2} nats over the vocabulary",
+        t.entropy_nats
+    ));
+    egui::Grid::new(("top", t.position)).show(ui, |ui| {
+        for a in &t.top {
+            ui.monospace(&a.token);
+            ui.monospace(format!("p {:.3}", a.probability));
+            ui.monospace(format!("logit {:.2}", a.logit));
+            ui.monospace(
+                a.value
+                    .as_ref()
+                    .map(|v| {
+                        let raw = v
+                            .raw
+                            .as_deref()
+                            .unwrap_or(&[])
+                            .iter()
+                            .map(|x| format!("{x:+.4}"))
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        format!("{} {:?} -> {raw}", slot_name(v.slot), v.bins)
+                    })
+                    .unwrap_or_default(),
+            );
+            ui.end_row();
         }
     });
 }
