@@ -277,12 +277,19 @@ fn round_trip_ui(ui: &mut egui::Ui, d: &Distribution) {
             ui.end_row();
         }
     });
-    ui.label("per dimension |error| histograms: adaptive grid (left), 256 uniform bins (right)");
+    ui.label("per dimension |error| histograms on one scale: adaptive grid (left), 256 uniform bins (right; their errors stay below 1/256, so they sit in the first bar): the largest error of each beside the name");
     for (i, dim) in d.dimensions.iter().enumerate().take(6) {
         ui.horizontal(|ui| {
             ui.add_sized(
-                [60.0, 40.0],
-                egui::Label::new(egui::RichText::new(dim.name).monospace()),
+                [110.0, 40.0],
+                egui::Label::new(
+                    egui::RichText::new(format!(
+                        "{}\nmax {:.3} / {:.4}",
+                        dim.name, dim.adaptive_error_max, dim.linear256_error_max
+                    ))
+                    .monospace()
+                    .small(),
+                ),
             );
             let w = (ui.available_width() / 2.0 - 4.0).max(100.0);
             ui.allocate_ui(egui::vec2(w, 42.0), |ui| {
