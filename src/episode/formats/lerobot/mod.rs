@@ -12,6 +12,7 @@
 
 pub mod depth;
 mod episode;
+mod frames;
 pub mod info;
 pub mod table;
 
