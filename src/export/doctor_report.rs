@@ -88,23 +88,21 @@ pub fn markdown(r: &DoctorReport) -> String {
 
 /// `[0, 2, 5]`, the form LeRobot's tools take.
 pub fn py_list(v: &[usize]) -> String {
-    format!(
-        "[{}]",
-        v.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+    format!("[{}]", joined(v, ", "))
+}
+
+fn joined(v: &[usize], sep: &str) -> String {
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 fn list(v: &[usize]) -> String {
     if v.is_empty() {
         "none".into()
     } else {
-        v.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" ")
+        joined(v, " ")
     }
 }
 

@@ -32,11 +32,7 @@ pub fn severity_colour(s: Severity) -> egui::Color32 {
 
 /// The worst severity of the findings that name episode `e`.
 pub fn worst_for(h: &DatasetHealth, e: usize) -> Option<Severity> {
-    h.findings
-        .iter()
-        .filter(|f| f.episodes.contains(&e))
-        .map(|f| f.severity)
-        .max()
+    h.worst_by_episode.get(e).copied().flatten()
 }
 
 /// Draws the window; may ask the app to run the doctor or jump to a finding.

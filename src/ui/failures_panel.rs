@@ -36,7 +36,13 @@ pub struct FailuresState {
     pub only_flagged: bool,
     /// The row shown in detail (index into the store's rows).
     pub selected: Option<usize>,
+    /// The sorted, filtered order and what it was made for (metric, filter, flagged, rows):
+    /// sorted once per change, not every frame.
+    order: Option<(OrderKey, Vec<usize>)>,
 }
+
+/// What a sorted order was made for: (metric, filter, only flagged, the rows' address).
+type OrderKey = (usize, String, bool, usize);
 
 /// Rows to show, sorted worst first by the chosen metric (NaN last).
 pub fn sorted_rows(
@@ -185,7 +191,17 @@ pub fn failures_window(
                 ui.checkbox(&mut state.only_flagged, "only malformed / low confidence");
             });
             histogram(ui, rows, state.metric);
-            let order = sorted_rows(rows, state.metric, &state.filter, state.only_flagged);
+            let key = (
+                state.metric,
+                state.filter.clone(),
+                state.only_flagged,
+                Arc::as_ptr(rows) as usize,
+            );
+            if state.order.as_ref().is_none_or(|(k, _)| *k != key) {
+                let order = sorted_rows(rows, state.metric, &state.filter, state.only_flagged);
+                state.order = Some((key, order));
+            }
+            let order = &state.order.as_ref().expect("set above").1;
             let value = METRICS[state.metric].1;
             let line = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
             egui::ScrollArea::vertical()

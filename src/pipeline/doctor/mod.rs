@@ -244,6 +244,10 @@ pub struct DatasetHealth {
     /// The action distribution against the grid (for the report's charts).
     #[serde(skip)]
     pub distribution: Option<Distribution>,
+    /// Per episode, the most severe finding that names it (looked up per row by the episode
+    /// list every frame, so computed once here).
+    #[serde(skip)]
+    pub worst_by_episode: Vec<Option<Severity>>,
 }
 
 impl DatasetHealth {
@@ -394,16 +398,18 @@ impl DoctorJob {
                 .then(a.check.cmp(b.check))
                 .then(a.episodes.cmp(&b.episodes))
         });
-        let mut bad = vec![false; self.total];
+        let mut worst_by_episode: Vec<Option<Severity>> = vec![None; self.total];
         for f in &self.findings {
-            if f.severity >= Severity::Warning {
-                for &e in &f.episodes {
-                    if let Some(b) = bad.get_mut(e) {
-                        *b = true;
-                    }
+            for &e in &f.episodes {
+                if let Some(w) = worst_by_episode.get_mut(e) {
+                    *w = (*w).max(Some(f.severity));
                 }
             }
         }
+        let bad: Vec<bool> = worst_by_episode
+            .iter()
+            .map(|w| w.is_some_and(|s| s >= Severity::Warning))
+            .collect();
         let count = |s| self.findings.iter().filter(|f| f.severity == s).count();
         DatasetHealth {
             dataset: dataset.name.clone(),
@@ -418,6 +424,7 @@ impl DoctorJob {
             infos: count(Severity::Info),
             findings: self.findings,
             distribution,
+            worst_by_episode,
         }
     }
 }
