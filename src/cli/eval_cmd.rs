@@ -1,9 +1,12 @@
 //! `spatialscope eval --model DIR PATH [--episodes LIST] [--every K] [--unnorm-key KEY]
-//! [--depth-source estimated|sensor] [--device cpu|cuda] --out DIR`: open-loop evaluation of
-//! every K-th step into an evaluation store ([`crate::pipeline::eval`]).
+//! [--depth-source estimated|sensor] [--device cpu|cuda] [--batch N] --out DIR`: open-loop
+//! evaluation of every K-th step into an evaluation store ([`crate::pipeline::eval`]).
+//!
+//! Steps go through the network `--batch` at a time, a batch never spanning two episodes (the
+//! steps of one episode share the instruction, so their prompts align without padding).
 //!
 //! Resumable: a second run into the same store with the same checkpoint and settings skips
-//! the steps already stored and says how many. Ctrl-C stops after the current step; what is
+//! the steps already stored and says how many. Ctrl-C stops after the current batch; what is
 //! stored stays (the summary says `complete: false`). Progress with an ETA goes to stderr.
 //! The store may not lie inside the dataset or the checkpoint folder.
 
@@ -21,7 +24,9 @@ use crate::model::{DepthChoice, GenerateOptions, Predictor};
 use crate::pipeline::eval::store::{STORE_SCHEMA, checkpoint_fingerprint};
 use crate::pipeline::eval::summary::summarize;
 use crate::pipeline::eval::{EvalRow, EvalSettings, Manifest, StoreWriter, parse_episode_list};
-use crate::pipeline::{IntrinsicsChoice, RunSettings, choose_unnorm_key, predict_step};
+use crate::pipeline::{
+    IntrinsicsChoice, RunSettings, choose_unnorm_key, predict_step, predict_steps,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -61,6 +66,10 @@ pub struct EvalArgs {
     /// f32 or bf16.
     #[arg(long, default_value = "f32")]
     pub dtype: String,
+    /// Steps per batch through the network (steps of one episode share the instruction, so
+    /// their prompts align); 1 runs each step alone, as the app does.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
 }
 
 /// Set by Ctrl-C: stop after the current step.
@@ -74,7 +83,7 @@ fn install_ctrl_c() {
                 // A second Ctrl-C: the user means it.
                 std::process::exit(130);
             }
-            eprintln!("eval: stopping after this step (Ctrl-C again to quit at once)");
+            eprintln!("eval: stopping after this batch (Ctrl-C again to quit at once)");
         });
     });
 }
@@ -82,6 +91,9 @@ fn install_ctrl_c() {
 pub fn run(a: &EvalArgs) -> anyhow::Result<String> {
     if a.every == 0 {
         bail!("--every must be at least 1");
+    }
+    if a.batch == 0 || a.batch > 1024 {
+        bail!("--batch must be between 1 and 1024");
     }
     let depth_choice = match a.depth_source.as_str() {
         "estimated" => DepthChoice::Estimated,
@@ -206,25 +218,34 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<String> {
             }
         };
         let settings = settings_for(&ep)?;
-        for step in (0..ep.num_steps()).step_by(a.every) {
-            if done.contains(&(d.name.clone(), e as u32, step as u32)) {
-                skipped += 1;
-                continue;
-            }
+        let todo: Vec<usize> = (0..ep.num_steps())
+            .step_by(a.every)
+            .filter(|&step| !done.contains(&(d.name.clone(), e as u32, step as u32)))
+            .collect();
+        skipped += ep.num_steps().div_ceil(a.every) - todo.len();
+        for steps in todo.chunks(a.batch) {
             if STOP.load(Ordering::SeqCst) {
                 stopped = true;
                 break 'episodes;
             }
             let t = Instant::now();
-            match predict_step(&predictor, &ep, step, &settings, &cancel) {
-                Ok(sp) => {
-                    let ms = t.elapsed().as_secs_f64() * 1e3;
-                    writer.push(EvalRow::from_prediction(&d.name, e, &sp, ms))?;
-                    evaluated += 1;
-                }
-                Err(err) => {
-                    eprintln!("eval: {} step {step}: {err:#}", ep.name);
-                    failed += 1;
+            let results = if a.batch == 1 {
+                vec![predict_step(&predictor, &ep, steps[0], &settings, &cancel)]
+            } else {
+                predict_steps(&predictor, &ep, steps, &settings, &cancel)
+            };
+            // Each row's time is its share of the batch.
+            let ms = t.elapsed().as_secs_f64() * 1e3 / steps.len() as f64;
+            for (&step, r) in steps.iter().zip(results) {
+                match r {
+                    Ok(sp) => {
+                        writer.push(EvalRow::from_prediction(&d.name, e, &sp, ms))?;
+                        evaluated += 1;
+                    }
+                    Err(err) => {
+                        eprintln!("eval: {} step {step}: {err:#}", ep.name);
+                        failed += 1;
+                    }
                 }
             }
         }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ModelError {
     #[error("{path}: {what}")]
     Io { path: PathBuf, what: String },

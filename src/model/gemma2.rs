@@ -54,7 +54,7 @@ pub enum AttentionCapture {
 
 /// Result of one decoder pass.
 pub struct DecoderOutput {
-    /// (1, T, vocab) logits after the final soft-cap.
+    /// (B, T, vocab) logits after the final soft-cap.
     pub logits: Tensor,
     /// `[inputs * normaliser, layer 0 out, ..., final norm]` when requested; the last
     /// layer's pre-norm output is not included (the library's convention).
@@ -198,8 +198,9 @@ impl Gemma2 {
         Ok(Some(Tensor::from_vec(m, (t, s), &self.device)?))
     }
 
-    /// Runs `embeds` (1, T, hidden), unscaled input embeddings, through the decoder after
-    /// what `cache` holds.
+    /// Runs `embeds` (B, T, hidden), unscaled input embeddings, through the decoder after
+    /// what `cache` holds. The B sequences share positions and mask (equal-length prompts,
+    /// as batched evaluation forms them); attention is captured only for B = 1.
     pub fn forward(
         &self,
         embeds: &Tensor,
@@ -207,7 +208,12 @@ impl Gemma2 {
         capture: AttentionCapture,
         want_hidden: bool,
     ) -> Result<DecoderOutput> {
-        let (_, t, _) = embeds.dims3()?;
+        let (b, t, _) = embeds.dims3()?;
+        if b != 1 && capture != AttentionCapture::None {
+            return Err(super::error::ModelError::Input(format!(
+                "attention is kept for one sequence at a time, not a batch of {b}"
+            )));
+        }
         let start = cache.len;
         let nh = self.cfg.num_attention_heads;
         let nkv = self.cfg.num_key_value_heads;
@@ -227,7 +233,7 @@ impl Gemma2 {
             let residual = x.clone();
             let h = self.rms_norm(&x, &layer.input_norm)?;
             let heads = |t_: Tensor, n: usize| -> Result<Tensor> {
-                Ok(t_.reshape((1, t, n, hd))?.transpose(1, 2)?.contiguous()?)
+                Ok(t_.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
             };
             let q = heads(layer.q.forward(&h)?, nh)?;
             let k = heads(layer.k.forward(&h)?, nkv)?;
@@ -243,8 +249,8 @@ impl Gemma2 {
             // Grouped-query attention: query head j uses key/value head j / groups.
             let expand = |x: &Tensor| -> Result<Tensor> {
                 Ok(x.unsqueeze(2)?
-                    .expand((1, nkv, groups, s, hd))?
-                    .reshape((1, nh, s, hd))?)
+                    .expand((b, nkv, groups, s, hd))?
+                    .reshape((b, nh, s, hd))?)
             };
             let (k, v) = (expand(&k)?, expand(&v)?);
             // Soft-cap, mask and softmax in float32 whatever the weights' dtype (as the
@@ -267,7 +273,7 @@ impl Gemma2 {
                 .matmul(&v)?
                 .transpose(1, 2)?
                 .contiguous()?
-                .reshape((1, t, nh * hd))?;
+                .reshape((b, t, nh * hd))?;
             let a = self.rms_norm(&layer.o.forward(&attended)?, &layer.post_attn_norm)?;
             x = (residual + a)?;
             let residual = x.clone();

@@ -7,7 +7,8 @@
 //! - `siglip`, `ego3d`, `gemma2`, `spatialvla`: the network, weight paths mirroring the
 //!   checkpoint's tensor names.
 //! - `prompt`: the tokenizer and the prompt layout.
-//! - `predict`: one frame in, tokens, probabilities, attention and the decoded chunk out.
+//! - `predict`: one frame in, tokens, probabilities, attention and the decoded chunk out;
+//!   `predict_batch`: several frames through the network as one batch.
 //!
 //! This layer knows candle but nothing of the GUI; the worker calls it.
 
@@ -17,6 +18,7 @@ pub mod ego3d;
 pub mod error;
 pub mod gemma2;
 pub mod predict;
+pub mod predict_batch;
 pub mod preprocess;
 pub mod processor;
 pub mod prompt;

@@ -23,7 +23,7 @@ use super::processor::{
     ChosenIntrinsics, IntrinsicsPrecision, IntrinsicsSource, ProcessorIntrinsics,
 };
 use super::prompt::PromptTokenizer;
-use super::spatialvla::{FrameInput, GenerateOptions, SpatialVla};
+use super::spatialvla::{FrameInput, GenerateOptions, Generation, ImageFeatures, SpatialVla};
 use super::zoe_resample;
 use super::zoedepth::ZoeDepth;
 use crate::action_grid::{
@@ -110,6 +110,21 @@ pub struct PredictRequest<'a> {
     pub intrinsics: IntrinsicsPrecision,
     pub intrinsics_source: IntrinsicsSource,
     pub options: GenerateOptions,
+}
+
+/// A request made ready for the network ([`Predictor::prepare`]).
+pub(super) struct Prepared {
+    pub(super) input: FrameInput,
+    pub(super) prompt_note: Option<String>,
+    pub(super) intrinsics: ChosenIntrinsics,
+    pub(super) depth_source: String,
+    pub(super) invalid_depth_fraction: f32,
+    pub(super) estimated_depth: Option<EstimatedDepth>,
+    pub(super) depth_choice: DepthChoice,
+    pub(super) instruction: String,
+    pub(super) unnorm_key: String,
+    /// Time spent preparing (pixel values, ZoeDepth), counted in `image_ms`.
+    pub(super) prepare_ms: f64,
 }
 
 /// One alternative at a generation step.
@@ -292,7 +307,9 @@ impl Predictor {
             .unwrap_or_else(|| format!("<id {id}>"))
     }
 
-    pub fn predict(&self, req: &PredictRequest, cancel: &AtomicBool) -> Result<Prediction> {
+    /// Everything before the network: checks, pixel values, depth (ZoeDepth when
+    /// estimated), intrinsics and prompt ids.
+    pub(super) fn prepare(&self, req: &PredictRequest) -> Result<Prepared> {
         let cfg = self.model.config();
         let size = cfg.vision.image_size;
         if req.rgb.len() != req.width * req.height * 3 || req.width == 0 || req.height == 0 {
@@ -304,8 +321,8 @@ impl Predictor {
                 req.rgb.len()
             )));
         }
-        let stats = self
-            .processor
+        // An unknown key fails here, before ZoeDepth runs.
+        self.processor
             .stats(req.unnorm_key)
             .map_err(|e| ModelError::Input(e.to_string()))?;
         let t0 = Instant::now();
@@ -379,7 +396,46 @@ impl Predictor {
             intrinsics: intrinsics.k,
             prompt_ids: prompt_ids.clone(),
         };
-        let features = self.model.image_features(&input, false)?;
+        Ok(Prepared {
+            input,
+            prompt_note,
+            intrinsics,
+            depth_source,
+            invalid_depth_fraction: invalid,
+            estimated_depth,
+            depth_choice: req.depth_choice,
+            instruction: req.instruction.to_owned(),
+            unnorm_key: req.unnorm_key.to_owned(),
+            prepare_ms: t0.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    pub fn predict(&self, req: &PredictRequest, cancel: &AtomicBool) -> Result<Prediction> {
+        let prepared = self.prepare(req)?;
+        let t0 = Instant::now();
+        let features = self.model.image_features(&prepared.input, false)?;
+        let image_ms = prepared.prepare_ms + t0.elapsed().as_secs_f64() * 1e3;
+        let t1 = Instant::now();
+        let generation =
+            self.model
+                .generate(&features, &prepared.input.prompt_ids, req.options, cancel)?;
+        let generate_ms = t1.elapsed().as_secs_f64() * 1e3;
+        self.finish(prepared, features, generation, image_ms, generate_ms)
+    }
+
+    /// Everything after the network: token reports, the decoded chunk, every key's decode.
+    pub(super) fn finish(
+        &self,
+        prepared: Prepared,
+        features: ImageFeatures,
+        generation: Generation,
+        image_ms: f64,
+        generate_ms: f64,
+    ) -> Result<Prediction> {
+        let stats = self
+            .processor
+            .stats(&prepared.unnorm_key)
+            .map_err(|e| ModelError::Input(e.to_string()))?;
         let ego3d_embed_norm = match &features.ego3d_pos_embed {
             Some(pe) => pe
                 .to_dtype(DType::F32)?
@@ -390,12 +446,7 @@ impl Predictor {
                 .to_vec1()?,
             None => Vec::new(),
         };
-        let image_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let t1 = Instant::now();
-        let generation = self
-            .model
-            .generate(&features, &prompt_ids, req.options, cancel)?;
-        let generate_ms = t1.elapsed().as_secs_f64() * 1e3;
+        let cfg = self.model.config();
         let layout = &self.processor.layout;
         let grid = &self.processor.grid;
         let chunk_size = self.processor.chunk_size;
@@ -450,19 +501,19 @@ impl Predictor {
         Ok(Prediction {
             checkpoint: self.label.clone(),
             random_weights: self.random_weights,
-            instruction: req.instruction.to_owned(),
-            prompt_ids,
-            unnorm_key: req.unnorm_key.to_owned(),
-            intrinsics,
-            depth_source,
-            depth_choice: req.depth_choice,
-            estimated_depth,
-            invalid_depth_fraction: invalid,
+            instruction: prepared.instruction,
+            prompt_ids: prepared.input.prompt_ids,
+            unnorm_key: prepared.unnorm_key,
+            intrinsics: prepared.intrinsics,
+            depth_source: prepared.depth_source,
+            depth_choice: prepared.depth_choice,
+            estimated_depth: prepared.estimated_depth,
+            invalid_depth_fraction: prepared.invalid_depth_fraction,
             tokens,
             stopped_on_eos: generation.stopped_on_eos,
             chunk,
             issues,
-            notes: prompt_note.into_iter().collect(),
+            notes: prepared.prompt_note.into_iter().collect(),
             per_key,
             ego3d_xyz: features.ego3d_xyz,
             ego3d_embed_norm,

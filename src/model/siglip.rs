@@ -4,7 +4,7 @@
 //! encoder layers with biased q/k/v/out projections and a tanh-GELU MLP, and a final
 //! LayerNorm. Weight paths mirror `vision_tower.vision_model.*`.
 
-use candle_core::{D, Module, Tensor};
+use candle_core::{D, IndexOp, Module, Tensor};
 use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear};
 
 use super::config::VisionConfig;
@@ -23,10 +23,10 @@ struct EncoderLayer {
 
 /// Output of the tower.
 pub struct VisionOutput {
-    /// After `post_layernorm`: (1, patches, hidden).
+    /// After `post_layernorm`: (B, patches, hidden).
     pub last_hidden_state: Tensor,
-    /// Attention probabilities of the last layer, mean over heads (patches x patches),
-    /// when requested.
+    /// Attention probabilities of the last layer, mean over heads (patches x patches), of
+    /// the first image, when requested.
     pub last_layer_attention_mean: Option<Tensor>,
 }
 
@@ -77,21 +77,22 @@ impl SiglipVisionTower {
         })
     }
 
-    /// `pixels`: (1, 3, size, size) already mapped to [-1, 1].
+    /// `pixels`: (B, 3, size, size) already mapped to [-1, 1].
     pub fn forward(&self, pixels: &Tensor, want_attention: bool) -> Result<VisionOutput> {
         let p = self.cfg.patch_size;
         let n = self.cfg.patches_per_side();
-        // (1, 3, n, p, n, p) -> (n, n, 3, p, p) -> (n*n, 3*p*p)
+        let b = pixels.dim(0)?;
+        // (B, 3, n, p, n, p) -> (B, n, n, 3, p, p) -> (B * n*n, 3*p*p)
         let patches = pixels
-            .reshape((3, n, p, n, p))?
-            .permute((1, 3, 0, 2, 4))?
+            .reshape((b, 3, n, p, n, p))?
+            .permute((0, 2, 4, 1, 3, 5))?
             .contiguous()?
-            .reshape((n * n, 3 * p * p))?;
+            .reshape((b * n * n, 3 * p * p))?;
         let mut x = patches
             .matmul(&self.patch_weight_t)?
             .broadcast_add(&self.patch_bias)?
-            .broadcast_add(&self.position_embedding)?
-            .unsqueeze(0)?;
+            .reshape((b, n * n, self.cfg.hidden_size))?
+            .broadcast_add(&self.position_embedding)?;
         let heads = self.cfg.num_attention_heads;
         let hd = self.cfg.hidden_size / heads;
         let scale = (hd as f64).powf(-0.5);
@@ -100,7 +101,7 @@ impl SiglipVisionTower {
             let residual = x.clone();
             let h = layer.norm1.forward(&x)?;
             let split = |t: Tensor| -> Result<Tensor> {
-                Ok(t.reshape((1, n * n, heads, hd))?
+                Ok(t.reshape((b, n * n, heads, hd))?
                     .transpose(1, 2)?
                     .contiguous()?)
             };
@@ -110,14 +111,14 @@ impl SiglipVisionTower {
             let scores = (q.matmul(&k.t()?)?.to_dtype(candle_core::DType::F32)? * scale)?;
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
             if want_attention && i + 1 == self.layers.len() {
-                last_attention = Some(probs.squeeze(0)?.mean(0)?);
+                last_attention = Some(probs.i(0)?.mean(0)?);
             }
             let attended = probs
                 .to_dtype(v.dtype())?
                 .matmul(&v)?
                 .transpose(1, 2)?
                 .contiguous()?
-                .reshape((1, n * n, heads * hd))?;
+                .reshape((b, n * n, heads * hd))?;
             x = (residual + layer.out.forward(&attended)?)?;
             let residual = x.clone();
             let h = layer.norm2.forward(&x)?;

@@ -339,6 +339,139 @@ impl SpatialVla {
     }
 }
 
+impl SpatialVla {
+    /// The image branch of several frames at once: SigLIP and the projector over a
+    /// (B, 3, S, S) batch, Ego3D per frame (its lifting is per-frame geometry and its MLP is
+    /// small). Returned per frame, each as [`Self::image_features`] gives it, without the
+    /// vision attention.
+    pub fn image_features_batch(&self, inputs: &[&FrameInput]) -> Result<Vec<ImageFeatures>> {
+        let size = self.cfg.vision.image_size;
+        let b = inputs.len();
+        if b == 0 {
+            return Ok(Vec::new());
+        }
+        let mut all = Vec::with_capacity(b * 3 * size * size);
+        for input in inputs {
+            if input.pixel_values.len() != 3 * size * size {
+                return Err(ModelError::Input(format!(
+                    "pixel_values has {} values; the model needs 3x{size}x{size}",
+                    input.pixel_values.len()
+                )));
+            }
+            all.extend_from_slice(&input.pixel_values);
+        }
+        let pixels = Tensor::from_vec(all, (b, 3, size, size), &self.device)?;
+        let siglip_in = ((pixels - 0.5)? / 0.5)?.to_dtype(self.dtype)?;
+        let vision = self.vision.forward(&siglip_in, false)?;
+        let mut projector_input = vision.last_hidden_state.clone();
+        let mut ego_out = Vec::new();
+        if let Some(ego) = &self.ego3d {
+            for input in inputs {
+                let mut out = ego.forward(&input.depth_m, &input.intrinsics, &self.device)?;
+                out.pos_embed = out.pos_embed.to_dtype(self.dtype)?;
+                ego_out.push(out);
+            }
+            let pe: Vec<&Tensor> = ego_out.iter().map(|o| &o.pos_embed).collect();
+            projector_input = (projector_input + Tensor::cat(&pe, 0)?)?;
+        }
+        let projector_output = self.projector.forward(&projector_input)?;
+        let image_features = (&projector_output / (self.cfg.text.hidden_size as f64).sqrt())?;
+        let mut ego_out = ego_out.into_iter();
+        (0..b)
+            .map(|i| {
+                let ego = ego_out.next();
+                Ok(ImageFeatures {
+                    siglip_last_hidden_state: vision.last_hidden_state.narrow(0, i, 1)?,
+                    ego3d_encoding: ego.as_ref().map(|e| e.encoding.clone()),
+                    ego3d_pos_embed: ego.as_ref().map(|e| e.pos_embed.clone()),
+                    ego3d_xyz: ego.map(|e| e.xyz).unwrap_or_default(),
+                    projector_output: projector_output.narrow(0, i, 1)?,
+                    image_features: image_features.narrow(0, i, 1)?,
+                    vision_attention_mean: None,
+                })
+            })
+            .collect()
+    }
+
+    /// Greedy decoding of several prompts of one length at once (one prefill over the
+    /// batch, then one decoder pass per generated position for all of them). A sequence
+    /// that has ended is fed `<eos>` until the others end; causal attention keeps that
+    /// from changing what it generated. No attention is kept.
+    pub fn generate_batch(
+        &self,
+        features: &[ImageFeatures],
+        prompt_ids: &[Vec<u32>],
+        opts: GenerateOptions,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Generation>> {
+        let b = features.len();
+        if b == 0 || prompt_ids.len() != b {
+            return Err(ModelError::Input(format!(
+                "a batch of {b} image features and {} prompts",
+                prompt_ids.len()
+            )));
+        }
+        let len = prompt_ids[0].len();
+        if prompt_ids.iter().any(|p| p.len() != len) {
+            return Err(ModelError::Input(
+                "a batch's prompts must have one length".into(),
+            ));
+        }
+        let embeds = features
+            .iter()
+            .zip(prompt_ids)
+            .map(|(f, p)| self.prompt_embeds(f, p))
+            .collect::<Result<Vec<_>>>()?;
+        let mut cache = self.new_cache(len);
+        let mut out = self.lm.forward(
+            &Tensor::cat(&embeds, 0)?,
+            &mut cache,
+            AttentionCapture::None,
+            false,
+        )?;
+        let mut tokens: Vec<Vec<GeneratedToken>> = vec![Vec::new(); b];
+        let mut stopped_on_eos = vec![false; b];
+        let mut ended = vec![opts.max_new_tokens == 0; b];
+        while !ended.iter().all(|&e| e) {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(ModelError::Cancelled);
+            }
+            let t = out.logits.dim(1)?;
+            let last = out.logits.i((.., t - 1))?.to_dtype(DType::F32)?;
+            let mut next = Vec::with_capacity(b);
+            for i in 0..b {
+                let mut id = self.cfg.eos_token_id;
+                if !ended[i] {
+                    let token = pick(&last.i(i)?, opts.top_k)?;
+                    id = token.id;
+                    tokens[i].push(token);
+                    stopped_on_eos[i] = id == self.cfg.eos_token_id;
+                    ended[i] = stopped_on_eos[i] || tokens[i].len() == opts.max_new_tokens;
+                }
+                next.push(self.embed_ids(&[id as u32])?);
+            }
+            if ended.iter().all(|&e| e) {
+                break;
+            }
+            let next = Tensor::stack(&next, 0)?;
+            out = self
+                .lm
+                .forward(&next, &mut cache, AttentionCapture::None, false)?;
+        }
+        Ok(tokens
+            .into_iter()
+            .zip(stopped_on_eos)
+            .map(|(tokens, stopped_on_eos)| Generation {
+                tokens,
+                stopped_on_eos,
+                image_attention: Vec::new(),
+                layers: self.cfg.text.num_hidden_layers,
+                heads: self.cfg.text.num_attention_heads,
+            })
+            .collect())
+    }
+}
+
 /// Greedy choice plus the `k` best alternatives with softmax probabilities (f32 logits).
 fn pick(logits: &Tensor, k: usize) -> Result<GeneratedToken> {
     let v: Vec<f32> = logits.to_vec1()?;

@@ -16,5 +16,5 @@ pub mod predict;
 
 pub use predict::{
     AttentionSelection, IntrinsicsChoice, RunSettings, StepPrediction, attention_over_image,
-    choose_unnorm_key, model_camera, predict_step,
+    choose_unnorm_key, model_camera, predict_step, predict_steps,
 };

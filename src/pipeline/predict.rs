@@ -4,12 +4,13 @@
 //! same way. No threads, no GUI, no render types: what the 3-D view makes of a prediction
 //! (its depth clouds) is built by `scene::depth_view`.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 
 use crate::action_grid::compare::{StepErrors, step_errors};
-use crate::episode::Episode;
+use crate::episode::{Episode, RgbImage};
 use crate::model::processor::{IntrinsicsPrecision, IntrinsicsSource};
 use crate::model::{
     DepthChoice, DepthInput, GenerateOptions, PredictRequest, Prediction, Predictor,
@@ -92,70 +93,83 @@ pub struct StepPrediction {
     pub camera_index: usize,
 }
 
-/// Runs the model on one step of an episode.
-pub fn predict_step(
-    predictor: &Predictor,
-    ep: &Episode,
-    step: usize,
-    settings: &RunSettings,
-    cancel: &AtomicBool,
-) -> anyhow::Result<StepPrediction> {
-    let cam =
-        model_camera(ep).with_context(|| format!("episode {} has no camera image", ep.name))?;
-    let camera = &ep.cameras[cam];
-    let rgb = ep.rgb(step, cam)?;
-    let depth = if camera.has_depth {
-        ep.depth(step, cam)?.map(|d| DepthInput {
-            depth_m: d.depth_m.clone(),
-            width: d.width_px as usize,
-            height: d.height_px as usize,
-            source: format!("sensor depth of camera {}", camera.name),
-        })
-    } else {
-        None
-    };
-    let intrinsics_source = match &settings.intrinsics_choice {
-        IntrinsicsChoice::Processor => IntrinsicsSource::Processor,
-        IntrinsicsChoice::Entry(name) => IntrinsicsSource::Entry(name.clone()),
-        IntrinsicsChoice::EpisodeCamera => {
-            let k = camera.intrinsics.with_context(|| {
-                format!(
-                    "camera {} has no calibration to give the model",
-                    camera.name
-                )
-            })?;
-            IntrinsicsSource::Explicit {
-                k: [
-                    [k.fx_px, 0.0, k.cx_px],
-                    [0.0, k.fy_px, k.cy_px],
-                    [0.0, 0.0, 1.0],
-                ],
-                width: k.width_px,
-                height: k.height_px,
-                label: format!(
-                    "camera {} ({})",
-                    camera.name,
-                    camera.intrinsics_source.label()
-                ),
+/// What one step gives the model, owned (so several steps can be batched).
+struct StepInput {
+    camera_index: usize,
+    rgb: Arc<RgbImage>,
+    depth: Option<DepthInput>,
+    intrinsics_source: IntrinsicsSource,
+}
+
+impl StepInput {
+    fn read(ep: &Episode, step: usize, settings: &RunSettings) -> anyhow::Result<Self> {
+        let cam =
+            model_camera(ep).with_context(|| format!("episode {} has no camera image", ep.name))?;
+        let camera = &ep.cameras[cam];
+        let rgb = ep.rgb(step, cam)?;
+        let depth = if camera.has_depth {
+            ep.depth(step, cam)?.map(|d| DepthInput {
+                depth_m: d.depth_m.clone(),
+                width: d.width_px as usize,
+                height: d.height_px as usize,
+                source: format!("sensor depth of camera {}", camera.name),
+            })
+        } else {
+            None
+        };
+        let intrinsics_source = match &settings.intrinsics_choice {
+            IntrinsicsChoice::Processor => IntrinsicsSource::Processor,
+            IntrinsicsChoice::Entry(name) => IntrinsicsSource::Entry(name.clone()),
+            IntrinsicsChoice::EpisodeCamera => {
+                let k = camera.intrinsics.with_context(|| {
+                    format!(
+                        "camera {} has no calibration to give the model",
+                        camera.name
+                    )
+                })?;
+                IntrinsicsSource::Explicit {
+                    k: [
+                        [k.fx_px, 0.0, k.cx_px],
+                        [0.0, k.fy_px, k.cy_px],
+                        [0.0, 0.0, 1.0],
+                    ],
+                    width: k.width_px,
+                    height: k.height_px,
+                    label: format!(
+                        "camera {} ({})",
+                        camera.name,
+                        camera.intrinsics_source.label()
+                    ),
+                }
             }
+        };
+        Ok(StepInput {
+            camera_index: cam,
+            rgb,
+            depth,
+            intrinsics_source,
+        })
+    }
+
+    fn request<'a>(&'a self, ep: &'a Episode, settings: &'a RunSettings) -> PredictRequest<'a> {
+        PredictRequest {
+            rgb: &self.rgb.pixels,
+            width: self.rgb.width_px as usize,
+            height: self.rgb.height_px as usize,
+            instruction: &ep.instruction,
+            depth: self.depth.clone(),
+            depth_choice: settings.depth_choice,
+            compare_depth: settings.compare_depth,
+            unnorm_key: &settings.unnorm_key,
+            intrinsics: settings.intrinsics,
+            intrinsics_source: self.intrinsics_source.clone(),
+            options: settings.options,
         }
-    };
-    let req = PredictRequest {
-        rgb: &rgb.pixels,
-        width: rgb.width_px as usize,
-        height: rgb.height_px as usize,
-        instruction: &ep.instruction,
-        depth,
-        depth_choice: settings.depth_choice,
-        compare_depth: settings.compare_depth,
-        unnorm_key: &settings.unnorm_key,
-        intrinsics: settings.intrinsics,
-        intrinsics_source,
-        options: settings.options,
-    };
-    let prediction = predictor
-        .predict(&req, cancel)
-        .with_context(|| format!("{} step {step}", ep.name))?;
+    }
+}
+
+/// A prediction set beside the next ground-truth actions.
+fn against_truth(ep: &Episode, step: usize, cam: usize, prediction: Prediction) -> StepPrediction {
     let chunk = prediction.chunk.actions.clone().unwrap_or_default();
     let ground_truth: Vec<[f64; 7]> = ep
         .actions
@@ -170,15 +184,67 @@ pub fn predict_step(
         .zip(&ground_truth)
         .map(|(p, t)| step_errors(p, t))
         .collect();
-    Ok(StepPrediction {
+    StepPrediction {
         episode: ep.name.clone(),
         step,
-        camera: camera.name.clone(),
+        camera: ep.cameras[cam].name.clone(),
         prediction,
         ground_truth,
         errors,
         camera_index: cam,
-    })
+    }
+}
+
+/// Runs the model on one step of an episode.
+pub fn predict_step(
+    predictor: &Predictor,
+    ep: &Episode,
+    step: usize,
+    settings: &RunSettings,
+    cancel: &AtomicBool,
+) -> anyhow::Result<StepPrediction> {
+    let input = StepInput::read(ep, step, settings)?;
+    let prediction = predictor
+        .predict(&input.request(ep, settings), cancel)
+        .with_context(|| format!("{} step {step}", ep.name))?;
+    Ok(against_truth(ep, step, input.camera_index, prediction))
+}
+
+/// Runs the model on several steps of one episode as one batch
+/// ([`Predictor::predict_batch`]); results in the order of `steps`, each failing alone.
+pub fn predict_steps(
+    predictor: &Predictor,
+    ep: &Episode,
+    steps: &[usize],
+    settings: &RunSettings,
+    cancel: &AtomicBool,
+) -> Vec<anyhow::Result<StepPrediction>> {
+    let inputs: Vec<anyhow::Result<StepInput>> = steps
+        .iter()
+        .map(|&s| StepInput::read(ep, s, settings).with_context(|| format!("{} step {s}", ep.name)))
+        .collect();
+    let ready: Vec<(usize, &StepInput)> = inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().ok().map(|x| (i, x)))
+        .collect();
+    let reqs: Vec<PredictRequest> = ready.iter().map(|(_, x)| x.request(ep, settings)).collect();
+    let mut predictions = predictor.predict_batch(&reqs, cancel).into_iter();
+    let mut out: Vec<anyhow::Result<StepPrediction>> = Vec::with_capacity(steps.len());
+    for (i, input) in inputs.into_iter().enumerate() {
+        let step = steps[i];
+        out.push(match input {
+            Err(e) => Err(e),
+            Ok(x) => match predictions.next() {
+                Some(Ok(p)) => Ok(against_truth(ep, step, x.camera_index, p)),
+                Some(Err(e)) => {
+                    Err(anyhow::Error::new(e).context(format!("{} step {step}", ep.name)))
+                }
+                None => Err(anyhow::anyhow!("{} step {step}: no prediction", ep.name)),
+            },
+        });
+    }
+    out
 }
 
 /// Which attention to show.

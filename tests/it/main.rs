@@ -31,6 +31,7 @@ mod model_loading;
 mod model_tiny;
 mod native;
 mod pillow_resize;
+mod predict_batch;
 mod render3d;
 mod rerun_export;
 mod scene_lines;
