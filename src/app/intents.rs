@@ -58,7 +58,18 @@ impl SpatialscopeApp {
                     self.worker.send(Command::OpenEpisode { dataset, episode });
                 }
             }
-            Intent::OpenStore(path) => self.worker.send(Command::OpenStore(path)),
+            Intent::OpenStore { path, slot } => self.worker.send(Command::OpenStore {
+                path,
+                slot: slot.min(1),
+                compare_with: (slot > 0).then(|| self.session.stores[0].clone()).flatten(),
+            }),
+            Intent::CloseStore(slot) => {
+                for s in slot.min(1)..2 {
+                    self.session.stores[s] = None;
+                }
+                self.session.comparison = None;
+                self.failures.selected = None;
+            }
             Intent::OpenPathPrompt => {
                 self.path_prompt = Some(crate::ui::path_prompt::PathPrompt {
                     purpose: crate::ui::path_prompt::PathPurpose::Open,

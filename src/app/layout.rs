@@ -85,7 +85,7 @@ impl SpatialscopeApp {
         intents.extend(crate::ui::failures_panel::failures_window(
             &ctx,
             &mut self.failures,
-            &self.session.datasets,
+            &self.session,
         ));
         let can_bookmark = self.session.episode.is_some() && self.bookmarks.loaded;
         intents.extend(crate::ui::bookmarks_panel::bookmarks_window(

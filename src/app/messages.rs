@@ -166,17 +166,23 @@ impl SpatialscopeApp {
                 self.distribution.result = Some((dataset, result));
             }
             WorkerMessage::StoreOpened {
-                path,
-                manifest,
-                rows,
+                slot,
+                store,
+                comparison,
             } => {
                 s.status.notice = Some(format!(
                     "evaluation store {}: {} steps",
-                    path.display(),
-                    rows.len()
+                    store.path.display(),
+                    store.rows.len()
                 ));
-                self.failures.selected = None;
-                self.failures.store = Some((path, manifest, rows));
+                if slot == 0 {
+                    self.failures.selected = None;
+                    s.stores = [Some(store), None];
+                    s.comparison = None;
+                } else if s.stores[0].is_some() {
+                    s.stores[1] = Some(store);
+                    s.comparison = comparison;
+                }
                 self.failures.open = true;
             }
             WorkerMessage::Doctor { dataset, result } => {

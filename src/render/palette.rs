@@ -27,6 +27,9 @@ pub fn dimension(d: usize) -> Rgb {
 
 /// The model's predictions: curves, chunk markers, the 3-D "worm".
 pub const PREDICTION: Rgb = [255, 80, 200];
+/// Predictions read from evaluation stores A and B (plots, the 3-D worms), beside the live
+/// prediction's magenta.
+pub const STORED: [Rgb; 2] = [[120, 235, 110], [60, 200, 255]];
 /// The recorded (ground-truth) action and the end-effector trajectory.
 pub const GROUND_TRUTH: Rgb = [245, 245, 245];
 /// The step's action (arrow in 3-D) and a decoded bin centre.

@@ -129,7 +129,7 @@ pub fn step_lines(
 }
 
 /// The predicted chunk as a polyline from `start`: cumulative translations (metres).
-pub fn chunk_worm(start: [f32; 3], chunk: &[[f64; 7]]) -> LineSet {
+pub fn chunk_worm(start: [f32; 3], chunk: &[[f64; 7]], color: [u8; 3]) -> LineSet {
     let mut pts = vec![start];
     let mut p = start;
     for a in chunk {
@@ -139,9 +139,9 @@ pub fn chunk_worm(start: [f32; 3], chunk: &[[f64; 7]]) -> LineSet {
         pts.push(p);
     }
     let mut b = LineBuilder::default();
-    b.polyline(&pts, colors::PREDICTION, 3.0);
+    b.polyline(&pts, color, 3.0);
     for w in pts.windows(2).skip(pts.len().saturating_sub(2)) {
-        b.arrow(w[0], w[1], colors::PREDICTION, 3.0);
+        b.arrow(w[0], w[1], color, 3.0);
     }
     b.build()
 }

@@ -98,16 +98,23 @@ pub fn chosen_cloud(
 
 /// The step's lines plus the predicted chunk as a worm from the end-effector, when the cloud
 /// is in the world frame and the end-effector position at `step` is known.
+/// `chunks`: (colour, chunk) pairs, the live prediction's and the stores'.
 pub fn lines_with_prediction(
     ep: &Episode,
     step: usize,
     base: &Arc<LineSet>,
     world_frame: bool,
-    chunk: Option<&[[f64; 7]]>,
+    chunks: &[(crate::render::palette::Rgb, &[[f64; 7]])],
 ) -> Arc<LineSet> {
     let start = lines::end_effector_track(ep).and_then(|(t, _)| t.get(step).copied());
-    match (world_frame, start, chunk) {
-        (true, Some(s), Some(c)) => Arc::new(base.merged(&lines::chunk_worm(s, c))),
+    match (world_frame, start) {
+        (true, Some(s)) if !chunks.is_empty() => {
+            let mut merged = (**base).clone();
+            for (color, c) in chunks {
+                merged = merged.merged(&lines::chunk_worm(s, c, *color));
+            }
+            Arc::new(merged)
+        }
         _ => base.clone(),
     }
 }

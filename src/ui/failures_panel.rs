@@ -2,14 +2,18 @@
 //! steps in a table sorted by the chosen metric (worst first), filterable by text and flags,
 //! with a histogram of that metric; a click opens the step's episode at that step (when the
 //! store's dataset is the one open) and shows the stored prediction beside its ground truth,
-//! without running the model.
-
-use std::sync::Arc;
+//! without running the model (the plots, the 3-D view and the model panel draw it too).
+//!
+//! A second store (B, another checkpoint on the same dataset) is compared with the first
+//! (A): each row shows both values, a summary says how often B is worse or better, and B's
+//! largest regressions are listed first, each a click away.
 
 use egui_plot::{Bar, BarChart, Plot};
 
 use super::Intent;
-use crate::pipeline::eval::{EvalRow, Manifest};
+use super::session::{STORE_NAMES, Session};
+use crate::pipeline::eval::compare::Comparison;
+use crate::pipeline::eval::{EvalRow, LoadedStore};
 use crate::worker::DatasetInfo;
 
 /// A metric the table sorts by: (label, value, whether larger is worse).
@@ -27,9 +31,9 @@ const METRICS: [Metric; 5] = [
 #[derive(Debug, Default)]
 pub struct FailuresState {
     pub open: bool,
-    /// The store folder typed or picked.
+    /// The store folders typed: A, and B to compare with A.
     pub path_text: String,
-    pub store: Option<(std::path::PathBuf, Manifest, Arc<Vec<EvalRow>>)>,
+    pub path_text_b: String,
     /// Index into [`METRICS`].
     pub metric: usize,
     pub filter: String,
@@ -110,8 +114,8 @@ fn histogram(ui: &mut egui::Ui, rows: &[EvalRow], metric: usize) {
         .show(ui, |p| p.bar_chart(BarChart::new(label, bars)));
 }
 
-fn chunk_table(ui: &mut egui::Ui, r: &EvalRow) {
-    egui::Grid::new("failure_chunk")
+fn chunk_table(ui: &mut egui::Ui, r: &EvalRow, name: &str) {
+    egui::Grid::new(("failure_chunk", name))
         .striped(true)
         .show(ui, |ui| {
             ui.strong("step");
@@ -120,7 +124,11 @@ fn chunk_table(ui: &mut egui::Ui, r: &EvalRow) {
             }
             ui.end_row();
             for k in 0..crate::pipeline::eval::row::CHUNK {
-                for (label, v) in [("predicted", &r.predicted), ("robot", &r.ground_truth)] {
+                let predicted = format!("{name} predicted");
+                for (label, v) in [
+                    (predicted.as_str(), &r.predicted),
+                    ("robot", &r.ground_truth),
+                ] {
                     ui.label(format!("+{k} {label}"));
                     for d in 0..7 {
                         let x = v[k * 7 + d];
@@ -135,7 +143,7 @@ fn chunk_table(ui: &mut egui::Ui, r: &EvalRow) {
             }
         });
     ui.label(format!(
-        "tokens {:?}\np {:?}",
+        "{name}: tokens {:?}\np {:?}",
         r.token_ids,
         r.token_probabilities
             .iter()
@@ -144,40 +152,160 @@ fn chunk_table(ui: &mut egui::Ui, r: &EvalRow) {
     ));
 }
 
+/// The stored prediction of a step (ids, probabilities, chunk against the robot's), as the
+/// model panel shows it when no live prediction exists.
+pub fn stored_prediction_ui(ui: &mut egui::Ui, slot: usize, store: &LoadedStore, r: &EvalRow) {
+    ui.label(
+        egui::RichText::new(format!(
+            "stored prediction, store {} {}",
+            STORE_NAMES[slot],
+            store.label()
+        ))
+        .color(super::theme::STORED[slot.min(1)]),
+    );
+    chunk_table(ui, r, STORE_NAMES[slot]);
+}
+
+/// A jump to a row's episode and step, marking the chunk's steps.
+fn jump(
+    datasets: &[DatasetInfo],
+    dataset: &str,
+    episode: u32,
+    step: u32,
+    len: u8,
+) -> Option<Intent> {
+    let d = datasets.iter().position(|d| d.name == dataset)?;
+    Some(Intent::JumpTo {
+        dataset: d,
+        episode: episode as usize,
+        step: Some(step as usize),
+        highlight: Some(super::Highlight {
+            // The chunk's steps that exist in the episode.
+            steps: Some((step as usize, step as usize + usize::from(len.max(1)) - 1)),
+            dims: Vec::new(),
+        }),
+    })
+}
+
+/// The two store slots: a path field and Open, or the open store and Close.
+fn store_rows(
+    ui: &mut egui::Ui,
+    state: &mut FailuresState,
+    session: &Session,
+    out: &mut Vec<Intent>,
+) {
+    for (slot, name) in STORE_NAMES.iter().enumerate() {
+        ui.horizontal(|ui| {
+            ui.label(if slot == 0 {
+                "store A"
+            } else {
+                "compare with B"
+            });
+            match &session.stores[slot] {
+                Some(s) => {
+                    ui.colored_label(
+                        super::theme::STORED[slot],
+                        format!("{} · {} steps", s.label(), s.rows.len()),
+                    );
+                    if ui.button(format!("Close {name}")).clicked() {
+                        out.push(Intent::CloseStore(slot));
+                    }
+                }
+                None => {
+                    let text = if slot == 0 {
+                        &mut state.path_text
+                    } else {
+                        &mut state.path_text_b
+                    };
+                    ui.add(
+                        egui::TextEdit::singleline(text)
+                            .hint_text("folder written by spatialscope eval --out")
+                            .desired_width(320.0),
+                    );
+                    let enabled = slot == 0 || session.stores[0].is_some();
+                    let label = if slot == 0 { "Open store" } else { "Open B" };
+                    if ui.add_enabled(enabled, egui::Button::new(label)).clicked()
+                        && !text.trim().is_empty()
+                    {
+                        out.push(Intent::OpenStore {
+                            path: text.trim().into(),
+                            slot,
+                        });
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// B against A for the chosen metric: the summary and B's largest regressions (clickable).
+fn comparison_ui(
+    ui: &mut egui::Ui,
+    c: &Comparison,
+    metric: usize,
+    datasets: &[DatasetInfo],
+    out: &mut Vec<Intent>,
+) {
+    let Some(m) = c.metrics.get(metric) else {
+        return;
+    };
+    let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+    ui.label(format!(
+        "B vs A on {} shared steps ({} only in A, {} only in B): mean A {} vs B {}; B worse on {}, better on {}",
+        m.steps,
+        c.only_in_a,
+        c.only_in_b,
+        fmt(m.mean_a),
+        fmt(m.mean_b),
+        m.b_worse,
+        m.b_better
+    ));
+    if m.most_worse.is_empty() {
+        return;
+    }
+    ui.label(egui::RichText::new("B's largest regressions").strong());
+    egui::ScrollArea::vertical()
+        .id_salt("regressions")
+        .max_height(110.0)
+        .show(ui, |ui| {
+            for d in &m.most_worse {
+                let text = format!(
+                    "+{:.4}  {} step {}  (A {:.4}, B {:.4})",
+                    d.worse_by, d.episode, d.step, d.a, d.b
+                );
+                if ui.selectable_label(false, text).clicked() {
+                    out.extend(jump(datasets, &d.dataset, d.episode_index, d.step, 4));
+                }
+            }
+        });
+}
+
 /// Draws the window.
 pub fn failures_window(
     ctx: &egui::Context,
     state: &mut FailuresState,
-    datasets: &[DatasetInfo],
+    session: &Session,
 ) -> Vec<Intent> {
     let mut intents = Vec::new();
     let mut open = state.open;
+    let datasets = &session.datasets;
     egui::Window::new("Failures")
         .open(&mut open)
-        .default_size([720.0, 560.0])
+        .default_size([760.0, 600.0])
         .vscroll(false)
         .show(ctx, |ui| {
-            ui.horizontal(|ui| {
-                ui.label("store");
-                ui.add(
-                    egui::TextEdit::singleline(&mut state.path_text)
-                        .hint_text("folder written by spatialscope eval --out")
-                        .desired_width(360.0),
-                );
-                if ui.button("Open store").clicked() && !state.path_text.trim().is_empty() {
-                    intents.push(Intent::OpenStore(state.path_text.trim().into()));
-                }
-            });
-            let Some((path, manifest, rows)) = &state.store else {
+            store_rows(ui, state, session, &mut intents);
+            let Some(store) = session.stores[0].as_ref() else {
                 ui.weak("Evaluate with `spatialscope eval --model DIR DATASET --out STORE`, then open the STORE folder here.");
                 return;
             };
+            let (manifest, rows) = (&store.manifest, &store.rows);
+            let b = session.stores[1].as_ref();
             ui.label(format!(
-                "{} · {} steps · {} · key {}",
-                path.display(),
-                rows.len(),
-                manifest.checkpoint_label,
-                manifest.settings.unnorm_key.as_deref().unwrap_or("per episode")
+                "{} · key {} · every {}",
+                manifest.dataset_path,
+                manifest.settings.unnorm_key.as_deref().unwrap_or("per episode"),
+                manifest.settings.every
             ));
             ui.horizontal_wrapped(|ui| {
                 egui::ComboBox::from_id_salt("failure_metric")
@@ -191,11 +319,14 @@ pub fn failures_window(
                 ui.checkbox(&mut state.only_flagged, "only malformed / low confidence");
             });
             histogram(ui, rows, state.metric);
+            if let Some(c) = &session.comparison {
+                comparison_ui(ui, c, state.metric, datasets, &mut intents);
+            }
             let key = (
                 state.metric,
                 state.filter.clone(),
                 state.only_flagged,
-                Arc::as_ptr(rows) as usize,
+                std::ptr::from_ref(rows.as_slice()).cast::<u8>() as usize,
             );
             if state.order.as_ref().is_none_or(|(k, _)| *k != key) {
                 let order = sorted_rows(rows, state.metric, &state.filter, state.only_flagged);
@@ -205,7 +336,7 @@ pub fn failures_window(
             let value = METRICS[state.metric].1;
             let line = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
             egui::ScrollArea::vertical()
-                .max_height(220.0)
+                .max_height(200.0)
                 .auto_shrink([false, false])
                 .show_rows(ui, line, order.len(), |ui, range| {
                     for &i in &order[range] {
@@ -216,36 +347,21 @@ pub fn failures_window(
                             (false, true) => " [low p]",
                             _ => "",
                         };
+                        let vs_b = b
+                            .and_then(|b| b.row_at(&r.dataset, r.episode_index as usize, r.step as usize))
+                            .map(|rb| format!(" (B {:.4})", value(rb)))
+                            .unwrap_or_default();
                         let text = format!(
-                            "{:>9.4}  {} step {}  {}{}",
+                            "{:>9.4}{vs_b}  {} step {}  {}{}",
                             value(r),
                             r.episode,
                             r.step,
                             r.instruction,
                             flags
                         );
-                        if ui
-                            .selectable_label(state.selected == Some(i), text)
-                            .clicked()
-                        {
+                        if ui.selectable_label(state.selected == Some(i), text).clicked() {
                             state.selected = Some(i);
-                            if let Some(d) = datasets.iter().position(|d| d.name == r.dataset) {
-                                intents.push(Intent::JumpTo {
-                                    dataset: d,
-                                    episode: r.episode_index as usize,
-                                    step: Some(r.step as usize),
-                                    highlight: Some(super::Highlight {
-                                        // The chunk's steps that exist in the episode.
-                                        steps: Some((
-                                            r.step as usize,
-                                            r.step as usize
-                                                + usize::from(r.ground_truth_len.max(1))
-                                                - 1,
-                                        )),
-                                        dims: Vec::new(),
-                                    }),
-                                });
-                            }
+                            intents.extend(jump(datasets, &r.dataset, r.episode_index, r.step, r.ground_truth_len));
                         }
                     }
                 });
@@ -257,7 +373,12 @@ pub fn failures_window(
                         r.dataset, manifest.dataset_path
                     ));
                 }
-                chunk_table(ui, r);
+                egui::ScrollArea::vertical().id_salt("failure_detail").show(ui, |ui| {
+                    chunk_table(ui, r, "A");
+                    if let Some(rb) = b.and_then(|b| b.row_at(&r.dataset, r.episode_index as usize, r.step as usize)) {
+                        chunk_table(ui, rb, "B");
+                    }
+                });
             }
         });
     state.open = open;

@@ -100,8 +100,10 @@ pub enum Intent {
     RemoveBookmark { root: String, index: usize },
     /// Export the bookmarks of the open datasets into a folder.
     ExportBookmarks(PathBuf),
-    /// Read an evaluation store.
-    OpenStore(PathBuf),
+    /// Read an evaluation store into slot 0 (A) or 1 (B, compared with A).
+    OpenStore { path: PathBuf, slot: usize },
+    /// Close the store in a slot (closing A closes B too).
+    CloseStore(usize),
     /// Run the dataset doctor on a dataset.
     RunDoctor { dataset: usize },
     /// Open an episode at a step (a doctor finding), marking what the finding is about.

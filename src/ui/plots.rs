@@ -121,22 +121,36 @@ impl PlotData {
     }
 }
 
-/// Model predictions drawn over the ground-truth actions, per action dimension: the chunk
-/// predicted at the current step (at steps s..s+3) and the first action of every chunk
-/// predicted so far (one point per predicted step).
+/// Model predictions drawn over the ground-truth actions: the live model's and each open
+/// evaluation store's, each in its colour.
 #[derive(Default)]
 pub struct PredictionOverlay {
+    pub series: Vec<OverlaySeries>,
+}
+
+/// One source of predictions, per action dimension: the chunk predicted at the current step
+/// (at steps s..s+3) and the first action of every chunk predicted (one point per step).
+pub struct OverlaySeries {
+    pub label: String,
+    pub color: egui::Color32,
     pub chunk: [Vec<PlotPoint>; 7],
     pub first_actions: [Vec<PlotPoint>; 7],
 }
 
-impl PredictionOverlay {
+impl OverlaySeries {
     /// From `(step, chunk)` pairs (chunk rows in dataset units), current step `step`.
-    pub fn build<'a>(
-        predictions: impl Iterator<Item = (usize, &'a [[f64; 7]])>,
+    pub fn build(
+        label: String,
+        color: egui::Color32,
+        predictions: impl Iterator<Item = (usize, Vec<[f64; 7]>)>,
         step: usize,
     ) -> Self {
-        let mut o = PredictionOverlay::default();
+        let mut o = OverlaySeries {
+            label,
+            color,
+            chunk: Default::default(),
+            first_actions: Default::default(),
+        };
         for (s, chunk) in predictions {
             if let Some(first) = chunk.first() {
                 for (series, v) in o.first_actions.iter_mut().zip(first) {
@@ -171,7 +185,7 @@ fn plot_series(
     s: &SeriesData,
     step: usize,
     link: egui::Id,
-    overlay: Option<(&[PlotPoint], &[PlotPoint])>,
+    overlay: &[(&OverlaySeries, usize)],
     highlight: Option<&super::Highlight>,
 ) -> Option<usize> {
     let mut clicked = None;
@@ -188,24 +202,31 @@ fn plot_series(
     }
     plot.show(ui, |p| {
         p.line(Line::new(&s.title, PlotPoints::Borrowed(&s.points)).color(s.color));
-        if let Some((chunk, firsts)) = overlay {
+        for (o, k) in overlay {
+            let (chunk, firsts) = (o.chunk[*k].as_slice(), o.first_actions[*k].as_slice());
             if firsts.len() > 1 {
                 p.line(
-                    Line::new("predicted (first of chunk)", PlotPoints::Borrowed(firsts))
-                        .color(theme::PREDICTION)
-                        .style(egui_plot::LineStyle::dashed_loose()),
+                    Line::new(
+                        format!("{} (first of chunk)", o.label),
+                        PlotPoints::Borrowed(firsts),
+                    )
+                    .color(o.color)
+                    .style(egui_plot::LineStyle::dashed_loose()),
                 );
             }
             if !chunk.is_empty() {
                 p.line(
-                    Line::new("predicted chunk", PlotPoints::Borrowed(chunk))
-                        .color(theme::PREDICTION)
+                    Line::new(format!("{} chunk", o.label), PlotPoints::Borrowed(chunk))
+                        .color(o.color)
                         .width(2.5),
                 );
                 p.points(
-                    egui_plot::Points::new("predicted chunk steps", PlotPoints::Borrowed(chunk))
-                        .color(theme::PREDICTION)
-                        .radius(3.0),
+                    egui_plot::Points::new(
+                        format!("{} chunk steps", o.label),
+                        PlotPoints::Borrowed(chunk),
+                    )
+                    .color(o.color)
+                    .radius(3.0),
                 );
             }
         }
@@ -248,10 +269,11 @@ fn block_ui(
     let mut clicked = None;
     ui.columns(columns, |cols| {
         for (k, s) in series.iter().enumerate() {
-            let o = overlay
+            let o: Vec<(&OverlaySeries, usize)> = overlay
                 .filter(|_| k < 7)
-                .map(|o| (o.chunk[k].as_slice(), o.first_actions[k].as_slice()));
-            if let Some(c) = plot_series(&mut cols[k % columns], s, step, link, o, highlight) {
+                .map(|o| o.series.iter().map(|s| (s, k)).collect())
+                .unwrap_or_default();
+            if let Some(c) = plot_series(&mut cols[k % columns], s, step, link, &o, highlight) {
                 clicked = Some(c);
             }
         }

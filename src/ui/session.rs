@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::grid_panel::StatsChoice;
-use super::plots::{PlotData, PredictionOverlay};
+use super::plots::{OverlaySeries, PlotData, PredictionOverlay};
 use super::settings::ViewSettings;
 use super::status::StatusState;
 use super::timeline::Timeline;
@@ -21,6 +21,9 @@ use crate::pipeline::{AttentionSelection, StepPrediction, attention_over_image};
 use crate::render::PointCloud;
 use crate::scene::{CloudDepth, DepthView};
 use crate::worker::{DatasetInfo, FrameBundle, ModelInfo, UserError};
+
+/// What the two store slots are called in the app.
+pub const STORE_NAMES: [&str; 2] = ["A", "B"];
 
 /// How the attention of the selected token is drawn (over the image and in 3-D).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,6 +117,11 @@ pub struct Session {
     pub highlight: Option<super::Highlight>,
     /// The step to show once the episode being opened arrives (a jump to a finding).
     pub pending_step: Option<usize>,
+    /// Evaluation stores: A, and B compared with it. Their predictions of the open episode
+    /// are drawn in the plots, the 3-D view and the model panel without running the model.
+    pub stores: [Option<Arc<crate::pipeline::eval::LoadedStore>>; 2],
+    /// B against A, computed on the worker when B opened.
+    pub comparison: Option<Arc<crate::pipeline::eval::compare::Comparison>>,
 }
 
 impl Session {
@@ -154,6 +162,8 @@ impl Session {
             doctor: None,
             highlight: None,
             pending_step: None,
+            stores: [None, None],
+            comparison: None,
         }
     }
 
@@ -197,18 +207,57 @@ impl Session {
         )
     }
 
-    /// Predicted curves for the action plots.
+    /// Predicted curves for the action plots: the live model's and each store's.
     pub fn prediction_overlay(&self) -> Option<PredictionOverlay> {
+        let mut series = Vec::new();
         let preds = &self.model.predictions;
-        if preds.is_empty() {
-            return None;
+        if !preds.is_empty() {
+            series.push(OverlaySeries::build(
+                "predicted".into(),
+                super::theme::PREDICTION,
+                preds
+                    .iter()
+                    .filter_map(|(s, p)| p.prediction.chunk.actions.clone().map(|a| (*s, a))),
+                self.timeline.step,
+            ));
         }
-        Some(PredictionOverlay::build(
-            preds
-                .iter()
-                .filter_map(|(s, p)| p.prediction.chunk.actions.as_deref().map(|a| (*s, a))),
-            self.timeline.step,
-        ))
+        if let Some((name, e)) = self.open_episode_key() {
+            for (slot, store) in self.stores.iter().enumerate() {
+                let Some(store) = store else { continue };
+                let rows: Vec<(usize, Vec<[f64; 7]>)> = store
+                    .episode_rows(name, e)
+                    .map(|r| (r.step as usize, r.predicted_actions()))
+                    .collect();
+                if !rows.is_empty() {
+                    series.push(OverlaySeries::build(
+                        format!("{} {}", STORE_NAMES[slot], store.label()),
+                        super::theme::STORED[slot],
+                        rows.into_iter(),
+                        self.timeline.step,
+                    ));
+                }
+            }
+        }
+        (!series.is_empty()).then_some(PredictionOverlay { series })
+    }
+
+    /// The open episode's dataset name and index, once it has arrived.
+    fn open_episode_key(&self) -> Option<(&str, usize)> {
+        self.episode.as_ref()?;
+        let (d, e) = self.selected?;
+        Some((self.datasets.get(d)?.name.as_str(), e))
+    }
+
+    /// The stores' rows of the open episode at `step`: (slot, row).
+    pub fn stored_rows_at(&self, step: usize) -> Vec<(usize, &crate::pipeline::eval::EvalRow)> {
+        let Some((name, e)) = self.open_episode_key() else {
+            return Vec::new();
+        };
+        self.stores
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.as_ref()?.row_at(name, e, step)?)))
+            .collect()
     }
 
     /// The model's first predicted bins at the current step, when its grid has the bin

@@ -43,3 +43,5 @@ pub const DECLARED_STATS: Color32 = rgb(palette::DECLARED_STATS);
 
 /// Model predictions (curves, chunk markers) against the white/dimension-coloured truth.
 pub const PREDICTION: Color32 = rgb(palette::PREDICTION);
+/// Predictions of evaluation stores A and B.
+pub const STORED: [Color32; 2] = [rgb(palette::STORED[0]), rgb(palette::STORED[1])];

@@ -13,12 +13,16 @@ use crate::render::{
 };
 use crate::scene::SceneOptions;
 
+/// What the merged lines were built for: (lines version, step, the live prediction's
+/// address, each store's row address).
+type LinesKey = (u64, usize, usize, [usize; 2]);
+
 /// The 3-D view as a dock panel: its view state and the step's lines with the predicted
 /// worm (rebuilt only when the lines, the step or the prediction change).
 #[derive(Default)]
 pub struct View3dPanel {
     pub state: View3dState,
-    lines_cache: Option<((u64, usize, usize), Arc<LineSet>)>,
+    lines_cache: Option<(LinesKey, Arc<LineSet>)>,
 }
 
 impl View3dPanel {
@@ -49,25 +53,41 @@ impl View3dPanel {
         let world = scene.is_some_and(|s| s.cloud.world_frame);
         let step = session.step();
         let pred = session.prediction().cloned();
+        let stored = session.stored_rows_at(step);
         let key = (
             base.version,
             step,
             pred.as_ref().map_or(0, |p| Arc::as_ptr(p) as usize),
+            {
+                let mut rows = [0usize; 2];
+                for (slot, r) in &stored {
+                    rows[*slot] = std::ptr::from_ref(*r) as usize;
+                }
+                rows
+            },
         );
         if let Some((k, lines)) = &self.lines_cache
             && *k == key
         {
             return lines.clone();
         }
+        let stored_chunks: Vec<(usize, Vec<[f64; 7]>)> = stored
+            .iter()
+            .map(|(slot, r)| (*slot, r.predicted_actions()))
+            .collect();
+        let mut chunks: Vec<(crate::render::palette::Rgb, &[[f64; 7]])> = stored_chunks
+            .iter()
+            .filter(|(_, c)| !c.is_empty())
+            .map(|(slot, c)| (crate::render::palette::STORED[*slot], c.as_slice()))
+            .collect();
+        if let Some(a) = pred
+            .as_ref()
+            .and_then(|p| p.prediction.chunk.actions.as_deref())
+        {
+            chunks.push((crate::render::palette::PREDICTION, a));
+        }
         let merged = match &session.episode {
-            Some(ep) => crate::scene::step::lines_with_prediction(
-                ep,
-                step,
-                &base,
-                world,
-                pred.as_ref()
-                    .and_then(|p| p.prediction.chunk.actions.as_deref()),
-            ),
+            Some(ep) => crate::scene::step::lines_with_prediction(ep, step, &base, world, &chunks),
             None => base,
         };
         self.lines_cache = Some((key, merged.clone()));

@@ -230,12 +230,24 @@ impl Worker {
                     })),
                 }
             }
-            Command::OpenStore(path) => match crate::pipeline::eval::read_store(&path) {
-                Ok((manifest, rows)) => self.send(WorkerMessage::StoreOpened {
-                    path,
-                    manifest,
-                    rows: Arc::new(rows),
-                }),
+            Command::OpenStore {
+                path,
+                slot,
+                compare_with,
+            } => match crate::pipeline::eval::LoadedStore::read(&path) {
+                Ok(store) => {
+                    let comparison = compare_with.map(|a| {
+                        Arc::new(crate::pipeline::eval::compare::compare(
+                            (&a.manifest, &a.rows),
+                            (&store.manifest, &store.rows),
+                        ))
+                    });
+                    self.send(WorkerMessage::StoreOpened {
+                        slot,
+                        store: Arc::new(store),
+                        comparison,
+                    });
+                }
                 Err(e) => self.send(WorkerMessage::Error(UserError {
                     file: Some(path),
                     message: format!("evaluation store: {e:#}"),

@@ -62,8 +62,13 @@ pub enum Command {
         dir: PathBuf,
         list: Vec<crate::util::bookmarks::Bookmark>,
     },
-    /// Read an evaluation store (`spatialscope eval`'s folder).
-    OpenStore(PathBuf),
+    /// Read an evaluation store (`spatialscope eval`'s folder) into slot 0 (A) or 1 (B, the
+    /// one compared with `compare_with`, A, when given).
+    OpenStore {
+        path: PathBuf,
+        slot: usize,
+        compare_with: Option<Arc<crate::pipeline::eval::LoadedStore>>,
+    },
     /// Run the dataset doctor over a dataset (background, with progress; `Cancel` stops it).
     RunDoctor {
         dataset: usize,
@@ -189,11 +194,11 @@ pub enum WorkerMessage {
         file: PathBuf,
         result: Result<crate::util::bookmarks::Bookmarks, String>,
     },
-    /// An evaluation store read from `path`.
+    /// An evaluation store read into `slot`, with its comparison against A when it is B.
     StoreOpened {
-        path: PathBuf,
-        manifest: crate::pipeline::eval::Manifest,
-        rows: Arc<Vec<crate::pipeline::eval::EvalRow>>,
+        slot: usize,
+        store: Arc<crate::pipeline::eval::LoadedStore>,
+        comparison: Option<Arc<crate::pipeline::eval::compare::Comparison>>,
     },
     /// The doctor's findings on `dataset`.
     Doctor {

@@ -58,3 +58,47 @@ fn the_grid_wedge_holds_the_action() {
     }
     assert!(checked > 10, "{checked} unclipped steps checked");
 }
+
+/// The live prediction's and each store's chunk are drawn as worms from the end-effector,
+/// each in its colour, ending where the chunk's summed translations end.
+#[test]
+fn predicted_and_stored_chunks_are_worms_in_their_colours() {
+    use spatialscope::render::LineSet;
+    use spatialscope::render::palette::{PREDICTION, STORED};
+    use spatialscope::scene::step::lines_with_prediction;
+    let c = open_path(&common::native_dir()).unwrap();
+    let ep = c.datasets[0]
+        .open_episode(0, &Arc::new(FrameCache::default()))
+        .unwrap();
+    let (track, _) = end_effector_track(&ep).unwrap();
+    let base = Arc::new(LineSet::default());
+    let a = [[0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]; 4];
+    let b = [[0.0, 0.0, -0.02, 0.0, 0.0, 0.0, 0.0]; 2];
+    let chunks: [(_, &[[f64; 7]]); 2] = [(STORED[1], &b), (PREDICTION, &a)];
+    let lines = lines_with_prediction(&ep, 3, &base, true, &chunks);
+    let rgba = |c: [u8; 3]| u32::from_le_bytes([c[0], c[1], c[2], 255]);
+    for (color, chunk) in chunks {
+        let segs: Vec<_> = lines
+            .segments
+            .iter()
+            .filter(|s| s.rgba == rgba(color))
+            .collect();
+        assert!(!segs.is_empty(), "a worm in {color:?}");
+        // The polyline starts at the end-effector and reaches the summed translations.
+        let start = track[3];
+        let end: Vec<f32> = (0..3)
+            .map(|i| start[i] + chunk.iter().map(|a| a[i] as f32).sum::<f32>())
+            .collect();
+        assert!(segs.iter().any(|s| s.a == start));
+        assert!(
+            segs.iter()
+                .any(|s| (0..3).all(|i| (s.b[i] - end[i]).abs() < 1e-6))
+        );
+    }
+    // Not in the world frame: nothing is added.
+    assert!(
+        lines_with_prediction(&ep, 3, &base, false, &chunks)
+            .segments
+            .is_empty()
+    );
+}

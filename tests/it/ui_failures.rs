@@ -1,7 +1,9 @@
 //! The Failures window (egui_kittest, real worker): an evaluation store made by
 //! `spatialscope eval` is read on the worker, its steps listed worst first, and a click opens
-//! the step's episode at that step.
+//! the step's episode at that step, where the stored prediction is drawn (plots, 3-D view,
+//! model panel) without running the model. A second store (B) is compared with it.
 
+use std::path::Path;
 use std::time::Duration;
 
 use egui_kittest::kittest::Queryable;
@@ -9,15 +11,13 @@ use egui_kittest::kittest::Queryable;
 use crate::common;
 use crate::common::app::{app_harness, run_until};
 
-#[test]
-fn an_evaluation_store_lists_steps_worst_first_and_jumps_to_them() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
+fn eval(store: &Path, extra: &[&str]) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_spatialscope"))
         .arg("eval")
         .arg(common::bridge_dir())
         .args(["--episodes", "1-2", "--every", "4", "--out"])
-        .arg(&store)
+        .arg(store)
+        .args(extra)
         .output()
         .unwrap();
     assert!(
@@ -25,6 +25,15 @@ fn an_evaluation_store_lists_steps_worst_first_and_jumps_to_them() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn an_evaluation_store_lists_steps_worst_first_and_jumps_to_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, store_b) = (tmp.path().join("store"), tmp.path().join("store_b"));
+    eval(&store, &[]);
+    // B: the same tokens decoded with another key, so every metric moves.
+    eval(&store_b, &["--unnorm-key", "fractal20220817_data/0.1.0"]);
 
     let mut h = app_harness(common::bridge_dir());
     let t = Duration::from_secs(60);
@@ -34,13 +43,14 @@ fn an_evaluation_store_lists_steps_worst_first_and_jumps_to_them() {
     h.run_steps(3);
     h.get_by_label("Open store").click();
     assert!(
-        run_until(&mut h, t, |a| a.failures.store.is_some()),
+        run_until(&mut h, t, |a| a.session.stores[0].is_some()),
         "store read"
     );
     h.run_steps(3);
-    let rows = h.state().failures.store.as_ref().unwrap().2.clone();
+    let a_store = h.state().session.stores[0].clone().unwrap();
+    let rows = &a_store.rows;
     assert_eq!(rows.len(), 6);
-    let order = spatialscope::ui::failures_panel::sorted_rows(&rows, 0, "", false);
+    let order = spatialscope::ui::failures_panel::sorted_rows(rows, 0, "", false);
     let worst = &rows[order[0]];
     assert!(
         order
@@ -53,9 +63,80 @@ fn an_evaluation_store_lists_steps_worst_first_and_jumps_to_them() {
     assert!(
         run_until(&mut h, t, |a| a.session.selected
             == Some((0, worst.episode_index as usize))
-            && a.session.timeline.step == worst.step as usize),
+            && a.session.timeline.step == worst.step as usize
+            && a.session.episode.is_some()),
         "jump to {label}"
     );
+    h.run_steps(3);
+    // There, with no model run: the stored chunk in the plots and the model panel.
+    {
+        let s = &h.state().session;
+        assert!(s.model.predictions.is_empty());
+        let at = s.stored_rows_at(worst.step as usize);
+        assert_eq!(at.len(), 1);
+        assert_eq!(at[0].1.token_ids, worst.token_ids);
+        let overlay = s
+            .prediction_overlay()
+            .expect("stored predictions are plotted");
+        assert_eq!(overlay.series.len(), 1);
+        let chunk_x: Vec<f64> = overlay.series[0].chunk[0].iter().map(|p| p.x).collect();
+        let n = worst.predicted_actions().len();
+        let want: Vec<f64> = (0..n).map(|k| (worst.step as usize + k) as f64).collect();
+        assert_eq!(chunk_x, want, "the stored chunk at steps s..s+{n}");
+        let firsts = &overlay.series[0].first_actions[0];
+        let in_episode = rows
+            .iter()
+            .filter(|r| r.episode_index == worst.episode_index && !r.predicted_actions().is_empty())
+            .count();
+        assert_eq!(firsts.len(), in_episode);
+    }
+    h.get_by_label("Model").click();
+    h.run_steps(3);
+    assert!(
+        h.query_by_label_contains("stored prediction, store A")
+            .is_some(),
+        "the model panel shows the stored prediction"
+    );
+
+    // B, compared with A: both values per row, the summary and B's regressions.
+    h.state_mut().failures.path_text_b = store_b.display().to_string();
+    h.run_steps(2);
+    h.get_by_label("Open B").click();
+    assert!(
+        run_until(&mut h, t, |a| a.session.comparison.is_some()),
+        "B read and compared"
+    );
+    h.run_steps(3);
+    let c = h.state().session.comparison.clone().unwrap();
+    assert_eq!(c.shared_steps, 6);
+    assert!(
+        h.query_by_label_contains("B vs A on 6 shared steps")
+            .is_some()
+    );
+    assert!(h.query_all_by_label_contains("(B ").count() >= 6);
+    assert_eq!(
+        h.state().session.stored_rows_at(worst.step as usize).len(),
+        2
+    );
+    assert_eq!(
+        h.state().session.prediction_overlay().unwrap().series.len(),
+        2
+    );
+    if let Some(first) = c.metrics[0].most_worse.first() {
+        let label = format!("{} step {}  (A", first.episode, first.step);
+        h.get_by_label_contains(&label).click();
+        assert!(
+            run_until(&mut h, t, |a| a.session.timeline.step
+                == first.step as usize
+                && a.session.selected == Some((0, first.episode_index as usize))),
+            "jump to B's regression {label}"
+        );
+    }
+    // Closing A closes B.
+    h.get_by_label("Close A").click();
+    h.run_steps(2);
+    assert!(h.state().session.stores.iter().all(Option::is_none));
+
     // A folder that is no store is an error in the status bar; the app keeps working.
     h.state_mut().failures.path_text = tmp.path().display().to_string();
     h.run_steps(2);

@@ -6,16 +6,19 @@
 //! - [`store`]: the store folder (`store.json`, `steps.parquet` written in parts as rows
 //!   come, merged at the end), resumable and refusing another checkpoint's or settings' rows;
 //! - [`summary`]: `summary.json`, aggregates and the worst steps;
+//! - [`loaded`]: a store read whole and indexed by episode and step, for the app;
 //! - [`compare`]: two stores of the same dataset, step by step (B's regressions first).
 //!
 //! The command line (`spatialscope eval`) drives the loop: it picks the steps, skips those
 //! already stored, runs [`crate::pipeline::predict_step`] on each and pushes rows.
 
 pub mod compare;
+pub mod loaded;
 pub mod row;
 pub mod store;
 pub mod summary;
 
+pub use loaded::LoadedStore;
 pub use row::EvalRow;
 pub use store::{EvalSettings, Manifest, StoreWriter, read_store};
 

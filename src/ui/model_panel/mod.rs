@@ -352,8 +352,16 @@ fn model_panel_ui(
     if let Some(e) = model.failures.get(&step) {
         ui.colored_label(theme::ERROR_TEXT, &e.message);
     }
+    // Predictions read from evaluation stores: shown without running the model.
+    let stored = session.stored_rows_at(step);
+    for (slot, r) in &stored {
+        if let Some(store) = &session.stores[*slot] {
+            crate::ui::failures_panel::stored_prediction_ui(ui, *slot, store, r);
+            ui.separator();
+        }
+    }
     let Some(p) = model.predictions.get(&step).cloned() else {
-        if model.info.is_some() && !model.failures.contains_key(&step) {
+        if model.info.is_some() && !model.failures.contains_key(&step) && stored.is_empty() {
             ui.weak(format!("no prediction for step {step} yet"));
         }
         return out;
