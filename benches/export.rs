@@ -36,6 +36,7 @@ fn bench(c: &mut Criterion) {
                 raw_images: raw,
                 ego3d: true,
                 predictions: Predictions::None,
+                steps: None,
             };
             let cancel = AtomicBool::new(false);
             g.bench_function(&label, |b| {

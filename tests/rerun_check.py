@@ -34,17 +34,20 @@ def main():
                 fail(f"missing column {name}; have {sorted(c for c in cols if c.startswith('/'))}")
             return t.column(name).to_pylist()
 
-        n = exp["num_steps"]
+        # The steps logged: every step, or only those listed (a bookmarks export).
+        wanted = exp.get("only_steps", list(range(exp["num_steps"])))
+        n = len(wanted)
         steps = t.column("step").to_pylist()
-        if sorted(steps) != list(range(n)):
-            fail(f"step timeline has {len(steps)} rows {steps[:5]}..., expected 0..{n}")
+        if sorted(steps) != wanted:
+            fail(f"step timeline has {len(steps)} rows {steps[:5]}..., expected {wanted[:5]}...")
+        # order[s]: the table row of the s-th logged step.
         order = sorted(range(len(steps)), key=lambda i: steps[i])
 
         for d, name in enumerate(["dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper"]):
             values = col(f"/actions/{name}:Scalars:scalars")
             for s in range(n):
                 got = values[order[s]]
-                want = exp["actions"][s][d]
+                want = exp["actions"][wanted[s]][d]
                 if got is None or abs(got[0] - want) > 1e-6:
                     fail(f"actions/{name} at step {s}: {got} vs {want}")
 
@@ -63,7 +66,7 @@ def main():
             media = col(f"/world/cameras/{cam['name']}/image/rgb:EncodedImage:media_type")[order[0]]
             if media != [cam["media_type"]]:
                 fail(f"{cam['name']}: media type {media} vs {cam['media_type']}")
-            if "depth_probe" in cam:
+            if "depth_probe" in cam and "only_steps" not in exp:
                 probe = cam["depth_probe"]
                 buf = col(f"/world/cameras/{cam['name']}/image/depth:DepthImage:buffer")[order[probe["step"]]]
                 raw = bytes(buf[0])
@@ -86,7 +89,7 @@ def main():
             if tt.num_rows != n:
                 fail(f"time timeline has {tt.num_rows} rows for {n} steps")
             last = max(tt.column("time").to_pylist())
-            want = (n - 1) / exp["fps"]
+            want = wanted[-1] / exp["fps"]
             if abs(last.total_seconds() - want) > 1e-6:
                 fail(f"time of the last step {last} vs {want} s")
 
@@ -101,6 +104,22 @@ def main():
             col("/predictions/dx:Scalars:scalars")
             col("/predictions/attention:Image:buffer")
             col("/predictions/estimated_depth:DepthImage:buffer")
+        if exp.get("stored"):
+            # An evaluation store's rows: tokens and the first action at exactly their steps.
+            toks = col("/predictions/tokens:TextLog:text")
+            dx = col("/predictions/dx:Scalars:scalars")
+            by_step = {r["step"]: r for r in exp["stored"]}
+            for s in range(n):
+                row = order[s]
+                r = by_step.get(wanted[s])
+                if r is None:
+                    if toks[row]:
+                        fail(f"a stored prediction at step {wanted[s]}, which the store lacks")
+                    continue
+                if toks[row] != [r["tokens"]]:
+                    fail(f"stored tokens at step {wanted[s]}: {toks[row]} vs {r['tokens']}")
+                if r["dx"] is not None and (not dx[row] or abs(dx[row][0] - r["dx"]) > 1e-6):
+                    fail(f"stored dx at step {wanted[s]}: {dx[row]} vs {r['dx']}")
     print(f"rerun_check: OK ({n} steps, {len(exp['cameras'])} cameras)")
 
 

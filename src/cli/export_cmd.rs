@@ -30,8 +30,12 @@ pub struct ExportArgs {
     #[arg(long)]
     pub all: bool,
     /// Run this checkpoint on every step and log its predictions.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "store")]
     pub model: Option<PathBuf>,
+    /// Log the predictions of an evaluation store (`spatialscope eval --out`) instead of
+    /// running a model: the stored chunks and token ids of the steps it evaluated.
+    #[arg(long)]
+    pub store: Option<PathBuf>,
     /// Statistics key for the predictions (default: the episode's dataset key).
     #[arg(long)]
     pub unnorm_key: Option<String>,
@@ -59,6 +63,13 @@ pub fn run(a: &ExportArgs) -> anyhow::Result<String> {
         Some(dir) => Some(
             Predictor::load(dir, &candle_core::Device::Cpu, candle_core::DType::F32)
                 .with_context(|| format!("cannot load the checkpoint {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let store = match &a.store {
+        Some(dir) => Some(
+            crate::pipeline::eval::LoadedStore::read(dir)
+                .with_context(|| format!("cannot read the evaluation store {}", dir.display()))?,
         ),
         None => None,
     };
@@ -96,15 +107,16 @@ pub fn run(a: &ExportArgs) -> anyhow::Result<String> {
                     _ => bail!("no checkpoint"),
                 }
             };
-            let predictions = if predictor.is_some() {
-                Predictions::PerStep(&run)
-            } else {
-                Predictions::None
+            let predictions = match (&predictor, &store) {
+                (Some(_), _) => Predictions::PerStep(&run),
+                (None, Some(s)) => Predictions::Stored(s, &ds.name, i),
+                (None, None) => Predictions::None,
             };
             let opts = ExportOptions {
                 raw_images: a.raw_images,
                 ego3d: !a.no_ego3d,
                 predictions,
+                steps: None,
             };
             let t0 = Instant::now();
             let mut progress = |done: usize, total: usize| {

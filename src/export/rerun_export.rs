@@ -28,6 +28,8 @@ pub struct ExportOptions<'a> {
     pub ego3d: bool,
     /// Predictions to log.
     pub predictions: Predictions<'a>,
+    /// Only these steps (bookmarked ones); `None`: every step.
+    pub steps: Option<&'a std::collections::BTreeSet<usize>>,
 }
 
 /// Where a recording's predictions come from.
@@ -39,6 +41,9 @@ pub enum Predictions<'a> {
     PerStep(&'a dyn Fn(usize) -> anyhow::Result<StepPrediction>),
     /// Those already computed (the app's model panel), by step.
     Computed(&'a std::collections::BTreeMap<usize, std::sync::Arc<StepPrediction>>),
+    /// An evaluation store's rows of this episode (dataset name, episode index in it): the
+    /// stored chunk and token ids with their probabilities, no model run.
+    Stored(&'a crate::pipeline::eval::LoadedStore, &'a str, usize),
 }
 
 /// What was written.
@@ -266,6 +271,9 @@ pub fn export_episode(
         if cancel.load(Ordering::Relaxed) {
             bail!("cancelled after {step} of {n} steps");
         }
+        if o.steps.is_some_and(|s| !s.contains(&step)) {
+            continue;
+        }
         set_time(rec, ep, step);
         log_step_frames(rec, ep, step, o, &mut report)?;
         log_actions(rec, ep, step, track.as_deref())?;
@@ -283,6 +291,13 @@ pub fn export_episode(
             Predictions::Computed(map) => map
                 .get(&step)
                 .map(|p| std::borrow::Cow::Borrowed(p.as_ref())),
+            Predictions::Stored(store, dataset, episode) => {
+                if let Some(r) = store.row_at(dataset, *episode, step) {
+                    log_stored(rec, r, step, track.as_deref())?;
+                    report.predictions += 1;
+                }
+                None
+            }
         };
         if let Some(sp) = predicted {
             log_prediction(rec, &sp.prediction, step, track.as_deref())?;
@@ -294,6 +309,66 @@ pub fn export_episode(
     Ok(report)
 }
 
+/// A predicted chunk: its first action as scalars, the chunk as arrows from the
+/// end-effector.
+fn log_chunk(
+    rec: &RecordingStream,
+    chunk: &[[f64; 7]],
+    step: usize,
+    track: Option<&[[f32; 3]]>,
+) -> anyhow::Result<()> {
+    if let Some(first) = chunk.first() {
+        for (d, v) in first.iter().enumerate() {
+            rec.log(paths::predicted(d), &rerun::Scalars::single(*v))?;
+        }
+    }
+    if let Some(start) = track.and_then(|t| t.get(step))
+        && !chunk.is_empty()
+    {
+        let mut origin = *start;
+        let (mut origins, mut vectors) = (Vec::new(), Vec::new());
+        for a in chunk {
+            let v = [a[0] as f32, a[1] as f32, a[2] as f32];
+            origins.push(origin);
+            vectors.push(v);
+            origin = [origin[0] + v[0], origin[1] + v[1], origin[2] + v[2]];
+        }
+        rec.log(
+            paths::PREDICTED_CHUNK,
+            &rerun::Arrows3D::from_vectors(vectors).with_origins(origins),
+        )?;
+    }
+    Ok(())
+}
+
+/// A stored prediction (an evaluation store's row): chunk, token ids with probabilities
+/// and flags.
+fn log_stored(
+    rec: &RecordingStream,
+    r: &crate::pipeline::eval::EvalRow,
+    step: usize,
+    track: Option<&[[f32; 3]]>,
+) -> anyhow::Result<()> {
+    log_chunk(rec, &r.predicted_actions(), step, track)?;
+    let mut text = r
+        .token_ids
+        .iter()
+        .zip(&r.token_probabilities)
+        .map(|(id, p)| format!("{id} ({p:.2})"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for (flag, what) in [
+        (r.malformed, "malformed"),
+        (r.low_confidence, "low confidence"),
+    ] {
+        if flag {
+            text.push_str(&format!(" | {what}"));
+        }
+    }
+    rec.log(paths::TOKENS, &rerun::TextLog::new(text))?;
+    Ok(())
+}
+
 fn log_prediction(
     rec: &RecordingStream,
     p: &crate::model::Prediction,
@@ -301,25 +376,7 @@ fn log_prediction(
     track: Option<&[[f32; 3]]>,
 ) -> anyhow::Result<()> {
     if let Some(chunk) = &p.chunk.actions {
-        if let Some(first) = chunk.first() {
-            for (d, v) in first.iter().enumerate() {
-                rec.log(paths::predicted(d), &rerun::Scalars::single(*v))?;
-            }
-        }
-        if let Some(start) = track.and_then(|t| t.get(step)) {
-            let mut origin = *start;
-            let (mut origins, mut vectors) = (Vec::new(), Vec::new());
-            for a in chunk {
-                let v = [a[0] as f32, a[1] as f32, a[2] as f32];
-                origins.push(origin);
-                vectors.push(v);
-                origin = [origin[0] + v[0], origin[1] + v[1], origin[2] + v[2]];
-            }
-            rec.log(
-                paths::PREDICTED_CHUNK,
-                &rerun::Arrows3D::from_vectors(vectors).with_origins(origins),
-            )?;
-        }
+        log_chunk(rec, chunk, step, track)?;
     }
     let text = p
         .tokens

@@ -97,6 +97,7 @@ fn run_recording(
         } else {
             Predictions::Computed(predictions)
         },
+        steps: None,
     };
     let task = format!("exporting {} to Rerun", ep.name);
     let mut progress = |done: usize, total: usize| {
@@ -188,4 +189,65 @@ pub fn spawn_png(req: PngRequest, tx: Sender<WorkerMessage>, wake: Wake) {
     if let Err(e) = thread {
         log::error!("cannot start the PNG thread: {e}");
     }
+}
+
+/// The bookmarked steps as Rerun recordings: one `bookmarks_rrd/<episode>.rrd` per
+/// bookmarked episode of the open datasets, holding only its bookmarked steps (frames,
+/// actions, cameras), each step at its own index on the `step` timeline. Returns how many
+/// recordings were written; bookmarks of datasets that are not open are skipped.
+#[cfg(feature = "export")]
+pub fn bookmark_recordings(
+    collection: &crate::episode::Collection,
+    cache: &Arc<crate::episode::FrameCache>,
+    list: &[crate::util::bookmarks::Bookmark],
+    dir: &std::path::Path,
+) -> anyhow::Result<usize> {
+    use std::collections::BTreeSet;
+
+    use crate::export::rerun_export::{ExportOptions, Predictions, export_to_file};
+    let mut by_episode: BTreeMap<(&str, usize), BTreeSet<usize>> = BTreeMap::new();
+    for b in list {
+        by_episode
+            .entry((b.dataset.as_str(), b.episode_index))
+            .or_default()
+            .insert(b.step);
+    }
+    let mut written = 0;
+    for ((dataset, episode), steps) in by_episode {
+        let Some(d) = collection.datasets.iter().find(|d| d.name == dataset) else {
+            continue;
+        };
+        if episode >= d.len() {
+            continue;
+        }
+        let ep = d.open_episode(episode, cache)?;
+        let steps: BTreeSet<usize> = steps.into_iter().filter(|&s| s < ep.num_steps()).collect();
+        if steps.is_empty() {
+            continue;
+        }
+        let opts = ExportOptions {
+            raw_images: false,
+            ego3d: true,
+            predictions: Predictions::None,
+            steps: Some(&steps),
+        };
+        let file = dir.join("bookmarks_rrd").join(format!(
+            "{}.rrd",
+            crate::export::rerun_paths::segment(&format!("{dataset}_{}", ep.name))
+        ));
+        export_to_file(&file, &ep, &opts, &mut |_, _| {}, &AtomicBool::new(false))?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Without the `export` feature no recording is written.
+#[cfg(not(feature = "export"))]
+pub fn bookmark_recordings(
+    _collection: &crate::episode::Collection,
+    _cache: &Arc<crate::episode::FrameCache>,
+    _list: &[crate::util::bookmarks::Bookmark],
+    _dir: &std::path::Path,
+) -> anyhow::Result<usize> {
+    Ok(0)
 }

@@ -200,7 +200,7 @@ impl Worker {
                 if self.refuse_dataset_path(Some(&dir)) {
                     return;
                 }
-                let write = || -> anyhow::Result<()> {
+                let write = || -> anyhow::Result<usize> {
                     use crate::util::bookmarks as bm;
                     std::fs::create_dir_all(&dir)?;
                     for (name, text) in [
@@ -216,11 +216,14 @@ impl Worker {
                             Ok(std::fs::write(tmp, &text)?)
                         })?;
                     }
-                    Ok(())
+                    match &self.collection {
+                        Some(c) => super::export::bookmark_recordings(c, &self.cache, &list, &dir),
+                        None => Ok(0),
+                    }
                 };
                 match write() {
-                    Ok(()) => self.send(WorkerMessage::Exported(format!(
-                        "{} bookmarks written to {} (csv, json, LeRobot episode list)",
+                    Ok(rrd) => self.send(WorkerMessage::Exported(format!(
+                        "{} bookmarks written to {} (csv, json, LeRobot episode list, {rrd} Rerun recordings of the bookmarked steps)",
                         list.len(),
                         dir.display()
                     ))),

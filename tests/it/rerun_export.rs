@@ -206,6 +206,127 @@ fn predictions_are_exported_with_the_model() {
     }
 }
 
+/// `export --store`: the store's chunks and token ids at exactly the evaluated steps, read
+/// back with the Rerun SDK; no model runs.
+#[test]
+fn an_evaluation_store_is_exported_without_a_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let o = bin()
+        .arg("eval")
+        .arg(common::native_dir())
+        .args([
+            "--episodes",
+            "0",
+            "--every",
+            "9",
+            "--unnorm-key",
+            "bridge_orig/1.0.0",
+        ])
+        .arg("--out")
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rrd = tmp.path().join("stored.rrd");
+    let report = export(
+        &common::native_dir(),
+        &rrd,
+        &["--store", store.to_str().unwrap()],
+    );
+    let (_, rows) = spatialscope::pipeline::eval::read_store(&store).unwrap();
+    assert_eq!(rows.len(), 6);
+    assert_eq!(report["report"]["predictions"], 6);
+    // --model and --store together are refused.
+    let both = bin()
+        .arg("export")
+        .arg(common::native_dir())
+        .args([
+            "--rrd",
+            "x.rrd",
+            "--model",
+            "assets/tiny_spatialvla",
+            "--store",
+        ])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+    if reader_available() {
+        let mut exp = expected(&first_episode(&common::native_dir()), true, false);
+        exp["stored"] = rows
+            .iter()
+            .map(|r| {
+                let mut tokens = r
+                    .token_ids
+                    .iter()
+                    .zip(&r.token_probabilities)
+                    .map(|(id, p)| format!("{id} ({p:.2})"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if r.malformed {
+                    tokens += " | malformed";
+                }
+                if r.low_confidence {
+                    tokens += " | low confidence";
+                }
+                let first = r.predicted_actions().first().map(|a| a[0]);
+                serde_json::json!({"step": r.step, "tokens": tokens, "dx": first})
+            })
+            .collect();
+        check(&rrd, &exp, tmp.path());
+    }
+}
+
+/// Bookmarks as Rerun recordings: one per bookmarked episode, only its bookmarked steps.
+#[test]
+fn bookmarked_steps_are_a_recording_of_just_those_steps() {
+    use spatialscope::util::bookmarks::Bookmark;
+    let tmp = tempfile::tempdir().unwrap();
+    let c = open_path(&common::native_dir()).unwrap();
+    let cache = Arc::new(FrameCache::default());
+    let ep = c.datasets[0].open_episode(0, &cache).unwrap();
+    let mark = |episode_index: usize, step: usize| Bookmark {
+        dataset_root: String::new(),
+        dataset: c.datasets[0].name.clone(),
+        episode_index,
+        episode: String::new(),
+        step,
+        tag: "t".into(),
+        note: String::new(),
+        created_unix_s: 0,
+    };
+    // Steps 10 and 3 (twice) of episode 0, a step past its end, and another dataset's mark.
+    let mut other = mark(0, 1);
+    other.dataset = "not open".into();
+    let list = [mark(0, 10), mark(0, 3), mark(0, 3), mark(0, 100_000), other];
+    let n =
+        spatialscope::worker::export::bookmark_recordings(&c, &cache, &list, tmp.path()).unwrap();
+    assert_eq!(n, 1);
+    let files: Vec<_> = std::fs::read_dir(tmp.path().join("bookmarks_rrd"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    if reader_available() {
+        let mut exp = expected(&ep, true, false);
+        exp["only_steps"] = serde_json::json!([3, 10]);
+        // The first logged step's image is step 3's.
+        for (cam, v) in ep
+            .cameras
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.placeholder)
+            .zip(exp["cameras"].as_array_mut().unwrap())
+        {
+            let enc = ep.encoded_rgb(3, cam.0).unwrap();
+            v["step0_sha256"] = format!("{:x}", sha2::Sha256::digest(&enc.bytes)).into();
+        }
+        check(&files[0], &exp, tmp.path());
+    }
+}
+
 #[test]
 fn bad_outputs_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();

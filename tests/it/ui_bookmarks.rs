@@ -70,6 +70,19 @@ fn bookmarks_survive_a_restart_and_stay_out_of_the_dataset() {
             .unwrap()
             .contains(",3,slip,")
     );
+    // And a Rerun recording of the bookmarked step (its content: rerun_export.rs).
+    assert!(run_until(&mut h, t, |a| a
+        .session
+        .status
+        .notice
+        .as_deref()
+        .is_some_and(|n| n.contains("1 Rerun recordings"))));
+    let rrd: Vec<_> = std::fs::read_dir(out.join("bookmarks_rrd"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(rrd.len(), 1);
+    assert!(rrd[0].path().extension().is_some_and(|e| e == "rrd"));
     h.state_mut().bookmarks.export_dir = ds.join("exports").display().to_string();
     h.run_steps(2);
     h.get_by_label("Export").click();
