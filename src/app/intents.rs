@@ -242,6 +242,18 @@ impl SpatialscopeApp {
             )));
     }
 
+    /// Looks up the evaluation stores recorded for the open dataset in the data folder
+    /// (done on every open; again after the data folder changes).
+    pub fn find_stores(&mut self) {
+        self.session.store_offers.clear();
+        if let Some(root) = self.session.root.clone() {
+            self.worker.send(Command::FindStores {
+                dir: self.bookmarks.dir.clone(),
+                root,
+            });
+        }
+    }
+
     fn save_bookmarks(&mut self) {
         self.worker.send(Command::SaveBookmarks {
             file: crate::util::bookmarks::file_in(&self.bookmarks.dir),

@@ -82,6 +82,8 @@ impl SpatialscopeApp {
                 }
                 s.settings.last_path = Some(root.clone());
                 s.root = Some(root);
+                self.find_stores();
+                let s = &mut self.session;
                 s.datasets = datasets;
                 s.episode = None;
                 s.frame = None;
@@ -164,6 +166,15 @@ impl SpatialscopeApp {
             }
             WorkerMessage::Distribution { dataset, result } => {
                 self.distribution.result = Some((dataset, result));
+            }
+            WorkerMessage::StoresFound(found) => {
+                if !found.is_empty() {
+                    s.status.notice = Some(format!(
+                        "{} evaluation store(s) exist for this dataset: View > Failures to open one",
+                        found.len()
+                    ));
+                }
+                s.store_offers = found;
             }
             WorkerMessage::StoreOpened {
                 slot,

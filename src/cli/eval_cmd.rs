@@ -258,6 +258,11 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<String> {
         );
     }
     let rows = writer.finish()?;
+    let data_dir = crate::util::bookmarks::data_dir();
+    if let Err(e) = crate::pipeline::eval::registry::register(&data_dir, &a.out, &a.path, &manifest)
+    {
+        eprintln!("eval: the app will not offer this store by itself: {e:#}");
+    }
     let summary = summarize(&manifest, &rows, !stopped);
     let text = serde_json::to_string_pretty(&summary)? + "\n";
     let path = a.out.join("summary.json");

@@ -238,6 +238,45 @@ fn store_rows(
     }
 }
 
+/// The stores recorded for the open dataset that are not open: one click opens one as A
+/// (or as B when A is open).
+fn offers_ui(ui: &mut egui::Ui, session: &Session, out: &mut Vec<Intent>) {
+    let open: Vec<&std::path::Path> = session
+        .stores
+        .iter()
+        .flatten()
+        .map(|s| s.path.as_path())
+        .collect();
+    let offers: Vec<_> = session
+        .store_offers
+        .iter()
+        .filter(|o| !open.contains(&o.store.as_path()))
+        .collect();
+    if offers.is_empty() || session.stores[1].is_some() {
+        return;
+    }
+    let slot = usize::from(session.stores[0].is_some());
+    ui.label(egui::RichText::new("evaluated on this dataset").small());
+    for o in offers {
+        ui.horizontal(|ui| {
+            ui.label(format!(
+                "{} · {}",
+                o.store.display(),
+                o.checkpoint_label.split(" (").next().unwrap_or_default()
+            ));
+            if ui
+                .button(format!("Open as {}", STORE_NAMES[slot]))
+                .clicked()
+            {
+                out.push(Intent::OpenStore {
+                    path: o.store.clone(),
+                    slot,
+                });
+            }
+        });
+    }
+}
+
 /// B against A for the chosen metric: the summary and B's largest regressions (clickable).
 fn comparison_ui(
     ui: &mut egui::Ui,
@@ -295,6 +334,7 @@ pub fn failures_window(
         .vscroll(false)
         .show(ctx, |ui| {
             store_rows(ui, state, session, &mut intents);
+            offers_ui(ui, session, &mut intents);
             let Some(store) = session.stores[0].as_ref() else {
                 ui.weak("Evaluate with `spatialscope eval --model DIR DATASET --out STORE`, then open the STORE folder here.");
                 return;

@@ -120,6 +120,9 @@ pub struct Session {
     /// Evaluation stores: A, and B compared with it. Their predictions of the open episode
     /// are drawn in the plots, the 3-D view and the model panel without running the model.
     pub stores: [Option<Arc<crate::pipeline::eval::LoadedStore>>; 2],
+    /// Stores `spatialscope eval` recorded for the open dataset (the Failures window offers
+    /// them).
+    pub store_offers: Vec<crate::pipeline::eval::registry::RegisteredStore>,
     /// B against A, computed on the worker when B opened.
     pub comparison: Option<Arc<crate::pipeline::eval::compare::Comparison>>,
 }
@@ -163,6 +166,7 @@ impl Session {
             highlight: None,
             pending_step: None,
             stores: [None, None],
+            store_offers: Vec::new(),
             comparison: None,
         }
     }

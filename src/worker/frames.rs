@@ -233,6 +233,9 @@ impl Worker {
                     })),
                 }
             }
+            Command::FindStores { dir, root } => self.send(WorkerMessage::StoresFound(
+                crate::pipeline::eval::registry::stores_for(&dir, &root),
+            )),
             Command::OpenStore {
                 path,
                 slot,

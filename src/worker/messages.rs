@@ -62,6 +62,9 @@ pub enum Command {
         dir: PathBuf,
         list: Vec<crate::util::bookmarks::Bookmark>,
     },
+    /// Look up the evaluation stores recorded for the dataset at `root` in the registry of
+    /// the data folder `dir`.
+    FindStores { dir: PathBuf, root: PathBuf },
     /// Read an evaluation store (`spatialscope eval`'s folder) into slot 0 (A) or 1 (B, the
     /// one compared with `compare_with`, A, when given).
     OpenStore {
@@ -194,6 +197,8 @@ pub enum WorkerMessage {
         file: PathBuf,
         result: Result<crate::util::bookmarks::Bookmarks, String>,
     },
+    /// The evaluation stores recorded for the open dataset (may be empty).
+    StoresFound(Vec<crate::pipeline::eval::registry::RegisteredStore>),
     /// An evaluation store read into `slot`, with its comparison against A when it is B.
     StoreOpened {
         slot: usize,

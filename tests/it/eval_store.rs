@@ -17,6 +17,7 @@ fn bin() -> Command {
 
 fn eval(out: &Path, extra: &[&str]) -> Output {
     bin()
+        .env("SPATIALSCOPE_DATA_DIR", common::test_data_dir())
         .arg("eval")
         .arg(common::bridge_dir())
         .arg("--out")
@@ -136,6 +137,7 @@ fn ctrl_c_keeps_what_was_evaluated_and_resume_finishes() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     let mut child = bin()
+        .env("SPATIALSCOPE_DATA_DIR", common::test_data_dir())
         .arg("eval")
         .arg(common::bridge_dir())
         .args(["--episodes", "0-2", "--out"])
@@ -212,6 +214,7 @@ fn foreign_corrupt_and_forbidden_stores_are_clear_errors() {
     // Never inside the dataset.
     let (_t, bridge) = common::bridge_copy();
     let o = bin()
+        .env("SPATIALSCOPE_DATA_DIR", common::test_data_dir())
         .arg("eval")
         .arg(&bridge)
         .args(["--episodes", "0", "--every", "5", "--out"])

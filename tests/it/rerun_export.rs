@@ -213,6 +213,7 @@ fn an_evaluation_store_is_exported_without_a_model() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     let o = bin()
+        .env("SPATIALSCOPE_DATA_DIR", common::test_data_dir())
         .arg("eval")
         .arg(common::native_dir())
         .args([

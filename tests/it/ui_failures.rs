@@ -13,6 +13,7 @@ use crate::common::app::{app_harness, run_until};
 
 fn eval(store: &Path, extra: &[&str]) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_spatialscope"))
+        .env("SPATIALSCOPE_DATA_DIR", common::test_data_dir())
         .arg("eval")
         .arg(common::bridge_dir())
         .args(["--episodes", "1-2", "--every", "4", "--out"])
@@ -147,4 +148,61 @@ fn an_evaluation_store_lists_steps_worst_first_and_jumps_to_them() {
         .errors
         .iter()
         .any(|e| e.message.contains("no store.json"))));
+}
+
+/// `eval` records its store in the user's data folder; opening the dataset in the app offers
+/// it, and one click opens it.
+#[test]
+fn a_store_evaluated_on_the_open_dataset_is_offered() {
+    let data = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("offered_store");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spatialscope"))
+        .env("SPATIALSCOPE_DATA_DIR", data.path())
+        .arg("eval")
+        .arg(common::bridge_dir())
+        .args(["--episodes", "0", "--every", "20", "--out"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found =
+        spatialscope::pipeline::eval::registry::stores_for(data.path(), &common::bridge_dir());
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].store, std::fs::canonicalize(&store).unwrap());
+    // Another dataset has none.
+    assert!(
+        spatialscope::pipeline::eval::registry::stores_for(data.path(), &common::native_dir())
+            .is_empty()
+    );
+
+    let mut h = app_harness(common::bridge_dir());
+    h.state_mut().bookmarks.dir = data.path().to_owned();
+    let t = Duration::from_secs(60);
+    assert!(run_until(&mut h, t, |a| a.session.root.is_some()));
+    // The harness opened the dataset before the data folder was set: look again.
+    h.state_mut().find_stores();
+    assert!(
+        run_until(&mut h, t, |a| !a.session.store_offers.is_empty()),
+        "offered"
+    );
+    assert!(
+        h.state()
+            .session
+            .status
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("1 evaluation store(s)"))
+    );
+    h.state_mut().failures.open = true;
+    h.run_steps(3);
+    h.get_by_label("Open as A").click();
+    assert!(run_until(&mut h, t, |a| a.session.stores[0].is_some()));
+    h.run_steps(2);
+    // Once open, it is no longer offered.
+    assert!(h.query_by_label("Open as B").is_none());
 }

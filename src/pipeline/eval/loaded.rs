@@ -19,9 +19,11 @@ pub struct LoadedStore {
 }
 
 impl LoadedStore {
+    /// Reads the store at `path` (kept canonical, so it compares with the registry's).
     pub fn read(path: &Path) -> anyhow::Result<Self> {
         let (manifest, rows) = read_store(path)?;
-        Ok(Self::new(path.to_path_buf(), manifest, rows))
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        Ok(Self::new(path, manifest, rows))
     }
 
     pub fn new(path: PathBuf, manifest: Manifest, rows: Vec<EvalRow>) -> Self {

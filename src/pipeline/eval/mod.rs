@@ -7,6 +7,8 @@
 //!   come, merged at the end), resumable and refusing another checkpoint's or settings' rows;
 //! - [`summary`]: `summary.json`, aggregates and the worst steps;
 //! - [`loaded`]: a store read whole and indexed by episode and step, for the app;
+//! - [`registry`]: which stores exist for which dataset (`stores.json` in the user's data
+//!   folder), so the app can offer them;
 //! - [`compare`]: two stores of the same dataset, step by step (B's regressions first).
 //!
 //! The command line (`spatialscope eval`) drives the loop: it picks the steps, skips those
@@ -14,6 +16,7 @@
 
 pub mod compare;
 pub mod loaded;
+pub mod registry;
 pub mod row;
 pub mod store;
 pub mod summary;

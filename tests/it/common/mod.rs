@@ -158,3 +158,11 @@ pub fn offscreen_or_skip(test: &str) -> Option<spatialscope::render::offscreen::
         }
     }
 }
+
+/// A data folder for commands the tests run (`eval` records its stores there), so no test
+/// writes into the user's own data folder.
+pub fn test_data_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("spatialscope-test-data-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&d);
+    d
+}
