@@ -149,6 +149,9 @@ impl SpatialscopeApp {
                     return;
                 }
                 self.panels.cameras.update(ctx, ep, &bundle);
+                if s.frame.as_ref().is_none_or(|f| f.step != bundle.step) {
+                    s.timeline.frame_shown(ctx.input(|i| i.time));
+                }
                 s.frame = Some(bundle);
             }
             WorkerMessage::EpisodeFailed {

@@ -144,17 +144,20 @@ pub fn patch_points(
 }
 
 /// Camera-frame points to the world frame with a `world_from_camera` pose (OpenCV camera
-/// axes, metres).
+/// axes, metres). The pose's top three rows are read once and applied as plain float64
+/// arithmetic per point (the generic matrix product per point cost ~20x more in the dev
+/// build, where it made scrubbing RGB-D episodes stutter).
 pub fn to_world(
     world_from_camera: &nalgebra::Matrix4<f64>,
     points_camera: &[[f32; 3]],
 ) -> Vec<[f32; 3]> {
+    let m = world_from_camera;
+    let rows: [[f64; 4]; 3] = [0, 1, 2].map(|r| [m[(r, 0)], m[(r, 1)], m[(r, 2)], m[(r, 3)]]);
     points_camera
         .iter()
         .map(|p| {
-            let q = world_from_camera
-                * nalgebra::Vector4::new(f64::from(p[0]), f64::from(p[1]), f64::from(p[2]), 1.0);
-            [q.x as f32, q.y as f32, q.z as f32]
+            let (x, y, z) = (f64::from(p[0]), f64::from(p[1]), f64::from(p[2]));
+            rows.map(|r| (r[0] * x + r[1] * y + r[2] * z + r[3]) as f32)
         })
         .collect()
 }

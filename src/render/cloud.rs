@@ -7,6 +7,10 @@ use super::gpu_types::PointGpu;
 
 static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
 
+
+/// Points sampled for the robust bounds, the median and the spread (percentiles need no
+/// more; all of a large cloud made them most of a step's cost in the dev build).
+const ROBUST_SAMPLES: usize = 8_192;
 #[derive(Debug, Clone)]
 pub struct PointCloud {
     /// Unique per built cloud: the renderer re-uploads only when this changes.
@@ -54,7 +58,7 @@ impl PointCloud {
         let robust_bounds = if points.is_empty() {
             (lo, hi)
         } else {
-            let stride = (points.len() / 20_000).max(1);
+            let stride = (points.len() / ROBUST_SAMPLES).max(1);
             let mut rlo = [0f32; 3];
             let mut rhi = [0f32; 3];
             for i in 0..3 {
@@ -63,15 +67,16 @@ impl PointCloud {
                     .step_by(stride)
                     .map(|p| p.position[i])
                     .collect();
-                v.sort_by(f32::total_cmp);
-                rlo[i] = v[(v.len() - 1) * 2 / 100];
-                rhi[i] = v[(v.len() - 1) * 98 / 100];
-                median[i] = v[(v.len() - 1) / 2];
+                // Three selections, not a sort (the sort was most of a step's cost).
+                let n = v.len() - 1;
+                rlo[i] = *v.select_nth_unstable_by(n * 2 / 100, f32::total_cmp).1;
+                rhi[i] = *v.select_nth_unstable_by(n * 98 / 100, f32::total_cmp).1;
+                median[i] = *v.select_nth_unstable_by(n / 2, f32::total_cmp).1;
             }
             (rlo, rhi)
         };
         let spread_m = {
-            let stride = (points.len() / 20_000).max(1);
+            let stride = (points.len() / ROBUST_SAMPLES).max(1);
             let mut d: Vec<f32> = points
                 .iter()
                 .step_by(stride)
@@ -82,8 +87,12 @@ impl PointCloud {
                     .sqrt()
                 })
                 .collect();
-            d.sort_by(f32::total_cmp);
-            d.get(d.len() / 2).copied().unwrap_or(1.0).max(0.01)
+            let mid = d.len() / 2;
+            if d.is_empty() {
+                1.0
+            } else {
+                d.select_nth_unstable_by(mid, f32::total_cmp).1.max(0.01)
+            }
         };
         Self {
             version: NEXT_VERSION.fetch_add(1, Ordering::Relaxed),

@@ -37,9 +37,10 @@ pub fn depth_to_rgba(depth_m: &[f32], near_m: f32, far_m: f32) -> Vec<u8> {
 
 /// A robust colour range for a depth image: the 2nd and 98th percentiles of the valid
 /// pixels (so a far background or a few outliers do not flatten the scene). `None` when no
-/// pixel is valid. Samples at most ~64k pixels.
+/// pixel is valid. Samples at most ~16k pixels (a percentile of a colour range needs no
+/// more; every pixel cost a fifth of a step in the dev build).
 pub fn robust_depth_range_m(depth_m: &[f32]) -> Option<(f32, f32)> {
-    let stride = (depth_m.len() / 65_536).max(1);
+    let stride = (depth_m.len() / 16_384).max(1);
     let mut valid: Vec<f32> = depth_m
         .iter()
         .step_by(stride)
