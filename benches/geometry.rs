@@ -101,6 +101,7 @@ fn bench(c: &mut Criterion) {
                                 lines: &lines,
                                 attention: None,
                                 cameras: &[],
+                                focus: &[],
                             },
                             300.0,
                         );

@@ -117,7 +117,14 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
     let grid =
         crate::action_grid::ProcessorConfig::load(&crate::util::assets::default_grid_path()).ok();
     let first = step_scene(&ep, a.step, a.model_view, grid.as_ref())?;
-    let base = OrbitCamera::at_distance(first.cloud.median, first.cloud.spread_m * 2.5);
+    let track = if first.cloud.world_frame {
+        crate::scene::lines::end_effector_track(&ep)
+            .map(|(t, _)| t)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let base = OrbitCamera::initial_view(first.cloud.median, first.cloud.spread_m, &track);
     let plan: Vec<(usize, OrbitCamera)> = if a.orbit {
         (0..a.frames)
             .map(|i| {

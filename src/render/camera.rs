@@ -29,6 +29,37 @@ impl OrbitCamera {
         Self::at_distance(c, extent * 1.1)
     }
 
+    /// The first view of a cloud: at its median, 2.5 spreads back (the bulk of the scene),
+    /// widened to keep every `focus` point in view (the end-effector's path: a lifted object
+    /// and the gripper are few points above a table of many, so the bulk alone cuts them
+    /// off). The target moves to the middle of the bulk and the focus points, and the
+    /// distance is the one at which a sphere around them fits the vertical field of view.
+    pub fn initial_view(median: [f32; 3], spread_m: f32, focus: &[[f32; 3]]) -> Self {
+        let bulk = Self::at_distance(median, spread_m * 2.5);
+        let finite: Vec<&[f32; 3]> = focus
+            .iter()
+            .filter(|p| p.iter().all(|v| v.is_finite()))
+            .collect();
+        if finite.is_empty() {
+            return bulk;
+        }
+        let (mut lo, mut hi) = (median, median);
+        for i in 0..3 {
+            lo[i] -= spread_m;
+            hi[i] += spread_m;
+        }
+        for p in finite {
+            for i in 0..3 {
+                lo[i] = lo[i].min(p[i]);
+                hi[i] = hi[i].max(p[i]);
+            }
+        }
+        let target = [0, 1, 2].map(|i| (lo[i] + hi[i]) / 2.0);
+        let radius = (0..3).map(|i| (hi[i] - lo[i]).powi(2)).sum::<f32>().sqrt() / 2.0;
+        let fit = radius / (bulk.fov_y_rad / 2.0).sin() * 1.05;
+        Self::at_distance(target, fit.max(spread_m * 2.5))
+    }
+
     /// A camera looking at `target` from `distance_m`, from the front-left, above.
     pub fn at_distance(target: [f32; 3], distance_m: f32) -> Self {
         Self {
@@ -147,6 +178,29 @@ pub fn pinhole_view_proj(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Every focus point projects inside the image (clip space within [-1, 1]).
+    #[test]
+    fn the_initial_view_keeps_the_focus_points_in_view() {
+        let focus = [[0.1, 0.0, 1.4], [0.0, 0.1, 1.1], [-0.1, 0.0, 0.9]];
+        let cam = OrbitCamera::initial_view([0.0, 0.0, 0.8], 0.15, &focus);
+        let vp = cam.view_proj(1.6);
+        for p in focus {
+            let clip: Vec<f32> = (0..4)
+                .map(|r| (0..3).map(|c| vp[c][r] * p[c]).sum::<f32>() + vp[3][r])
+                .collect();
+            for v in &clip[..2] {
+                assert!((v / clip[3]).abs() <= 1.0, "{p:?} at {clip:?}");
+            }
+        }
+        // No focus: the bulk view, unchanged.
+        assert_eq!(
+            OrbitCamera::initial_view([0.0; 3], 0.2, &[]),
+            OrbitCamera::at_distance([0.0; 3], 0.5)
+        );
+    }
+
     #[test]
     fn looking_through_a_camera_puts_points_on_their_pixels() {
         // A camera 1 m above the origin looking down -z (x right, y down in the image).
@@ -171,8 +225,6 @@ mod tests {
         );
         assert!((0.0..1.0).contains(&(clip[2] / clip[3])));
     }
-
-    use super::*;
 
     #[test]
     fn the_target_projects_to_the_centre_of_the_view() {

@@ -7,7 +7,6 @@ use super::gpu_types::PointGpu;
 
 static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
 
-
 /// Points sampled for the robust bounds, the median and the spread (percentiles need no
 /// more; all of a large cloud made them most of a step's cost in the dev build).
 const ROBUST_SAMPLES: usize = 8_192;

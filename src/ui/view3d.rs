@@ -23,6 +23,8 @@ type LinesKey = (u64, usize, usize, [usize; 2]);
 pub struct View3dPanel {
     pub state: View3dState,
     lines_cache: Option<(LinesKey, Arc<LineSet>)>,
+    /// The open episode's end-effector path (by episode uid), what the first view frames.
+    track: Option<(u64, Vec<[f32; 3]>)>,
 }
 
 impl View3dPanel {
@@ -43,6 +45,17 @@ impl View3dPanel {
         self.state.hidden_cameras.clear();
         self.state.model_view = false;
         self.lines_cache = None;
+    }
+
+    /// The end-effector's path of `ep` (world frame), computed once per episode.
+    fn focus(&mut self, ep: &Episode) -> &[[f32; 3]] {
+        if self.track.as_ref().is_none_or(|(uid, _)| *uid != ep.uid) {
+            let t = crate::scene::lines::end_effector_track(ep)
+                .map(|(t, _)| t)
+                .unwrap_or_default();
+            self.track = Some((ep.uid, t));
+        }
+        &self.track.as_ref().expect("set above").1
     }
 
     /// The step's lines plus, when the step has a prediction, its chunk as a worm from the
@@ -124,6 +137,11 @@ impl Panel for View3dPanel {
         let attention = session.attention_values().map(|a| Arc::new(a.1));
         let cameras = view_cameras(&ep, session.step(), &self.state.hidden_cameras);
         let height = ui.available_height();
+        let focus = if cloud.world_frame {
+            self.focus(&ep).to_vec()
+        } else {
+            Vec::new()
+        };
         view3d_ui(
             ui,
             &mut self.state,
@@ -132,6 +150,7 @@ impl Panel for View3dPanel {
                 lines: &lines,
                 attention,
                 cameras: &cameras,
+                focus: &focus,
             },
             height,
         );
@@ -221,6 +240,8 @@ pub struct View3dInput<'a> {
     pub attention: Option<Arc<Vec<f32>>>,
     /// Cameras with intrinsics and a pose at this step.
     pub cameras: &'a [ViewCamera],
+    /// Points the first view keeps in frame (the end-effector's path, world frame).
+    pub focus: &'a [[f32; 3]],
 }
 
 /// Name of an Ego3D feature (`axis * 17 + j`).
@@ -314,7 +335,9 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
         lines,
         attention,
         cameras,
+        focus,
     } = input;
+    let first_view = || OrbitCamera::initial_view(cloud.median, cloud.spread_m, focus);
     // Wraps rather than running under the next panel when the column is narrow.
     ui.horizontal_wrapped(|ui| {
         ui.strong("3-D");
@@ -376,7 +399,7 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
                 if ui.button(label).clicked() {
                     state.png_size = size;
                     state.png_request = Some(PointUniforms::for_view(
-                        &OrbitCamera::at_distance(cloud.median, cloud.spread_m * 2.5),
+                        &first_view(),
                         cloud,
                         size,
                         0.0,
@@ -421,9 +444,7 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
         ui.weak("(no GPU renderer in this window)");
         return;
     }
-    let camera = state
-        .camera
-        .get_or_insert_with(|| OrbitCamera::at_distance(cloud.median, cloud.spread_m * 2.5));
+    let camera = state.camera.get_or_insert_with(first_view);
     let size = match through {
         // The camera's own aspect, so its image is not stretched.
         Some((_, aspect)) => {

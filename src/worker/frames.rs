@@ -557,8 +557,7 @@ pub fn step_bundle(
                 Some(Ok(d)) => {
                     let range = crate::render::colormap::robust_depth_range_m(&d.depth_m)
                         .unwrap_or((0.0, 1.0));
-                    let rgba =
-                        crate::render::colormap::depth_to_rgba(&d.depth_m, range.0, range.1);
+                    let rgba = crate::render::colormap::depth_to_rgba(&d.depth_m, range.0, range.1);
                     let img = egui::ColorImage::from_rgba_unmultiplied(
                         [d.width_px as usize, d.height_px as usize],
                         &rgba,

@@ -75,6 +75,7 @@ fn view_ui(ui: &mut egui::Ui, s: &mut State) {
             lines: &Default::default(),
             attention: s.attention.clone(),
             cameras: &[],
+            focus: &[],
         },
         260.0,
     )
