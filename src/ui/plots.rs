@@ -196,7 +196,14 @@ fn plot_series(
         .allow_zoom([true, false])
         .allow_scroll(false)
         .allow_drag([true, false])
-        .y_axis_min_width(48.0);
+        // Small tick labels allowed 10 px apart: at the plots' height the default (20 px,
+        // body text) left many a y axis with a lone "0".
+        .custom_y_axes(vec![
+            egui_plot::AxisHints::new_y()
+                .label_spacing(10.0..=13.0)
+                .tick_label_font(egui::FontId::proportional(10.0))
+                .min_thickness(48.0),
+        ]);
     for y in &s.include_y {
         plot = plot.include_y(*y);
     }
