@@ -191,6 +191,7 @@ impl SpatialscopeApp {
     /// Asks the frame worker for the current step with the 3-D view's scene options.
     pub(super) fn show_current_step(&mut self) {
         if let Some(ep) = &self.session.episode {
+            self.step_asked = Some((self.session.step(), std::time::Instant::now()));
             self.worker.send(Command::ShowStep {
                 episode_uid: ep.uid,
                 step: self.session.step(),

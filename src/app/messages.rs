@@ -152,6 +152,12 @@ impl SpatialscopeApp {
                 if s.frame.as_ref().is_none_or(|f| f.step != bundle.step) {
                     s.timeline.frame_shown(ctx.input(|i| i.time));
                 }
+                if let Some((step, at)) = self.step_asked
+                    && step == bundle.step
+                {
+                    s.status.step_ready_ms = Some(at.elapsed().as_secs_f64() * 1e3);
+                    self.step_asked = None;
+                }
                 s.frame = Some(bundle);
             }
             WorkerMessage::EpisodeFailed {

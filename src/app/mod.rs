@@ -39,6 +39,8 @@ pub struct SpatialscopeApp {
     pub doctor: crate::ui::doctor_panel::DoctorState,
     /// The Failures window (an evaluation store).
     pub failures: crate::ui::failures_panel::FailuresState,
+    /// The step last asked of the frame worker and when (the status bar's "step ready in").
+    step_asked: Option<(usize, std::time::Instant)>,
     /// The Bookmarks window and every bookmark.
     pub bookmarks: crate::ui::bookmarks_panel::BookmarksState,
     worker: WorkerHandle,
@@ -77,6 +79,7 @@ impl SpatialscopeApp {
             distribution: DistributionState::default(),
             doctor: Default::default(),
             failures: Default::default(),
+            step_asked: None,
             bookmarks: Default::default(),
             worker,
             model,
@@ -136,8 +139,9 @@ impl SpatialscopeApp {
 }
 
 impl eframe::App for SpatialscopeApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
+        self.session.status.ui_frame_ms = frame.info().cpu_usage.map(|s| s * 1e3);
         self.handle_messages(&ctx);
         let intents = self.layout_ui(ui);
         for i in intents {

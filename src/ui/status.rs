@@ -21,6 +21,11 @@ pub struct StatusState {
     pub show_all_errors: bool,
     /// The last completed export or save, shown when there is no error.
     pub notice: Option<String>,
+    /// How long the last step asked for took to arrive decoded (worker: decode, depth
+    /// colours, the 3-D scene), milliseconds.
+    pub step_ready_ms: Option<f64>,
+    /// CPU time of the last UI frame (layout and drawing commands), milliseconds.
+    pub ui_frame_ms: Option<f32>,
 }
 
 /// Draws the status bar; may ask to cancel background work.
@@ -59,6 +64,22 @@ pub fn status_ui(ui: &mut egui::Ui, s: &mut StatusState, info: &str) -> Option<I
         } else {
             ui.weak(info);
         }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            let mut parts = Vec::new();
+            if let Some(ms) = s.step_ready_ms {
+                parts.push(format!("step ready in {ms:.0} ms"));
+            }
+            if let Some(ms) = s.ui_frame_ms {
+                parts.push(format!("UI {ms:.0} ms/frame"));
+            }
+            if !parts.is_empty() {
+                ui.weak(egui::RichText::new(parts.join(" · ")).small())
+                    .on_hover_text(
+                        "Where a step's time goes: the worker's decode, depth colours and 3-D scene \
+                         (step ready), then the UI thread's frame (drawing itself is on the GPU).",
+                    );
+            }
+        });
     });
     let mut open = s.show_all_errors;
     egui::Window::new("Errors")
