@@ -180,6 +180,41 @@ fn highlighted(s: &SeriesData, h: &super::Highlight) -> bool {
             .any(|d| d == &s.title || (action && d == first))
 }
 
+/// Grid marks at 1, 2 or 5 x 10^k, the finest such step whose labels are at least
+/// [`LABEL_STEP_PX`] apart, plus unlabelled minor lines at a fifth of it. `base_step_size`
+/// is egui_plot's smallest step, 8 points of the axis.
+pub fn nice_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+    let (lo, hi) = input.bounds;
+    let base = input.base_step_size;
+    if !(lo.is_finite() && hi.is_finite() && base.is_finite() && base > 0.0 && hi > lo) {
+        return Vec::new();
+    }
+    let wanted = base * f64::from(LABEL_STEP_PX) / 8.0;
+    let decade = 10f64.powf(wanted.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * decade)
+        .find(|s| *s >= wanted)
+        .unwrap_or(10.0 * decade);
+    let minor = step / 5.0;
+    let (first, last) = ((lo / minor).ceil() as i64, (hi / minor).floor() as i64);
+    if last - first > 10_000 {
+        return Vec::new();
+    }
+    (first..=last)
+        .map(|k| {
+            let major = k.rem_euclid(5) == 0;
+            egui_plot::GridMark {
+                value: k as f64 * minor,
+                step_size: if major { step } else { minor },
+            }
+        })
+        .collect()
+}
+
+/// The smallest distance between two labelled y ticks, points.
+const LABEL_STEP_PX: f32 = 14.0;
+
 fn plot_series(
     ui: &mut egui::Ui,
     s: &SeriesData,
@@ -196,8 +231,9 @@ fn plot_series(
         .allow_zoom([true, false])
         .allow_scroll(false)
         .allow_drag([true, false])
-        // Small tick labels allowed 10 px apart: at the plots' height the default (20 px,
-        // body text) left many a y axis with a lone "0".
+        // Small tick labels allowed 10 px apart, at 1-2-5 steps: at the plots' height the
+        // defaults (20 px, body text, powers of ten only) left many a y axis with a lone "0".
+        .y_grid_spacer(nice_marks)
         .custom_y_axes(vec![
             egui_plot::AxisHints::new_y()
                 .label_spacing(10.0..=13.0)
@@ -306,4 +342,35 @@ pub fn plots_ui(
         clicked = block_ui(ui, &data.proprio, step, link, None, highlight).or(clicked);
     }
     clicked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn y_marks_use_1_2_5_steps_at_least_14_points_apart() {
+        // -0.012..0.06 at 0.0016 per 8 points (360 points); labels every 0.005 (14 px
+        // needs 0.0028, the next 1-2-5 step up).
+        let marks = nice_marks(egui_plot::GridInput {
+            bounds: (-0.012, 0.06),
+            base_step_size: 0.0016,
+        });
+        let labelled: Vec<f64> = marks
+            .iter()
+            .filter(|m| (m.step_size - 0.005).abs() < 1e-12)
+            .map(|m| (m.value * 1e6).round() / 1e6)
+            .collect();
+        assert_eq!(labelled.first(), Some(&-0.01));
+        assert_eq!(labelled.last(), Some(&0.06));
+        assert!(labelled.contains(&0.0));
+        assert_eq!(labelled.len(), 15);
+        assert!(
+            nice_marks(egui_plot::GridInput {
+                bounds: (1.0, 0.0),
+                base_step_size: 0.1,
+            })
+            .is_empty()
+        );
+    }
 }

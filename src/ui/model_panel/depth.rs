@@ -43,7 +43,9 @@ pub(super) fn depth_ui(
     let Some((_, tex)) = textures.as_ref() else {
         return;
     };
-    let side = 150.0;
+    // Three images side by side, as large as the panel allows (at most 150 points).
+    let gap = ui.spacing().item_spacing.x;
+    let side = ((ui.available_width() - 2.0 * gap) / 3.0).clamp(48.0, 150.0);
     ui.horizontal(|ui| {
         let labels = [
             format!("estimated ({} head)", v.domain),
@@ -79,7 +81,7 @@ pub(super) fn depth_ui(
             ui.weak("no sensor depth for this camera: nothing to compare");
         }
     }
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.label("3-D view:");
         if v.sensor_m.is_some() {
             ui.selectable_value(cloud, CloudDepth::Sensor, "sensor depth");

@@ -214,40 +214,31 @@ fn actions_ui(ui: &mut egui::Ui, p: &StepPrediction) {
     let Some(actions) = &pred.chunk.actions else {
         return;
     };
+    // In its own sideways scroll: a table wider than the panel would otherwise widen the
+    // whole column, and every line below it would run under the panel's edge.
+    egui::ScrollArea::horizontal()
+        .id_salt("chunk_vs_truth_scroll")
+        .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysVisible)
+        .show(ui, |ui| {
+            chunk_grid(ui, p, actions);
+        });
+}
+
+fn chunk_grid(ui: &mut egui::Ui, p: &StepPrediction, actions: &[[f64; 7]]) {
     egui::Grid::new("chunk_vs_truth")
         .striped(true)
         .show(ui, |ui| {
-            for h in [
-                "step", "", "x", "y", "z", "roll", "pitch", "yaw", "grip", "|dt|", "angle", "|dr|",
-                "grip",
-            ] {
+            for h in ["step", "x", "y", "z", "roll", "pitch", "yaw", "grip"] {
                 ui.strong(h);
             }
             ui.end_row();
             for (k, a) in actions.iter().enumerate() {
-                ui.label(format!("{}", p.step + k));
-                ui.colored_label(theme::PREDICTION, "pred");
+                ui.colored_label(theme::PREDICTION, format!("{} pred", p.step + k));
                 for v in a {
                     ui.monospace(format!("{v:+.3}"));
                 }
-                match p.errors.get(k) {
-                    Some(e) => {
-                        ui.monospace(format!("{:.3}", e.translation_l2));
-                        ui.monospace(e.direction_deg.map_or("–".into(), |d| format!("{d:.0}°")));
-                        ui.monospace(format!("{:.3}", e.rotation_l2));
-                        if e.gripper_agrees {
-                            ui.label("ok");
-                        } else {
-                            ui.colored_label(theme::ERROR_TEXT, "differs");
-                        }
-                    }
-                    None => {
-                        ui.weak("past the end");
-                    }
-                }
                 ui.end_row();
                 if let Some(t) = p.ground_truth.get(k) {
-                    ui.label("");
                     ui.label("truth");
                     for v in t {
                         ui.monospace(format!("{v:+.3}"));
@@ -256,6 +247,30 @@ fn actions_ui(ui: &mut egui::Ui, p: &StepPrediction) {
                 }
             }
         });
+    // The errors per step below the table (as columns they made it wider than the panel).
+    for (k, _) in actions.iter().enumerate() {
+        let step = p.step + k;
+        match p.errors.get(k) {
+            Some(e) => {
+                ui.horizontal_wrapped(|ui| {
+                    ui.weak(format!(
+                        "step {step}: |dt| {:.3} m · angle {} · |dr| {:.3} rad · gripper",
+                        e.translation_l2,
+                        e.direction_deg.map_or("–".into(), |d| format!("{d:.0}°")),
+                        e.rotation_l2
+                    ));
+                    if e.gripper_agrees {
+                        ui.weak("agrees");
+                    } else {
+                        ui.colored_label(theme::ERROR_TEXT, "differs");
+                    }
+                });
+            }
+            None => {
+                ui.weak(format!("step {step}: past the end of the episode"));
+            }
+        }
+    }
 }
 
 fn attention_ui(ui: &mut egui::Ui, view: &mut AttentionView, p: &StepPrediction) {

@@ -15,6 +15,15 @@ fn slot_name(s: Slot) -> &'static str {
     }
 }
 
+/// Short slot names for the "found (expected …)" cells, which keep the table narrow.
+fn slot_short(s: Slot) -> &'static str {
+    match s {
+        Slot::Translation => "transl.",
+        Slot::Rotation => "rot.",
+        Slot::Gripper => "grip.",
+    }
+}
+
 pub(super) fn tokens_ui(ui: &mut egui::Ui, p: &StepPrediction, selected: &mut usize) {
     let pred = &p.prediction;
     ui.strong("Generated tokens");
@@ -36,68 +45,69 @@ pub(super) fn tokens_ui(ui: &mut egui::Ui, p: &StepPrediction, selected: &mut us
         });
     }
     let shown = pred.tokens.len().min(3 * 4 + 4);
-    egui::Grid::new("tokens").striped(true).show(ui, |ui| {
-        for h in ["#", "token", "slot", "bins", "p", "value", "top-5"] {
-            ui.strong(h);
-        }
-        ui.end_row();
-        for t in &pred.tokens[..shown] {
-            let is_sel = *selected == t.position;
-            if ui
-                .selectable_label(is_sel, format!("{}", t.position))
-                .on_hover_text("show this token's attention")
-                .clicked()
-            {
-                *selected = t.position;
-            }
-            // The alternatives on hovering the token itself (and the top-5 column).
-            ui.monospace(&t.token)
-                .on_hover_ui(|ui| alternatives_ui(ui, t));
-            let found = t.value.as_ref().map(|v| v.slot);
-            match (t.expected_slot, found) {
-                (Some(e), Some(f)) if e == f => {
-                    ui.label(slot_name(f));
+    // Its own sideways scroll, so it never widens the panel (see the chunk table).
+    egui::ScrollArea::horizontal()
+        .id_salt("tokens_scroll")
+        .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysVisible)
+        .show(ui, |ui| {
+            egui::Grid::new("tokens").striped(true).show(ui, |ui| {
+                for h in ["#", "token", "p", "slot", "bins"] {
+                    ui.strong(h);
                 }
-                (Some(e), f) => {
-                    ui.colored_label(
-                        theme::WARN_TEXT,
-                        format!(
-                            "{} (expected {})",
-                            f.map_or("not an action", slot_name),
-                            slot_name(e)
-                        ),
+                ui.end_row();
+                for t in &pred.tokens[..shown] {
+                    let is_sel = *selected == t.position;
+                    if ui
+                        .selectable_label(is_sel, format!("{}", t.position))
+                        .on_hover_text("show this token's attention")
+                        .clicked()
+                    {
+                        *selected = t.position;
+                    }
+                    // The alternatives on hovering the token itself (and the top-5 column).
+                    ui.monospace(&t.token)
+                        .on_hover_ui(|ui| alternatives_ui(ui, t));
+                    ui.monospace(format!("{:.3}", t.probability))
+                        .on_hover_ui(|ui| alternatives_ui(ui, t));
+                    let found = t.value.as_ref().map(|v| v.slot);
+                    match (t.expected_slot, found) {
+                        (Some(e), Some(f)) if e == f => {
+                            ui.label(slot_name(f));
+                        }
+                        (Some(e), f) => {
+                            ui.colored_label(
+                                theme::WARN_TEXT,
+                                format!(
+                                    "{} (exp. {})",
+                                    f.map_or("no action", slot_short),
+                                    slot_short(e)
+                                ),
+                            );
+                        }
+                        (None, f) => {
+                            ui.weak(f.map_or("—", slot_name));
+                        }
+                    }
+                    // The decoded value on hovering the bins (a column of it made the table
+                    // wider than the panel).
+                    let bins = ui.monospace(
+                        t.value
+                            .as_ref()
+                            .map_or(String::new(), |v| format!("{:?}", v.bins)),
                     );
+                    if let Some(raw) = t.value.as_ref().and_then(|v| v.raw.as_ref()) {
+                        bins.on_hover_text(format!(
+                            "value {}",
+                            raw.iter()
+                                .map(|x| format!("{x:+.4}"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ));
+                    }
+                    ui.end_row();
                 }
-                (None, f) => {
-                    ui.weak(f.map_or("—", slot_name));
-                }
-            }
-            ui.monospace(
-                t.value
-                    .as_ref()
-                    .map_or(String::new(), |v| format!("{:?}", v.bins)),
-            );
-            ui.monospace(format!("{:.3}", t.probability));
-            ui.monospace(t.value.as_ref().and_then(|v| v.raw.as_ref()).map_or(
-                String::new(),
-                |r| {
-                    r.iter()
-                        .map(|x| format!("{x:+.3}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                },
-            ));
-            let summary = t
-                .top
-                .iter()
-                .skip(1)
-                .map(|a| format!("{:.2}", a.probability))
-                .collect::<Vec<_>>()
-                .join(" ");
-            ui.weak(summary).on_hover_ui(|ui| alternatives_ui(ui, t));
-            ui.end_row();
-        }
-    });
+            });
+        });
     if pred.tokens.len() > shown {
         ui.weak(format!(
             "… {} more generated tokens{}",
