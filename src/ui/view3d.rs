@@ -470,7 +470,13 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
         }
     }
     if response.hovered() {
-        let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+        // The wheel over the view zooms it and nothing else: the delta is consumed so no
+        // scroll area around the view scrolls too.
+        let scroll = ui.input_mut(|i| {
+            let y = i.smooth_scroll_delta.y;
+            i.smooth_scroll_delta = egui::Vec2::ZERO;
+            y
+        });
         if scroll != 0.0 {
             camera.zoom(scroll);
         }
