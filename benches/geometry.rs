@@ -2,7 +2,9 @@
 //!
 //! - `backproject/640x480`, `backproject/256x256`: every valid pixel of a metric depth image
 //!   lifted to camera-frame points (10 % invalid pixels). Baseline `touch/*`: one pass summing
-//!   the same depth values (the memory traffic floor).
+//!   the same depth values (the memory traffic floor). After the group, numpy doing the
+//!   same (`benches/numpy_baselines.py`, valid pixels lifted with their indices) is timed on
+//!   the same inputs and printed.
 //! - `patch_points/224`: the model's patch-level path (7 x 7 pooling, 1024 lifted samples,
 //!   256 x 12 packing) on a 224 x 224 depth. Baseline: `touch/224x224`.
 //! - `view3d_frame/*`: the UI thread's cost of one egui frame of the 3-D view holding a
@@ -57,6 +59,23 @@ fn cloud(n: usize) -> Arc<PointCloud> {
     Arc::new(PointCloud::new(pts, true))
 }
 
+/// numpy doing the same back-projection on the same inputs (`benches/numpy_baselines.py`),
+/// printed beside criterion's figures when a Python with numpy is at hand
+/// (`SPATIALSCOPE_PYTHON`, else `python3`).
+fn numpy_baselines() {
+    let python = std::env::var("SPATIALSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/numpy_baselines.py");
+    for (w, h) in [(640, 480), (256, 256)] {
+        match std::process::Command::new(&python)
+            .args([script, "backproject", &w.to_string(), &h.to_string()])
+            .output()
+        {
+            Ok(o) if o.status.success() => print!("{}", String::from_utf8_lossy(&o.stdout)),
+            _ => println!("numpy backproject {w}x{h}: not measured (no Python with numpy)"),
+        }
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("geometry");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
@@ -78,6 +97,7 @@ fn bench(c: &mut Criterion) {
         }
     }
     g.finish();
+    numpy_baselines();
 
     let mut g = c.benchmark_group("view3d_frame");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
