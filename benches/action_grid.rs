@@ -6,6 +6,8 @@
 //!   naive per-dimension tokenizer costs), so results read as ratios.
 //!
 //! Actions are drawn from a fixed-seed generator, roughly Gaussian like normalised data.
+//! After the group, the reference's way (numpy, vectorised over all actions:
+//! `benches/numpy_baselines.py grid`) is timed on 1 M actions of the same kind and printed.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -80,6 +82,23 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+    numpy_grid();
+}
+
+/// The reference's vectorised numpy tokenizer on 1 M actions (`benches/numpy_baselines.py`),
+/// printed beside criterion's figures when a Python with numpy is at hand.
+fn numpy_grid() {
+    let python = std::env::var("SPATIALSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new(python)
+        .arg(format!("{root}/benches/numpy_baselines.py"))
+        .args(["grid", &N.to_string()])
+        .arg(format!("{root}/tests/golden/real_checkpoint_meta"))
+        .output();
+    match out {
+        Ok(o) if o.status.success() => print!("{}", String::from_utf8_lossy(&o.stdout)),
+        _ => println!("numpy grid: not measured (no Python with numpy)"),
+    }
 }
 
 /// The full `stats` pass (every episode of both sample datasets -> distribution) against a
