@@ -33,12 +33,8 @@ pub fn backproject_depth(
     if w == 0 || h == 0 {
         return Vec::new();
     }
-    let cols: Vec<[f32; 3]> = (0..w)
-        .map(|u| k_inv.map(|row| row[0] * u as f32))
-        .collect();
-    let rows: Vec<[f32; 3]> = (0..h)
-        .map(|v| k_inv.map(|row| row[1] * v as f32))
-        .collect();
+    let cols: Vec<[f32; 3]> = (0..w).map(|u| k_inv.map(|row| row[0] * u as f32)).collect();
+    let rows: Vec<[f32; 3]> = (0..h).map(|v| k_inv.map(|row| row[1] * v as f32)).collect();
     let last = [k_inv[0][2], k_inv[1][2], k_inv[2][2]];
     let band = |v0: usize, v1: usize| -> Vec<(usize, [f32; 3])> {
         let mut out = Vec::with_capacity((v1 - v0) * w);

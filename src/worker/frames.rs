@@ -539,8 +539,8 @@ pub fn step_bundle(
     options: &SceneOptions,
     grid: Option<&crate::action_grid::ProcessorConfig>,
 ) -> FrameBundle {
-    let cameras = (0..ep.cameras.len())
-        .map(|ci| {
+    let camera = |ci: usize| -> CameraFrame {
+        {
             let rgb = ep.rgb(step, ci).map_err(|e| UserError::from(&e));
             let rgb_image = rgb.as_ref().ok().map(|img| {
                 Arc::new(egui::ColorImage::from_rgb(
@@ -573,8 +573,22 @@ pub fn step_bundle(
                 depth_image,
                 depth_range_m,
             }
+        }
+    };
+    // Cameras decode side by side (each its own file or stream); one camera, no thread.
+    let cameras: Vec<CameraFrame> = if ep.cameras.len() > 1 {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..ep.cameras.len())
+                .map(|ci| s.spawn(move || camera(ci)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("decoding a camera panicked"))
+                .collect()
         })
-        .collect();
+    } else {
+        (0..ep.cameras.len()).map(camera).collect()
+    };
     let scene = StepScene::build(ep, step, options, grid);
     FrameBundle {
         episode_uid: ep.uid,
