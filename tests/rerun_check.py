@@ -72,12 +72,23 @@ def main():
                 raw = bytes(buf[0])
                 w = cam["width"]
                 i = probe["y"] * w + probe["x"]
-                (value,) = struct.unpack_from("<f", raw, 4 * i)
+                # Millimetre sources are stored as 16-bit millimetres (meter 1000), others
+                # as float32 metres (meter 1).
+                u16 = probe["u16_mm"]
+                per_pixel = 2 if u16 else 4
+                if len(raw) != per_pixel * w * (len(raw) // (per_pixel * w)):
+                    fail(f"{cam['name']}: depth buffer of {len(raw)} bytes is not {per_pixel} per pixel")
+                meter = col(f"/world/cameras/{cam['name']}/image/depth:DepthImage:meter")[order[0]]
+                want_meter = 1000.0 if u16 else 1.0
+                if meter != [want_meter]:
+                    fail(f"{cam['name']}: depth meter {meter}, expected {want_meter}")
+                if u16:
+                    (stored,) = struct.unpack_from("<H", raw, 2 * i)
+                else:
+                    (stored,) = struct.unpack_from("<f", raw, 4 * i)
+                value = stored / want_meter
                 if abs(value - probe["metres"]) > 1e-6:
                     fail(f"{cam['name']}: depth {value} at {probe} vs {probe['metres']}")
-                meter = col(f"/world/cameras/{cam['name']}/image/depth:DepthImage:meter")[order[0]]
-                if meter != [1.0]:
-                    fail(f"{cam['name']}: depth meter {meter}")
             if "fx" in cam:
                 pin = col(f"/world/cameras/{cam['name']}/image:Pinhole:image_from_camera")[order[0]][0]
                 # Column-major 3x3: [fx, 0, 0, 0, fy, 0, cx, cy, 1].

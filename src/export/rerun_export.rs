@@ -122,6 +122,39 @@ fn log_static(rec: &RecordingStream, ep: &Episode) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A depth frame for the recording: 16-bit millimetres (half the bytes, `meter` 1000) when
+/// every value is exactly what a millimetre PNG decodes to (`mm as f32 * 0.001`, the
+/// readers' conversion: the source was millimetres), else float32 metres as decoded.
+fn depth_image(d: &crate::episode::DepthImage) -> rerun::DepthImage {
+    let size = [d.width_px, d.height_px];
+    match millimetres_if_exact(&d.depth_m) {
+        Some(mm) => rerun::DepthImage::from_data_type_and_bytes(
+            bytemuck::cast_slice::<u16, u8>(&mm).to_vec(),
+            size,
+            rerun::ChannelDatatype::U16,
+        )
+        .with_meter(1000.0),
+        None => rerun::DepthImage::from_data_type_and_bytes(
+            bytemuck::cast_slice::<f32, u8>(&d.depth_m).to_vec(),
+            size,
+            rerun::ChannelDatatype::F32,
+        )
+        .with_meter(1.0),
+    }
+}
+
+/// The depth as whole millimetres when each value round-trips exactly (0 stays 0, invalid).
+pub fn millimetres_if_exact(depth_m: &[f32]) -> Option<Vec<u16>> {
+    depth_m
+        .iter()
+        .map(|&d| {
+            let mm = (d * 1000.0).round();
+            ((0.0..=65535.0).contains(&mm) && (mm as u16 as f32) * 0.001 == d)
+                .then_some(mm as u16)
+        })
+        .collect()
+}
+
 fn set_time(rec: &RecordingStream, ep: &Episode, step: usize) {
     rec.set_time_sequence(paths::TIMELINE_STEP, step as i64);
     if let Some(fps) = ep.fps.filter(|f| *f > 0.0) {
@@ -191,15 +224,7 @@ fn log_step_frames(
         if cam.has_depth {
             match ep.depth(step, ci) {
                 Ok(Some(d)) => {
-                    rec.log(
-                        paths::depth(&cam.name),
-                        &rerun::DepthImage::from_data_type_and_bytes(
-                            bytemuck::cast_slice::<f32, u8>(&d.depth_m).to_vec(),
-                            [d.width_px, d.height_px],
-                            rerun::ChannelDatatype::F32,
-                        )
-                        .with_meter(1.0),
-                    )?;
+                    rec.log(paths::depth(&cam.name), &depth_image(&d))?;
                     r.depth_images += 1;
                 }
                 Ok(None) => {}
@@ -498,4 +523,25 @@ pub fn export_to_viewer(
     flushed
         .map_err(|e| anyhow::anyhow!("the Rerun viewer at {url} did not take the data ({e})"))?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::millimetres_if_exact;
+
+    #[test]
+    fn only_exact_millimetres_are_stored_as_u16() {
+        let mm: Vec<f32> = [0u16, 1, 523, 4095, 65535]
+            .iter()
+            .map(|&v| f32::from(v) * 0.001)
+            .collect();
+        assert_eq!(
+            millimetres_if_exact(&mm).unwrap(),
+            [0, 1, 523, 4095, 65535]
+        );
+        // Sub-millimetre, negative, too far or not finite: float32 stays.
+        for bad in [0.5234f32, -0.001, 65.536, f32::NAN, f32::INFINITY] {
+            assert!(millimetres_if_exact(&[0.5, bad]).is_none(), "{bad}");
+        }
+    }
 }

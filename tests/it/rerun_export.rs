@@ -76,9 +76,12 @@ fn expected(ep: &Episode, with_ego3d: bool, predictions: bool) -> serde_json::Va
                 let step = ep.num_steps() / 2;
                 let d = ep.depth(step, ci).unwrap().unwrap();
                 let (x, y) = (d.width_px / 3, d.height_px / 2);
+                let u16_mm =
+                    spatialscope::export::rerun_export::millimetres_if_exact(&d.depth_m).is_some();
                 v["depth_probe"] = serde_json::json!({
                     "step": step, "x": x, "y": y,
                     "metres": d.depth_m[(y * d.width_px + x) as usize],
+                    "u16_mm": u16_mm,
                 });
             }
             v
