@@ -18,6 +18,30 @@ def fail(msg):
     sys.exit(1)
 
 
+def check_video(ds, col, order, wanted, cam):
+    """A video camera: the file once as a static asset, and per step a reference to the frame
+    the reader decodes for that step, which must be one of the frames Rerun finds in it."""
+    import rerun as rr
+
+    base = f"/world/cameras/{cam['name']}/image/rgb"
+    static = ds.reader(index=None).to_arrow_table()
+    blob_col = f"{base}:AssetVideo:blob"
+    if blob_col not in static.column_names:
+        fail(f"{cam['name']}: no video asset ({blob_col})")
+    blob = bytes(static.column(blob_col).to_pylist()[0][0])
+    if hashlib.sha256(blob).hexdigest() != cam["video"]["sha256"]:
+        fail(f"{cam['name']}: the video asset is not the dataset's file")
+    frames = set(int(t) for t in rr.AssetVideo(contents=blob, media_type="video/mp4").read_frame_timestamps_nanos())
+    refs = col(f"{base}:VideoFrameReference:timestamp")
+    want = cam["video"]["timestamps_ns"]
+    for s in range(len(wanted)):
+        got = refs[order[s]]
+        if not got or int(got[0]) != want[wanted[s]]:
+            fail(f"{cam['name']}: frame reference at step {wanted[s]}: {got} vs {want[wanted[s]]}")
+        if int(got[0]) not in frames:
+            fail(f"{cam['name']}: step {wanted[s]} references {got[0]} ns, not a frame of the video")
+
+
 def main():
     rrd, expected_path = sys.argv[1], sys.argv[2]
     exp = json.load(open(expected_path))
@@ -56,6 +80,9 @@ def main():
             fail(f"instruction {text[0]} vs {exp['instruction']}")
 
         for cam in exp["cameras"]:
+            if "video" in cam:
+                check_video(ds, col, order, wanted, cam)
+                continue
             blobs = col(f"/world/cameras/{cam['name']}/image/rgb:EncodedImage:blob")
             present = sum(1 for b in blobs if b)
             if present != n:

@@ -68,6 +68,13 @@ pub trait FrameSource: Send + Sync {
     fn video_facts(&self, _camera: usize) -> Option<Result<VideoFacts>> {
         None
     }
+    /// For a camera stored as a video file: the file and the presentation time (ns from its
+    /// start) of the frame `step` shows, so an export can reference the video instead of
+    /// re-encoding its frames. `None` for other cameras or where the time is not known
+    /// without decoding.
+    fn video_frame(&self, _step: usize, _camera: usize) -> Option<Result<(PathBuf, i64)>> {
+        None
+    }
 }
 
 /// A camera video's own account of itself, against which its table can be checked.
@@ -220,6 +227,14 @@ impl Episode {
             return None;
         }
         self.frames.video_facts(camera)
+    }
+
+    /// See [`FrameSource::video_frame`].
+    pub fn video_frame(&self, step: usize, camera: usize) -> Option<Result<(PathBuf, i64)>> {
+        if camera >= self.cameras.len() || step >= self.num_steps() {
+            return None;
+        }
+        self.frames.video_frame(step, camera)
     }
 }
 

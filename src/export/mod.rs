@@ -6,3 +6,5 @@ pub mod doctor_report;
 #[cfg(feature = "export")]
 pub mod rerun_export;
 pub mod rerun_paths;
+#[cfg(feature = "export")]
+pub mod rerun_video;

@@ -85,7 +85,9 @@ fn log_pose(
     Ok(())
 }
 
-fn log_static(rec: &RecordingStream, ep: &Episode) -> anyhow::Result<()> {
+/// What never changes over the episode; returns, per camera, whether its frames are
+/// referenced in a logged video asset (see [`super::rerun_video`]).
+fn log_static(rec: &RecordingStream, ep: &Episode, o: &ExportOptions) -> anyhow::Result<Vec<bool>> {
     rec.log_static(paths::WORLD, &rerun::ViewCoordinates::RIGHT_HAND_Z_UP())?;
     rec.log_static(
         paths::INSTRUCTION,
@@ -119,7 +121,11 @@ fn log_static(rec: &RecordingStream, ep: &Episode) -> anyhow::Result<()> {
             rec.log_static(paths::TRAJECTORY, &rerun::LineStrips3D::new([pts]))?;
         }
     }
-    Ok(())
+    if o.raw_images {
+        Ok(vec![false; ep.cameras.len()])
+    } else {
+        super::rerun_video::log_video_assets(rec, ep)
+    }
 }
 
 /// A depth frame for the recording: 16-bit millimetres (half the bytes, `meter` 1000) when
@@ -149,8 +155,7 @@ pub fn millimetres_if_exact(depth_m: &[f32]) -> Option<Vec<u16>> {
         .iter()
         .map(|&d| {
             let mm = (d * 1000.0).round();
-            ((0.0..=65535.0).contains(&mm) && (mm as u16 as f32) * 0.001 == d)
-                .then_some(mm as u16)
+            ((0.0..=65535.0).contains(&mm) && (mm as u16 as f32) * 0.001 == d).then_some(mm as u16)
         })
         .collect()
 }
@@ -168,6 +173,7 @@ fn log_step_frames(
     step: usize,
     o: &ExportOptions,
     r: &mut ExportReport,
+    videos: &[bool],
 ) -> anyhow::Result<()> {
     for (ci, cam) in ep.cameras.iter().enumerate() {
         if cam.placeholder {
@@ -178,7 +184,14 @@ fn log_step_frames(
         {
             log_pose(rec, &paths::camera(&cam.name), pose, false)?;
         }
-        if o.raw_images {
+        if videos.get(ci).copied().unwrap_or(false) {
+            match super::rerun_video::log_video_frame(rec, ep, step, ci)? {
+                Ok(()) => r.images += 1,
+                Err(why) => r
+                    .warnings
+                    .push(format!("step {step} camera {}: {why}", cam.name)),
+            }
+        } else if o.raw_images {
             match ep.rgb(step, ci) {
                 Ok(img) => {
                     rec.log(
@@ -289,7 +302,7 @@ pub fn export_episode(
     cancel: &AtomicBool,
 ) -> anyhow::Result<ExportReport> {
     let mut report = ExportReport::default();
-    log_static(rec, ep)?;
+    let videos = log_static(rec, ep, o)?;
     let track = crate::scene::lines::end_effector_track(ep).map(|(t, _)| t);
     let n = ep.num_steps();
     for step in 0..n {
@@ -300,7 +313,7 @@ pub fn export_episode(
             continue;
         }
         set_time(rec, ep, step);
-        log_step_frames(rec, ep, step, o, &mut report)?;
+        log_step_frames(rec, ep, step, o, &mut report, &videos)?;
         log_actions(rec, ep, step, track.as_deref())?;
         let predicted = match &o.predictions {
             Predictions::None => None,
@@ -535,10 +548,7 @@ mod tests {
             .iter()
             .map(|&v| f32::from(v) * 0.001)
             .collect();
-        assert_eq!(
-            millimetres_if_exact(&mm).unwrap(),
-            [0, 1, 523, 4095, 65535]
-        );
+        assert_eq!(millimetres_if_exact(&mm).unwrap(), [0, 1, 523, 4095, 65535]);
         // Sub-millimetre, negative, too far or not finite: float32 stays.
         for bad in [0.5234f32, -0.001, 65.536, f32::NAN, f32::INFINITY] {
             assert!(millimetres_if_exact(&[0.5, bad]).is_none(), "{bad}");

@@ -61,13 +61,28 @@ fn expected(ep: &Episode, with_ego3d: bool, predictions: bool) -> serde_json::Va
         .enumerate()
         .filter(|(_, c)| !c.placeholder)
         .map(|(ci, c)| {
-            let enc = ep.encoded_rgb(0, ci).unwrap();
-            let mut v = serde_json::json!({
-                "name": c.name,
-                "width": c.width_px,
-                "step0_sha256": format!("{:x}", sha2::Sha256::digest(&enc.bytes)),
-                "media_type": if enc.encoding == "png" { "image/png" } else { "image/jpeg" },
-            });
+            let mut v = match ep.video_frame(0, ci) {
+                // A video file: the asset and each step's frame time.
+                Some(Ok((path, _))) => serde_json::json!({
+                    "name": c.name,
+                    "width": c.width_px,
+                    "video": {
+                        "sha256": format!("{:x}", sha2::Sha256::digest(std::fs::read(&path).unwrap())),
+                        "timestamps_ns": (0..ep.num_steps())
+                            .map(|s| ep.video_frame(s, ci).unwrap().unwrap().1)
+                            .collect::<Vec<_>>(),
+                    },
+                }),
+                _ => {
+                    let enc = ep.encoded_rgb(0, ci).unwrap();
+                    serde_json::json!({
+                        "name": c.name,
+                        "width": c.width_px,
+                        "step0_sha256": format!("{:x}", sha2::Sha256::digest(&enc.bytes)),
+                        "media_type": if enc.encoding == "png" { "image/png" } else { "image/jpeg" },
+                    })
+                }
+            };
             if let Some(k) = c.intrinsics {
                 v["fx"] = k.fx_px.into();
                 v["cx"] = k.cx_px.into();
@@ -206,6 +221,29 @@ fn predictions_are_exported_with_the_model() {
             &expected(&first_episode(&common::native_dir()), true, true),
             tmp.path(),
         );
+    }
+}
+
+/// A LeRobot episode's MP4 cameras go in as video assets with per-step frame references
+/// (no frame decoded or re-encoded): read back with the Rerun SDK, the asset is the dataset's
+/// file and every reference is a frame Rerun finds in it, the one our reader decodes.
+#[test]
+fn lerobot_videos_are_exported_as_video_assets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::repo().join("sample_episodes/sim_lerobot_v21");
+    let rrd = tmp.path().join("v21.rrd");
+    let report = export(&dir, &rrd, &[]);
+    assert_eq!(report["report"]["images"], 2 * 46);
+    assert_eq!(report["report"]["warnings"], serde_json::json!([]));
+    // Smaller than the same export with every frame re-encoded (the raw baseline's bytes).
+    let raw = tmp.path().join("raw.rrd");
+    export(&dir, &raw, &["--raw-images"]);
+    assert!(std::fs::metadata(&rrd).unwrap().len() < std::fs::metadata(&raw).unwrap().len());
+    if reader_available() {
+        let ep = first_episode(&dir);
+        let exp = expected(&ep, true, false);
+        assert!(exp["cameras"][0]["video"].is_object());
+        check(&rrd, &exp, tmp.path());
     }
 }
 

@@ -263,6 +263,20 @@ impl FrameSource for LeRobotFrames {
         )
     }
 
+    fn video_frame(&self, step: usize, camera: usize) -> Option<Result<(PathBuf, i64)>> {
+        let s = self.streams.get(camera)?;
+        let Pixels::Video(v) = &s.pixels else {
+            return None;
+        };
+        let ts = *self.timestamps_s.get(step)?;
+        match v.with(|c, from_s| Ok(c.pts_nanos_at(from_s + ts))) {
+            Ok(None) => None,
+            Ok(Some(Ok(ns))) => Some(Ok((v.path.clone(), ns))),
+            Ok(Some(Err(e))) => Some(Err(self.video_err(v, step, s, e.0))),
+            Err(reason) => Some(Err(self.video_err(v, step, s, reason))),
+        }
+    }
+
     fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame> {
         let s = self.stream(camera)?;
         if let Pixels::Inline(frames) = &s.pixels

@@ -214,6 +214,16 @@ impl VideoCursor {
         }
     }
 
+    /// The presentation time (nanoseconds from the start of the file) of the frame shown at
+    /// `target_s`, from the sample table; `None` where only decoding could tell (FFmpeg).
+    pub fn pts_nanos_at(&self, target_s: f64) -> Option<VResult<i64>> {
+        match &self.backend {
+            Backend::Native(c) => Some(c.pts_nanos_at(target_s).map_err(VideoError)),
+            #[cfg(feature = "ffmpeg")]
+            Backend::Ffmpeg(_) => None,
+        }
+    }
+
     /// The RGB frame shown at `target_s` (seconds from the start of the file).
     pub fn frame_at(&mut self, target_s: f64) -> VResult<RgbImage> {
         if !target_s.is_finite() || target_s < 0.0 {

@@ -100,6 +100,14 @@ impl NativeCursor {
         hi.saturating_sub(lo)
     }
 
+    /// The presentation time of the frame shown at `target_s`, nanoseconds from the start of
+    /// the file (what a player such as Rerun's seeks to).
+    pub fn pts_nanos_at(&self, target_s: f64) -> Result<i64, String> {
+        let (pts, _) = self.sample_at(target_s)?;
+        let ts = i128::from(self.mp4.timescale.max(1));
+        Ok(((i128::from(pts) * 1_000_000_000 + ts / 2) / ts) as i64)
+    }
+
     /// The sample shown at `target_s`: its presentation time and decode index.
     fn sample_at(&self, target_s: f64) -> Result<(i64, usize), String> {
         let target = (target_s * self.mp4.timescale as f64).round() as i64;
