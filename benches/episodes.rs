@@ -6,7 +6,9 @@
 //!   `std::fs::read` (whole shard / the episode's files for step 0).
 //! - `decode/*`: sequential decode of a whole episode, every camera, no cache hits (budget
 //!   0). Baseline: the `image` crate decoding the very same encoded bytes directly, i.e. the
-//!   cost of our pipeline (record framing, checks, conversion) over the raw codec.
+//!   cost of our pipeline (record framing, checks, conversion) over the raw codec. After
+//!   the group, Pillow decoding the native episode's PNGs (`benches/numpy_baselines.py`) is
+//!   timed and printed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -134,6 +136,22 @@ fn bench_decode(c: &mut Criterion) {
         })
     });
     g.finish();
+    pillow_baseline(&ep_dir);
+}
+
+/// Pillow decoding the same PNGs into arrays (`benches/numpy_baselines.py pillow_png`), as a
+/// Python script would read the episode; printed when a Python with Pillow is at hand.
+fn pillow_baseline(episode_dir: &Path) {
+    let python = std::env::var("SPATIALSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/numpy_baselines.py");
+    match std::process::Command::new(python)
+        .args([script, "pillow_png"])
+        .arg(episode_dir)
+        .output()
+    {
+        Ok(o) if o.status.success() => print!("{}", String::from_utf8_lossy(&o.stdout)),
+        _ => println!("pillow png: not measured (no Python with Pillow and numpy)"),
+    }
 }
 
 fn config() -> Criterion {

@@ -10,6 +10,9 @@ Usage:
       (np.digitize to bins and ids; ids clamped per slot, bin midpoints, polar to Cartesian,
       clip, un-normalise with the Bridge key), edges and statistics read from CONFIG_DIR's
       processor_config.json.
+  python benches/numpy_baselines.py pillow_png EPISODE_DIR
+      every RGB and 16-bit depth PNG of a native episode (rgb/<cam>/*.png, depth/<cam>/*.png)
+      decoded with Pillow into arrays, as a script would read them.
 Each prints one line per measurement: `numpy <what>: <ms> ms (...)`, best of 5 runs.
 """
 
@@ -89,8 +92,30 @@ def grid(n, config_dir):
         print(f"numpy {name} {n}: {best * 1e3:.1f} ms ({n / best / 1e6:.2f} M actions/s)")
 
 
+def pillow_png(episode_dir):
+    from PIL import Image
+
+    files = []
+    for kind in ("rgb", "depth"):
+        root = os.path.join(episode_dir, kind)
+        for cam in sorted(os.listdir(root)):
+            d = os.path.join(root, cam)
+            files += [os.path.join(d, f) for f in sorted(os.listdir(d)) if f.endswith(".png")]
+
+    def decode_all():
+        for f in files:
+            with Image.open(f) as im:
+                np.asarray(im)
+
+    best = min(timeit.repeat(decode_all, number=1, repeat=5))
+    print(f"pillow png {len(files)} files: {best * 1e3:.1f} ms ({len(files) / 2 / best:.0f} RGB+depth pairs/s)")
+
+
 def main():
     what = sys.argv[1]
+    if what == "pillow_png":
+        pillow_png(sys.argv[2])
+        return
     if what == "grid":
         grid(int(sys.argv[2]), sys.argv[3])
         return
