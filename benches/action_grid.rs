@@ -9,6 +9,9 @@
 //! After the group, the reference's way (numpy, vectorised over all actions:
 //! `benches/numpy_baselines.py grid`) is timed on 1 M actions of the same kind and printed.
 
+#[path = "python_baseline.rs"]
+mod python_baseline;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -82,23 +85,12 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
-    numpy_grid();
-}
-
-/// The reference's vectorised numpy tokenizer on 1 M actions (`benches/numpy_baselines.py`),
-/// printed beside criterion's figures when a Python with numpy is at hand.
-fn numpy_grid() {
-    let python = std::env::var("SPATIALSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let root = env!("CARGO_MANIFEST_DIR");
-    let out = std::process::Command::new(python)
-        .arg(format!("{root}/benches/numpy_baselines.py"))
-        .args(["grid", &N.to_string()])
-        .arg(format!("{root}/tests/golden/real_checkpoint_meta"))
-        .output();
-    match out {
-        Ok(o) if o.status.success() => print!("{}", String::from_utf8_lossy(&o.stdout)),
-        _ => println!("numpy grid: not measured (no Python with numpy)"),
-    }
+    // The reference's vectorised numpy tokenizer on 1 M actions.
+    let cfg_dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/real_checkpoint_meta"
+    );
+    python_baseline::print(&["grid", &N.to_string(), cfg_dir]);
 }
 
 /// The full `stats` pass (every episode of both sample datasets -> distribution) against a

@@ -10,6 +10,9 @@
 //!   the group, Pillow decoding the native episode's PNGs (`benches/numpy_baselines.py`) is
 //!   timed and printed.
 
+#[path = "python_baseline.rs"]
+mod python_baseline;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,22 +139,8 @@ fn bench_decode(c: &mut Criterion) {
         })
     });
     g.finish();
-    pillow_baseline(&ep_dir);
-}
-
-/// Pillow decoding the same PNGs into arrays (`benches/numpy_baselines.py pillow_png`), as a
-/// Python script would read the episode; printed when a Python with Pillow is at hand.
-fn pillow_baseline(episode_dir: &Path) {
-    let python = std::env::var("SPATIALSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/numpy_baselines.py");
-    match std::process::Command::new(python)
-        .args([script, "pillow_png"])
-        .arg(episode_dir)
-        .output()
-    {
-        Ok(o) if o.status.success() => print!("{}", String::from_utf8_lossy(&o.stdout)),
-        _ => println!("pillow png: not measured (no Python with Pillow and numpy)"),
-    }
+    // Pillow decoding the same PNGs into arrays, as a Python script would read them.
+    python_baseline::print(&["pillow_png", &ep_dir.display().to_string()]);
 }
 
 fn config() -> Criterion {

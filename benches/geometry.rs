@@ -12,6 +12,9 @@
 //!   uniforms and a paint callback), so it should not grow with the point count. Baseline
 //!   `view3d_frame/100`: the same frame with 100 points.
 
+#[path = "python_baseline.rs"]
+mod python_baseline;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,23 +62,6 @@ fn cloud(n: usize) -> Arc<PointCloud> {
     Arc::new(PointCloud::new(pts, true))
 }
 
-/// numpy doing the same back-projection on the same inputs (`benches/numpy_baselines.py`),
-/// printed beside criterion's figures when a Python with numpy is at hand
-/// (`SPATIALSCOPE_PYTHON`, else `python3`).
-fn numpy_baselines() {
-    let python = std::env::var("SPATIALSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/numpy_baselines.py");
-    for (w, h) in [(640, 480), (256, 256)] {
-        match std::process::Command::new(&python)
-            .args([script, "backproject", &w.to_string(), &h.to_string()])
-            .output()
-        {
-            Ok(o) if o.status.success() => print!("{}", String::from_utf8_lossy(&o.stdout)),
-            _ => println!("numpy backproject {w}x{h}: not measured (no Python with numpy)"),
-        }
-    }
-}
-
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("geometry");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
@@ -97,7 +83,10 @@ fn bench(c: &mut Criterion) {
         }
     }
     g.finish();
-    numpy_baselines();
+    // numpy doing the same back-projection on the same inputs.
+    for (w, h) in [("640", "480"), ("256", "256")] {
+        python_baseline::print(&["backproject", w, h]);
+    }
 
     let mut g = c.benchmark_group("view3d_frame");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
