@@ -4,7 +4,8 @@
 //!   lifted to camera-frame points (10 % invalid pixels). Baseline `touch/*`: one pass summing
 //!   the same depth values (the memory traffic floor). After the group, numpy doing the
 //!   same (`benches/numpy_baselines.py`, valid pixels lifted with their indices) is timed on
-//!   the same inputs and printed.
+//!   the same inputs and printed; so is PyTorch doing the patch path
+//!   (`SPATIALSCOPE_TORCH_PYTHON`, a Python with torch).
 //! - `patch_points/224`: the model's patch-level path (7 x 7 pooling, 1024 lifted samples,
 //!   256 x 12 packing) on a 224 x 224 depth. Baseline: `touch/224x224`.
 //! - `view3d_frame/*`: the UI thread's cost of one egui frame of the 3-D view holding a
@@ -86,6 +87,11 @@ fn bench(c: &mut Criterion) {
     // numpy doing the same back-projection on the same inputs.
     for (w, h) in [("640", "480"), ("256", "256")] {
         python_baseline::print(&["backproject", w, h]);
+    }
+    // PyTorch doing the model's patch path as the reference does.
+    match std::env::var("SPATIALSCOPE_TORCH_PYTHON") {
+        Ok(python) => python_baseline::run(&python, &["ego3d_torch"]),
+        Err(_) => python_baseline::print(&["ego3d_torch"]),
     }
 
     let mut g = c.benchmark_group("view3d_frame");

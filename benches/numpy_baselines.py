@@ -13,6 +13,10 @@ Usage:
   python benches/numpy_baselines.py pillow_png EPISODE_DIR
       every RGB and 16-bit depth PNG of a native episode (rgb/<cam>/*.png, depth/<cam>/*.png)
       decoded with Pillow into arrays, as a script would read them.
+  python benches/numpy_baselines.py ego3d_torch
+      the model's patch path in PyTorch (float32, CPU) as the reference computes it: 7 x 7
+      average pooling of a 224 x 224 depth, the 32 x 32 sample centres lifted with K^-1, packed
+      per patch to 256 x 12 (spec 5.4); same depth and intrinsics as benches/geometry.rs.
 Each prints one line per measurement: `numpy <what>: <ms> ms (...)`, best of 5 runs.
 """
 
@@ -111,8 +115,32 @@ def pillow_png(episode_dir):
     print(f"pillow png {len(files)} files: {best * 1e3:.1f} ms ({len(files) / 2 / best:.0f} RGB+depth pairs/s)")
 
 
+def ego3d_torch():
+    import torch
+    import torch.nn.functional as F
+
+    d = torch.from_numpy(depth(224, 224).copy())[None, None]
+    kinv = torch.from_numpy(k_inv(224, 224))
+    centres = 3.5 + 7 * torch.arange(32, dtype=torch.float32)
+
+    def path():
+        pooled = F.avg_pool2d(d, 7, 7)[0, 0]
+        vv, uu = torch.meshgrid(centres, centres, indexing="ij")
+        uv1 = torch.stack([uu, vv, torch.ones_like(uu)]).reshape(3, -1)
+        pts = (kinv @ uv1) * pooled.reshape(1, -1)
+        return pts.T.reshape(16, 2, 16, 2, 3).permute(0, 2, 1, 3, 4).reshape(256, 12)
+
+    with torch.no_grad():
+        n = 200
+        best = min(timeit.repeat(path, number=n, repeat=5)) / n
+    print(f"torch ego3d patch path 224: {best * 1e3:.3f} ms ({torch.get_num_threads()} threads, torch {torch.__version__})")
+
+
 def main():
     what = sys.argv[1]
+    if what == "ego3d_torch":
+        ego3d_torch()
+        return
     if what == "pillow_png":
         pillow_png(sys.argv[2])
         return

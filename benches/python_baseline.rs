@@ -4,6 +4,11 @@
 
 pub fn print(args: &[&str]) {
     let python = std::env::var("SPATIALSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    run(&python, args);
+}
+
+/// The same with the given Python.
+pub fn run(python: &str, args: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/numpy_baselines.py");
     match std::process::Command::new(python)
         .arg(script)
