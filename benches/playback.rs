@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use spatialscope::episode::{self, FrameCache};
 use spatialscope::scene::SceneOptions;
-use spatialscope::worker::frames::step_bundle;
+use spatialscope::worker::step_bundle::step_bundle;
 
 fn samples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_episodes")

@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
 
-use super::messages::{CameraFrame, Command, DatasetInfo, FrameBundle, UserError, WorkerMessage};
+use super::messages::{Command, DatasetInfo, UserError, WorkerMessage};
 use crate::episode::{self, Collection, Episode, EpisodeError, FrameCache};
-use crate::scene::{SceneOptions, StepScene};
+use crate::scene::SceneOptions;
 
 /// The UI's handle on the frame worker.
 pub type WorkerHandle = super::Handle<Command, WorkerMessage>;
@@ -410,7 +410,7 @@ impl Worker {
         if ep.uid != episode_uid || step >= ep.num_steps() {
             return;
         }
-        let bundle = step_bundle(&ep, step, options, self.grid.as_deref());
+        let bundle = super::step_bundle::step_bundle(&ep, step, options, self.grid.as_deref());
         self.send(WorkerMessage::Frame(Arc::new(bundle)));
         // Nearest steps first, ahead of any remaining summary work.
         for s in (step + 1..ep.num_steps()).take(PREFETCH_STEPS).rev() {
@@ -527,73 +527,5 @@ impl Worker {
                 }
             }
         }
-    }
-}
-
-/// Everything the panels show of one step: each camera's decoded RGB and colour-mapped
-/// depth as egui images, and the 3-D scene. What playback waits for per step
-/// (`benches/playback.rs` measures it against the dataset's fps).
-pub fn step_bundle(
-    ep: &Episode,
-    step: usize,
-    options: &SceneOptions,
-    grid: Option<&crate::action_grid::ProcessorConfig>,
-) -> FrameBundle {
-    let camera = |ci: usize| -> CameraFrame {
-        {
-            let rgb = ep.rgb(step, ci).map_err(|e| UserError::from(&e));
-            let rgb_image = rgb.as_ref().ok().map(|img| {
-                Arc::new(egui::ColorImage::from_rgb(
-                    [img.width_px as usize, img.height_px as usize],
-                    &img.pixels,
-                ))
-            });
-            let depth = match ep.depth(step, ci) {
-                Ok(Some(d)) => Some(Ok(d)),
-                Ok(None) => None,
-                Err(e) => Some(Err(UserError::from(&e))),
-            };
-            let (depth_image, depth_range_m) = match &depth {
-                Some(Ok(d)) => {
-                    let range = crate::render::colormap::robust_depth_range_m(&d.depth_m)
-                        .unwrap_or((0.0, 1.0));
-                    let rgba = crate::render::colormap::depth_to_rgba(&d.depth_m, range.0, range.1);
-                    let img = egui::ColorImage::from_rgba_unmultiplied(
-                        [d.width_px as usize, d.height_px as usize],
-                        &rgba,
-                    );
-                    (Some(Arc::new(img)), Some(range))
-                }
-                _ => (None, None),
-            };
-            CameraFrame {
-                rgb,
-                rgb_image,
-                depth,
-                depth_image,
-                depth_range_m,
-            }
-        }
-    };
-    // Cameras decode side by side (each its own file or stream); one camera, no thread.
-    let cameras: Vec<CameraFrame> = if ep.cameras.len() > 1 {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..ep.cameras.len())
-                .map(|ci| s.spawn(move || camera(ci)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("decoding a camera panicked"))
-                .collect()
-        })
-    } else {
-        (0..ep.cameras.len()).map(camera).collect()
-    };
-    let scene = StepScene::build(ep, step, options, grid);
-    FrameBundle {
-        episode_uid: ep.uid,
-        step,
-        cameras,
-        scene,
     }
 }

@@ -14,6 +14,7 @@ pub mod frames;
 pub mod inbox;
 pub mod messages;
 pub mod model;
+pub mod step_bundle;
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
