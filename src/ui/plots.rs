@@ -11,9 +11,12 @@ use super::session::Session;
 use super::{Intent, theme};
 use crate::episode::Episode;
 
-/// The plots as a dock panel.
-#[derive(Debug, Default)]
-pub struct PlotsPanel;
+/// The plots as a dock panel, with the prediction overlay built once per change of what it
+/// shows (not every frame).
+#[derive(Default)]
+pub struct PlotsPanel {
+    overlay: Option<(super::session::OverlayKey, Option<PredictionOverlay>)>,
+}
 
 impl Panel for PlotsPanel {
     fn ui(&mut self, ui: &mut egui::Ui, session: &Session) -> Vec<Intent> {
@@ -24,7 +27,11 @@ impl Panel for PlotsPanel {
         if !data.is_for(ep.uid) {
             return Vec::new();
         }
-        let overlay = session.prediction_overlay();
+        let key = session.overlay_key();
+        if self.overlay.as_ref().is_none_or(|(k, _)| *k != key) {
+            self.overlay = Some((key, session.prediction_overlay()));
+        }
+        let overlay = self.overlay.as_ref().and_then(|(_, o)| o.as_ref());
         egui::ScrollArea::vertical()
             .id_salt("plots_scroll")
             .auto_shrink([false, false])
@@ -34,7 +41,7 @@ impl Panel for PlotsPanel {
                     data,
                     session.step(),
                     session.settings.show_proprio,
-                    overlay.as_ref(),
+                    overlay,
                     session.highlight.as_ref(),
                 )
             })

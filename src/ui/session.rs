@@ -22,6 +22,9 @@ use crate::render::PointCloud;
 use crate::scene::{CloudDepth, DepthView};
 use crate::worker::{DatasetInfo, FrameBundle, ModelInfo, UserError};
 
+/// See [`Session::overlay_key`].
+pub type OverlayKey = (u64, usize, usize, usize, [usize; 2]);
+
 /// What the two store slots are called in the app.
 pub const STORE_NAMES: [&str; 2] = ["A", "B"];
 
@@ -208,6 +211,24 @@ impl Session {
                 .get(&self.timeline.step)
                 .map(Arc::as_ref),
             self.cloud_depth,
+        )
+    }
+
+    /// What [`Self::prediction_overlay`] depends on: the episode, the step, the live
+    /// predictions (count and addresses) and the open stores.
+    pub fn overlay_key(&self) -> OverlayKey {
+        let preds = &self.model.predictions;
+        (
+            self.episode.as_ref().map_or(0, |e| e.uid),
+            self.timeline.step,
+            preds.len(),
+            preds
+                .values()
+                .map(|p| Arc::as_ptr(p) as usize)
+                .fold(0, usize::wrapping_add),
+            self.stores
+                .each_ref()
+                .map(|s| s.as_ref().map_or(0, |s| Arc::as_ptr(s) as usize)),
         )
     }
 

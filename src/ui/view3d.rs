@@ -48,14 +48,15 @@ impl View3dPanel {
     }
 
     /// The end-effector's path of `ep` (world frame), computed once per episode.
-    fn focus(&mut self, ep: &Episode) -> &[[f32; 3]] {
-        if self.track.as_ref().is_none_or(|(uid, _)| *uid != ep.uid) {
+    /// (A function of the cache field alone, so the view state can be borrowed beside it.)
+    fn focus<'a>(track: &'a mut Option<(u64, Vec<[f32; 3]>)>, ep: &Episode) -> &'a [[f32; 3]] {
+        if track.as_ref().is_none_or(|(uid, _)| *uid != ep.uid) {
             let t = crate::scene::lines::end_effector_track(ep)
                 .map(|(t, _)| t)
                 .unwrap_or_default();
-            self.track = Some((ep.uid, t));
+            *track = Some((ep.uid, t));
         }
-        &self.track.as_ref().expect("set above").1
+        &track.as_ref().expect("set above").1
     }
 
     /// The step's lines plus, when the step has a prediction, its chunk as a worm from the
@@ -137,10 +138,10 @@ impl Panel for View3dPanel {
         let attention = session.attention_values().map(|a| Arc::new(a.1));
         let cameras = view_cameras(&ep, session.step(), &self.state.hidden_cameras);
         let height = ui.available_height();
-        let focus = if cloud.world_frame {
-            self.focus(&ep).to_vec()
+        let focus: &[[f32; 3]] = if cloud.world_frame {
+            Self::focus(&mut self.track, &ep)
         } else {
-            Vec::new()
+            &[]
         };
         view3d_ui(
             ui,
@@ -150,7 +151,7 @@ impl Panel for View3dPanel {
                 lines: &lines,
                 attention,
                 cameras: &cameras,
-                focus: &focus,
+                focus,
             },
             height,
         );

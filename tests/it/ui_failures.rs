@@ -11,14 +11,16 @@ use egui_kittest::kittest::Queryable;
 use crate::common;
 use crate::common::app::{app_harness, run_until};
 
-fn eval(store: &Path, extra: &[&str]) {
+/// `spatialscope eval` of the Bridge sample into `store`, recording it in the data folder
+/// `data`.
+fn eval_into(data: &Path, store: &Path, args: &[&str]) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_spatialscope"))
-        .env("SPATIALSCOPE_DATA_DIR", common::test_data_dir())
+        .env("SPATIALSCOPE_DATA_DIR", data)
         .arg("eval")
         .arg(common::bridge_dir())
-        .args(["--episodes", "1-2", "--every", "4", "--out"])
+        .args(args)
+        .arg("--out")
         .arg(store)
-        .args(extra)
         .output()
         .unwrap();
     assert!(
@@ -32,9 +34,14 @@ fn eval(store: &Path, extra: &[&str]) {
 fn an_evaluation_store_lists_steps_worst_first_and_jumps_to_them() {
     let tmp = tempfile::tempdir().unwrap();
     let (store, store_b) = (tmp.path().join("store"), tmp.path().join("store_b"));
-    eval(&store, &[]);
+    let (data, some) = (
+        common::test_data_dir(),
+        ["--episodes", "1-2", "--every", "4"],
+    );
+    eval_into(&data, &store, &some);
     // B: the same tokens decoded with another key, so every metric moves.
-    eval(&store_b, &["--unnorm-key", "fractal20220817_data/0.1.0"]);
+    let key = ["--unnorm-key", "fractal20220817_data/0.1.0"];
+    eval_into(&data, &store_b, &[&some[..], &key[..]].concat());
 
     let mut h = app_harness(common::bridge_dir());
     let t = Duration::from_secs(60);
@@ -157,19 +164,7 @@ fn a_store_evaluated_on_the_open_dataset_is_offered() {
     let data = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("offered_store");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spatialscope"))
-        .env("SPATIALSCOPE_DATA_DIR", data.path())
-        .arg("eval")
-        .arg(common::bridge_dir())
-        .args(["--episodes", "0", "--every", "20", "--out"])
-        .arg(&store)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    eval_into(data.path(), &store, &["--episodes", "0", "--every", "20"]);
     let found =
         spatialscope::pipeline::eval::registry::stores_for(data.path(), &common::bridge_dir());
     assert_eq!(found.len(), 1);

@@ -14,8 +14,9 @@ pub struct LoadedStore {
     pub path: PathBuf,
     pub manifest: Manifest,
     pub rows: Vec<EvalRow>,
-    /// (dataset, episode index) -> row indices sorted by step.
-    by_episode: HashMap<(String, u32), Vec<usize>>,
+    /// dataset -> episode index -> row indices sorted by step (looked up by `&str`, so the
+    /// per-frame lookups of the app allocate nothing).
+    by_episode: HashMap<String, HashMap<u32, Vec<usize>>>,
 }
 
 impl LoadedStore {
@@ -27,14 +28,16 @@ impl LoadedStore {
     }
 
     pub fn new(path: PathBuf, manifest: Manifest, rows: Vec<EvalRow>) -> Self {
-        let mut by_episode: HashMap<(String, u32), Vec<usize>> = HashMap::new();
+        let mut by_episode: HashMap<String, HashMap<u32, Vec<usize>>> = HashMap::new();
         for (i, r) in rows.iter().enumerate() {
             by_episode
-                .entry((r.dataset.clone(), r.episode_index))
+                .entry(r.dataset.clone())
+                .or_default()
+                .entry(r.episode_index)
                 .or_default()
                 .push(i);
         }
-        for v in by_episode.values_mut() {
+        for v in by_episode.values_mut().flat_map(HashMap::values_mut) {
             v.sort_by_key(|&i| rows[i].step);
         }
         LoadedStore {
@@ -61,14 +64,15 @@ impl LoadedStore {
         format!("{folder} ({ckpt})")
     }
 
+    fn episode_index(&self, dataset: &str, episode: usize) -> Option<&Vec<usize>> {
+        self.by_episode
+            .get(dataset)?
+            .get(&u32::try_from(episode).ok()?)
+    }
+
     /// The rows of one episode, by step.
     pub fn episode_rows(&self, dataset: &str, episode: usize) -> impl Iterator<Item = &EvalRow> {
-        let key = (
-            dataset.to_owned(),
-            u32::try_from(episode).unwrap_or(u32::MAX),
-        );
-        self.by_episode
-            .get(&key)
+        self.episode_index(dataset, episode)
             .into_iter()
             .flatten()
             .map(|&i| &self.rows[i])
@@ -76,8 +80,7 @@ impl LoadedStore {
 
     /// The row of one step, if it was evaluated.
     pub fn row_at(&self, dataset: &str, episode: usize, step: usize) -> Option<&EvalRow> {
-        let key = (dataset.to_owned(), u32::try_from(episode).ok()?);
-        let idx = self.by_episode.get(&key)?;
+        let idx = self.episode_index(dataset, episode)?;
         let pos = idx
             .binary_search_by_key(&(step as u64), |&i| u64::from(self.rows[i].step))
             .ok()?;

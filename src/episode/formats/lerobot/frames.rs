@@ -108,18 +108,27 @@ impl LeRobotFrames {
         img: RgbImage,
         path: &std::path::Path,
     ) -> Result<RgbImage> {
+        let size = (img.width_px, img.height_px);
+        self.check_frame_size(s, step, crate::episode::FrameKind::Rgb, size, path)?;
+        Ok(img)
+    }
+
+    /// A decoded frame's size against the stream's declared one.
+    fn check_frame_size(
+        &self,
+        s: &Stream,
+        step: usize,
+        kind: crate::episode::FrameKind,
+        size: (u32, u32),
+        path: &std::path::Path,
+    ) -> Result<()> {
         let ctx = FrameContext {
             path,
             record: Some(self.episode),
             step,
             camera: &s.name,
         };
-        ctx.check_size(
-            crate::episode::FrameKind::Rgb,
-            (img.width_px, img.height_px),
-            s.size,
-        )?;
-        Ok(img)
+        ctx.check_size(kind, size, s.size)
     }
 }
 
@@ -205,17 +214,8 @@ impl FrameSource for LeRobotFrames {
                 let codes = self.depth_codes(file, step, s)?;
                 let d = depth::to_metres(&codes, table_m)
                     .map_err(|reason| self.video_err(file, step, s, reason))?;
-                let ctx = FrameContext {
-                    path: &file.path,
-                    record: Some(self.episode),
-                    step,
-                    camera: &s.name,
-                };
-                ctx.check_size(
-                    crate::episode::FrameKind::Depth,
-                    (d.width_px, d.height_px),
-                    s.size,
-                )?;
+                let size = (d.width_px, d.height_px);
+                self.check_frame_size(s, step, crate::episode::FrameKind::Depth, size, &file.path)?;
                 return Ok(Some(d));
             }
         };
