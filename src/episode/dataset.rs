@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::formats::{hdf5, lerobot, native, rlds};
+use super::formats::{hdf5, lerobot, native, rlbench, rlds};
 use super::{
     DatasetFormat, DeclaredStats, Episode, EpisodeError, FrameCache, ImageOrientation, Result,
 };
@@ -39,6 +39,7 @@ enum Backend {
     Rlds(rlds::RldsDataset),
     LeRobot(Box<lerobot::LeRobotDataset>),
     Hdf5(hdf5::Hdf5Dataset),
+    RlBench(rlbench::RlBenchDataset),
 }
 
 /// One dataset: a list of episodes in one format.
@@ -92,6 +93,16 @@ impl Dataset {
                 })
             }
             DatasetFormat::Hdf5 => Self::open_hdf5(path, ImageOrientation::Auto),
+            DatasetFormat::RlBench => {
+                let d = rlbench::RlBenchDataset::open(path)?;
+                Ok(Self {
+                    root: d.root.clone(),
+                    name: d.name.clone(),
+                    format,
+                    problems: Vec::new(),
+                    backend: Backend::RlBench(d),
+                })
+            }
         }
     }
 
@@ -127,7 +138,7 @@ impl Dataset {
     pub fn declared_stats(&self) -> Option<&DeclaredStats> {
         match &self.backend {
             Backend::LeRobot(d) => d.stats.as_ref(),
-            Backend::Native(_) | Backend::Rlds(_) | Backend::Hdf5(_) => None,
+            Backend::Native(_) | Backend::Rlds(_) | Backend::Hdf5(_) | Backend::RlBench(_) => None,
         }
     }
 
@@ -138,6 +149,7 @@ impl Dataset {
             Backend::Rlds(d) => d.entries.len(),
             Backend::LeRobot(d) => d.episodes.len(),
             Backend::Hdf5(d) => d.demos.len(),
+            Backend::RlBench(d) => d.episodes.len(),
         }
     }
 
@@ -154,6 +166,7 @@ impl Dataset {
             }
             Backend::LeRobot(d) => d.summary(i),
             Backend::Hdf5(d) => d.demos.get(i).map(|m| m.summary.clone()),
+            Backend::RlBench(d) => d.quick_summary(i),
         }
         .unwrap_or_else(|| EpisodeSummary::named(format!("#{i}")))
     }
@@ -175,6 +188,7 @@ impl Dataset {
                     len: d.demos.len(),
                 }
             }),
+            Backend::RlBench(d) => d.summarize(i),
         }
     }
 
@@ -185,6 +199,7 @@ impl Dataset {
             Backend::Rlds(d) => d.open_episode(i, cache),
             Backend::LeRobot(d) => d.open_episode(i, cache),
             Backend::Hdf5(d) => d.open_episode(i, cache),
+            Backend::RlBench(d) => d.open_episode(i, cache),
         }
     }
 }
@@ -238,6 +253,9 @@ pub fn detect(path: &Path) -> Option<DatasetFormat> {
         if name.contains(".tfrecord") || name == "features.json" || name == "dataset_info.json" {
             return Some(DatasetFormat::Rlds);
         }
+        if name == rlbench::layout::LOW_DIM_PICKLE {
+            return Some(DatasetFormat::RlBench);
+        }
         return None;
     }
     if lerobot::is_dataset_dir(path) {
@@ -245,6 +263,9 @@ pub fn detect(path: &Path) -> Option<DatasetFormat> {
     }
     if native::is_native(path) {
         return Some(DatasetFormat::Native);
+    }
+    if rlbench::is_dataset_dir(path) {
+        return Some(DatasetFormat::RlBench);
     }
     if rlds::is_dataset_dir(path) {
         return Some(DatasetFormat::Rlds);
@@ -342,7 +363,7 @@ pub fn open_path(path: &Path) -> Result<Collection> {
             None => {
                 return Err(EpisodeError::UnknownFormat {
                     path: path.to_owned(),
-                    reason: "expected episode.json, a *.tfrecord* shard, an HDF5 file, meta/info.json or a dataset folder"
+                    reason: "expected episode.json, a *.tfrecord* shard, an HDF5 file, meta/info.json, low_dim_obs.pkl or a dataset folder"
                         .to_owned(),
                 });
             }
@@ -354,7 +375,7 @@ pub fn open_path(path: &Path) -> Result<Collection> {
         return Err(EpisodeError::UnknownFormat {
             path: path.to_owned(),
             reason: format!(
-                "no native episode (episode.json / index.json), RLDS dataset (features.json + *.tfrecord*), LeRobot dataset (meta/info.json) or HDF5 file within {MAX_SCAN_DEPTH} levels"
+                "no native episode (episode.json / index.json), RLDS dataset (features.json + *.tfrecord*), LeRobot dataset (meta/info.json), RLBench task or episode folder (episodeN/low_dim_obs.pkl) or HDF5 file within {MAX_SCAN_DEPTH} levels"
             ),
         });
     }

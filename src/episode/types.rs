@@ -25,6 +25,9 @@ pub enum DatasetFormat {
     LeRobot,
     /// robomimic / LIBERO HDF5: `data/demo_N/{actions, obs/...}`.
     Hdf5,
+    /// RLBench / PerAct episode folders: per-camera PNGs and a pickled demo.
+    #[serde(rename = "rlbench")]
+    RlBench,
 }
 
 impl DatasetFormat {
@@ -34,6 +37,7 @@ impl DatasetFormat {
             Self::Rlds => "RLDS/TFRecord",
             Self::LeRobot => "LeRobot",
             Self::Hdf5 => "HDF5 (robomimic/LIBERO)",
+            Self::RlBench => "RLBench",
         }
     }
 }

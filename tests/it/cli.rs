@@ -23,8 +23,10 @@ fn inspect_json_reports_cameras_depth_intrinsics_and_action_stats() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let datasets = v["datasets"].as_array().expect("datasets");
-    // bridge_rlds, sim_hdf5, sim_lerobot_v21, sim_lerobot_v30_av1, sim_native.
-    assert_eq!(datasets.len(), 5);
+    // bridge_rlds, sim_hdf5, sim_lerobot_v21, sim_lerobot_v30_av1, sim_native, and
+    // sim_rlbench's two tasks.
+    assert_eq!(datasets.len(), 7);
+    assert_eq!(datasets[5]["format"], "rlbench");
     assert_eq!(datasets[1]["format"], "hdf5");
     assert!(
         datasets[1]["orientation"]
@@ -128,14 +130,17 @@ fn stats_writes_a_distribution_per_dataset_and_never_into_a_dataset() {
     )
     .expect("json");
     let ds = v["datasets"].as_array().expect("datasets");
-    assert_eq!(ds.len(), 5);
+    assert_eq!(ds.len(), 7);
     assert_eq!(ds[0]["statistics"], "bridge_orig/1.0.0");
     assert_eq!(ds[0]["distribution"]["actions"], 250);
     // The four copies of the simulated episodes: the same 164 actions each.
-    for d in &ds[1..] {
+    for d in &ds[1..5] {
         assert_eq!(d["statistics"], "dataset's own q01/q99");
         assert_eq!(d["distribution"]["actions"], 46 + 52 + 66);
     }
+    // The RLBench copies: episode 0 whole, episode 1's first 20 steps.
+    assert_eq!(ds[5]["distribution"]["actions"], 46);
+    assert_eq!(ds[6]["distribution"]["actions"], 20);
     let occ = ds[0]["distribution"]["occupancy"]
         .as_array()
         .expect("occupancy");

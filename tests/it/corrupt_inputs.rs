@@ -357,7 +357,7 @@ fn reading_everything_writes_nothing_into_the_dataset_folders() {
     let root = common::repo().join("sample_episodes");
     let before = common::snapshot_tree(&root);
     let report = spatialscope::cli::inspect::inspect(&root).expect("inspect");
-    assert_eq!(report.datasets.len(), 5);
+    assert_eq!(report.datasets.len(), 7);
     let c = episode::open_path(&root).expect("open");
     let cache = cache();
     for d in &c.datasets {

@@ -34,6 +34,7 @@ mod pillow_resize;
 mod predict_batch;
 mod render3d;
 mod rerun_export;
+mod rlbench;
 mod scene_lines;
 mod ui_app;
 mod ui_bookmarks;

@@ -116,10 +116,12 @@ fn the_sample_folder_opens_every_dataset() {
             DatasetFormat::Hdf5,
             DatasetFormat::LeRobot,
             DatasetFormat::LeRobot,
-            DatasetFormat::Native
+            DatasetFormat::Native,
+            DatasetFormat::RlBench,
+            DatasetFormat::RlBench
         ]
     );
-    assert_eq!(c.episode_count(), 25 + 4 * 3);
+    assert_eq!(c.episode_count(), 25 + 4 * 3 + 2);
     assert!(c.problems.is_empty());
 }
 

@@ -4,6 +4,8 @@
 pub mod hdf5;
 pub mod lerobot;
 pub mod native;
+pub mod pickle;
+pub mod rlbench;
 pub mod rlds;
 pub mod video;
 
