@@ -219,6 +219,27 @@ pub fn nice_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
         .collect()
 }
 
+/// A tick's label with as many decimals as its step needs: 0.005 steps print "0.005",
+/// "0.010" (egui_plot's default rounds the decimals, so 2-5 steps printed "0.01" twice).
+pub fn tick_label(value: f64, step: f64) -> String {
+    let decimals = if step > 0.0 && step.is_finite() {
+        (-step.log10() - 1e-9).ceil().clamp(0.0, 12.0) as usize
+    } else {
+        0
+    };
+    let text = format!("{value:.decimals$}");
+    // No "-0.000" for a tick at zero.
+    if text
+        .trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
+        text.trim_start_matches('-').to_owned()
+    } else {
+        text
+    }
+}
+
 /// The smallest distance between two labelled y ticks, points.
 const LABEL_STEP_PX: f32 = 14.0;
 
@@ -245,6 +266,7 @@ fn plot_series(
             egui_plot::AxisHints::new_y()
                 .label_spacing(10.0..=13.0)
                 .tick_label_font(egui::FontId::proportional(10.0))
+                .formatter(|m, _| tick_label(m.value, m.step_size))
                 .min_thickness(48.0),
         ]);
     for y in &s.include_y {
@@ -379,5 +401,17 @@ mod tests {
             })
             .is_empty()
         );
+    }
+
+    #[test]
+    fn tick_labels_show_the_digits_their_step_needs() {
+        let labels: Vec<String> = [0.0, 0.005, 0.01, 0.015]
+            .iter()
+            .map(|v| tick_label(*v, 0.005))
+            .collect();
+        assert_eq!(labels, ["0.000", "0.005", "0.010", "0.015"]);
+        assert_eq!(tick_label(-1e-17, 0.01), "0.00");
+        assert_eq!(tick_label(20.0, 10.0), "20");
+        assert_eq!(tick_label(0.2, 0.2), "0.2");
     }
 }

@@ -181,20 +181,37 @@ pub(crate) fn confine(path: &Path, root: &Path) -> Result<()> {
 /// Reads a whole metadata (text) file of the dataset rooted at `root` (see [`confine`]),
 /// refusing one larger than [`MAX_METADATA_BYTES`] before reading it.
 pub(crate) fn read_text_confined(path: &Path, root: &Path) -> Result<String> {
+    let bytes = read_confined(path, root, MAX_METADATA_BYTES, "a metadata file")?;
+    String::from_utf8(bytes).map_err(|e| {
+        EpisodeError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+        )
+    })
+}
+
+/// Reads a whole file of the dataset rooted at `root` (see [`confine`]), refusing one
+/// larger than `max_bytes` (`what` names the kind of file in the error) before reading it.
+pub(crate) fn read_confined(
+    path: &Path,
+    root: &Path,
+    max_bytes: u64,
+    what: &str,
+) -> Result<Vec<u8>> {
     confine(path, root)?;
     let len = std::fs::metadata(path)
         .map_err(|e| EpisodeError::io(path, e))?
         .len();
-    if len > MAX_METADATA_BYTES {
+    if len > max_bytes {
         return Err(EpisodeError::metadata(
             path,
             format!(
-                "{len} bytes, more than the {} MiB a metadata file may have; not read",
-                MAX_METADATA_BYTES >> 20
+                "{len} bytes, more than the {} MiB {what} may have; not read",
+                max_bytes >> 20
             ),
         ));
     }
-    std::fs::read_to_string(path).map_err(|e| EpisodeError::io(path, e))
+    std::fs::read(path).map_err(|e| EpisodeError::io(path, e))
 }
 
 /// Joins a relative path from the dataset onto `base`, refusing absolute paths, `..` and

@@ -56,20 +56,7 @@ impl RlFrames {
 
 /// Reads a whole frame file inside `root`, refusing links out of it and absurd sizes.
 pub(super) fn read_bounded(path: &Path, root: &Path) -> Result<Vec<u8>> {
-    super::super::confine(path, root)?;
-    let len = std::fs::metadata(path)
-        .map_err(|e| EpisodeError::io(path, e))?
-        .len();
-    if len > MAX_FRAME_BYTES {
-        return Err(EpisodeError::metadata(
-            path,
-            format!(
-                "{len} bytes, more than the {} MiB a frame may have",
-                MAX_FRAME_BYTES >> 20
-            ),
-        ));
-    }
-    std::fs::read(path).map_err(|e| EpisodeError::io(path, e))
+    super::super::read_confined(path, root, MAX_FRAME_BYTES, "a frame")
 }
 
 /// Decodes one RLBench depth PNG to metres with the step's planes.

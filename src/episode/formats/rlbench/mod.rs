@@ -60,20 +60,7 @@ fn folder_name(p: &Path) -> String {
 
 /// Reads and parses a pickle inside `root`.
 fn read_pickle(path: &Path, root: &Path) -> Result<pickle::Value> {
-    super::confine(path, root)?;
-    let len = std::fs::metadata(path)
-        .map_err(|e| EpisodeError::io(path, e))?
-        .len();
-    if len > MAX_PICKLE_BYTES {
-        return Err(EpisodeError::metadata(
-            path,
-            format!(
-                "{len} bytes, more than the {} MiB a pickle may have",
-                MAX_PICKLE_BYTES >> 20
-            ),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| EpisodeError::io(path, e))?;
+    let bytes = super::read_confined(path, root, MAX_PICKLE_BYTES, "a pickle")?;
     pickle::parse(&bytes).map_err(|e| EpisodeError::metadata(path, e.to_string()))
 }
 
