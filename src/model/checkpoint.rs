@@ -227,6 +227,14 @@ fn weight_files(dir: &Path) -> Result<WeightFiles> {
 /// Reads a safetensors header (8-byte little-endian length, then JSON) and checks that the
 /// file is long enough for every tensor it declares.
 fn read_header(path: &Path) -> Result<BTreeMap<String, TensorInfo>> {
+    Ok(read_header_and_metadata(path)?.0)
+}
+
+/// [`read_header`] and the file's `__metadata__` string map (empty when absent; non-string
+/// values are skipped).
+pub(crate) fn read_header_and_metadata(
+    path: &Path,
+) -> Result<(BTreeMap<String, TensorInfo>, BTreeMap<String, String>)> {
     use std::io::Read;
     let io = |what: String| ModelError::Io {
         path: path.to_path_buf(),
@@ -256,8 +264,16 @@ fn read_header(path: &Path) -> Result<BTreeMap<String, TensorInfo>> {
         .ok_or_else(|| io("safetensors header is not an object".into()))?;
     let data_len = file_len - 8 - n;
     let mut out = BTreeMap::new();
+    let mut metadata = BTreeMap::new();
     for (name, entry) in obj {
         if name == "__metadata__" {
+            if let Some(m) = entry.as_object() {
+                for (k, v) in m {
+                    if let Some(v) = v.as_str() {
+                        metadata.insert(k.clone(), v.to_owned());
+                    }
+                }
+            }
             continue;
         }
         let bad = |what: &str| io(format!("tensor `{name}`: {what}"));
@@ -317,7 +333,7 @@ fn read_header(path: &Path) -> Result<BTreeMap<String, TensorInfo>> {
             },
         );
     }
-    Ok(out)
+    Ok((out, metadata))
 }
 
 impl Checkpoint {

@@ -14,6 +14,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod depth_anything;
 pub mod ego3d;
 pub mod error;
 pub mod gemma2;

@@ -17,6 +17,7 @@ mod cli_predict;
 mod cli_render;
 mod corrupt_inputs;
 mod cross_format;
+mod depth_anything;
 mod doctor;
 mod eval_store;
 mod fuzz_regressions;
