@@ -7,6 +7,7 @@
 //! or within the golden tolerances); no GUI, GPU, ML or file-format crates.
 
 pub mod backproject;
+pub mod depth_align;
 pub mod depth_compare;
 pub mod ego3d;
 pub mod intrinsics;
