@@ -37,9 +37,31 @@ pub struct DepthArgs {
     /// cpu or cuda.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Compare the camera's raw depth with depth experts instead (repeatable): each expert
+    /// aligned to the raw depth by a robust scale and shift, its disagreement map and
+    /// statistics (see `depth_expert_cmd.rs`).
+    #[arg(long, value_enum)]
+    pub expert: Vec<super::depth_expert_cmd::ExpertName>,
+    /// Depth Anything V2 weights: a `.safetensors` file in the official names, or a folder
+    /// holding one.
+    #[arg(long)]
+    pub expert_model: Option<PathBuf>,
+    /// Depth Anything V2's input size (the official default 518; lower is faster).
+    #[arg(long, default_value_t = 518)]
+    pub expert_input_size: usize,
+    /// Read the Depth Anything V2 checkpoint as metric with this maximum depth (metres;
+    /// inferred from the metadata or the released metric file names otherwise).
+    #[arg(long)]
+    pub max_depth: Option<f64>,
+    /// Camera name (default: the model camera).
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// Relative disagreement that counts as "disagrees" (0.1 = 10 %).
+    #[arg(long, default_value_t = 0.1)]
+    pub threshold: f64,
 }
 
-fn write_mm_png(path: &Path, depth_m: &[f32], size: u32) -> anyhow::Result<()> {
+pub(super) fn write_mm_png(path: &Path, depth_m: &[f32], (w, h): (u32, u32)) -> anyhow::Result<()> {
     let mm: Vec<u16> = depth_m
         .iter()
         .map(|d| {
@@ -50,19 +72,22 @@ fn write_mm_png(path: &Path, depth_m: &[f32], size: u32) -> anyhow::Result<()> {
             }
         })
         .collect();
-    let img = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_raw(size, size, mm)
+    let img = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_raw(w, h, mm)
         .context("depth image size")?;
     img.save(path)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn write_rgba_png(path: &Path, rgba: Vec<u8>, size: u32) -> anyhow::Result<()> {
-    let img = image::RgbaImage::from_raw(size, size, rgba).context("preview size")?;
+pub(super) fn write_rgba_png(path: &Path, rgba: Vec<u8>, (w, h): (u32, u32)) -> anyhow::Result<()> {
+    let img = image::RgbaImage::from_raw(w, h, rgba).context("preview size")?;
     img.save(path)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
 pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
+    if !a.expert.is_empty() {
+        return super::depth_expert_cmd::run(a);
+    }
     let collection = crate::episode::open_path(&a.path)
         .with_context(|| format!("cannot open {}", a.path.display()))?;
     collection.ensure_outside(&a.out)?;
@@ -99,7 +124,7 @@ pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
     let est = predictor.estimate_depth(&pixels, size)?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
-    let s = size as u32;
+    let s = (size as u32, size as u32);
     write_mm_png(&a.out.join("estimated_depth_mm.png"), &est.depth_m, s)?;
     let sensor = ep.depth(a.step, cam)?.map(|d| {
         depth_to_model_size(&d.depth_m, d.width_px as usize, d.height_px as usize, size).0

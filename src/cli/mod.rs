@@ -3,6 +3,7 @@
 //! encode|decode` runs the action tokenizer on stdin.
 
 pub mod depth_cmd;
+pub mod depth_expert_cmd;
 pub mod doctor_cmd;
 pub mod eval_cmd;
 #[cfg(feature = "export")]
@@ -86,7 +87,8 @@ pub enum CliCommand {
     /// Render the 3-D view of one step offscreen to a PNG (no window needed).
     Render(render_cmd::RenderArgs),
     /// ZoeDepth's metric depth of one step (16-bit PNG in mm + a coloured preview) and, where
-    /// the episode has sensor depth, the comparison (error statistics JSON, difference map).
+    /// the episode has sensor depth, the comparison (error statistics JSON, difference map);
+    /// with `--expert depth-anything-v2|zoedepth`, raw depth against aligned depth experts.
     Depth(depth_cmd::DepthArgs),
     /// SpatialVLA's action tokenizer: encode actions to token ids, decode ids to actions.
     Grid {

@@ -9,6 +9,7 @@
 //! - [`doctor`]: health checks over every episode of a dataset (the same one-episode-per-step
 //!   shape), with findings, severities and a keep list.
 
+pub mod depth_expert;
 pub mod distribution;
 pub mod doctor;
 pub mod eval;

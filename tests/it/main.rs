@@ -18,6 +18,7 @@ mod cli_render;
 mod corrupt_inputs;
 mod cross_format;
 mod depth_anything;
+mod depth_expert;
 mod doctor;
 mod eval_store;
 mod fuzz_regressions;
