@@ -148,7 +148,9 @@ impl SpatialscopeApp {
             | Intent::LoadModel(_)
             | Intent::Predict
             | Intent::RunEpisode
-            | Intent::CancelModel => self.apply_model_intent(intent, ctx),
+            | Intent::CancelModel
+            | Intent::LoadExpert(_)
+            | Intent::CompareDepth(_) => self.apply_model_intent(intent, ctx),
             Intent::ComputeDistribution { dataset } => {
                 self.worker.send(Command::ComputeDistribution {
                     dataset,
@@ -185,6 +187,12 @@ impl SpatialscopeApp {
                 self.session.cloud_depth = choice;
             }
             Intent::SetAttention(view) => self.session.attention = view,
+            Intent::SetExpertCloud(choice) => {
+                if self.session.expert_cloud != choice {
+                    self.panels.view3d.state.camera = None;
+                }
+                self.session.expert_cloud = choice;
+            }
         }
     }
 

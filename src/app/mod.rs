@@ -21,6 +21,7 @@ use crate::ui::settings::ViewSettings;
 use crate::ui::{Intent, Panels, Session};
 use crate::worker::{Command, ModelHandle, WorkerHandle};
 
+mod experts;
 mod exports;
 mod intents;
 mod layout;

@@ -125,6 +125,7 @@ impl SpatialscopeApp {
                 self.session.model.pending_step = None;
                 self.model.send(ModelCommand::Cancel);
             }
+            Intent::LoadExpert(_) | Intent::CompareDepth(_) => self.apply_expert_intent(intent),
             _ => {}
         }
     }
@@ -234,6 +235,12 @@ impl SpatialscopeApp {
                     if state.run.take().is_some() {
                         state.last_run = Some((done, total, cancelled));
                     }
+                }
+                m @ (ModelMessage::ExpertLoaded { .. }
+                | ModelMessage::ExpertLoadFailed(_)
+                | ModelMessage::DepthCompared { .. }
+                | ModelMessage::DepthCompareFailed { .. }) => {
+                    super::experts::apply_message(&mut self.session, m)
                 }
             }
         }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod depth_anything;
 pub mod ego3d;
 pub mod error;
+pub mod expert;
 pub mod gemma2;
 pub mod predict;
 pub mod predict_batch;

@@ -10,38 +10,11 @@
 //!   aligned in depth (so its scale and shift say how far its metres are off).
 
 use crate::episode::{DepthImage, RgbImage};
-use crate::geometry::depth_align::{AlignSpace, RawVsExpert, raw_vs_expert};
+use crate::geometry::depth_align::{AlignSpace, raw_vs_expert};
 use crate::model::Predictor;
 use crate::model::depth_anything::{DepthAnythingV2, ExpertOutput};
+pub use crate::model::expert::{ExpertComparison, ExpertRun};
 use crate::model::preprocess::pixel_values;
-
-/// What one expert predicted for a frame, on the raw depth's grid.
-#[derive(Debug, Clone)]
-pub struct ExpertRun {
-    /// `depth-anything-v2` or `zoedepth`.
-    pub name: &'static str,
-    pub label: String,
-    pub output: ExpertOutput,
-    /// Row-major, `width_px * height_px`.
-    pub values: Vec<f32>,
-    pub width_px: usize,
-    pub height_px: usize,
-    pub ms: f64,
-}
-
-/// An expert run compared with the raw depth.
-#[derive(Debug, Clone)]
-pub struct ExpertComparison {
-    pub run: ExpertRun,
-    /// The expert in metres after alignment (or as predicted, for a metric expert with no
-    /// raw depth to align to); `None` for a relative expert with nothing to align to.
-    pub aligned_m: Option<Vec<f32>>,
-    /// aligned - raw, metres; NaN where either is invalid.
-    pub difference_m: Option<Vec<f32>>,
-    pub summary: Option<RawVsExpert>,
-    /// Why there is no alignment, when there is none.
-    pub note: Option<String>,
-}
 
 /// Bilinear resampling (half-pixel centres, edge clamped) of a row-major map.
 pub fn resize_bilinear(

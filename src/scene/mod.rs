@@ -13,6 +13,7 @@
 
 pub mod cloud;
 pub mod depth_view;
+pub mod expert_view;
 pub mod lines;
 pub mod step;
 

@@ -32,7 +32,7 @@ impl Default for Dock {
 }
 
 /// Episodes on the left; cameras, the 3-D view and the plots in the middle; the action
-/// grid and the model as tabs on the right.
+/// grid, the model and the depth experts as tabs on the right.
 pub fn default_tree() -> Tree<PanelId> {
     let mut tiles = Tiles::default();
     let tab = |tiles: &mut Tiles<PanelId>, id| {
@@ -45,7 +45,8 @@ pub fn default_tree() -> Tree<PanelId> {
     let plots = tab(&mut tiles, PanelId::Plots);
     let grid = tiles.insert_pane(PanelId::Grid);
     let model = tiles.insert_pane(PanelId::Model);
-    let right = tiles.insert_tab_tile(vec![grid, model]);
+    let experts = tiles.insert_pane(PanelId::Experts);
+    let right = tiles.insert_tab_tile(vec![grid, model, experts]);
     let middle = tiles.insert_vertical_tile(vec![cameras, view3d, plots]);
     set_shares(
         &mut tiles,

@@ -11,6 +11,7 @@ pub mod distribution_panel;
 pub mod dock;
 pub mod doctor_panel;
 pub mod episode_list;
+pub mod expert_panel;
 pub mod failures_panel;
 pub mod grid_panel;
 pub mod model_panel;
@@ -44,15 +45,22 @@ pub enum Intent {
     /// Open a file or folder (from the menu dialog, drag-and-drop).
     Open(PathBuf),
     /// Show the native file dialog (off the UI thread).
-    PickPath { folder: bool },
+    PickPath {
+        folder: bool,
+    },
     /// Select an episode of the collection.
-    SelectEpisode { dataset: usize, episode: usize },
+    SelectEpisode {
+        dataset: usize,
+        episode: usize,
+    },
     /// The current step changed (scrub, keys, playback, plot click).
     StepChanged(usize),
     /// Stop background work.
     Cancel,
     /// Compute the action distribution of a dataset.
-    ComputeDistribution { dataset: usize },
+    ComputeDistribution {
+        dataset: usize,
+    },
     /// Reopen an HDF5 dataset with this image orientation.
     SetOrientation {
         dataset: usize,
@@ -97,15 +105,23 @@ pub enum Intent {
     /// Bookmark the current step (tag and note from the Bookmarks window).
     AddBookmark,
     /// Remove bookmark `index` of dataset root `root`.
-    RemoveBookmark { root: String, index: usize },
+    RemoveBookmark {
+        root: String,
+        index: usize,
+    },
     /// Export the bookmarks of the open datasets into a folder.
     ExportBookmarks(PathBuf),
     /// Read an evaluation store into slot 0 (A) or 1 (B, compared with A).
-    OpenStore { path: PathBuf, slot: usize },
+    OpenStore {
+        path: PathBuf,
+        slot: usize,
+    },
     /// Close the store in a slot (closing A closes B too).
     CloseStore(usize),
     /// Run the dataset doctor on a dataset.
-    RunDoctor { dataset: usize },
+    RunDoctor {
+        dataset: usize,
+    },
     /// Open an episode at a step (a doctor finding), marking what the finding is about.
     JumpTo {
         dataset: usize,
@@ -115,6 +131,11 @@ pub enum Intent {
     },
     /// Which depth the 3-D view lifts once the step has a prediction.
     SetCloudDepth(crate::scene::CloudDepth),
+    /// Load Depth Anything V2 weights on the model thread.
+    LoadExpert(PathBuf),
+    /// Compare the current step's raw depth with depth experts.
+    CompareDepth(crate::worker::expert::ExpertRequest),
+    SetExpertCloud(crate::scene::expert_view::ExpertCloud),
     /// The attention shown (token, layer/head, overlay).
     SetAttention(session::AttentionView),
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::Intent;
 use super::camera_view::CamerasPanel;
 use super::episode_list::EpisodesPanel;
+use super::expert_panel::ExpertPanel;
 use super::grid_panel::GridPanel;
 use super::model_panel::ModelPanel;
 use super::plots::PlotsPanel;
@@ -33,17 +34,19 @@ pub enum PanelId {
     Plots,
     Grid,
     Model,
+    Experts,
 }
 
 impl PanelId {
     /// Every panel, in the View menu's order.
-    pub const ALL: [PanelId; 6] = [
+    pub const ALL: [PanelId; 7] = [
         PanelId::Episodes,
         PanelId::Cameras,
         PanelId::View3d,
         PanelId::Plots,
         PanelId::Grid,
         PanelId::Model,
+        PanelId::Experts,
     ];
 
     /// The tab's title.
@@ -55,6 +58,7 @@ impl PanelId {
             Self::Plots => "Plots",
             Self::Grid => "Action grid",
             Self::Model => "Model",
+            Self::Experts => "Depth experts",
         }
     }
 }
@@ -68,6 +72,7 @@ pub struct Panels {
     pub plots: PlotsPanel,
     pub grid: GridPanel,
     pub model: ModelPanel,
+    pub experts: ExpertPanel,
 }
 
 impl Panels {
@@ -80,6 +85,7 @@ impl Panels {
             PanelId::Plots => &mut self.plots,
             PanelId::Grid => &mut self.grid,
             PanelId::Model => &mut self.model,
+            PanelId::Experts => &mut self.experts,
         }
     }
 }

@@ -70,6 +70,15 @@ pub struct ModelSession {
     pub last_run: Option<(usize, usize, bool)>,
     /// A single-frame request in flight.
     pub pending_step: Option<usize>,
+    /// Depth Anything V2 weights loaded on the model thread: (path, label).
+    pub expert: Option<(PathBuf, String)>,
+    pub expert_loading: Option<PathBuf>,
+    pub expert_error: Option<UserError>,
+    /// Raw depth against experts for the open episode, by step (the newest per step).
+    pub expert_views: BTreeMap<usize, Arc<crate::scene::expert_view::ExpertView>>,
+    /// A comparison in flight.
+    pub expert_pending: Option<usize>,
+    pub expert_failures: BTreeMap<usize, UserError>,
 }
 
 impl ModelSession {
@@ -79,6 +88,9 @@ impl ModelSession {
             self.episode_uid = Some(uid);
             self.predictions.clear();
             self.depth_views.clear();
+            self.expert_views.clear();
+            self.expert_failures.clear();
+            self.expert_pending = None;
             self.failures.clear();
             self.pending_step = None;
             self.run = None;
@@ -112,6 +124,9 @@ pub struct Session {
     pub attention: AttentionView,
     /// Which depth the 3-D view lifts once a step has a depth view.
     pub cloud_depth: CloudDepth,
+    /// What the 3-D view shows of the step's raw-vs-expert view, when it has one (overrides
+    /// `cloud_depth` unless `Off`).
+    pub expert_cloud: crate::scene::expert_view::ExpertCloud,
     pub status: StatusState,
     /// The doctor's last result and the dataset it is for (episode list badges, the Doctor
     /// window).
@@ -164,6 +179,7 @@ impl Session {
             model: ModelSession::default(),
             attention: AttentionView::default(),
             cloud_depth: CloudDepth::default(),
+            expert_cloud: Default::default(),
             status: StatusState::default(),
             doctor: None,
             highlight: None,
@@ -201,6 +217,11 @@ impl Session {
     /// The cloud the 3-D view draws at the current step: the scene's sensor cloud, or the
     /// prediction's estimated depth (or both overlaid) as chosen.
     pub fn shown_cloud(&self) -> Option<Arc<PointCloud>> {
+        if let Some(view) = self.model.expert_views.get(&self.timeline.step)
+            && let Some(c) = crate::scene::expert_view::expert_cloud(view, self.expert_cloud)
+        {
+            return Some(c);
+        }
         crate::scene::step::chosen_cloud(
             self.frame
                 .as_ref()

@@ -25,3 +25,15 @@ pub fn default_grid_path() -> PathBuf {
 pub fn default_model_path() -> PathBuf {
     bundled("assets/tiny_spatialvla")
 }
+
+/// The tiny random-weight Depth Anything V2 checkpoint the tests compare with the official
+/// code (`tests/golden/depth_anything_v2/tiny_relative.safetensors`): what the "Depth
+/// experts" panel offers until the user points it at real weights.
+pub fn default_depth_expert_path() -> PathBuf {
+    let relative = "tests/golden/depth_anything_v2/tiny_relative.safetensors";
+    let local = Path::new(relative);
+    if local.is_file() {
+        return local.to_owned();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}

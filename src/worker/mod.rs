@@ -9,6 +9,7 @@
 //! - [`export`]: one-off export threads (Rerun recordings, PNGs of the 3-D view).
 //! - [`messages`]: what the UI and the frame worker say to each other.
 
+pub mod expert;
 pub mod export;
 pub mod frames;
 pub mod inbox;

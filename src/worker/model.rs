@@ -38,6 +38,14 @@ pub enum ModelCommand {
     },
     /// Stop the episode run and any generation in flight.
     Cancel,
+    /// Load Depth Anything V2 weights (a `.safetensors` file or a folder holding one).
+    LoadExpert(PathBuf),
+    /// Compare one camera frame's raw depth with depth experts (`worker::expert`).
+    CompareDepth {
+        episode: Arc<Episode>,
+        step: usize,
+        request: super::expert::ExpertRequest,
+    },
 }
 
 /// A loaded checkpoint, as the UI shows it.
@@ -86,6 +94,20 @@ pub enum ModelMessage {
         total: usize,
         cancelled: bool,
     },
+    ExpertLoaded {
+        path: PathBuf,
+        label: String,
+    },
+    ExpertLoadFailed(UserError),
+    DepthCompared {
+        episode_uid: u64,
+        view: Arc<crate::scene::expert_view::ExpertView>,
+    },
+    DepthCompareFailed {
+        episode_uid: u64,
+        step: usize,
+        error: UserError,
+    },
 }
 
 /// The UI's handle on the model thread. Sending a single-frame request, a load or a cancel
@@ -106,6 +128,7 @@ impl ModelHandle {
                 wake,
                 cancel: flag,
                 predictor: None,
+                expert: None,
                 run: None,
             }
             .run()
@@ -139,16 +162,18 @@ struct EpisodeRun {
     next: usize,
 }
 
-struct ModelThread {
+pub(super) struct ModelThread {
     rx: Receiver<ModelCommand>,
     tx: Sender<ModelMessage>,
     wake: super::Wake,
     cancel: Arc<AtomicBool>,
-    predictor: Option<Predictor>,
+    pub(super) predictor: Option<Predictor>,
+    /// Depth Anything V2, when loaded (`worker::expert`).
+    pub(super) expert: Option<crate::model::depth_anything::DepthAnythingV2>,
     run: Option<EpisodeRun>,
 }
 
-fn user_error(file: Option<PathBuf>, e: impl std::fmt::Display) -> UserError {
+pub(super) fn user_error(file: Option<PathBuf>, e: impl std::fmt::Display) -> UserError {
     UserError {
         file,
         message: e.to_string(),
@@ -156,7 +181,7 @@ fn user_error(file: Option<PathBuf>, e: impl std::fmt::Display) -> UserError {
 }
 
 impl ModelThread {
-    fn send(&self, m: ModelMessage) {
+    pub(super) fn send(&self, m: ModelMessage) {
         super::send_and_wake(&self.tx, &self.wake, m);
     }
 
@@ -196,6 +221,12 @@ impl ModelThread {
                 });
             }
             ModelCommand::Cancel => self.finish_run(true),
+            ModelCommand::LoadExpert(path) => self.load_expert(path),
+            ModelCommand::CompareDepth {
+                episode,
+                step,
+                request,
+            } => self.compare_depth(&episode, step, &request),
         }
     }
 

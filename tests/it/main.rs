@@ -43,6 +43,7 @@ mod ui_bookmarks;
 mod ui_dock;
 mod ui_doctor;
 mod ui_episode_list;
+mod ui_experts;
 mod ui_exports;
 mod ui_failures;
 mod ui_model;
