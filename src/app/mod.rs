@@ -94,6 +94,11 @@ impl SpatialscopeApp {
             Intent::LoadModel(crate::util::assets::default_model_path()),
             ctx,
         );
+        // The bundled tiny Depth Anything V2 (labelled random) until the user loads weights.
+        app.apply(
+            Intent::LoadExpert(crate::util::assets::default_depth_expert_path()),
+            ctx,
+        );
         app.worker
             .send(Command::LoadGrid(crate::util::assets::default_grid_path()));
         if let Some(p) = path {

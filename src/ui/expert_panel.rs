@@ -79,11 +79,13 @@ impl ExpertPanel {
             .or_else(|| ep.model_camera())
     }
 
-    fn request(&self, camera: usize) -> ExpertRequest {
+    /// The chosen experts that can run now (weights loaded, ZoeDepth in the checkpoint).
+    fn request(&self, session: &Session, camera: usize) -> ExpertRequest {
+        let m = &session.model;
         ExpertRequest {
             camera,
-            depth_anything: self.depth_anything,
-            zoedepth: self.zoedepth,
+            depth_anything: self.depth_anything && m.expert.is_some(),
+            zoedepth: self.zoedepth && m.info.as_ref().is_some_and(|i| i.zoe_unavailable.is_none()),
             input_size: self.input_size,
             threshold: self.threshold_pct / 100.0,
         }
@@ -174,7 +176,7 @@ impl ExpertPanel {
                 .clicked()
                 && let Some(c) = camera
             {
-                out.push(Intent::CompareDepth(self.request(c)));
+                out.push(Intent::CompareDepth(self.request(session, c)));
             }
             ui.checkbox(&mut self.follow, "on every step");
             if m.expert_pending.is_some() {
@@ -188,7 +190,7 @@ impl ExpertPanel {
                 && !m.expert_failures.contains_key(&step)
                 && let Some(c) = camera
             {
-                out.push(Intent::CompareDepth(self.request(c)));
+                out.push(Intent::CompareDepth(self.request(session, c)));
             }
         });
     }
@@ -245,36 +247,56 @@ impl ExpertPanel {
             "camera {}, step {} ({} x {} px)",
             v.camera_name, v.step, v.width_px, v.height_px
         ));
-        let columns = 1 + 2 * v.experts.len();
-        let gap = ui.spacing().item_spacing.x;
-        let side = ((ui.available_width() - gap * (columns as f32 - 1.0)) / columns as f32)
-            .clamp(48.0, 180.0);
-        let aspect = v.height_px as f32 / v.width_px.max(1) as f32;
-        let mut labels = vec!["raw depth".to_owned()];
-        for e in &v.experts {
-            labels.push(format!("{} (aligned)", e.name));
-            labels.push(format!("{} - raw (±{:.2} m)", e.name, e.difference_max_m));
-        }
-        ui.horizontal(|ui| {
-            for (t, label) in tex.iter().zip(labels) {
-                ui.vertical(|ui| {
-                    match t {
-                        Some(t) => {
-                            ui.add(egui::Image::new((t.id(), egui::vec2(side, side * aspect))));
-                        }
-                        None => {
-                            ui.allocate_space(egui::vec2(side, side * aspect));
-                        }
-                    }
-                    ui.small(label);
-                });
+        let mut choice = session.expert_cloud;
+        ui.horizontal_wrapped(|ui| {
+            ui.label("3-D view:");
+            ui.selectable_value(&mut choice, ExpertCloud::Off, "the step's scene");
+            if v.raw_cloud.is_some() {
+                ui.selectable_value(
+                    &mut choice,
+                    ExpertCloud::Raw,
+                    format!("{} raw", v.camera_name),
+                );
+            }
+            for (i, e) in v.experts.iter().enumerate() {
+                if e.cloud.is_some() {
+                    ui.selectable_value(&mut choice, ExpertCloud::Expert(i), e.name);
+                }
+                if e.overlay.is_some() {
+                    ui.selectable_value(
+                        &mut choice,
+                        ExpertCloud::Both(i),
+                        format!("{} (orange) over raw (blue)", e.name),
+                    );
+                }
             }
         });
+        if choice != session.expert_cloud {
+            out.push(Intent::SetExpertCloud(choice));
+        }
+        // Per expert one row: the raw depth, the aligned expert, their difference.
+        let gap = ui.spacing().item_spacing.x;
+        let side = ((ui.available_width() - 2.0 * gap) / 3.0).clamp(48.0, 200.0);
+        let aspect = v.height_px as f32 / v.width_px.max(1) as f32;
+        let image = |ui: &mut egui::Ui, t: Option<&egui::TextureHandle>, label: String| {
+            ui.vertical(|ui| {
+                ui.set_width(side);
+                match t {
+                    Some(t) => {
+                        ui.add(egui::Image::new((t.id(), egui::vec2(side, side * aspect))));
+                    }
+                    None => {
+                        ui.allocate_space(egui::vec2(side, side * aspect));
+                    }
+                }
+                ui.add(egui::Label::new(egui::RichText::new(label).small()).truncate());
+            });
+        };
         ui.weak(format!(
             "colour range {:.2}..{:.2} m (turbo, near = blue) · difference: blue = the expert is nearer than the raw depth, red = farther, grey = raw missing",
             v.range_m.0, v.range_m.1
         ));
-        for e in &v.experts {
+        for (i, e) in v.experts.iter().enumerate() {
             ui.label(egui::RichText::new(format!("{} · {:.0} ms", e.label, e.ms)).strong());
             match (&e.summary, &e.note) {
                 (Some(s), _) => {
@@ -314,33 +336,15 @@ impl ExpertPanel {
                 }
                 (None, None) => {}
             }
-        }
-        let mut choice = session.expert_cloud;
-        ui.horizontal_wrapped(|ui| {
-            ui.label("3-D view:");
-            ui.selectable_value(&mut choice, ExpertCloud::Off, "the step's scene");
-            if v.raw_cloud.is_some() {
-                ui.selectable_value(
-                    &mut choice,
-                    ExpertCloud::Raw,
-                    format!("{} raw", v.camera_name),
+            ui.horizontal(|ui| {
+                image(ui, tex[0].as_ref(), "raw depth".into());
+                image(ui, tex[1 + 2 * i].as_ref(), format!("{} (aligned)", e.name));
+                image(
+                    ui,
+                    tex[2 + 2 * i].as_ref(),
+                    format!("{} - raw (±{:.2} m)", e.name, e.difference_max_m),
                 );
-            }
-            for (i, e) in v.experts.iter().enumerate() {
-                if e.cloud.is_some() {
-                    ui.selectable_value(&mut choice, ExpertCloud::Expert(i), e.name);
-                }
-                if e.overlay.is_some() {
-                    ui.selectable_value(
-                        &mut choice,
-                        ExpertCloud::Both(i),
-                        format!("{} (orange) over raw (blue)", e.name),
-                    );
-                }
-            }
-        });
-        if choice != session.expert_cloud {
-            out.push(Intent::SetExpertCloud(choice));
+            });
         }
     }
 }

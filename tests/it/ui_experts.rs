@@ -1,5 +1,5 @@
 //! The "Depth experts" panel through the whole app, with the real model thread: the bundled
-//! tiny Depth Anything V2 loads from the panel, "Compare on this frame" yields the raw depth
+//! tiny Depth Anything V2 loads at start and again from the panel, "Compare on this frame" yields the raw depth
 //! against both experts (the same alignment the pipeline computes directly), the 3-D view
 //! switches to the expert-over-raw cloud, "on every step" follows the timeline, and bad
 //! weights give an error while the app keeps running.
@@ -27,10 +27,11 @@ fn compare_raw_depth_with_experts_and_show_it_in_3d() {
     );
     h.get_by_label("Depth experts").click();
     h.run_steps(3);
-    // Nothing loaded yet: comparing needs weights (ZoeDepth alone would do, so turn it off).
-    h.state_mut().panels.experts.zoedepth = false;
-    h.run_steps(2);
-    assert!(h.state().session.model.expert.is_none());
+    // The bundled tiny Depth Anything V2 loads by itself, labelled as random.
+    assert!(
+        run_until(&mut h, T, |a| a.session.model.expert.is_some()),
+        "the bundled expert loads at start"
+    );
 
     // Bad weights: an error naming the file, the app goes on.
     h.state_mut().panels.experts.weights = lift.join("variation0").display().to_string();
@@ -53,7 +54,6 @@ fn compare_raw_depth_with_experts_and_show_it_in_3d() {
     h.state_mut().panels.experts.weights = spatialscope::util::assets::default_depth_expert_path()
         .display()
         .to_string();
-    h.state_mut().panels.experts.zoedepth = true;
     h.state_mut().panels.experts.input_size = 140;
     h.get_by_label("Load").click();
     assert!(
