@@ -42,6 +42,7 @@ mk mp4 $root/sample_episodes/sim_lerobot_v21/videos/chunk-000/observation.images
   $root/sample_episodes/sim_lerobot_v30_av1/videos/observation.images.robot0_eye_in_hand/chunk-000/file-000.mp4
 mk hdf5 $root/tests/fixtures/hdf5/*.hdf5
 mk rlbench_pickle $root/sample_episodes/sim_rlbench/*/*/episodes/episode0/low_dim_obs.pkl $root/tests/fixtures/rlbench/values_p*.pkl
+mk pth_checkpoint $root/tests/golden/depth_anything_v2/depth_anything_v2_tiny_relative.pth
 # image: the first byte picks the decoder (even: RGB, odd: 16-bit depth PNG).
 mkdir -p seeds/image
 for f in seed_images/*.png seed_images/*.jpg $root/sample_episodes/sim_native/episode_000/rgb/agentview/000000.png; do
@@ -51,7 +52,7 @@ for f in seed_images/depth_*.png $root/sample_episodes/sim_native/episode_000/de
   { printf '\001'; cat "$f"; } > "seeds/image/depth-$(basename "$f")"
 done
 mk image seeds/image/*
-targets="tfrecord rlds_features native_episode lerobot_info lerobot_table safetensors model_json mp4 hdf5 image rlbench_pickle"
+targets="tfrecord rlds_features native_episode lerobot_info lerobot_table safetensors model_json mp4 hdf5 image rlbench_pickle pth_checkpoint"
 limits="-timeout=30 -rss_limit_mb=6144 -malloc_limit_mb=6144 -max_len=1048576"
 for t in ${TARGETS:-$targets}; do
   if [ -n "${RUNS:-}" ]; then budget="-runs=$RUNS"; else budget="-max_total_time=$secs"; fi

@@ -42,8 +42,8 @@ pub struct DepthArgs {
     /// statistics (see `depth_expert_cmd.rs`).
     #[arg(long, value_enum)]
     pub expert: Vec<super::depth_expert_cmd::ExpertName>,
-    /// Depth Anything V2 weights: a `.safetensors` file in the official names, or a folder
-    /// holding one.
+    /// Depth Anything V2 weights: an official `.pth`, a `.safetensors` file in the official
+    /// names, or a folder holding one.
     #[arg(long)]
     pub expert_model: Option<PathBuf>,
     /// Depth Anything V2's input size (the official default 518; lower is faster).
@@ -53,6 +53,10 @@ pub struct DepthArgs {
     /// inferred from the metadata or the released metric file names otherwise).
     #[arg(long)]
     pub max_depth: Option<f64>,
+    /// Depth Anything V2's attention heads, for a checkpoint of non-released widths whose
+    /// file does not say (default: the safetensors metadata, else 64-wide heads).
+    #[arg(long)]
+    pub num_heads: Option<usize>,
     /// Camera name (default: the model camera).
     #[arg(long)]
     pub camera: Option<String>,

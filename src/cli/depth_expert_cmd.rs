@@ -40,7 +40,7 @@ fn load_depth_anything(
         .expert_model
         .as_ref()
         .context("--expert depth-anything-v2 needs --expert-model (its .safetensors weights)")?;
-    DepthAnythingV2::load(path, a.max_depth, device)
+    DepthAnythingV2::load_with(path, a.max_depth, a.num_heads, device)
         .with_context(|| format!("cannot load Depth Anything V2 from {}", path.display()))
 }
 

@@ -24,6 +24,7 @@ pub mod predict_batch;
 pub mod preprocess;
 pub mod processor;
 pub mod prompt;
+pub mod pth;
 pub mod siglip;
 pub mod spatialvla;
 pub mod zoe_config;

@@ -7,9 +7,12 @@
 //! - [`guard`]: the rule that spatialscope never writes inside a dataset folder.
 //! - [`assets`]: where the bundled samples, action grid and tiny checkpoint live.
 //! - [`bookmarks`]: bookmarked steps in the user's data folder, and their exports.
+//! - [`pickle`]: a Python pickle reader that never runs code (RLBench demos, PyTorch
+//!   checkpoints' `data.pkl`).
 
 pub mod assets;
 pub mod bookmarks;
 pub mod fs;
 pub mod guard;
 pub mod json;
+pub mod pickle;

@@ -158,14 +158,17 @@ fn damaged_and_foreign_checkpoints_are_refused_by_name() {
         e.contains("cut.safetensors") && e.contains("truncated"),
         "{e}"
     );
-    // A .pth is named as such, not parsed.
+    // Not a zip: named as such.
     let pth = tmp.path().join("depth_anything_v2_vits.pth");
     std::fs::write(&pth, b"PK\x03\x04").unwrap();
     let e = DepthAnythingV2::load(&pth, None, &Device::Cpu)
         .err()
         .unwrap()
         .to_string();
-    assert!(e.contains("PyTorch pickle"), "{e}");
+    assert!(
+        e.contains("depth_anything_v2_vits.pth") && e.contains("zip"),
+        "{e}"
+    );
     // A bad metric override.
     let e = DepthAnythingV2::load(
         &dir().join("tiny_relative.safetensors"),
@@ -176,4 +179,126 @@ fn damaged_and_foreign_checkpoints_are_refused_by_name() {
     .unwrap()
     .to_string();
     assert!(e.contains("max_depth"), "{e}");
+}
+
+/// The official `.pth` form of the relative checkpoint, rewritten with `edit` applied to its
+/// entries (name, bytes) -> Some(new bytes) or None (dropped).
+fn rewritten_pth(
+    dir: &std::path::Path,
+    edit: impl Fn(&str, Vec<u8>) -> Option<Vec<u8>>,
+) -> PathBuf {
+    use std::io::{Read, Write};
+    let src = std::fs::File::open(self::dir().join("depth_anything_v2_tiny_relative.pth")).unwrap();
+    let mut zin = zip::ZipArchive::new(src).unwrap();
+    let out = dir.join("edited.pth");
+    let mut zout = zip::ZipWriter::new(std::fs::File::create(&out).unwrap());
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for i in 0..zin.len() {
+        let mut f = zin.by_index(i).unwrap();
+        let name = f.name().unwrap().into_owned();
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).unwrap();
+        if let Some(b) = edit(&name, bytes) {
+            zout.start_file(name, opts).unwrap();
+            zout.write_all(&b).unwrap();
+        }
+    }
+    zout.finish().unwrap();
+    out
+}
+
+#[test]
+fn official_pth_checkpoints_read_without_python_and_match_safetensors() {
+    let pth = dir().join("depth_anything_v2_tiny_relative.pth");
+    let st = DepthAnythingV2::load(&dir().join("tiny_relative.safetensors"), None, &Device::Cpu)
+        .unwrap();
+    // A .pth carries no metadata: the head count is given (the tiny model has 2 of 32).
+    let from_pth = DepthAnythingV2::load_with(&pth, None, Some(2), &Device::Cpu).unwrap();
+    assert_eq!(from_pth.config, st.config);
+    let (rgb, w, h) = frame("wide");
+    let a = st.infer(&rgb, w, h, 154).unwrap().values;
+    let b = from_pth.infer(&rgb, w, h, 154).unwrap().values;
+    assert_eq!(
+        a, b,
+        "float32 embeddings, a transposed weight and float16 storages"
+    );
+    // Without it the released 64-wide heads are assumed: 1 head here, another result.
+    let one_head = DepthAnythingV2::load(&pth, None, &Device::Cpu).unwrap();
+    assert_eq!(one_head.config.num_heads, 1);
+    assert_ne!(one_head.infer(&rgb, w, h, 154).unwrap().values, a);
+
+    // Damaged archives: a storage shorter than its tensor, a missing storage, a compressed
+    // pickle; each named, nothing panics.
+    let tmp = tempfile::tempdir().unwrap();
+    let short = rewritten_pth(tmp.path(), |n, b| {
+        Some(if n.ends_with("/data/0") {
+            b[..16].to_vec()
+        } else {
+            b
+        })
+    });
+    let e = DepthAnythingV2::load(&short, None, &Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("pretrained.cls_token") && e.contains("4-element storage"),
+        "{e}"
+    );
+    let missing = rewritten_pth(tmp.path(), |n, b| (!n.ends_with("/data/1")).then_some(b));
+    let e = DepthAnythingV2::load(&missing, None, &Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("data/1"), "{e}");
+    let garbage = rewritten_pth(tmp.path(), |n, b| {
+        Some(if n.ends_with("data.pkl") {
+            b[..b.len() / 3].to_vec()
+        } else {
+            b
+        })
+    });
+    let e = DepthAnythingV2::load(&garbage, None, &Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("data.pkl") && e.contains("pickle"), "{e}");
+}
+
+#[test]
+fn mutated_pth_archives_never_panic() {
+    // Byte flips over the archive's pickle and zip headers, and truncations: each load ends
+    // in a model or an error (no panic, no runaway allocation).
+    let bytes = std::fs::read(dir().join("depth_anything_v2_tiny_relative.pth")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("m.pth");
+    let (mut errors, mut loads) = (0, 0);
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for i in 0..300 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut m = bytes.clone();
+        if i % 10 == 0 {
+            m.truncate((state % bytes.len() as u64) as usize);
+        } else {
+            // The pickle sits in the first ~29 KB; the central directory at the end.
+            let at = if i % 3 == 0 {
+                bytes.len() - 1 - (state % 2048) as usize
+            } else {
+                (state % 29_000) as usize
+            };
+            m[at] ^= 1 << (state >> 60 & 7);
+        }
+        std::fs::write(&path, &m).unwrap();
+        match DepthAnythingV2::load_with(&path, None, Some(2), &Device::Cpu) {
+            Ok(_) => loads += 1,
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                errors += 1;
+            }
+        }
+    }
+    assert!(errors > 50, "{errors} errors, {loads} loads");
 }

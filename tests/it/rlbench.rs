@@ -9,8 +9,8 @@ use crate::common;
 use std::path::Path;
 use std::sync::Arc;
 
-use spatialscope::episode::formats::pickle::{self, Value};
 use spatialscope::episode::{self, CameraPoses, DatasetFormat, Episode, FrameCache};
+use spatialscope::util::pickle::{self, Value};
 
 fn rlbench_root() -> std::path::PathBuf {
     common::repo().join("sample_episodes/sim_rlbench")

@@ -4,7 +4,6 @@
 pub mod hdf5;
 pub mod lerobot;
 pub mod native;
-pub mod pickle;
 pub mod rlbench;
 pub mod rlds;
 pub mod video;

@@ -364,8 +364,16 @@ impl DepthAnythingConfig {
     }
 }
 
-/// The weights file in `path`: the file itself, or in a folder the one `*.safetensors` whose
-/// name starts with `depth_anything_v2` (else the only `*.safetensors` there).
+/// Whether `path` names a PyTorch checkpoint (`.pth` / `.pt`).
+pub fn is_pytorch(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("pth" | "pt")
+    )
+}
+
+/// The weights file in `path`: the file itself, or in a folder the one `*.safetensors` or
+/// `*.pth` whose name starts with `depth_anything_v2` (else the only such file there).
 pub fn weights_file(path: &Path) -> Result<PathBuf> {
     let io = |what: String| ModelError::Io {
         path: path.to_path_buf(),
@@ -373,15 +381,18 @@ pub fn weights_file(path: &Path) -> Result<PathBuf> {
     };
     if path.is_file() {
         return match path.extension().and_then(|e| e.to_str()) {
-            Some("safetensors") => Ok(path.to_path_buf()),
-            Some("pth") | Some("pt") => Err(io("a PyTorch pickle: only safetensors is read (the official names, e.g. a `.pth` state dict saved with `safetensors.torch.save_file`)".into())),
-            _ => Err(io("not a .safetensors file".into())),
+            Some("safetensors" | "pth" | "pt") => Ok(path.to_path_buf()),
+            _ => Err(io("neither a .safetensors nor a PyTorch .pth file".into())),
         };
     }
     let entries = std::fs::read_dir(path).map_err(|e| io(format!("cannot list: {e}")))?;
     let mut found: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "safetensors") && p.is_file())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "safetensors" || e == "pth" || e == "pt")
+                && p.is_file()
+        })
         .collect();
     found.sort();
     let named: Vec<&PathBuf> = found

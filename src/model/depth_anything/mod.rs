@@ -61,20 +61,42 @@ pub struct DepthAnythingV2 {
 }
 
 impl DepthAnythingV2 {
-    /// Loads the weights at `path` (a `.safetensors` file or a folder holding one) in
-    /// float32, memory-mapped. `max_depth_m` makes a checkpoint metric (see `config.rs`).
-    #[expect(unsafe_code, reason = "memory-mapping the weights (see SAFETY)")]
+    /// Loads the weights at `path` (a `.safetensors` file, an official `.pth`, or a folder
+    /// holding one) in float32; safetensors are memory-mapped. `max_depth_m` makes a
+    /// checkpoint metric (see `config.rs`).
     pub fn load(path: &Path, max_depth_m: Option<f64>, device: &Device) -> Result<Self> {
+        Self::load_with(path, max_depth_m, None, device)
+    }
+
+    /// [`Self::load`] with the head count given (what a `.pth` cannot say; the released
+    /// widths use 64-wide heads, which is assumed otherwise).
+    #[expect(unsafe_code, reason = "memory-mapping the weights (see SAFETY)")]
+    pub fn load_with(
+        path: &Path,
+        max_depth_m: Option<f64>,
+        num_heads: Option<usize>,
+        device: &Device,
+    ) -> Result<Self> {
         let weights = config::weights_file(path)?;
-        let (tensors, metadata) = read_header_and_metadata(&weights)?;
+        let (tensors, mut metadata, vb) = if config::is_pytorch(&weights) {
+            let (infos, tensors) = super::pth::read(&weights, device)?;
+            let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+            (infos, std::collections::BTreeMap::new(), vb)
+        } else {
+            let (infos, metadata) = read_header_and_metadata(&weights)?;
+            // SAFETY: mapped read-only; spatialscope never writes into a checkpoint; the
+            // header was checked just above (every tensor inside the file).
+            let st = unsafe { MmapedSafetensors::new(&weights) }.map_err(|e| ModelError::Io {
+                path: weights.clone(),
+                what: format!("cannot map the weights: {e}"),
+            })?;
+            let vb = VarBuilder::from_backend(Box::new(st), DType::F32, device.clone());
+            (infos, metadata, vb)
+        };
+        if let Some(h) = num_heads {
+            metadata.insert("num_heads".into(), h.to_string());
+        }
         let config = DepthAnythingConfig::infer(&weights, &tensors, &metadata, max_depth_m)?;
-        // SAFETY: mapped read-only; spatialscope never writes into a checkpoint; the header
-        // was checked just above (every tensor inside the file).
-        let st = unsafe { MmapedSafetensors::new(&weights) }.map_err(|e| ModelError::Io {
-            path: weights.clone(),
-            what: format!("cannot map the weights: {e}"),
-        })?;
-        let vb = VarBuilder::from_backend(Box::new(st), DType::F32, device.clone());
         Ok(Self {
             backbone: DinoV2::load(&config, vb.pp("pretrained"))?,
             head: DptHead::load(&config, vb.pp("depth_head"))?,

@@ -11,6 +11,8 @@ safetensors, float32:
   the same code (width 64, 2 heads of 32, 12 blocks, 518 px / 14 px patches, layer scale,
   interpolate offset 0.1) and a DPT head of width 32 (out channels 16/32/64/64).
 - `tiny_metric.safetensors`: `metric_depth`'s variant (sigmoid x max_depth = 20 m).
+`depth_anything_v2_tiny_relative.pth` is the relative one saved with `torch.save` as the
+official `.pth` releases are (float32 embeddings, one non-contiguous weight, float16 rest).
 The number of heads and, for the metric one, max_depth are stored in the safetensors
 metadata (`num_heads`, `max_depth`): the shapes do not tell them (the released sizes use
 64-wide heads, which the reader assumes when the metadata is absent).
@@ -111,6 +113,17 @@ def main():
     for kind, m in models.items():
         sd = {k: v.half().contiguous() for k, v in m.state_dict().items()}
         save_file(sd, str(HERE / f"tiny_{kind}.safetensors"), metadata=meta[kind])
+
+    # The relative model once more as the official releases ship it: a `torch.save`d state
+    # dict (zip archive, pickled storages). Mixed on purpose: the embeddings float32, one
+    # weight stored transposed (non-contiguous strides), the rest float16; same values.
+    sd = {k: v.half() for k, v in models["relative"].state_dict().items()}
+    for k in ("pretrained.pos_embed", "pretrained.cls_token"):
+        sd[k] = sd[k].float()
+    w = sd["depth_head.projects.0.weight"]
+    sd["depth_head.projects.0.weight"] = w.permute(1, 0, 2, 3).contiguous().permute(1, 0, 2, 3)
+    assert not sd["depth_head.projects.0.weight"].is_contiguous()
+    torch.save(sd, str(HERE / "depth_anything_v2_tiny_relative.pth"))
 
     bgr = cv2.imread(str(FRAME), cv2.IMREAD_COLOR)
     wide = np.ascontiguousarray(bgr[40:216, :, :])

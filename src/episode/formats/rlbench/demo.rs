@@ -10,7 +10,7 @@
 
 use nalgebra::Matrix4;
 
-use crate::episode::formats::pickle::Value;
+use crate::util::pickle::Value;
 
 /// What a camera's sensor reported at one step (PyRep conventions, see the module docs of
 /// [`super`]).

@@ -1,7 +1,7 @@
 //! RLBench / PerAct episodes: per-camera PNG folders and a pickled demo.
 //!
 //! Layouts: see [`layout`]. Low-dimensional data comes from `low_dim_obs.pkl`, read by the
-//! code-free [`super::pickle`] reader (nothing in the file is imported or run).
+//! code-free [`crate::util::pickle`] reader (nothing in the file is imported or run).
 //!
 //! Cameras follow PyRep's `VisionSensor`, which RLBench records from:
 //! - `<cam>_camera_extrinsics` is `get_matrix()`, world-from-camera in CoppeliaSim's camera
@@ -28,13 +28,13 @@ use std::sync::Arc;
 
 use nalgebra::{Matrix4, Quaternion, Rotation3, UnitQuaternion, Vector4};
 
-use super::pickle;
 use crate::episode::types::next_episode_uid;
 use crate::episode::{
     ActionConvention, ActionFrame, Actions, CalibrationOrigin, Camera, CameraPoses, DatasetFormat,
     Episode, EpisodeError, EpisodeSource, EpisodeSummary, FrameCache, GripperSense, Intrinsics,
     Proprio, Result, RotationConvention, TranslationUnit,
 };
+use crate::util::pickle;
 use demo::DemoStep;
 use frames::{RlFrames, RlStream, read_bounded};
 use layout::EpisodeDir;

@@ -37,6 +37,9 @@ pub enum Value {
     Object(Box<Object>),
     Array(NdArray),
     DType(DType),
+    /// A persistent id (what a PyTorch checkpoint's storages are), read only by
+    /// [`super::parse_with_persistent_ids`].
+    Persistent(Box<Value>),
 }
 
 /// An instance of an unmapped class, as data.
@@ -70,6 +73,7 @@ impl Value {
             Self::Object(o) => format!("a {} object", o.class),
             Self::Array(a) => format!("a {:?} {} array", a.shape, a.dtype.descr()),
             Self::DType(_) => "a numpy dtype".into(),
+            Self::Persistent(_) => "a persistent id".into(),
         }
     }
 
@@ -254,6 +258,9 @@ fn build(arena: &[Node], id: Id, depth: usize, budget: &mut Budget) -> Result<Va
                 dict_items: pairs(dict_items, budget)?,
             };
             numpy::interpret(obj).map_err(PickleError::content)?
+        }
+        Node::Persistent(pid) => {
+            Value::Persistent(Box::new(build(arena, *pid, depth + 1, budget)?))
         }
     })
 }

@@ -16,8 +16,8 @@
 //!   nothing is called.
 //!
 //! Hostile input: every length is checked against the bytes that remain before anything is
-//! allocated; persistent ids, extension codes and out-of-band buffers are refused with the
-//! offset; nesting deeper than [`MAX_DEPTH`] (including a value that contains itself) and
+//! allocated; persistent ids (unless asked for: PyTorch checkpoints), extension codes and
+//! out-of-band buffers are refused with the offset; nesting deeper than [`MAX_DEPTH`] (including a value that contains itself) and
 //! expansions of shared values beyond a budget are errors, never a stack overflow or an
 //! exhausted memory.
 
@@ -59,7 +59,14 @@ impl PickleError {
 
 /// Reads one pickle (everything up to its STOP opcode) as plain data.
 pub fn parse(bytes: &[u8]) -> Result<Value, PickleError> {
-    let (arena, root) = machine::run(bytes)?;
+    let (arena, root) = machine::run(bytes, false)?;
+    value::materialize(&arena, root, bytes.len())
+}
+
+/// [`parse`], keeping persistent ids as [`Value::Persistent`] (a PyTorch checkpoint's
+/// `data.pkl` names each tensor's storage that way); still nothing is imported or called.
+pub fn parse_with_persistent_ids(bytes: &[u8]) -> Result<Value, PickleError> {
+    let (arena, root) = machine::run(bytes, true)?;
     value::materialize(&arena, root, bytes.len())
 }
 

@@ -127,3 +127,28 @@ fn numpy_arrays_are_checked() {
     let e = p(&b2).unwrap_err();
     assert!(e.to_string().contains("overflows"), "{e}");
 }
+
+#[test]
+fn persistent_ids_are_kept_only_when_asked_for() {
+    use super::parse_with_persistent_ids;
+    // BINPERSID on a tuple ('storage', 'k'), and text PERSID; inside a list.
+    let bin = b"\x80\x02]q\x00X\x07\x00\x00\x00storageX\x01\x00\x00\x00k\x86QaPabc\na.";
+    assert!(parse(bin).is_err());
+    let v = parse_with_persistent_ids(bin).unwrap();
+    let Value::List(items) = v else {
+        panic!("{v:?}")
+    };
+    assert_eq!(
+        items[0],
+        Value::Persistent(Box::new(Value::Tuple(vec![
+            Value::Str("storage".into()),
+            Value::Str("k".into())
+        ])))
+    );
+    assert_eq!(
+        items[1],
+        Value::Persistent(Box::new(Value::Str("abc".into())))
+    );
+    // Still an error on an empty stack.
+    assert!(parse_with_persistent_ids(b"Q.").is_err());
+}

@@ -40,9 +40,13 @@ pub(super) enum Node {
         list_items: Vec<Id>,
         dict_items: Vec<(Id, Id)>,
     },
+    /// A persistent id (PERSID / BINPERSID), kept as the id value; only when allowed.
+    Persistent(Id),
 }
 
 struct Machine<'a> {
+    /// Whether persistent ids are kept (PyTorch checkpoints) or refused.
+    persistent_ids: bool,
     data: &'a [u8],
     pos: usize,
     /// Where the opcode being run starts, for errors.
@@ -55,8 +59,9 @@ struct Machine<'a> {
 }
 
 /// Runs the pickle in `data` to its STOP; returns the arena and the root's index.
-pub(super) fn run(data: &[u8]) -> Result<(Vec<Node>, Id), PickleError> {
+pub(super) fn run(data: &[u8], persistent_ids: bool) -> Result<(Vec<Node>, Id), PickleError> {
     let mut m = Machine {
+        persistent_ids,
         data,
         pos: 0,
         op_at: 0,
@@ -510,7 +515,18 @@ impl<'a> Machine<'a> {
                 self.memo_get(i)?;
             }
             0x98 => {}
-            b'P' | b'Q' => return Err(self.err("persistent ids are not read")),
+            b'P' | b'Q' if !self.persistent_ids => {
+                return Err(self.err("persistent ids are not read"));
+            }
+            b'P' => {
+                let l = self.line()?.to_owned();
+                let id = self.node(Node::Str(l));
+                self.push(Node::Persistent(id));
+            }
+            b'Q' => {
+                let id = self.pop()?;
+                self.push(Node::Persistent(id));
+            }
             0x82..=0x84 => return Err(self.err("extension-registry codes are not read")),
             0x97 => return Err(self.err("out-of-band buffers are not read")),
             other => return Err(self.err(format!("unknown opcode 0x{other:02x}"))),
