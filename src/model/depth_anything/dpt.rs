@@ -12,6 +12,7 @@ use candle_nn::{
 };
 
 use super::config::DepthAnythingConfig;
+use crate::model::conv3x3::Conv3x3;
 use crate::model::error::Result;
 
 fn conv(i: usize, o: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
@@ -29,16 +30,20 @@ enum Resize {
     Down(Conv2d),
 }
 
+fn conv3(i: usize, o: usize, vb: VarBuilder) -> Result<Conv3x3> {
+    Conv3x3::new(conv(i, o, 3, 1, vb)?)
+}
+
 struct ResidualUnit {
-    conv1: Conv2d,
-    conv2: Conv2d,
+    conv1: Conv3x3,
+    conv2: Conv3x3,
 }
 
 impl ResidualUnit {
     fn load(f: usize, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            conv1: conv(f, f, 3, 1, vb.pp("conv1"))?,
-            conv2: conv(f, f, 3, 1, vb.pp("conv2"))?,
+            conv1: conv3(f, f, vb.pp("conv1"))?,
+            conv2: conv3(f, f, vb.pp("conv2"))?,
         })
     }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -78,11 +83,11 @@ impl Fusion {
 pub struct DptHead {
     projects: Vec<Conv2d>,
     resize: Vec<Resize>,
-    layer_rn: Vec<Conv2d>,
+    layer_rn: Vec<Conv3x3>,
     /// refinenet1..4.
     fusion: Vec<Fusion>,
-    output_conv1: Conv2d,
-    output_conv2a: Conv2d,
+    output_conv1: Conv3x3,
+    output_conv2a: Conv3x3,
     output_conv2b: Conv2d,
     max_depth_m: Option<f64>,
     patch_px: usize,
@@ -105,18 +110,13 @@ impl DptHead {
                 vb.pp(format!("resize_layers.{i}")),
             )?))
         };
-        let rn = |i: usize| -> Result<Conv2d> {
+        let rn = |i: usize| -> Result<Conv3x3> {
             let cc = Conv2dConfig {
                 padding: 1,
                 ..Default::default()
             };
-            Ok(conv2d_no_bias(
-                oc[i],
-                f,
-                3,
-                cc,
-                vb.pp(format!("scratch.layer{}_rn", i + 1)),
-            )?)
+            let c = conv2d_no_bias(oc[i], f, 3, cc, vb.pp(format!("scratch.layer{}_rn", i + 1)))?;
+            Conv3x3::new(c)
         };
         let fusion = |r: usize| -> Result<Fusion> {
             let vb = vb.pp(format!("scratch.refinenet{r}"));
@@ -142,8 +142,8 @@ impl DptHead {
             ],
             layer_rn: (0..4).map(rn).collect::<Result<_>>()?,
             fusion: (1..=4).map(fusion).collect::<Result<_>>()?,
-            output_conv1: conv(f, f / 2, 3, 1, vb.pp("scratch.output_conv1"))?,
-            output_conv2a: conv(f / 2, 32, 3, 1, vb.pp("scratch.output_conv2.0"))?,
+            output_conv1: conv3(f, f / 2, vb.pp("scratch.output_conv1"))?,
+            output_conv2a: conv3(f / 2, 32, vb.pp("scratch.output_conv2.0"))?,
             output_conv2b: conv(32, 1, 1, 1, vb.pp("scratch.output_conv2.2"))?,
             max_depth_m: cfg.max_depth_m,
             patch_px: cfg.patch_px,

@@ -10,8 +10,8 @@ use crate::model::error::Result;
 use crate::model::zoe_config::{ATTRACTORS_PER_LAYER, CLASSIFIER_WIDTH, ZoeConfig};
 
 pub(super) struct RelativeHead {
-    pub(super) conv1: Conv2d,
-    pub(super) conv2: Conv2d,
+    pub(super) conv1: crate::model::conv3x3::Conv3x3,
+    pub(super) conv2: crate::model::conv3x3::Conv3x3,
 }
 
 impl RelativeHead {

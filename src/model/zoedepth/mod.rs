@@ -27,6 +27,7 @@ mod neck;
 use candle_core::{DType, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder, conv2d, conv2d_no_bias};
 
+use super::conv3x3::Conv3x3;
 use super::error::Result;
 use super::zoe_config::ZoeConfig;
 use beit::Beit;
@@ -59,6 +60,12 @@ fn conv3x3(i: usize, o: usize, stride: usize, bias: bool, vb: VarBuilder) -> Res
     } else {
         conv2d_no_bias(i, o, 3, cfg, vb)?
     })
+}
+
+/// A 3 x 3, stride 1, padding 1 convolution on the strided-gemm CPU path
+/// ([`crate::model::conv3x3`]).
+fn conv3x3_s1(i: usize, o: usize, bias: bool, vb: VarBuilder) -> Result<Conv3x3> {
+    Conv3x3::new(conv3x3(i, o, 1, bias, vb)?)
 }
 
 fn upsample2(x: &Tensor) -> Result<Tensor> {
@@ -97,11 +104,10 @@ impl ZoeDepth {
             backbone: Beit::load(config, vb.pp("backbone"))?,
             neck: Neck::load(config, vb.pp("neck"))?,
             relative: RelativeHead {
-                conv1: conv3x3(f, f / 2, 1, true, vb.pp("relative_head.conv1"))?,
-                conv2: conv3x3(
+                conv1: conv3x3_s1(f, f / 2, true, vb.pp("relative_head.conv1"))?,
+                conv2: conv3x3_s1(
                     f / 2,
                     config.num_relative_features,
-                    1,
                     true,
                     vb.pp("relative_head.conv2"),
                 )?,

@@ -6,7 +6,8 @@ use candle_nn::{
     Conv2d, ConvTranspose2d, ConvTranspose2dConfig, Linear, VarBuilder, conv_transpose2d, linear,
 };
 
-use super::{conv1x1, conv3x3, upsample2};
+use super::{conv1x1, conv3x3, conv3x3_s1, upsample2};
+use crate::model::conv3x3::Conv3x3;
 use crate::model::error::Result;
 use crate::model::zoe_config::ZoeConfig;
 
@@ -23,15 +24,15 @@ struct Reassemble {
 }
 
 struct ResidualUnit {
-    conv1: Conv2d,
-    conv2: Conv2d,
+    conv1: Conv3x3,
+    conv2: Conv3x3,
 }
 
 impl ResidualUnit {
     fn load(c: usize, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            conv1: conv3x3(c, c, 1, true, vb.pp("convolution1"))?,
-            conv2: conv3x3(c, c, 1, true, vb.pp("convolution2"))?,
+            conv1: conv3x3_s1(c, c, true, vb.pp("convolution1"))?,
+            conv2: conv3x3_s1(c, c, true, vb.pp("convolution2"))?,
         })
     }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -67,7 +68,7 @@ impl Fusion {
 
 pub struct Neck {
     reassemble: Vec<Reassemble>,
-    convs: Vec<Conv2d>,
+    convs: Vec<Conv3x3>,
     fusion: Vec<Fusion>,
     grid: usize,
 }
@@ -118,7 +119,7 @@ impl Neck {
                 projection: conv1x1(h, ch, l.pp("projection"))?,
                 resize,
             });
-            convs.push(conv3x3(ch, f, 1, false, vb.pp(format!("convs.{i}")))?);
+            convs.push(conv3x3_s1(ch, f, false, vb.pp(format!("convs.{i}")))?);
             let fl = vb.pp(format!("fusion_stage.layers.{i}"));
             fusion.push(Fusion {
                 projection: conv1x1(f, f, fl.pp("projection"))?,
