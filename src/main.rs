@@ -82,6 +82,9 @@ fn main() -> std::process::ExitCode {
         Some(CliCommand::Depth(args)) => {
             spatialscope::cli::depth_cmd::run(&args).map(|text| print!("{text}"))
         }
+        Some(CliCommand::Probe(args)) => {
+            spatialscope::cli::probe_cmd::run(&args).map(|text| print!("{text}"))
+        }
         Some(CliCommand::Render(args)) => {
             spatialscope::cli::render_cmd::run(&args).map(|file| println!("{}", file.display()))
         }

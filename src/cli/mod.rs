@@ -11,6 +11,7 @@ pub mod export_cmd;
 pub mod grid_cmd;
 pub mod inspect;
 pub mod predict_cmd;
+pub mod probe_cmd;
 pub mod render_cmd;
 pub mod stats_cmd;
 
@@ -90,6 +91,9 @@ pub enum CliCommand {
     /// the episode has sensor depth, the comparison (error statistics JSON, difference map);
     /// with `--expert depth-anything-v2|zoedepth`, raw depth against aligned depth experts.
     Depth(depth_cmd::DepthArgs),
+    /// Where 3-D position is linearly readable in the network: a ridge probe from each
+    /// layer's image-patch states to the patches' Ego3D positions (held-out R^2, CKA).
+    Probe(probe_cmd::ProbeArgs),
     /// SpatialVLA's action tokenizer: encode actions to token ids, decode ids to actions.
     Grid {
         #[command(subcommand)]

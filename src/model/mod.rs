@@ -19,6 +19,7 @@ pub mod depth_anything;
 pub mod ego3d;
 pub mod error;
 pub mod expert;
+pub mod features;
 pub mod gemma2;
 pub mod predict;
 pub mod predict_batch;

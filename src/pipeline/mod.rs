@@ -14,6 +14,7 @@ pub mod distribution;
 pub mod doctor;
 pub mod eval;
 pub mod predict;
+pub mod probe;
 
 pub use predict::{
     AttentionSelection, IntrinsicsChoice, RunSettings, StepPrediction, attention_over_image,

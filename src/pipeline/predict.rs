@@ -195,6 +195,18 @@ fn against_truth(ep: &Episode, step: usize, cam: usize, prediction: Prediction) 
     }
 }
 
+/// Calls `f` with the model request for one step (the model camera's frame, its depth, the
+/// chosen K), as [`predict_step`] builds it.
+pub fn with_step_request<R>(
+    ep: &Episode,
+    step: usize,
+    settings: &RunSettings,
+    f: impl FnOnce(&PredictRequest<'_>) -> R,
+) -> anyhow::Result<R> {
+    let input = StepInput::read(ep, step, settings)?;
+    Ok(f(&input.request(ep, settings)))
+}
+
 /// Runs the model on one step of an episode.
 pub fn predict_step(
     predictor: &Predictor,

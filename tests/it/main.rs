@@ -34,6 +34,7 @@ mod model_tiny;
 mod native;
 mod pillow_resize;
 mod predict_batch;
+mod probe;
 mod render3d;
 mod rerun_export;
 mod rlbench;

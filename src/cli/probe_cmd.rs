@@ -1,0 +1,190 @@
+//! `spatialscope probe PATH [--model DIR] [--episodes LIST] [--every K] [--max-frames N]
+//! [--depth-source estimated|sensor] --out DIR`: the per-layer spatial probe
+//! (`pipeline::probe`): held-out R^2 of a ridge read-out of each patch's 3-D position from
+//! each layer (SigLIP's output, the decoder input, every Gemma2 layer), and linear CKA
+//! between each layer and the positions. Writes `probe.json` and `probe_r2.png` (one bar per
+//! layer) into `--out` (never inside a dataset or the checkpoint).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, bail};
+
+use crate::episode::FrameCache;
+use crate::export::charts::BarChart;
+use crate::model::processor::IntrinsicsPrecision;
+use crate::model::{DepthChoice, GenerateOptions, Predictor};
+use crate::pipeline::eval::parse_episode_list;
+use crate::pipeline::probe::{frames, probe};
+use crate::pipeline::{IntrinsicsChoice, RunSettings, choose_unnorm_key};
+
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// Dataset file or folder.
+    pub path: PathBuf,
+    /// Checkpoint folder (default: the bundled tiny checkpoint).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Episodes by listing index (`0,2,5-7`); default: all.
+    #[arg(long)]
+    pub episodes: Option<String>,
+    /// Every K-th step of each episode.
+    #[arg(long, default_value_t = 1)]
+    pub every: usize,
+    /// At most this many frames in all (spread evenly; the last fifth are held out).
+    #[arg(long, default_value_t = 40)]
+    pub max_frames: usize,
+    /// Which depth Ego3D lifts: estimated (ZoeDepth, the reference) or sensor.
+    #[arg(long, default_value = "estimated")]
+    pub depth_source: String,
+    /// Output folder (created).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(a: &ProbeArgs) -> anyhow::Result<String> {
+    if a.every == 0 || a.max_frames < 5 {
+        bail!("--every must be at least 1 and --max-frames at least 5");
+    }
+    let depth_choice = match a.depth_source.as_str() {
+        "estimated" => DepthChoice::Estimated,
+        "sensor" => DepthChoice::Sensor,
+        other => bail!("--depth-source {other:?}: `estimated` or `sensor`"),
+    };
+    let wanted = a
+        .episodes
+        .as_deref()
+        .map(parse_episode_list)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let model_dir = a
+        .model
+        .clone()
+        .unwrap_or_else(crate::util::assets::default_model_path);
+    let collection = crate::episode::open_path(&a.path)
+        .with_context(|| format!("cannot open {}", a.path.display()))?;
+    collection.ensure_outside(&a.out)?;
+    let out_abs = std::path::absolute(&a.out).unwrap_or_else(|_| a.out.clone());
+    let model_abs = std::fs::canonicalize(&model_dir).unwrap_or_else(|_| model_dir.clone());
+    if out_abs.starts_with(&model_abs) {
+        bail!(
+            "{} lies inside the checkpoint folder {}; spatialscope never writes there",
+            a.out.display(),
+            model_dir.display()
+        );
+    }
+    let predictor = Predictor::load(
+        &model_dir,
+        &candle_core::Device::Cpu,
+        candle_core::DType::F32,
+    )
+    .with_context(|| format!("cannot load the checkpoint {}", model_dir.display()))?;
+    let cache = Arc::new(FrameCache::new(256 << 20));
+    let total: usize = collection.datasets.iter().map(|d| d.len()).sum();
+    let indices: Vec<usize> = match &wanted {
+        Some(w) => {
+            if let Some(&last) = w.last()
+                && last >= total
+            {
+                bail!(
+                    "--episodes names episode {last}, but {} lists {total}",
+                    a.path.display()
+                );
+            }
+            w.clone()
+        }
+        None => (0..total).collect(),
+    };
+    let episodes: Vec<Arc<crate::episode::Episode>> = indices
+        .iter()
+        .map(|&n| super::open_nth_episode(&collection, n, &cache).map(Arc::new))
+        .collect::<anyhow::Result<_>>()?;
+    let first = episodes.first().context("no episode to probe")?;
+    // The statistics key changes only how actions decode, never the features.
+    let settings = RunSettings {
+        unnorm_key: match choose_unnorm_key(&predictor, first, None) {
+            Ok(k) => k,
+            Err(_) => predictor
+                .unnorm_keys()
+                .into_iter()
+                .next()
+                .context("the checkpoint has no statistics keys")?,
+        },
+        intrinsics: IntrinsicsPrecision::Float32,
+        intrinsics_choice: IntrinsicsChoice::Processor,
+        depth_choice,
+        compare_depth: false,
+        options: GenerateOptions {
+            max_new_tokens: 1,
+            top_k: 1,
+            attention: false,
+        },
+    };
+    let plan = frames(&episodes, a.every, a.max_frames);
+    let cancel = AtomicBool::new(false);
+    let report = probe(&predictor, &episodes, &plan, &settings, &cancel, |d, t| {
+        eprint!("\rprobe: {d}/{t} frames");
+    })?;
+    eprintln!();
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    std::fs::write(
+        a.out.join("probe.json"),
+        serde_json::to_string_pretty(&report)? + "\n",
+    )
+    .with_context(|| format!("cannot write into {}", a.out.display()))?;
+    let chart = BarChart {
+        title: format!(
+            "held-out R^2 of patch 3-D position, by layer ({} frames, {} held out){}",
+            report.frames.len(),
+            report.test_frames,
+            if report.random_weights {
+                " - random weights"
+            } else {
+                ""
+            }
+        ),
+        x_label: "layer (0 = SigLIP, 1 = decoder input, 2.. = Gemma2 layers)".to_owned(),
+        bars: report
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i as f64, l.fit.as_ref().map_or(0.0, |f| f.r2.max(0.0))))
+            .collect(),
+        bar_width: 0.8,
+        bar_colour: [70, 120, 190],
+        vlines: Vec::new(),
+        hlines: Vec::new(),
+    };
+    chart
+        .render(1280, 720)
+        .save(a.out.join("probe_r2.png"))
+        .with_context(|| format!("cannot write into {}", a.out.display()))?;
+    let mut text = format!(
+        "{}: {} frames ({} held out), {} patches each\n",
+        report.checkpoint,
+        report.frames.len(),
+        report.test_frames,
+        report.patches_per_frame
+    );
+    for l in &report.layers {
+        text.push_str(&format!(
+            "  {:<12} width {:>5}  R^2 {:>7}  CKA {}\n",
+            l.layer,
+            l.width,
+            l.fit
+                .as_ref()
+                .map_or("-".into(), |f| format!("{:.3}", f.r2)),
+            l.cka_with_positions
+                .map_or("-".into(), |c| format!("{c:.3}"))
+        ));
+    }
+    if report.random_weights {
+        text.push_str(
+            "the checkpoint's weights are random: these figures describe an untrained network\n",
+        );
+    }
+    text.push_str(&format!("wrote {}\n", a.out.display()));
+    Ok(text)
+}
