@@ -82,6 +82,9 @@ fn main() -> std::process::ExitCode {
         Some(CliCommand::Depth(args)) => {
             spatialscope::cli::depth_cmd::run(&args).map(|text| print!("{text}"))
         }
+        Some(CliCommand::Features(args)) => {
+            spatialscope::cli::features_cmd::run(&args).map(|text| print!("{text}"))
+        }
         Some(CliCommand::Probe(args)) => {
             spatialscope::cli::probe_cmd::run(&args).map(|text| print!("{text}"))
         }

@@ -8,6 +8,7 @@ pub mod doctor_cmd;
 pub mod eval_cmd;
 #[cfg(feature = "export")]
 pub mod export_cmd;
+pub mod features_cmd;
 pub mod grid_cmd;
 pub mod inspect;
 pub mod predict_cmd;
@@ -91,6 +92,9 @@ pub enum CliCommand {
     /// the episode has sensor depth, the comparison (error statistics JSON, difference map);
     /// with `--expert depth-anything-v2|zoedepth`, raw depth against aligned depth experts.
     Depth(depth_cmd::DepthArgs),
+    /// Every layer's image-patch features of one step (safetensors) and their first three
+    /// principal components as colours over the image.
+    Features(features_cmd::FeaturesArgs),
     /// Where 3-D position is linearly readable in the network: a ridge probe from each
     /// layer's image-patch states to the patches' Ego3D positions (held-out R^2, CKA).
     Probe(probe_cmd::ProbeArgs),

@@ -2,7 +2,8 @@
 //! checkpoint (random weights): one result per layer (SigLIP, the decoder input, each Gemma2
 //! layer), the decoder input reading patch positions better than SigLIP's output (Ego3D adds
 //! them between the two: if patches and positions were misaligned, this would fail), the
-//! chart written, and bad arguments refused.
+//! chart written, and bad arguments refused. `spatialscope features`: every layer saved,
+//! PCA colours per layer, episode-wide fits identical from any step of the fitted set.
 
 use crate::common;
 
@@ -86,4 +87,74 @@ fn probe_refuses_too_few_frames_and_outputs_inside_the_dataset() {
         .unwrap();
     assert!(!o.status.success());
     assert!(!inside.exists());
+}
+
+fn features(out: &std::path::Path, extra: &[&str]) -> Value {
+    common::run_ok(
+        bin()
+            .args(["features", "--depth-source", "sensor", "--out"])
+            .arg(out)
+            .args(extra)
+            .arg(common::native_dir()),
+    );
+    serde_json::from_str(&std::fs::read_to_string(out.join("pca.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn features_are_saved_and_episode_fits_give_the_same_colours_at_every_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let j = features(&a, &["--step", "0", "--fit", "episode", "--every", "5"]);
+    let t =
+        candle_core::safetensors::load(a.join("features.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    assert_eq!(t["siglip"].dims()[0], 256);
+    assert_eq!(t["patch_xyz"].dims(), [256, 3]);
+    assert!(t.contains_key("embeddings") && t.contains_key("layer_0"));
+    for l in j["layers"].as_array().unwrap() {
+        let e: Vec<f64> = serde_json::from_value(l["explained_variance_ratio"].clone()).unwrap();
+        assert!(
+            e[0] >= e[1] && e[1] >= e[2] && e.iter().sum::<f64>() <= 1.0 + 1e-9,
+            "{l}"
+        );
+        let name = l["layer"].as_str().unwrap().replace(' ', "_");
+        assert!(a.join(format!("pca_{name}.png")).is_file());
+        assert!(a.join(format!("pca_{name}_overlay.png")).is_file());
+    }
+    // Step 5 fits on the same set of steps: the same components, so the same colour ranges.
+    let b = tmp.path().join("b");
+    let k = features(&b, &["--step", "5", "--fit", "episode", "--every", "5"]);
+    for (la, lb) in j["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(k["layers"].as_array().unwrap())
+    {
+        let ra: Vec<(f64, f64)> =
+            serde_json::from_value(la["score_ranges_p01_p99"].clone()).unwrap();
+        let rb: Vec<(f64, f64)> =
+            serde_json::from_value(lb["score_ranges_p01_p99"].clone()).unwrap();
+        for (x, y) in ra.iter().zip(&rb) {
+            // The same rows in another order: equal up to summation order.
+            assert!(
+                (x.0 - y.0).abs() < 1e-9 && (x.1 - y.1).abs() < 1e-9,
+                "{x:?} {y:?}"
+            );
+        }
+    }
+    // One layer by name; an unknown one is named with the choices.
+    let c = tmp.path().join("c");
+    let j = features(&c, &["--layer", "siglip"]);
+    assert_eq!(j["layers"].as_array().unwrap().len(), 1);
+    let o = bin()
+        .args(["features", "--layer", "layer_99", "--out"])
+        .arg(tmp.path().join("d"))
+        .arg(common::native_dir())
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("layer_99") && e.contains("siglip"),
+        "{e}"
+    );
 }

@@ -9,6 +9,7 @@
 //! Needs nothing external. A checkpoint that does not use depth has no Ego3D positions and
 //! is refused by name.
 
+pub mod pca;
 pub mod ridge;
 
 use std::sync::Arc;

@@ -292,8 +292,10 @@ mod tests {
 
     /// Deterministic pseudo-random numbers in [-1, 1).
     fn noise(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed;
-        (0..n)
+        // Small seeds give related xorshift streams: spread them first.
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n + 16)
+            .skip(16)
             .map(|_| {
                 s ^= s << 13;
                 s ^= s >> 7;

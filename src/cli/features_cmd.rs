@@ -1,0 +1,264 @@
+//! `spatialscope features PATH [--model DIR] [--episode N] [--step S] [--layer NAME]
+//! [--fit frame|episode] [--every K] [--depth-source estimated|sensor] --out DIR`: what the
+//! network's image patches hold at every layer, for one step.
+//!
+//! Writes into `--out` (never inside a dataset or the checkpoint): `features.safetensors`
+//! (one `patches x width` float32 tensor per layer, named `siglip`, `embeddings`,
+//! `layer_0` ..., and `patch_xyz`, the patches' Ego3D positions), and per chosen layer the
+//! first three principal components as colours (`pipeline::probe::pca`):
+//! `pca_<layer>.png` (the patch grid at the model input size) and `pca_<layer>_overlay.png`
+//! (blended over the camera frame); `pca.json` with each layer's explained variance. With
+//! `--fit episode` the components are fitted on every K-th step of the episode, so the
+//! colours of different steps compare.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use candle_core::{Device, Tensor};
+
+use crate::episode::FrameCache;
+use crate::model::features::LayerFeatures;
+use crate::model::processor::IntrinsicsPrecision;
+use crate::model::{DepthChoice, GenerateOptions, Predictor};
+use crate::pipeline::predict::with_step_request;
+use crate::pipeline::probe::pca::Pca;
+use crate::pipeline::probe::ridge::Matrix;
+use crate::pipeline::{IntrinsicsChoice, RunSettings, choose_unnorm_key, model_camera};
+
+#[derive(Debug, clap::Args)]
+pub struct FeaturesArgs {
+    /// Dataset file or folder.
+    pub path: PathBuf,
+    /// Checkpoint folder (default: the bundled tiny checkpoint).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Episode index in the listing (across datasets).
+    #[arg(long, default_value_t = 0)]
+    pub episode: usize,
+    #[arg(long, default_value_t = 0)]
+    pub step: usize,
+    /// One layer (`siglip`, `embeddings`, `layer_3`, ...); default: every layer.
+    #[arg(long)]
+    pub layer: Option<String>,
+    /// Fit the components on this step alone (`frame`) or on every K-th step of the
+    /// episode (`episode`: colours stable across steps).
+    #[arg(long, default_value = "frame")]
+    pub fit: String,
+    #[arg(long, default_value_t = 5)]
+    pub every: usize,
+    /// Which depth Ego3D lifts: estimated (ZoeDepth, the reference) or sensor.
+    #[arg(long, default_value = "estimated")]
+    pub depth_source: String,
+    /// Output folder (created).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+fn safe_name(layer: &str) -> String {
+    layer.replace(' ', "_")
+}
+
+fn matrix(lf: &LayerFeatures, i: usize) -> Matrix {
+    let w = lf.widths[i];
+    Matrix::new(
+        lf.features[i].len() / w.max(1),
+        w,
+        lf.features[i].iter().map(|v| f64::from(*v)).collect(),
+    )
+}
+
+pub fn run(a: &FeaturesArgs) -> anyhow::Result<String> {
+    let depth_choice = match a.depth_source.as_str() {
+        "estimated" => DepthChoice::Estimated,
+        "sensor" => DepthChoice::Sensor,
+        other => bail!("--depth-source {other:?}: `estimated` or `sensor`"),
+    };
+    let per_episode = match a.fit.as_str() {
+        "frame" => false,
+        "episode" => true,
+        other => bail!("--fit {other:?}: `frame` or `episode`"),
+    };
+    if a.every == 0 {
+        bail!("--every must be at least 1");
+    }
+    let model_dir = a
+        .model
+        .clone()
+        .unwrap_or_else(crate::util::assets::default_model_path);
+    let collection = crate::episode::open_path(&a.path)
+        .with_context(|| format!("cannot open {}", a.path.display()))?;
+    collection.ensure_outside(&a.out)?;
+    let out_abs = std::path::absolute(&a.out).unwrap_or_else(|_| a.out.clone());
+    let model_abs = std::fs::canonicalize(&model_dir).unwrap_or_else(|_| model_dir.clone());
+    if out_abs.starts_with(&model_abs) {
+        bail!(
+            "{} lies inside the checkpoint folder {}; spatialscope never writes there",
+            a.out.display(),
+            model_dir.display()
+        );
+    }
+    let cache = Arc::new(FrameCache::new(256 << 20));
+    let ep = super::open_nth_episode(&collection, a.episode, &cache)?;
+    anyhow::ensure!(
+        a.step < ep.num_steps(),
+        "step {} does not exist ({} has {} steps)",
+        a.step,
+        ep.name,
+        ep.num_steps()
+    );
+    let predictor = Predictor::load(&model_dir, &Device::Cpu, candle_core::DType::F32)
+        .with_context(|| format!("cannot load the checkpoint {}", model_dir.display()))?;
+    let settings = RunSettings {
+        unnorm_key: match choose_unnorm_key(&predictor, &ep, None) {
+            Ok(k) => k,
+            Err(_) => predictor
+                .unnorm_keys()
+                .into_iter()
+                .next()
+                .context("the checkpoint has no statistics keys")?,
+        },
+        intrinsics: IntrinsicsPrecision::Float32,
+        intrinsics_choice: IntrinsicsChoice::Processor,
+        depth_choice,
+        compare_depth: false,
+        options: GenerateOptions {
+            max_new_tokens: 1,
+            top_k: 1,
+            attention: false,
+        },
+    };
+    let features_at = |step: usize| -> anyhow::Result<LayerFeatures> {
+        with_step_request(&ep, step, &settings, |r| predictor.layer_features(r))?
+            .with_context(|| format!("{} step {step}", ep.name))
+    };
+    let lf = features_at(a.step)?;
+    let chosen: Vec<usize> = match &a.layer {
+        None => (0..lf.names.len()).collect(),
+        Some(l) => vec![
+            lf.names
+                .iter()
+                .position(|n| safe_name(n) == *l || n == l)
+                .with_context(|| {
+                    let names: Vec<String> = lf.names.iter().map(|n| safe_name(n)).collect();
+                    format!("no layer `{l}` (this checkpoint has: {})", names.join(", "))
+                })?,
+        ],
+    };
+    // The episode's frames for an episode-wide fit (this step's features first).
+    let fit_frames: Vec<LayerFeatures> = if per_episode {
+        (0..ep.num_steps())
+            .step_by(a.every)
+            .filter(|s| *s != a.step)
+            .map(features_at)
+            .collect::<anyhow::Result<_>>()?
+    } else {
+        Vec::new()
+    };
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let mut tensors = HashMap::new();
+    for (i, name) in lf.names.iter().enumerate() {
+        let rows = lf.features[i].len() / lf.widths[i].max(1);
+        tensors.insert(
+            safe_name(name),
+            Tensor::from_vec(lf.features[i].clone(), (rows, lf.widths[i]), &Device::Cpu)?,
+        );
+    }
+    if !lf.patch_xyz.is_empty() {
+        let xyz: Vec<f32> = lf.patch_xyz.iter().flatten().copied().collect();
+        tensors.insert(
+            "patch_xyz".into(),
+            Tensor::from_vec(xyz, (lf.patch_xyz.len(), 3), &Device::Cpu)?,
+        );
+    }
+    candle_core::safetensors::save(&tensors, a.out.join("features.safetensors"))
+        .with_context(|| format!("cannot write into {}", a.out.display()))?;
+    let cam = model_camera(&ep).context("no camera image")?;
+    let frame = ep.rgb(a.step, cam)?;
+    let size = predictor.model.config().vision.image_size as u32;
+    let mut report = format!("{} step {} ({}):\n", ep.name, a.step, predictor.label);
+    let mut summary = Vec::new();
+    for &i in &chosen {
+        let x = matrix(&lf, i);
+        let side = (x.rows as f64).sqrt().round() as usize;
+        anyhow::ensure!(
+            side * side == x.rows,
+            "{} patches are not a square grid",
+            x.rows
+        );
+        let fit_x = if per_episode {
+            let mut data = x.data.clone();
+            for f in &fit_frames {
+                data.extend(matrix(f, i).data);
+            }
+            Matrix::new(data.len() / x.cols, x.cols, data)
+        } else {
+            x.clone()
+        };
+        let pca = Pca::fit(&fit_x, 3).context("too few patches for PCA")?;
+        let rgb = pca.rgb(&x);
+        let name = safe_name(&lf.names[i]);
+        let grid = image::RgbImage::from_fn(size, size, |u, v| {
+            let (pu, pv) = (
+                u as usize * side / size as usize,
+                v as usize * side / size as usize,
+            );
+            image::Rgb(rgb[pv * side + pu])
+        });
+        grid.save(a.out.join(format!("pca_{name}.png")))
+            .with_context(|| format!("cannot write into {}", a.out.display()))?;
+        let (w, h) = (frame.width_px, frame.height_px);
+        let overlay = image::RgbImage::from_fn(w, h, |u, v| {
+            let (pu, pv) = (
+                u as usize * side / w as usize,
+                v as usize * side / h as usize,
+            );
+            let c = rgb[pv * side + pu];
+            let o = (v as usize * w as usize + u as usize) * 3;
+            let f = &frame.pixels[o..o + 3];
+            image::Rgb([0, 1, 2].map(|k| ((u16::from(f[k]) + u16::from(c[k])) / 2) as u8))
+        });
+        overlay
+            .save(a.out.join(format!("pca_{name}_overlay.png")))
+            .with_context(|| format!("cannot write into {}", a.out.display()))?;
+        let explained: Vec<f64> = pca
+            .variance
+            .iter()
+            .map(|v| v / pca.total_variance.max(1e-300))
+            .collect();
+        report.push_str(&format!(
+            "  {:<12} width {:>5}: PC1-3 explain {}\n",
+            lf.names[i],
+            x.cols,
+            explained
+                .iter()
+                .map(|e| format!("{:.1} %", 100.0 * e))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        summary.push(serde_json::json!({
+            "layer": lf.names[i],
+            "width": x.cols,
+            "explained_variance_ratio": explained,
+            "fit_rows": fit_x.rows,
+            "score_ranges_p01_p99": pca.ranges,
+        }));
+    }
+    let json = serde_json::json!({
+        "episode": ep.name,
+        "step": a.step,
+        "camera": ep.cameras[cam].name,
+        "checkpoint": predictor.label,
+        "fit": a.fit,
+        "layers": summary,
+    });
+    std::fs::write(
+        a.out.join("pca.json"),
+        serde_json::to_string_pretty(&json)? + "\n",
+    )
+    .with_context(|| format!("cannot write into {}", a.out.display()))?;
+    report.push_str(&format!("wrote {}\n", a.out.display()));
+    Ok(report)
+}
