@@ -9,7 +9,8 @@
 //! `pca_<layer>.png` (the patch grid at the model input size) and `pca_<layer>_overlay.png`
 //! (blended over the camera frame); `pca.json` with each layer's explained variance. With
 //! `--fit episode` the components are fitted on every K-th step of the episode, so the
-//! colours of different steps compare.
+//! colours of different steps compare. `--spa WEIGHTS` adds SPA's ViT features of the same
+//! frame as the layer `spa` (its own 14 x 14 grid), for two encoders side by side.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use candle_core::{Device, Tensor};
 use crate::episode::FrameCache;
 use crate::model::features::LayerFeatures;
 use crate::model::processor::IntrinsicsPrecision;
+use crate::model::spa::SpaVit;
 use crate::model::{DepthChoice, GenerateOptions, Predictor};
 use crate::pipeline::predict::with_step_request;
 use crate::pipeline::probe::pca::Pca;
@@ -51,6 +53,10 @@ pub struct FeaturesArgs {
     /// Which depth Ego3D lifts: estimated (ZoeDepth, the reference) or sensor.
     #[arg(long, default_value = "estimated")]
     pub depth_source: String,
+    /// SPA ViT weights (`.safetensors` in SPA's names): its patch features of the same
+    /// frame are added as the layer `spa`, beside SpatialVLA's.
+    #[arg(long)]
+    pub spa: Option<PathBuf>,
     /// Output folder (created).
     #[arg(long)]
     pub out: PathBuf,
@@ -129,9 +135,26 @@ pub fn run(a: &FeaturesArgs) -> anyhow::Result<String> {
             attention: false,
         },
     };
+    let spa = a
+        .spa
+        .as_ref()
+        .map(|p| {
+            SpaVit::load(p, &Device::Cpu)
+                .with_context(|| format!("cannot load SPA weights from {}", p.display()))
+        })
+        .transpose()?;
+    let cam = model_camera(&ep).context("no camera image")?;
     let features_at = |step: usize| -> anyhow::Result<LayerFeatures> {
-        with_step_request(&ep, step, &settings, |r| predictor.layer_features(r))?
-            .with_context(|| format!("{} step {step}", ep.name))
+        let mut lf = with_step_request(&ep, step, &settings, |r| predictor.layer_features(r))?
+            .with_context(|| format!("{} step {step}", ep.name))?;
+        if let Some(spa) = &spa {
+            let rgb = ep.rgb(step, cam)?;
+            let f = spa.features(&rgb.pixels, rgb.width_px as usize, rgb.height_px as usize)?;
+            lf.names.push("spa".into());
+            lf.widths.push(f.width);
+            lf.features.push(f.patches);
+        }
+        Ok(lf)
     };
     let lf = features_at(a.step)?;
     let chosen: Vec<usize> = match &a.layer {
@@ -175,7 +198,6 @@ pub fn run(a: &FeaturesArgs) -> anyhow::Result<String> {
     }
     candle_core::safetensors::save(&tensors, a.out.join("features.safetensors"))
         .with_context(|| format!("cannot write into {}", a.out.display()))?;
-    let cam = model_camera(&ep).context("no camera image")?;
     let frame = ep.rgb(a.step, cam)?;
     let size = predictor.model.config().vision.image_size as u32;
     let mut report = format!("{} step {} ({}):\n", ep.name, a.step, predictor.label);

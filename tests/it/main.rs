@@ -39,6 +39,7 @@ mod render3d;
 mod rerun_export;
 mod rlbench;
 mod scene_lines;
+mod spa;
 mod ui_app;
 mod ui_bookmarks;
 mod ui_dock;

@@ -146,6 +146,16 @@ fn features_are_saved_and_episode_fits_give_the_same_colours_at_every_step() {
     let c = tmp.path().join("c");
     let j = features(&c, &["--layer", "siglip"]);
     assert_eq!(j["layers"].as_array().unwrap().len(), 1);
+    // SPA's ViT beside SpatialVLA's layers: its own 14 x 14 grid.
+    let spa = common::repo().join("tests/golden/spa/tiny_spa.safetensors");
+    let s = tmp.path().join("s");
+    let j = features(&s, &["--layer", "spa", "--spa", spa.to_str().unwrap()]);
+    assert_eq!(j["layers"][0]["layer"], "spa");
+    let t =
+        candle_core::safetensors::load(s.join("features.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    assert_eq!(t["spa"].dims(), [196, 64]);
+    assert!(s.join("pca_spa_overlay.png").is_file());
     let o = bin()
         .args(["features", "--layer", "layer_99", "--out"])
         .arg(tmp.path().join("d"))

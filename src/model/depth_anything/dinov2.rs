@@ -9,65 +9,12 @@
 //! bicubic samples are taken at `(i + 0.5) * g / (rows + 0.1) - 0.5` (see `resize.rs`).
 
 use candle_core::{D, DType, Device, IndexOp, Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, LayerNorm, Linear, VarBuilder, conv2d, layer_norm, linear};
+use candle_nn::{Conv2d, Conv2dConfig, LayerNorm, VarBuilder, conv2d, layer_norm};
 
 use super::config::DepthAnythingConfig;
 use super::resize::{CubicFlavour, cubic_resample_planar};
 use crate::model::error::Result;
-
-struct Block {
-    norm1: LayerNorm,
-    qkv: Linear,
-    proj: Linear,
-    ls1: Tensor,
-    norm2: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
-    ls2: Tensor,
-    heads: usize,
-}
-
-impl Block {
-    fn load(cfg: &DepthAnythingConfig, vb: VarBuilder) -> Result<Self> {
-        let c = cfg.embed_dim;
-        Ok(Self {
-            norm1: layer_norm(c, 1e-6, vb.pp("norm1"))?,
-            qkv: linear(c, 3 * c, vb.pp("attn.qkv"))?,
-            proj: linear(c, c, vb.pp("attn.proj"))?,
-            ls1: vb.get(c, "ls1.gamma")?,
-            norm2: layer_norm(c, 1e-6, vb.pp("norm2"))?,
-            fc1: linear(c, cfg.mlp_hidden, vb.pp("mlp.fc1"))?,
-            fc2: linear(cfg.mlp_hidden, c, vb.pp("mlp.fc2"))?,
-            ls2: vb.get(c, "ls2.gamma")?,
-            heads: cfg.num_heads,
-        })
-    }
-
-    fn attention(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, n, c) = x.dims3()?;
-        let hd = c / self.heads;
-        // (b, n, 3, heads, hd) -> (3, b, heads, n, hd)
-        let qkv = self
-            .qkv
-            .forward(x)?
-            .reshape((b, n, 3, self.heads, hd))?
-            .permute((2, 0, 3, 1, 4))?;
-        let q = (qkv.i(0)?.contiguous()? * (hd as f64).powf(-0.5))?;
-        let k = qkv.i(1)?.contiguous()?;
-        let v = qkv.i(2)?.contiguous()?;
-        let attn = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
-        let out = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, n, c))?;
-        Ok(self.proj.forward(&out)?)
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let a = self.attention(&self.norm1.forward(x)?)?;
-        let x = (x + a.broadcast_mul(&self.ls1)?)?;
-        let h = self.fc1.forward(&self.norm2.forward(&x)?)?.gelu_erf()?;
-        let m = self.fc2.forward(&h)?;
-        Ok((&x + m.broadcast_mul(&self.ls2)?)?)
-    }
-}
+use crate::model::vit_block::{Block, BlockShape};
 
 pub struct DinoV2 {
     patch_embed: Conv2d,
@@ -101,7 +48,15 @@ impl DinoV2 {
             pos_cls: pos.i((.., 0..1))?,
             pos_patch,
             blocks: (0..cfg.num_blocks)
-                .map(|i| Block::load(cfg, vb.pp(format!("blocks.{i}"))))
+                .map(|i| {
+                    let shape = BlockShape {
+                        width: cfg.embed_dim,
+                        heads: cfg.num_heads,
+                        mlp_hidden: cfg.mlp_hidden,
+                        layer_scale: true,
+                    };
+                    Block::load(shape, vb.pp(format!("blocks.{i}")))
+                })
                 .collect::<Result<_>>()?,
             norm: layer_norm(c, 1e-6, vb.pp("norm"))?,
             cfg: cfg.clone(),

@@ -1,0 +1,88 @@
+//! The pre-norm transformer block of timm-style vision transformers, as DINOv2 (Depth
+//! Anything V2's encoder) and SPA's ViT use it: LayerNorm (eps 1e-6), fused `qkv` attention
+//! with biases, output projection, optional layer scale (`ls1.gamma`, `ls2.gamma`: DINOv2
+//! has it, SPA's timm ViT does not), exact-erf GELU MLP (`mlp.fc1`, `mlp.fc2`).
+
+use candle_core::{IndexOp, Module, Tensor};
+use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear};
+
+use super::error::Result;
+
+/// Widths of one block.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockShape {
+    pub width: usize,
+    pub heads: usize,
+    pub mlp_hidden: usize,
+    pub layer_scale: bool,
+}
+
+pub struct Block {
+    norm1: LayerNorm,
+    qkv: Linear,
+    proj: Linear,
+    ls1: Option<Tensor>,
+    norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    ls2: Option<Tensor>,
+    heads: usize,
+}
+
+impl Block {
+    /// `vb` points at the block (`blocks.N`).
+    pub fn load(s: BlockShape, vb: VarBuilder) -> Result<Self> {
+        let c = s.width;
+        let scale = |name: &str| -> Result<Option<Tensor>> {
+            Ok(if s.layer_scale {
+                Some(vb.get(c, name)?)
+            } else {
+                None
+            })
+        };
+        Ok(Self {
+            norm1: layer_norm(c, 1e-6, vb.pp("norm1"))?,
+            qkv: linear(c, 3 * c, vb.pp("attn.qkv"))?,
+            proj: linear(c, c, vb.pp("attn.proj"))?,
+            ls1: scale("ls1.gamma")?,
+            norm2: layer_norm(c, 1e-6, vb.pp("norm2"))?,
+            fc1: linear(c, s.mlp_hidden, vb.pp("mlp.fc1"))?,
+            fc2: linear(s.mlp_hidden, c, vb.pp("mlp.fc2"))?,
+            ls2: scale("ls2.gamma")?,
+            heads: s.heads,
+        })
+    }
+
+    fn attention(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, n, c) = x.dims3()?;
+        let hd = c / self.heads;
+        // (b, n, 3, heads, hd) -> (3, b, heads, n, hd)
+        let qkv = self
+            .qkv
+            .forward(x)?
+            .reshape((b, n, 3, self.heads, hd))?
+            .permute((2, 0, 3, 1, 4))?;
+        let q = (qkv.i(0)?.contiguous()? * (hd as f64).powf(-0.5))?;
+        let k = qkv.i(1)?.contiguous()?;
+        let v = qkv.i(2)?.contiguous()?;
+        let attn = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
+        let out = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, n, c))?;
+        Ok(self.proj.forward(&out)?)
+    }
+
+    fn scaled(t: Tensor, ls: &Option<Tensor>) -> Result<Tensor> {
+        Ok(match ls {
+            Some(g) => t.broadcast_mul(g)?,
+            None => t,
+        })
+    }
+
+    /// (B, N, width) -> (B, N, width).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let a = self.attention(&self.norm1.forward(x)?)?;
+        let x = (x + Self::scaled(a, &self.ls1)?)?;
+        let h = self.fc1.forward(&self.norm2.forward(&x)?)?.gelu_erf()?;
+        let m = self.fc2.forward(&h)?;
+        Ok((&x + Self::scaled(m, &self.ls2)?)?)
+    }
+}
