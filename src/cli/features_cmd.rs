@@ -11,6 +11,8 @@
 //! `--fit episode` the components are fitted on every K-th step of the episode, so the
 //! colours of different steps compare. `--spa WEIGHTS` adds SPA's ViT features of the same
 //! frame as the layer `spa` (its own 14 x 14 grid), for two encoders side by side.
+//! `--projector FILE --features3d DUMP` adds Spatial Forcing's per-patch alignment
+//! (`align_out.rs`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -57,6 +59,16 @@ pub struct FeaturesArgs {
     /// frame are added as the layer `spa`, beside SpatialVLA's.
     #[arg(long)]
     pub spa: Option<PathBuf>,
+    /// Spatial Forcing's trained `AlignProjector` (`.pt`/`.pth` state dict or
+    /// safetensors); with `--features3d`, the per-patch alignment of `--align-layer`.
+    #[arg(long, requires = "features3d")]
+    pub projector: Option<PathBuf>,
+    /// The frame's 3-D foundation-model tokens (`scripts/vggt_dump.py`).
+    #[arg(long, requires = "projector")]
+    pub features3d: Option<PathBuf>,
+    /// Which layer the projector reads (default: the last decoder layer).
+    #[arg(long)]
+    pub align_layer: Option<String>,
     /// Output folder (created).
     #[arg(long)]
     pub out: PathBuf,
@@ -267,6 +279,23 @@ pub fn run(a: &FeaturesArgs) -> anyhow::Result<String> {
             "fit_rows": fit_x.rows,
             "score_ranges_p01_p99": pca.ranges,
         }));
+    }
+    if let (Some(proj), Some(dump)) = (&a.projector, &a.features3d) {
+        let layer = match &a.align_layer {
+            Some(l) => lf
+                .names
+                .iter()
+                .position(|n| safe_name(n) == *l || n == l)
+                .with_context(|| format!("no layer `{l}` to align"))?,
+            None => lf
+                .names
+                .iter()
+                .rposition(|n| n.starts_with("layer"))
+                .context("no decoder layer")?,
+        };
+        report.push_str(&super::align_out::write_alignment(
+            &a.out, &lf, layer, &frame, proj, dump,
+        )?);
     }
     let json = serde_json::json!({
         "episode": ep.name,

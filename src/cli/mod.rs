@@ -2,6 +2,7 @@
 //! `spatialscope inspect PATH [--json]` prints what a dataset holds, `spatialscope grid
 //! encode|decode` runs the action tokenizer on stdin.
 
+pub mod align_out;
 pub mod depth_cmd;
 pub mod depth_expert_cmd;
 pub mod doctor_cmd;

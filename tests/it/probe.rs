@@ -168,3 +168,117 @@ fn features_are_saved_and_episode_fits_give_the_same_colours_at_every_step() {
         "{e}"
     );
 }
+
+#[test]
+fn alignment_with_the_layers_own_projected_features_is_one_everywhere() {
+    use candle_core::{DType, Device, Tensor};
+    let tmp = tempfile::tempdir().unwrap();
+    let dev = Device::Cpu;
+    // A random projector in Spatial Forcing's names: 64 (the tiny decoder) -> 2 x 8 -> 16,
+    // with the optional LayerNorm.
+    let mut p = std::collections::HashMap::new();
+    p.insert(
+        "fc1.weight".to_owned(),
+        Tensor::randn(0f32, 0.2, (16, 64), &dev).unwrap(),
+    );
+    p.insert(
+        "fc1.bias".to_owned(),
+        Tensor::randn(0f32, 0.1, 16, &dev).unwrap(),
+    );
+    p.insert(
+        "fc2.weight".to_owned(),
+        Tensor::randn(0f32, 0.3, (16, 16), &dev).unwrap(),
+    );
+    p.insert(
+        "fc2.bias".to_owned(),
+        Tensor::randn(0f32, 0.1, 16, &dev).unwrap(),
+    );
+    p.insert(
+        "vlm_norm.weight".to_owned(),
+        Tensor::ones(64, DType::F32, &dev).unwrap(),
+    );
+    p.insert(
+        "vlm_norm.bias".to_owned(),
+        Tensor::zeros(64, DType::F32, &dev).unwrap(),
+    );
+    let proj_path = tmp.path().join("align_projector.safetensors");
+    candle_core::safetensors::save(&p, &proj_path).unwrap();
+    // The layer's own features, projected, as the "3-D" dump (16 x 16 grid: pooling is
+    // the identity), with the first row of patches marked as padding.
+    let a = tmp.path().join("a");
+    features(&a, &["--step", "2", "--layer", "layer_1"]);
+    let t = candle_core::safetensors::load(a.join("features.safetensors"), &dev).unwrap();
+    let proj = spatialscope::model::align::AlignProjector::load(&proj_path, &dev).unwrap();
+    let projected = proj.forward(&t["layer_1"]).unwrap();
+    let mut valid = vec![1f32; 256];
+    valid[..16].fill(0.0);
+    let mut dump = std::collections::HashMap::new();
+    dump.insert("tokens".to_owned(), projected);
+    dump.insert("grid".to_owned(), Tensor::new(&[16u32, 16], &dev).unwrap());
+    dump.insert(
+        "valid".to_owned(),
+        Tensor::from_vec(valid, 256, &dev).unwrap(),
+    );
+    let dump_path = tmp.path().join("frame_vggt.safetensors");
+    candle_core::safetensors::save(&dump, &dump_path).unwrap();
+    let b = tmp.path().join("b");
+    let o = common::run_ok(
+        bin()
+            .args([
+                "features",
+                "--depth-source",
+                "sensor",
+                "--step",
+                "2",
+                "--layer",
+                "layer_1",
+            ])
+            .arg("--projector")
+            .arg(&proj_path)
+            .arg("--features3d")
+            .arg(&dump_path)
+            .args(["--align-layer", "layer_1", "--out"])
+            .arg(&b)
+            .arg(common::native_dir()),
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("mean cosine"));
+    let j: Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("alignment.json")).unwrap()).unwrap();
+    assert_eq!(j["patches_compared"], 240);
+    assert!(
+        (j["mean_cosine"].as_f64().unwrap() - 1.0).abs() < 1e-5,
+        "{}",
+        j["mean_cosine"]
+    );
+    let per = j["cosine_per_patch"].as_array().unwrap();
+    assert!(
+        per[..16].iter().all(Value::is_null),
+        "padding has no similarity"
+    );
+    assert!(
+        per[16..]
+            .iter()
+            .all(|c| (c.as_f64().unwrap() - 1.0).abs() < 1e-5)
+    );
+    assert!(b.join("alignment_heatmap.png").is_file() && b.join("alignment_overlay.png").is_file());
+
+    // A dump of another width than the projector's output is refused by name.
+    let mut bad = dump;
+    bad.insert(
+        "tokens".to_owned(),
+        Tensor::zeros((256, 8), DType::F32, &dev).unwrap(),
+    );
+    candle_core::safetensors::save(&bad, &dump_path).unwrap();
+    let o = bin()
+        .args(["features", "--depth-source", "sensor", "--projector"])
+        .arg(&proj_path)
+        .arg("--features3d")
+        .arg(&dump_path)
+        .arg("--out")
+        .arg(tmp.path().join("c"))
+        .arg(common::native_dir())
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("differ in shape"), "{e}");
+}
