@@ -22,14 +22,13 @@ use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
 use crate::episode::FrameCache;
+use crate::model::Predictor;
 use crate::model::features::LayerFeatures;
-use crate::model::processor::IntrinsicsPrecision;
 use crate::model::spa::SpaVit;
-use crate::model::{DepthChoice, GenerateOptions, Predictor};
+use crate::pipeline::model_camera;
 use crate::pipeline::predict::with_step_request;
 use crate::pipeline::probe::pca::Pca;
 use crate::pipeline::probe::ridge::Matrix;
-use crate::pipeline::{IntrinsicsChoice, RunSettings, choose_unnorm_key, model_camera};
 
 #[derive(Debug, clap::Args)]
 pub struct FeaturesArgs {
@@ -88,11 +87,7 @@ fn matrix(lf: &LayerFeatures, i: usize) -> Matrix {
 }
 
 pub fn run(a: &FeaturesArgs) -> anyhow::Result<String> {
-    let depth_choice = match a.depth_source.as_str() {
-        "estimated" => DepthChoice::Estimated,
-        "sensor" => DepthChoice::Sensor,
-        other => bail!("--depth-source {other:?}: `estimated` or `sensor`"),
-    };
+    let depth_choice = super::feature_common::depth_choice(&a.depth_source)?;
     let per_episode = match a.fit.as_str() {
         "frame" => false,
         "episode" => true,
@@ -108,15 +103,7 @@ pub fn run(a: &FeaturesArgs) -> anyhow::Result<String> {
     let collection = crate::episode::open_path(&a.path)
         .with_context(|| format!("cannot open {}", a.path.display()))?;
     collection.ensure_outside(&a.out)?;
-    let out_abs = std::path::absolute(&a.out).unwrap_or_else(|_| a.out.clone());
-    let model_abs = std::fs::canonicalize(&model_dir).unwrap_or_else(|_| model_dir.clone());
-    if out_abs.starts_with(&model_abs) {
-        bail!(
-            "{} lies inside the checkpoint folder {}; spatialscope never writes there",
-            a.out.display(),
-            model_dir.display()
-        );
-    }
+    super::feature_common::ensure_outside_checkpoint(&a.out, &model_dir)?;
     let cache = Arc::new(FrameCache::new(256 << 20));
     let ep = super::open_nth_episode(&collection, a.episode, &cache)?;
     anyhow::ensure!(
@@ -128,25 +115,7 @@ pub fn run(a: &FeaturesArgs) -> anyhow::Result<String> {
     );
     let predictor = Predictor::load(&model_dir, &Device::Cpu, candle_core::DType::F32)
         .with_context(|| format!("cannot load the checkpoint {}", model_dir.display()))?;
-    let settings = RunSettings {
-        unnorm_key: match choose_unnorm_key(&predictor, &ep, None) {
-            Ok(k) => k,
-            Err(_) => predictor
-                .unnorm_keys()
-                .into_iter()
-                .next()
-                .context("the checkpoint has no statistics keys")?,
-        },
-        intrinsics: IntrinsicsPrecision::Float32,
-        intrinsics_choice: IntrinsicsChoice::Processor,
-        depth_choice,
-        compare_depth: false,
-        options: GenerateOptions {
-            max_new_tokens: 1,
-            top_k: 1,
-            attention: false,
-        },
-    };
+    let settings = super::feature_common::features_settings(&predictor, &ep, depth_choice)?;
     let spa = a
         .spa
         .as_ref()

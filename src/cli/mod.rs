@@ -9,6 +9,7 @@ pub mod doctor_cmd;
 pub mod eval_cmd;
 #[cfg(feature = "export")]
 pub mod export_cmd;
+pub mod feature_common;
 pub mod features_cmd;
 pub mod grid_cmd;
 pub mod inspect;

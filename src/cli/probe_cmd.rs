@@ -13,11 +13,9 @@ use anyhow::{Context, bail};
 
 use crate::episode::FrameCache;
 use crate::export::charts::BarChart;
-use crate::model::processor::IntrinsicsPrecision;
-use crate::model::{DepthChoice, GenerateOptions, Predictor};
+use crate::model::Predictor;
 use crate::pipeline::eval::parse_episode_list;
 use crate::pipeline::probe::{frames, probe};
-use crate::pipeline::{IntrinsicsChoice, RunSettings, choose_unnorm_key};
 
 #[derive(Debug, clap::Args)]
 pub struct ProbeArgs {
@@ -47,11 +45,7 @@ pub fn run(a: &ProbeArgs) -> anyhow::Result<String> {
     if a.every == 0 || a.max_frames < 5 {
         bail!("--every must be at least 1 and --max-frames at least 5");
     }
-    let depth_choice = match a.depth_source.as_str() {
-        "estimated" => DepthChoice::Estimated,
-        "sensor" => DepthChoice::Sensor,
-        other => bail!("--depth-source {other:?}: `estimated` or `sensor`"),
-    };
+    let depth_choice = super::feature_common::depth_choice(&a.depth_source)?;
     let wanted = a
         .episodes
         .as_deref()
@@ -65,15 +59,7 @@ pub fn run(a: &ProbeArgs) -> anyhow::Result<String> {
     let collection = crate::episode::open_path(&a.path)
         .with_context(|| format!("cannot open {}", a.path.display()))?;
     collection.ensure_outside(&a.out)?;
-    let out_abs = std::path::absolute(&a.out).unwrap_or_else(|_| a.out.clone());
-    let model_abs = std::fs::canonicalize(&model_dir).unwrap_or_else(|_| model_dir.clone());
-    if out_abs.starts_with(&model_abs) {
-        bail!(
-            "{} lies inside the checkpoint folder {}; spatialscope never writes there",
-            a.out.display(),
-            model_dir.display()
-        );
-    }
+    super::feature_common::ensure_outside_checkpoint(&a.out, &model_dir)?;
     let predictor = Predictor::load(
         &model_dir,
         &candle_core::Device::Cpu,
@@ -102,25 +88,7 @@ pub fn run(a: &ProbeArgs) -> anyhow::Result<String> {
         .collect::<anyhow::Result<_>>()?;
     let first = episodes.first().context("no episode to probe")?;
     // The statistics key changes only how actions decode, never the features.
-    let settings = RunSettings {
-        unnorm_key: match choose_unnorm_key(&predictor, first, None) {
-            Ok(k) => k,
-            Err(_) => predictor
-                .unnorm_keys()
-                .into_iter()
-                .next()
-                .context("the checkpoint has no statistics keys")?,
-        },
-        intrinsics: IntrinsicsPrecision::Float32,
-        intrinsics_choice: IntrinsicsChoice::Processor,
-        depth_choice,
-        compare_depth: false,
-        options: GenerateOptions {
-            max_new_tokens: 1,
-            top_k: 1,
-            attention: false,
-        },
-    };
+    let settings = super::feature_common::features_settings(&predictor, first, depth_choice)?;
     let plan = frames(&episodes, a.every, a.max_frames);
     let cancel = AtomicBool::new(false);
     let report = probe(&predictor, &episodes, &plan, &settings, &cancel, |d, t| {

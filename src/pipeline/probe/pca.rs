@@ -204,21 +204,8 @@ impl Pca {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ridge::tests::noise;
     use super::*;
-
-    fn noise(n: usize, seed: u64) -> Vec<f64> {
-        // Small seeds give related xorshift streams: spread them first.
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n + 16)
-            .skip(16)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-            })
-            .collect()
-    }
 
     /// Rows `3 a u1 + 2 b u2 + c u3 + 0.001 noise` with orthonormal u's in 20 dimensions and
     /// exactly uncorrelated, zero-mean factors (a full period of cos, sin, cos 2x), so the

@@ -287,11 +287,11 @@ pub fn linear_cka(x: &Matrix, y: &Matrix) -> Option<f64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::pipeline::probe) mod tests {
     use super::*;
 
-    /// Deterministic pseudo-random numbers in [-1, 1).
-    fn noise(n: usize, seed: u64) -> Vec<f64> {
+    /// Deterministic pseudo-random numbers in [-1, 1) (shared with the PCA tests).
+    pub(in crate::pipeline::probe) fn noise(n: usize, seed: u64) -> Vec<f64> {
         // Small seeds give related xorshift streams: spread them first.
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         (0..n + 16)
