@@ -10,11 +10,9 @@
 //! model size as SpatialVLA's Ego3D input would be (nearest sample).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::episode::FrameCache;
 use crate::geometry::depth_compare::{compare, signed_difference};
 use crate::model::Predictor;
 use crate::model::preprocess::{depth_to_model_size, pixel_values};
@@ -92,18 +90,7 @@ pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
     if !a.expert.is_empty() {
         return super::depth_expert_cmd::run(a);
     }
-    let collection = crate::episode::open_path(&a.path)
-        .with_context(|| format!("cannot open {}", a.path.display()))?;
-    collection.ensure_outside(&a.out)?;
-    let cache = Arc::new(FrameCache::new(64 << 20));
-    let ep = super::open_nth_episode(&collection, a.episode, &cache)?;
-    anyhow::ensure!(
-        a.step < ep.num_steps(),
-        "step {} does not exist ({} has {} steps)",
-        a.step,
-        ep.name,
-        ep.num_steps()
-    );
+    let ep = super::open_step(&a.path, &a.out, a.episode, a.step, 64 << 20)?;
     let dir = a
         .model
         .clone()

@@ -11,12 +11,10 @@
 //! RMSE, within 5 %, delta < 1.25, raw missing, disagreeing beyond `--threshold`, suspect).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 
 use super::depth_cmd::{DepthArgs, write_mm_png, write_rgba_png};
-use crate::episode::FrameCache;
 use crate::model::Predictor;
 use crate::model::depth_anything::{DepthAnythingV2, ExpertOutput};
 use crate::pipeline::depth_expert::{
@@ -112,18 +110,7 @@ pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
         a.threshold.is_finite() && a.threshold > 0.0,
         "--threshold must be a positive fraction (0.1 = 10 %)"
     );
-    let collection = crate::episode::open_path(&a.path)
-        .with_context(|| format!("cannot open {}", a.path.display()))?;
-    collection.ensure_outside(&a.out)?;
-    let cache = Arc::new(FrameCache::new(64 << 20));
-    let ep = super::open_nth_episode(&collection, a.episode, &cache)?;
-    anyhow::ensure!(
-        a.step < ep.num_steps(),
-        "step {} does not exist ({} has {} steps)",
-        a.step,
-        ep.name,
-        ep.num_steps()
-    );
+    let ep = super::open_step(&a.path, &a.out, a.episode, a.step, 64 << 20)?;
     let cam = match &a.camera {
         Some(name) => ep
             .cameras

@@ -16,12 +16,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
-use crate::episode::FrameCache;
 use crate::model::Predictor;
 use crate::model::features::LayerFeatures;
 use crate::model::spa::SpaVit;
@@ -100,19 +98,8 @@ pub fn run(a: &FeaturesArgs) -> anyhow::Result<String> {
         .model
         .clone()
         .unwrap_or_else(crate::util::assets::default_model_path);
-    let collection = crate::episode::open_path(&a.path)
-        .with_context(|| format!("cannot open {}", a.path.display()))?;
-    collection.ensure_outside(&a.out)?;
+    let ep = super::open_step(&a.path, &a.out, a.episode, a.step, 256 << 20)?;
     super::feature_common::ensure_outside_checkpoint(&a.out, &model_dir)?;
-    let cache = Arc::new(FrameCache::new(256 << 20));
-    let ep = super::open_nth_episode(&collection, a.episode, &cache)?;
-    anyhow::ensure!(
-        a.step < ep.num_steps(),
-        "step {} does not exist ({} has {} steps)",
-        a.step,
-        ep.name,
-        ep.num_steps()
-    );
     let predictor = Predictor::load(&model_dir, &Device::Cpu, candle_core::DType::F32)
         .with_context(|| format!("cannot load the checkpoint {}", model_dir.display()))?;
     let settings = super::feature_common::features_settings(&predictor, &ep, depth_choice)?;

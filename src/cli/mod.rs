@@ -170,6 +170,30 @@ pub fn run_inspect(path: &Path, json: bool) -> anyhow::Result<String> {
 }
 
 /// Episode `n` of the collection, counting across its datasets in listing order.
+/// Opens `path`, refuses `out` inside it, and opens episode `n` (listing index) checking
+/// that it has step `step`: what every one-step command starts with.
+pub fn open_step(
+    path: &Path,
+    out: &Path,
+    n: usize,
+    step: usize,
+    cache_bytes: usize,
+) -> anyhow::Result<crate::episode::Episode> {
+    use anyhow::Context;
+    let collection = crate::episode::open_path(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    collection.ensure_outside(out)?;
+    let cache = std::sync::Arc::new(crate::episode::FrameCache::new(cache_bytes));
+    let ep = open_nth_episode(&collection, n, &cache)?;
+    anyhow::ensure!(
+        step < ep.num_steps(),
+        "step {step} does not exist ({} has {} steps)",
+        ep.name,
+        ep.num_steps()
+    );
+    Ok(ep)
+}
+
 pub fn open_nth_episode(
     collection: &crate::episode::Collection,
     n: usize,
