@@ -23,6 +23,7 @@
 
 mod machine;
 mod numpy;
+mod text;
 mod value;
 
 pub use numpy::{DType, NdArray};
