@@ -15,7 +15,7 @@ use anyhow::Context;
 
 use crate::geometry::depth_compare::{compare, signed_difference};
 use crate::model::Predictor;
-use crate::model::preprocess::{depth_to_model_size, pixel_values};
+use crate::model::preprocess::depth_to_model_size;
 
 #[derive(Debug, clap::Args)]
 pub struct DepthArgs {
@@ -98,21 +98,12 @@ pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
     let device = super::predict_cmd::device_from_name(&a.device)?;
     let predictor = Predictor::load(&dir, &device, candle_core::DType::F32)
         .with_context(|| format!("cannot load the checkpoint {}", dir.display()))?;
-    if let Some(why) = &predictor.zoe_unavailable {
-        anyhow::bail!("{}: {why}", dir.display());
-    }
     let cam = crate::pipeline::model_camera(&ep)
         .with_context(|| format!("{} has no camera image", ep.name))?;
     let camera = &ep.cameras[cam];
     let rgb = ep.rgb(a.step, cam)?;
-    let size = predictor.model.config().vision.image_size;
-    let pixels = pixel_values(
-        &rgb.pixels,
-        rgb.width_px as usize,
-        rgb.height_px as usize,
-        size,
-    );
-    let est = predictor.estimate_depth(&pixels, size)?;
+    let est = crate::pipeline::depth_expert::zoe_estimate(&predictor, &rgb)?;
+    let size = est.size;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     let s = (size as u32, size as u32);

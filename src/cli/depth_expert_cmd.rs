@@ -160,18 +160,10 @@ pub fn run(a: &DepthArgs) -> anyhow::Result<String> {
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     // One colour range for the raw depth and every aligned expert (the raw depth's when
     // there is one), so the maps compare by eye.
-    let range = match &raw {
-        Some(d) => robust_depth_range_m(&d.depth_m),
-        None => robust_depth_range_m(
-            &comparisons
-                .iter()
-                .filter_map(|c| c.aligned_m.as_ref())
-                .flatten()
-                .copied()
-                .collect::<Vec<f32>>(),
-        ),
-    }
-    .unwrap_or((0.0, 1.0));
+    let range = crate::scene::expert_view::shared_range_m(
+        raw.as_ref().map(|d| d.depth_m.as_slice()),
+        &comparisons,
+    );
     let mut report = format!(
         "{} step {} camera {} ({} x {} px)\n",
         ep.name, a.step, camera.name, grid.0, grid.1

@@ -11,10 +11,10 @@
 
 use crate::episode::{DepthImage, RgbImage};
 use crate::geometry::depth_align::{AlignSpace, raw_vs_expert};
-use crate::model::Predictor;
 use crate::model::depth_anything::{DepthAnythingV2, ExpertOutput};
 pub use crate::model::expert::{ExpertComparison, ExpertRun};
 use crate::model::preprocess::pixel_values;
+use crate::model::{EstimatedDepth, Predictor};
 
 /// Bilinear resampling (half-pixel centres, edge clamped) of a row-major map.
 pub fn resize_bilinear(
@@ -67,12 +67,9 @@ pub fn run_depth_anything(
     })
 }
 
-/// SpatialVLA's ZoeDepth on `rgb` (the model input it would see), on the grid `(w, h)`.
-pub fn run_zoedepth(
-    predictor: &Predictor,
-    rgb: &RgbImage,
-    grid: (usize, usize),
-) -> anyhow::Result<ExpertRun> {
+/// ZoeDepth's estimate of `rgb` as SpatialVLA would make it (the frame squashed to the model
+/// input), or why the checkpoint cannot.
+pub fn zoe_estimate(predictor: &Predictor, rgb: &RgbImage) -> anyhow::Result<EstimatedDepth> {
     if let Some(why) = &predictor.zoe_unavailable {
         anyhow::bail!("{}: {why}", predictor.dir.display());
     }
@@ -83,7 +80,17 @@ pub fn run_zoedepth(
         rgb.height_px as usize,
         size,
     );
-    let est = predictor.estimate_depth(&pixels, size)?;
+    Ok(predictor.estimate_depth(&pixels, size)?)
+}
+
+/// SpatialVLA's ZoeDepth on `rgb` (the model input it would see), on the grid `(w, h)`.
+pub fn run_zoedepth(
+    predictor: &Predictor,
+    rgb: &RgbImage,
+    grid: (usize, usize),
+) -> anyhow::Result<ExpertRun> {
+    let est = zoe_estimate(predictor, rgb)?;
+    let size = est.size;
     Ok(ExpertRun {
         name: "zoedepth",
         label: format!("ZoeDepth ({} head) of {}", est.domain, predictor.label),

@@ -116,6 +116,23 @@ fn cloud(points: Option<(Vec<PointGpu>, bool)>) -> Option<Arc<PointCloud>> {
     points.map(|(p, world)| Arc::new(PointCloud::new(p, world)))
 }
 
+/// One colour range for the raw depth and every aligned expert, so the maps compare by eye:
+/// the raw depth's robust range when there is one, else the aligned experts'.
+pub fn shared_range_m(raw_m: Option<&[f32]>, comparisons: &[ExpertComparison]) -> (f32, f32) {
+    match raw_m {
+        Some(d) => colormap::robust_depth_range_m(d),
+        None => colormap::robust_depth_range_m(
+            &comparisons
+                .iter()
+                .filter_map(|c| c.aligned_m.as_ref())
+                .flatten()
+                .copied()
+                .collect::<Vec<f32>>(),
+        ),
+    }
+    .unwrap_or((0.0, 1.0))
+}
+
 /// Builds the view of `comparisons` (all on the raw grid of camera `cam` at `step`).
 pub fn expert_view(
     ep: &Episode,
@@ -127,22 +144,13 @@ pub fn expert_view(
     let raw = ep.depth(step, cam).ok().flatten();
     let first = comparisons.first()?;
     let grid = (first.run.width_px, first.run.height_px);
-    let range_m = match &raw {
-        Some(d) => colormap::robust_depth_range_m(&d.depth_m),
-        None => colormap::robust_depth_range_m(
-            &comparisons
-                .iter()
-                .filter_map(|c| c.aligned_m.as_ref())
-                .flatten()
-                .copied()
-                .collect::<Vec<f32>>(),
-        ),
-    }
-    .unwrap_or((0.0, 1.0));
+    let range_m = shared_range_m(raw.as_ref().map(|d| d.depth_m.as_slice()), &comparisons);
     let raw_lift = |c: Colour<'_>| {
         raw.as_ref()
             .and_then(|d| lift(ep, step, cam, &d.depth_m, grid, c))
     };
+    // The raw points of the overlays, lifted once for every expert.
+    let raw_solid = raw_lift(Colour::Solid(RAW_COLOR));
     let experts = comparisons
         .into_iter()
         .map(|c| {
@@ -163,8 +171,8 @@ pub fn expert_view(
                 .fold(0f32, |m, d| m.max(d.abs()));
             let overlay = c.aligned_m.as_ref().and_then(|m| {
                 let (mut a, world) = lift(ep, step, cam, m, grid, Colour::Solid(EXPERT_COLOR))?;
-                let (b, _) = raw_lift(Colour::Solid(RAW_COLOR))?;
-                a.extend(b);
+                let (b, _) = raw_solid.as_ref()?;
+                a.extend_from_slice(b);
                 Some(Arc::new(PointCloud::new(a, world)))
             });
             ExpertPane {

@@ -1,8 +1,8 @@
 //! Text arguments of the pickle machine's protocol-0 opcodes: Python's raw-unicode-escape
 //! strings (UNICODE) and decimal integers of any width (INT, LONG).
 
-/// Decodes Python's raw-unicode-escape text: bytes are Latin-1 characters, `\uXXXX` and
-/// `\UXXXXXXXX` escape the others.
+/// Decodes Python's raw-unicode-escape text: bytes are Latin-1 characters; `\u` with four
+/// hex digits and `\U` with eight escape the others.
 pub(super) fn raw_unicode_escape(s: &[u8]) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.iter().map(|b| char::from(*b));
