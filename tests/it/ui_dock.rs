@@ -8,17 +8,20 @@ use std::time::Duration;
 use egui_kittest::kittest::Queryable;
 
 use crate::common;
-use crate::common::app::{app_harness, run_until};
+use crate::common::app::{app_harness, run_until, startup_loaded};
 use spatialscope::ui::PanelId;
 use spatialscope::ui::dock::{Dock, default_tree};
 
 #[test]
 fn every_panel_has_a_tab_and_the_3d_view_maximises_and_restores() {
     let mut h = app_harness(common::native_dir());
+    // The first frame, and the start-up loads answered (a late one would repaint during
+    // `run()` below).
     assert!(run_until(&mut h, Duration::from_secs(30), |a| a
         .session
         .frame
-        .is_some()));
+        .is_some()
+        && startup_loaded(a)));
     h.run_steps(2);
     for id in PanelId::ALL {
         h.get_by_label(id.title());

@@ -31,3 +31,13 @@ pub fn app_harness(path: std::path::PathBuf) -> Harness<'static, SpatialscopeApp
             SpatialscopeApp::new(&cc.egui_ctx, ViewSettings::default(), Some(path))
         })
 }
+
+/// Whether the loads the app starts by itself (the bundled checkpoint and depth expert on
+/// the model thread) have answered, so no late message repaints the window.
+pub fn startup_loaded(a: &SpatialscopeApp) -> bool {
+    let m = &a.session.model;
+    m.loading.is_none()
+        && (m.info.is_some() || m.load_error.is_some())
+        && m.expert_loading.is_none()
+        && (m.expert.is_some() || m.expert_error.is_some())
+}
