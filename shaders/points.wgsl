@@ -14,7 +14,7 @@ struct Uniforms {
     view_proj: mat4x4<f32>,
     viewport_px: vec2<f32>,
     point_size_px: f32,
-    color_mode: u32,     // 0 RGB, 1 depth, 2 height, 3 camera id, 4 Ego3D channel, 5 attention
+    color_mode: u32,     // 0 RGB, 1 depth, 2 height, 3 camera id, 4 Ego3D channel, 5 attention, 6 patch colours
     height_range: vec2<f32>,
     depth_range: vec2<f32>,
     ego3d_channel: u32,  // axis * 17 + j: j 0 the centred value, 1..8 sin(2^k v'), 9..16 cos
@@ -25,7 +25,8 @@ struct Uniforms {
 
 @group(0) @binding(0) var<uniform> u: Uniforms;
 @group(0) @binding(1) var<storage, read> points: array<Point>;
-@group(0) @binding(2) var<storage, read> attention: array<f32>;  // per model patch
+// Per model patch: an attention weight (f32 bits) in mode 5, a packed RGBA8 colour in mode 6.
+@group(0) @binding(2) var<storage, read> patch_values: array<u32>;
 
 struct VsOut {
     @builtin(position) clip: vec4<f32>,
@@ -96,10 +97,17 @@ fn vs_main(@builtin(vertex_index) vi: u32) -> VsOut {
         color = turbo(ego3d_feature(p) * 0.5 + 0.5);
     } else if (u.color_mode == 5u) {
         let patch_id = p.camera >> 16u;
-        if (patch_id == 0u || patch_id > arrayLength(&attention)) {
+        if (patch_id == 0u || patch_id > arrayLength(&patch_values)) {
             color = vec3<f32>(0.25, 0.25, 0.28);
         } else {
-            color = turbo(attention[patch_id - 1u] * u.attention_scale);
+            color = turbo(bitcast<f32>(patch_values[patch_id - 1u]) * u.attention_scale);
+        }
+    } else if (u.color_mode == 6u) {
+        let patch_id = p.camera >> 16u;
+        if (patch_id == 0u || patch_id > arrayLength(&patch_values)) {
+            color = vec3<f32>(0.25, 0.25, 0.28);
+        } else {
+            color = unpack4x8unorm(patch_values[patch_id - 1u]).rgb;
         }
     } else {
         color = unpack4x8unorm(p.rgb).rgb;

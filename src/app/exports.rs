@@ -3,7 +3,6 @@
 //! started by the worker, with progress in the status bar.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use super::SpatialscopeApp;
@@ -128,7 +127,11 @@ impl SpatialscopeApp {
             return;
         };
         let lines = self.panels.view3d.lines(&self.session);
-        let attention = self.session.attention_values().map(|a| Arc::new(a.1));
+        let mode = crate::render::ColorMode::ALL
+            .into_iter()
+            .find(|m| m.shader_index() == uniforms.color_mode)
+            .unwrap_or(crate::render::ColorMode::Rgb);
+        let attention = self.session.patch_values(mode);
         self.worker.send(Command::SaveViewPng(Box::new(PngRequest {
             cloud,
             lines,

@@ -150,7 +150,16 @@ impl SpatialscopeApp {
             | Intent::RunEpisode
             | Intent::CancelModel
             | Intent::LoadExpert(_)
-            | Intent::CompareDepth(_) => self.apply_model_intent(intent, ctx),
+            | Intent::CompareDepth(_)
+            | Intent::LoadSpa(_)
+            | Intent::ComputeFeatures(_)
+            | Intent::RunFeatureProbe { .. }
+            | Intent::RunAlignSeries(_)
+            | Intent::CancelFeatureRun => self.apply_model_intent(intent, ctx),
+            Intent::SetCloudPatchColours(c) => {
+                self.session.features.cloud_colours = c;
+                self.panels.view3d.state.color_mode = crate::render::ColorMode::PatchColours;
+            }
             Intent::ComputeDistribution { dataset } => {
                 self.worker.send(Command::ComputeDistribution {
                     dataset,

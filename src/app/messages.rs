@@ -134,6 +134,7 @@ impl SpatialscopeApp {
                     .collect();
                 s.episode_stats = ActionStatistics::from_actions(&acts);
                 s.model.set_episode(data.uid);
+                s.features.set_episode(data.uid);
                 s.stats_choice = choice;
                 self.panels.cameras.reset(data.cameras.len());
                 self.panels.view3d.reset();

@@ -23,6 +23,7 @@ use crate::worker::{Command, ModelHandle, WorkerHandle};
 
 mod experts;
 mod exports;
+mod features;
 mod intents;
 mod layout;
 mod messages;

@@ -11,7 +11,7 @@ use crate::worker::{ModelCommand, ModelMessage};
 
 impl SpatialscopeApp {
     /// Settings for a run on the open episode, or the reason there are none.
-    fn run_settings(&self) -> Result<RunSettings, String> {
+    pub(super) fn run_settings(&self) -> Result<RunSettings, String> {
         let info = self
             .session
             .model
@@ -38,7 +38,13 @@ impl SpatialscopeApp {
                 })?,
             },
         };
-        Ok(RunSettings {
+        Ok(self.settings_with_key(key))
+    }
+
+    /// The model panel's settings with the statistics key `key`.
+    pub(super) fn settings_with_key(&self, key: String) -> RunSettings {
+        let panel = &self.panels.model;
+        RunSettings {
             unnorm_key: key,
             intrinsics: if panel.bf16_intrinsics {
                 IntrinsicsPrecision::Bfloat16
@@ -54,7 +60,7 @@ impl SpatialscopeApp {
                 top_k: 5,
                 attention: true,
             },
-        })
+        }
     }
 
     /// Asks for a prediction of `step` (latest wins on the model thread).
@@ -126,6 +132,11 @@ impl SpatialscopeApp {
                 self.model.send(ModelCommand::Cancel);
             }
             Intent::LoadExpert(_) | Intent::CompareDepth(_) => self.apply_expert_intent(intent),
+            Intent::LoadSpa(_)
+            | Intent::ComputeFeatures(_)
+            | Intent::RunFeatureProbe { .. }
+            | Intent::RunAlignSeries(_)
+            | Intent::CancelFeatureRun => self.apply_feature_intent(intent),
             _ => {}
         }
     }
@@ -186,6 +197,12 @@ impl SpatialscopeApp {
                         self.panels.model.depth_choice = crate::model::DepthChoice::Sensor;
                     }
                     state.info = Some(info);
+                    // Feature maps and probes describe the checkpoint they came from.
+                    let f = &mut self.session.features;
+                    f.views.clear();
+                    f.failures.clear();
+                    f.probe = None;
+                    f.series = None;
                 }
                 ModelMessage::LoadFailed(e) => {
                     state.loading = None;
@@ -242,6 +259,7 @@ impl SpatialscopeApp {
                 | ModelMessage::DepthCompareFailed { .. }) => {
                     super::experts::apply_message(&mut self.session, m)
                 }
+                m => super::features::apply_message(&mut self.session, m),
             }
         }
     }

@@ -24,7 +24,7 @@ use crate::model::Predictor;
 use crate::model::features::LayerFeatures;
 use crate::model::spa::SpaVit;
 use crate::pipeline::model_camera;
-use crate::pipeline::predict::with_step_request;
+use crate::pipeline::probe::frame_features;
 use crate::pipeline::probe::pca::Pca;
 use crate::pipeline::probe::ridge::Matrix;
 
@@ -60,7 +60,9 @@ pub struct FeaturesArgs {
     /// safetensors); with `--features3d`, the per-patch alignment of `--align-layer`.
     #[arg(long, requires = "features3d")]
     pub projector: Option<PathBuf>,
-    /// The frame's 3-D foundation-model tokens (`scripts/vggt_dump.py`).
+    /// The frame's 3-D foundation-model tokens (`scripts/vggt_dump.py`): one dump file, or
+    /// a folder of per-step dumps `step_<S>.safetensors` (then also the mean cosine of
+    /// every step that has one).
     #[arg(long, requires = "projector")]
     pub features3d: Option<PathBuf>,
     /// Which layer the projector reads (default: the last decoder layer).
@@ -112,18 +114,7 @@ pub fn run(a: &FeaturesArgs) -> anyhow::Result<String> {
         })
         .transpose()?;
     let cam = model_camera(&ep).context("no camera image")?;
-    let features_at = |step: usize| -> anyhow::Result<LayerFeatures> {
-        let mut lf = with_step_request(&ep, step, &settings, |r| predictor.layer_features(r))?
-            .with_context(|| format!("{} step {step}", ep.name))?;
-        if let Some(spa) = &spa {
-            let rgb = ep.rgb(step, cam)?;
-            let f = spa.features(&rgb.pixels, rgb.width_px as usize, rgb.height_px as usize)?;
-            lf.names.push("spa".into());
-            lf.widths.push(f.width);
-            lf.features.push(f.patches);
-        }
-        Ok(lf)
-    };
+    let features_at = |step: usize| frame_features(&predictor, spa.as_ref(), &ep, step, &settings);
     let lf = features_at(a.step)?;
     let chosen: Vec<usize> = match &a.layer {
         None => (0..lf.names.len()).collect(),
@@ -236,21 +227,18 @@ pub fn run(a: &FeaturesArgs) -> anyhow::Result<String> {
             "score_ranges_p01_p99": pca.ranges,
         }));
     }
-    if let (Some(proj), Some(dump)) = (&a.projector, &a.features3d) {
-        let layer = match &a.align_layer {
-            Some(l) => lf
-                .names
-                .iter()
-                .position(|n| safe_name(n) == *l || n == l)
-                .with_context(|| format!("no layer `{l}` to align"))?,
-            None => lf
-                .names
-                .iter()
-                .rposition(|n| n.starts_with("layer"))
-                .context("no decoder layer")?,
-        };
+    if let (Some(proj), Some(dumps)) = (&a.projector, &a.features3d) {
         report.push_str(&super::align_out::write_alignment(
-            &a.out, &lf, layer, &frame, proj, dump,
+            &a.out,
+            &super::align_out::AlignInputs {
+                lf: &lf,
+                step: a.step,
+                layer: a.align_layer.as_deref(),
+                frame: &frame,
+                projector: proj,
+                dumps,
+            },
+            &features_at,
         )?);
     }
     let json = serde_json::json!({

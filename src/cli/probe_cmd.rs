@@ -1,9 +1,11 @@
 //! `spatialscope probe PATH [--model DIR] [--episodes LIST] [--every K] [--max-frames N]
-//! [--depth-source estimated|sensor] --out DIR`: the per-layer spatial probe
-//! (`pipeline::probe`): held-out R^2 of a ridge read-out of each patch's 3-D position from
-//! each layer (SigLIP's output, the decoder input, every Gemma2 layer), and linear CKA
-//! between each layer and the positions. Writes `probe.json` and `probe_r2.png` (one bar per
-//! layer) into `--out` (never inside a dataset or the checkpoint).
+//! [--depth-source estimated|sensor] [--features3d DIR] --out DIR`: the per-layer spatial
+//! probe (`pipeline::probe`): held-out R^2 of a ridge read-out of each patch's 3-D position
+//! from each layer (SigLIP's output, the decoder input, every Gemma2 layer), and linear CKA
+//! between each layer and the positions; with `--features3d` (one episode's per-step dumps,
+//! `step_<S>.safetensors`) also linear CKA between each layer and the 3-D foundation
+//! model's tokens pooled to the same patches. Writes `probe.json` and `probe_r2.png` (one
+//! bar per layer) into `--out` (never inside a dataset or the checkpoint).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +38,10 @@ pub struct ProbeArgs {
     /// Which depth Ego3D lifts: estimated (ZoeDepth, the reference) or sensor.
     #[arg(long, default_value = "estimated")]
     pub depth_source: String,
+    /// A folder of per-step 3-D feature dumps of the (one) probed episode
+    /// (`scripts/vggt_dump.py --frames`): adds each layer's CKA with them.
+    #[arg(long)]
+    pub features3d: Option<PathBuf>,
     /// Output folder (created).
     #[arg(long)]
     pub out: PathBuf,
@@ -89,11 +95,20 @@ pub fn run(a: &ProbeArgs) -> anyhow::Result<String> {
     let first = episodes.first().context("no episode to probe")?;
     // The statistics key changes only how actions decode, never the features.
     let settings = super::feature_common::features_settings(&predictor, first, depth_choice)?;
+    if a.features3d.is_some() && episodes.len() != 1 {
+        bail!("--features3d holds one episode's dumps: choose one episode with --episodes N");
+    }
     let plan = frames(&episodes, a.every, a.max_frames);
     let cancel = AtomicBool::new(false);
-    let report = probe(&predictor, &episodes, &plan, &settings, &cancel, |d, t| {
-        eprint!("\rprobe: {d}/{t} frames");
-    })?;
+    let report = probe(
+        &predictor,
+        &episodes,
+        &plan,
+        &settings,
+        a.features3d.as_deref(),
+        &cancel,
+        |d, t| eprint!("\rprobe: {d}/{t} frames"),
+    )?;
     eprintln!();
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
@@ -138,14 +153,28 @@ pub fn run(a: &ProbeArgs) -> anyhow::Result<String> {
     );
     for l in &report.layers {
         text.push_str(&format!(
-            "  {:<12} width {:>5}  R^2 {:>7}  CKA {}\n",
+            "  {:<12} width {:>5}  R^2 {:>7}  CKA {}{}\n",
             l.layer,
             l.width,
             l.fit
                 .as_ref()
                 .map_or("-".into(), |f| format!("{:.3}", f.r2)),
             l.cka_with_positions
-                .map_or("-".into(), |c| format!("{c:.3}"))
+                .map_or("-".into(), |c| format!("{c:.3}")),
+            match (report.features3d_frames, l.cka_with_features3d) {
+                (0, _) => String::new(),
+                (_, c) => format!(
+                    "  CKA with 3-D features {}",
+                    c.map_or("-".into(), |c| format!("{c:.3}"))
+                ),
+            }
+        ));
+    }
+    if a.features3d.is_some() {
+        text.push_str(&format!(
+            "{} of the {} frames had a 3-D feature dump\n",
+            report.features3d_frames,
+            report.frames.len()
         ));
     }
     if report.random_weights {

@@ -149,11 +149,19 @@ impl BarChart {
             .chain(self.hlines.iter().map(|h| h.0))
             .fold(0.0, f64::max)
             * 1.08;
-        let y_hi = if y_hi > 0.0 { y_hi } else { 1.0 };
+        // Negative bars (a cosine, an R^2) hang below a zero line.
+        let y_lo = self
+            .bars
+            .iter()
+            .map(|b| b.1)
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::min)
+            * 1.08;
+        let y_hi = if y_hi > 0.0 || y_lo < 0.0 { y_hi } else { 1.0 };
         let sx = |x: f64| pl + (x - x_lo) / (x_hi - x_lo) * (pr - pl);
-        let sy = |y: f64| pb - y / y_hi * (pb - pt);
+        let sy = |y: f64| pb - (y - y_lo) / (y_hi - y_lo) * (pb - pt);
 
-        for t in ticks(0.0, y_hi, 5) {
+        for t in ticks(y_lo, y_hi, 5) {
             let y = sy(t) as i64;
             fill_rect(&mut img, pl as i64, y, pr as i64, y, GRID);
             let label = fmt_tick(t);
@@ -181,14 +189,19 @@ impl BarChart {
         }
         for &(x, h) in &self.bars {
             let (x0, x1) = (sx(x - self.bar_width * 0.45), sx(x + self.bar_width * 0.45));
+            let (top, bottom) = (sy(h.max(0.0)), sy(h.min(0.0)));
             fill_rect(
                 &mut img,
                 x0.round() as i64,
-                sy(h).round() as i64,
+                top.round() as i64,
                 x1.round().max(x0.round() + 1.0) as i64,
-                pb as i64,
+                bottom.round() as i64,
                 self.bar_colour,
             );
+        }
+        if y_lo < 0.0 {
+            let z = sy(0.0) as i64;
+            fill_rect(&mut img, pl as i64, z, pr as i64, z, AXIS);
         }
         fill_rect(
             &mut img,

@@ -12,17 +12,21 @@ pub enum ColorMode {
     Ego3dChannel,
     /// The model's attention of the selected token, per image patch (model camera only).
     Attention,
+    /// A colour per image patch from the Features panel (feature PCA or Spatial Forcing's
+    /// cosine; model camera only).
+    PatchColours,
 }
 
 impl ColorMode {
     /// Every mode, in menu order.
-    pub const ALL: [ColorMode; 6] = [
+    pub const ALL: [ColorMode; 7] = [
         ColorMode::Rgb,
         ColorMode::Depth,
         ColorMode::Height,
         ColorMode::Camera,
         ColorMode::Ego3dChannel,
         ColorMode::Attention,
+        ColorMode::PatchColours,
     ];
 
     /// What the menu shows.
@@ -34,6 +38,7 @@ impl ColorMode {
             Self::Camera => "camera id",
             Self::Ego3dChannel => "Ego3D encoding channel",
             Self::Attention => "model attention",
+            Self::PatchColours => "patch features (Features panel)",
         }
     }
 
@@ -46,6 +51,7 @@ impl ColorMode {
             Self::Camera => 3,
             Self::Ego3dChannel => 4,
             Self::Attention => 5,
+            Self::PatchColours => 6,
         }
     }
 
@@ -56,7 +62,7 @@ impl ColorMode {
             Self::Depth => Some("depth"),
             Self::Height => Some("height"),
             Self::Camera => Some("camera"),
-            Self::Ego3dChannel | Self::Attention => None,
+            Self::Ego3dChannel | Self::Attention | Self::PatchColours => None,
         }
     }
 

@@ -19,6 +19,16 @@ pub fn turbo(t: f32) -> [u8; 3] {
     [q(r), q(g), q(b)]
 }
 
+/// A cosine similarity as a colour: turbo over [-1, 1] (blue = opposed, red = aligned),
+/// grey where it is undefined (padding, a zero vector).
+pub fn cosine_rgb(c: f32) -> [u8; 3] {
+    if c.is_finite() {
+        turbo((c + 1.0) / 2.0)
+    } else {
+        [90, 90, 90]
+    }
+}
+
 /// Colours a depth image (metres, 0 = invalid) with turbo between `near_m` and `far_m`
 /// (near = blue end); invalid pixels are black. Returns RGBA8, row-major.
 pub fn depth_to_rgba(depth_m: &[f32], near_m: f32, far_m: f32) -> Vec<u8> {

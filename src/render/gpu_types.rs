@@ -33,7 +33,7 @@ pub struct PointUniforms {
     pub view_proj: [[f32; 4]; 4],
     pub viewport_px: [f32; 2],
     pub point_size_px: f32,
-    /// 0 RGB, 1 depth, 2 height, 3 camera id, 4 Ego3D channel, 5 attention.
+    /// 0 RGB, 1 depth, 2 height, 3 camera id, 4 Ego3D channel, 5 attention, 6 patch colours.
     pub color_mode: u32,
     pub height_range: [f32; 2],
     pub depth_range: [f32; 2],

@@ -410,7 +410,9 @@ impl PointRenderer {
 pub struct PointCloudCallback {
     pub cloud: Arc<PointCloud>,
     pub lines: Arc<LineSet>,
-    /// Per-patch values for the attention colour mode.
+    /// Per-patch values: attention weights for the attention colour mode; for the patch
+    /// colour mode packed RGBA8 colours carried as `f32::from_bits` (written to the GPU as
+    /// the same bytes, read there as `u32`; never computed with as floats).
     pub attention: Option<Arc<Vec<f32>>>,
     pub uniforms: PointUniforms,
     pub size_px: [u32; 2],

@@ -32,7 +32,7 @@ impl Default for Dock {
 }
 
 /// Episodes on the left; cameras, the 3-D view and the plots in the middle; the action
-/// grid, the model and the depth experts as tabs on the right.
+/// grid, the model, the depth experts and the features as tabs on the right.
 pub fn default_tree() -> Tree<PanelId> {
     let mut tiles = Tiles::default();
     let tab = |tiles: &mut Tiles<PanelId>, id| {
@@ -46,7 +46,8 @@ pub fn default_tree() -> Tree<PanelId> {
     let grid = tiles.insert_pane(PanelId::Grid);
     let model = tiles.insert_pane(PanelId::Model);
     let experts = tiles.insert_pane(PanelId::Experts);
-    let right = tiles.insert_tab_tile(vec![grid, model, experts]);
+    let features = tiles.insert_pane(PanelId::Features);
+    let right = tiles.insert_tab_tile(vec![grid, model, experts, features]);
     let middle = tiles.insert_vertical_tile(vec![cameras, view3d, plots]);
     set_shares(
         &mut tiles,

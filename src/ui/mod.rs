@@ -13,6 +13,8 @@ pub mod doctor_panel;
 pub mod episode_list;
 pub mod expert_panel;
 pub mod failures_panel;
+pub mod feature_panel;
+pub mod feature_session;
 pub mod grid_panel;
 pub mod model_panel;
 pub mod panel;
@@ -138,4 +140,19 @@ pub enum Intent {
     SetExpertCloud(crate::scene::expert_view::ExpertCloud),
     /// The attention shown (token, layer/head, overlay).
     SetAttention(session::AttentionView),
+    /// Load SPA ViT weights on the model thread.
+    LoadSpa(PathBuf),
+    /// Feature maps of the current step (the app adds the model panel's run settings).
+    ComputeFeatures(feature_panel::FeatureAsk),
+    /// The per-layer probe over the open episode.
+    RunFeatureProbe {
+        every: usize,
+        max_frames: usize,
+        dumps: Option<PathBuf>,
+    },
+    /// Spatial Forcing's mean cosine for every step with a dump.
+    RunAlignSeries(crate::pipeline::probe::view::AlignSettings),
+    CancelFeatureRun,
+    /// Colour the 3-D view by the Features panel's patch colours (this map).
+    SetCloudPatchColours(feature_session::CloudPatchColours),
 }

@@ -13,6 +13,7 @@ use super::Intent;
 use super::camera_view::CamerasPanel;
 use super::episode_list::EpisodesPanel;
 use super::expert_panel::ExpertPanel;
+use super::feature_panel::FeaturePanel;
 use super::grid_panel::GridPanel;
 use super::model_panel::ModelPanel;
 use super::plots::PlotsPanel;
@@ -35,11 +36,12 @@ pub enum PanelId {
     Grid,
     Model,
     Experts,
+    Features,
 }
 
 impl PanelId {
     /// Every panel, in the View menu's order.
-    pub const ALL: [PanelId; 7] = [
+    pub const ALL: [PanelId; 8] = [
         PanelId::Episodes,
         PanelId::Cameras,
         PanelId::View3d,
@@ -47,6 +49,7 @@ impl PanelId {
         PanelId::Grid,
         PanelId::Model,
         PanelId::Experts,
+        PanelId::Features,
     ];
 
     /// The tab's title.
@@ -59,6 +62,7 @@ impl PanelId {
             Self::Grid => "Action grid",
             Self::Model => "Model",
             Self::Experts => "Depth experts",
+            Self::Features => "Features",
         }
     }
 }
@@ -73,6 +77,7 @@ pub struct Panels {
     pub grid: GridPanel,
     pub model: ModelPanel,
     pub experts: ExpertPanel,
+    pub features: FeaturePanel,
 }
 
 impl Panels {
@@ -86,6 +91,7 @@ impl Panels {
             PanelId::Grid => &mut self.grid,
             PanelId::Model => &mut self.model,
             PanelId::Experts => &mut self.experts,
+            PanelId::Features => &mut self.features,
         }
     }
 }

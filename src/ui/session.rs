@@ -121,6 +121,8 @@ pub struct Session {
     /// Which statistics normalise the actions in the grid panel and the distribution.
     pub stats_choice: StatsChoice,
     pub model: ModelSession,
+    /// The Features panel's results (`feature_session`).
+    pub features: super::feature_session::FeatureSession,
     pub attention: AttentionView,
     /// Which depth the 3-D view lifts once a step has a depth view.
     pub cloud_depth: CloudDepth,
@@ -177,6 +179,7 @@ impl Session {
             episode_stats: None,
             stats_choice: StatsChoice::Episode,
             model: ModelSession::default(),
+            features: Default::default(),
             attention: AttentionView::default(),
             cloud_depth: CloudDepth::default(),
             expert_cloud: Default::default(),
@@ -212,6 +215,19 @@ impl Session {
             self.attention.selection,
         )?;
         Some((ep.model_camera()?, values, p.prediction.patches_per_side))
+    }
+
+    /// The per-patch buffer of the 3-D view's colour `mode`: the Features panel's colours
+    /// for the patch-colour mode, else the attention of the chosen token.
+    pub fn patch_values(&self, mode: crate::render::ColorMode) -> Option<Arc<Vec<f32>>> {
+        if mode == crate::render::ColorMode::PatchColours {
+            let side = crate::geometry::PatchSampling::RELEASED.patches_per_side();
+            return self
+                .features
+                .patch_colours(self.timeline.step, side)
+                .map(Arc::new);
+        }
+        self.attention_values().map(|a| Arc::new(a.1))
     }
 
     /// The cloud the 3-D view draws at the current step: the scene's sensor cloud, or the

@@ -135,7 +135,7 @@ impl Panel for View3dPanel {
             return out;
         };
         let lines = self.lines(session);
-        let attention = session.attention_values().map(|a| Arc::new(a.1));
+        let attention = session.patch_values(self.state.color_mode);
         let cameras = view_cameras(&ep, session.step(), &self.state.hidden_cameras);
         let height = ui.available_height();
         let focus: &[[f32; 3]] = if cloud.world_frame {
@@ -237,7 +237,8 @@ pub struct ViewCamera {
 pub struct View3dInput<'a> {
     pub cloud: &'a Arc<PointCloud>,
     pub lines: &'a Arc<LineSet>,
-    /// Per-patch attention for the attention colour mode.
+    /// The colour mode's per-patch buffer (`Session::patch_values`): attention weights, or
+    /// the Features panel's packed colours.
     pub attention: Option<Arc<Vec<f32>>>,
     /// Cameras with intrinsics and a pose at this step.
     pub cameras: &'a [ViewCamera],
@@ -372,6 +373,9 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
         if state.color_mode == ColorMode::Attention && attention.is_none() {
             ui.weak("(run the model on this step to see attention)");
         }
+        if state.color_mode == ColorMode::PatchColours && attention.is_none() {
+            ui.weak("(compute features on this step in the Features panel)");
+        }
         ui.label("point size");
         match &mut state.point_size_m {
             None => {
@@ -502,7 +506,9 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
         uniforms.view_proj = vp;
         uniforms.focal_px = focal_rel * size_px[1] as f32;
     }
-    uniforms.attention_scale = attention_scale(attention.as_deref().map(Vec::as_slice));
+    if state.color_mode == ColorMode::Attention {
+        uniforms.attention_scale = attention_scale(attention.as_deref().map(Vec::as_slice));
+    }
     // A pending "Save PNG": the same view (camera, colours, sizes) at the chosen resolution,
     // with pixel sizes scaled so the picture looks like the panel. Built after every
     // uniform of the panel is final (the attention scale included).

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 fn bundled(relative: &str) -> PathBuf {
     let local = Path::new(relative);
-    if local.is_dir() {
+    if local.exists() {
         return local.to_owned();
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -30,10 +30,12 @@ pub fn default_model_path() -> PathBuf {
 /// code (`tests/golden/depth_anything_v2/tiny_relative.safetensors`): what the "Depth
 /// experts" panel offers until the user points it at real weights.
 pub fn default_depth_expert_path() -> PathBuf {
-    let relative = "tests/golden/depth_anything_v2/tiny_relative.safetensors";
-    let local = Path::new(relative);
-    if local.is_file() {
-        return local.to_owned();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+    bundled("tests/golden/depth_anything_v2/tiny_relative.safetensors")
+}
+
+/// The tiny random-weight SPA ViT the tests compare with SPA's own code
+/// (`tests/golden/spa/tiny_spa.safetensors`): what the Features panel offers until the
+/// user points it at real weights.
+pub fn default_spa_path() -> PathBuf {
+    bundled("tests/golden/spa/tiny_spa.safetensors")
 }

@@ -11,6 +11,7 @@
 
 pub mod expert;
 pub mod export;
+pub mod features;
 pub mod frames;
 pub mod inbox;
 pub mod messages;

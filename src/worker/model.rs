@@ -46,6 +46,21 @@ pub enum ModelCommand {
         step: usize,
         request: super::expert::ExpertRequest,
     },
+    /// Load SPA ViT weights (`.safetensors`).
+    LoadSpa(PathBuf),
+    /// Feature maps (and alignment) of one step (`worker::features`).
+    Features {
+        episode: Arc<Episode>,
+        step: usize,
+        request: crate::pipeline::probe::view::FeatureRequest,
+    },
+    /// The probe or the alignment series over an episode, one frame between commands.
+    FeatureRun {
+        episode: Arc<Episode>,
+        settings: RunSettings,
+        kind: super::features::FeatureRunKind,
+    },
+    CancelFeatureRun,
 }
 
 /// A loaded checkpoint, as the UI shows it.
@@ -66,6 +81,8 @@ pub struct ModelInfo {
     pub grid_counts: crate::action_grid::BinCounts,
     /// Entries of the checkpoint's intrinsics table.
     pub intrinsics_entries: Vec<String>,
+    /// Gemma2 layers (the Features panel's layer menu).
+    pub decoder_layers: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +125,31 @@ pub enum ModelMessage {
         step: usize,
         error: UserError,
     },
+    SpaLoaded {
+        path: PathBuf,
+        label: String,
+    },
+    SpaLoadFailed(UserError),
+    FeaturesComputed(Arc<crate::pipeline::probe::view::FeatureView>),
+    FeaturesFailed {
+        episode_uid: u64,
+        step: usize,
+        error: UserError,
+    },
+    FeatureRunProgress {
+        done: usize,
+        total: usize,
+    },
+    Probed {
+        episode_uid: u64,
+        report: Arc<crate::pipeline::probe::ProbeReport>,
+    },
+    AlignedEpisode {
+        episode_uid: u64,
+        series: Arc<super::features::AlignSeries>,
+    },
+    /// The feature run failed or was cancelled.
+    FeatureRunFailed(UserError),
 }
 
 /// The UI's handle on the model thread. Sending a single-frame request, a load or a cancel
@@ -130,6 +172,8 @@ impl ModelHandle {
                 predictor: None,
                 expert: None,
                 run: None,
+                features: Default::default(),
+                feature_run: None,
             }
             .run()
         });
@@ -171,6 +215,9 @@ pub(super) struct ModelThread {
     /// Depth Anything V2, when loaded (`worker::expert`).
     pub(super) expert: Option<crate::model::depth_anything::DepthAnythingV2>,
     run: Option<EpisodeRun>,
+    /// SPA, the projector and per-episode PCA fits (`worker::features`).
+    pub(super) features: crate::pipeline::probe::view::FeatureState,
+    pub(super) feature_run: Option<super::features::FeatureRun>,
 }
 
 pub(super) fn user_error(file: Option<PathBuf>, e: impl std::fmt::Display) -> UserError {
@@ -187,7 +234,7 @@ impl ModelThread {
 
     fn run(mut self) {
         loop {
-            let busy = self.run.is_some();
+            let busy = self.run.is_some() || self.feature_run.is_some();
             match super::inbox::next_commands(&self.rx, busy, |c| {
                 matches!(c, ModelCommand::Predict { .. })
             }) {
@@ -198,7 +245,8 @@ impl ModelThread {
                         self.handle(c);
                     }
                 }
-                super::inbox::Next::Idle => self.run_step(),
+                super::inbox::Next::Idle if self.run.is_some() => self.run_step(),
+                super::inbox::Next::Idle => self.feature_run_step(),
                 super::inbox::Next::Closed => return,
             }
         }
@@ -227,6 +275,18 @@ impl ModelThread {
                 step,
                 request,
             } => self.compare_depth(&episode, step, &request),
+            ModelCommand::LoadSpa(path) => self.load_spa(path),
+            ModelCommand::Features {
+                episode,
+                step,
+                request,
+            } => self.compute_features(&episode, step, &request),
+            ModelCommand::FeatureRun {
+                episode,
+                settings,
+                kind,
+            } => self.start_feature_run(episode, settings, kind),
+            ModelCommand::CancelFeatureRun => self.cancel_feature_run(),
         }
     }
 
@@ -242,6 +302,8 @@ impl ModelThread {
 
     fn load(&mut self, dir: PathBuf) {
         self.finish_run(true);
+        self.cancel_feature_run();
+        self.features.clear_fits();
         self.predictor = None;
         self.send(ModelMessage::Loading(dir.clone()));
         let device = Device::Cpu;
@@ -259,6 +321,7 @@ impl ModelThread {
                     zoe_unavailable: p.zoe_unavailable.clone(),
                     grid_counts: p.processor.grid.bin_counts(),
                     intrinsics_entries: p.intrinsics.keys().map(str::to_owned).collect(),
+                    decoder_layers: p.model.config().text.num_hidden_layers,
                 };
                 self.predictor = Some(p);
                 self.send(ModelMessage::Loaded(info));

@@ -215,6 +215,21 @@ fn attention_and_ego3d_colour_modes_offscreen() {
         hot > 50 && mid > 50,
         "attention 1 -> dark red ({hot} px), 0.5 -> green ({mid} px)"
     );
+    // Patch colours (the Features panel's mode): packed RGBA8 per patch, exact on screen.
+    u.color_mode = ColorMode::PatchColours.shader_index();
+    let colours = [
+        f32::from_bits(pack_rgb(250, 20, 200)),
+        f32::from_bits(pack_rgb(10, 200, 240)),
+    ];
+    let img = gpu
+        .render(&cloud, &LineSet::default(), Some(&colours), &u, size)
+        .unwrap();
+    let magenta = count(&img, |p| p[0] > 230 && p[1] < 40 && p[2] > 180);
+    let cyan = count(&img, |p| p[0] < 30 && p[1] > 180 && p[2] > 220);
+    assert!(
+        magenta > 50 && cyan > 50,
+        "each patch takes its own colour ({magenta}, {cyan})"
+    );
     // Ego3D channel z' = (z - 2) / 2: -0.5 (left, z = 1) and 0 (right, z = 2), mapped by
     // turbo at 0.25 and 0.5: the left is bluer than the right.
     u.color_mode = 4;

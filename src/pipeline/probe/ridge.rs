@@ -23,7 +23,8 @@ impl Matrix {
     fn row(&self, r: usize) -> &[f64] {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
-    fn select(&self, rows: &[usize]) -> Matrix {
+    /// The rows `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Matrix {
         let mut data = Vec::with_capacity(rows.len() * self.cols);
         for r in rows {
             data.extend_from_slice(self.row(*r));
