@@ -12,7 +12,9 @@
 //! colours of different steps compare. `--spa WEIGHTS` adds SPA's ViT features of the same
 //! frame as the layer `spa` (its own 14 x 14 grid), for two encoders side by side.
 //! `--projector FILE --features3d DUMP` adds Spatial Forcing's per-patch alignment
-//! (`align_out.rs`).
+//! (`align_out.rs`; a folder of per-step dumps adds the mean cosine of every step).
+//! `--save-frames` writes the model camera's frames (`frames/step_<S>.png`, every K-th
+//! step) for `scripts/vggt_dump.py --frames`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -65,6 +67,10 @@ pub struct FeaturesArgs {
     /// every step that has one).
     #[arg(long, requires = "projector")]
     pub features3d: Option<PathBuf>,
+    /// Also write the model camera's frame of every K-th step (`--every`) as
+    /// `frames/step_<S>.png`, the input `scripts/vggt_dump.py --frames` turns into dumps.
+    #[arg(long)]
+    pub save_frames: bool,
     /// Which layer the projector reads (default: the last decoder layer).
     #[arg(long)]
     pub align_layer: Option<String>,
@@ -157,6 +163,18 @@ pub fn run(a: &FeaturesArgs) -> anyhow::Result<String> {
     }
     candle_core::safetensors::save(&tensors, a.out.join("features.safetensors"))
         .with_context(|| format!("cannot write into {}", a.out.display()))?;
+    if a.save_frames {
+        let dir = a.out.join("frames");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        for s in (0..ep.num_steps()).step_by(a.every) {
+            let f = ep.rgb(s, cam)?;
+            image::RgbImage::from_raw(f.width_px, f.height_px, f.pixels.clone())
+                .context("a frame of the wrong size")?
+                .save(dir.join(format!("step_{s}.png")))
+                .with_context(|| format!("cannot write into {}", dir.display()))?;
+        }
+    }
     let frame = ep.rgb(a.step, cam)?;
     let size = predictor.model.config().vision.image_size as u32;
     let mut report = format!("{} step {} ({}):\n", ep.name, a.step, predictor.label);

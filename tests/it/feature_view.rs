@@ -245,3 +245,70 @@ fn probe_cka_with_a_dump_of_a_layer_is_one_for_that_layer() {
     assert!(cka("siglip") < 0.999, "{}", cka("siglip"));
     assert!(r.layers.iter().all(|l| l.fit.is_some()));
 }
+
+#[test]
+fn the_cli_saves_frames_for_vggt_and_aligns_every_step_of_a_dump_folder() {
+    let (p, ep, settings) = setup();
+    let tmp = tempfile::tempdir().unwrap();
+    let proj_path = tmp.path().join("projector.safetensors");
+    random_projector(&proj_path);
+    let proj = AlignProjector::load(&proj_path, &Device::Cpu).unwrap();
+    let dumps = tmp.path().join("dumps");
+    std::fs::create_dir(&dumps).unwrap();
+    // Step 0: the last layer's own projected features; step 20: unrelated tokens.
+    let lf = frame_features(&p, None, &ep, 0, &settings).unwrap();
+    let last = lf
+        .names
+        .iter()
+        .rposition(|n| n.starts_with("layer"))
+        .unwrap();
+    let x = Tensor::from_vec(lf.features[last].clone(), (256, 64), &Device::Cpu).unwrap();
+    save_dump(&dumps.join("step_0.safetensors"), proj.forward(&x).unwrap());
+    save_dump(
+        &dumps.join("step_00020.safetensors"),
+        Tensor::randn(0f32, 1.0, (256, 16), &Device::Cpu).unwrap(),
+    );
+    // Not a step dump: ignored.
+    std::fs::write(dumps.join("notes.txt"), "x").unwrap();
+    let out = tmp.path().join("out");
+    let o = common::run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_spatialscope"))
+            .args([
+                "features",
+                "--depth-source",
+                "sensor",
+                "--layer",
+                "siglip",
+                "--every",
+                "20",
+                "--save-frames",
+                "--projector",
+            ])
+            .arg(&proj_path)
+            .arg("--features3d")
+            .arg(&dumps)
+            .arg("--out")
+            .arg(&out)
+            .arg(common::native_dir()),
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("2 steps with a dump"), "{text}");
+    for s in [0, 20, 40] {
+        let f = image::open(out.join(format!("frames/step_{s}.png"))).unwrap();
+        assert_eq!((f.width(), f.height()), (256, 256));
+    }
+    assert!(!out.join("frames/step_1.png").exists());
+    let j: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("alignment_per_step.json")).unwrap(),
+    )
+    .unwrap();
+    let steps = j["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(
+        (steps[0]["step"].as_u64(), steps[1]["step"].as_u64()),
+        (Some(0), Some(20))
+    );
+    assert!((steps[0]["mean_cosine"].as_f64().unwrap() - 1.0).abs() < 1e-5);
+    assert!(steps[1]["mean_cosine"].as_f64().unwrap().abs() < 0.5);
+    assert!(out.join("alignment_per_step.png").is_file());
+}

@@ -65,7 +65,7 @@ pub fn overlaid(
 }
 
 /// The cosine histogram over [-1, 1].
-pub fn histogram(ui: &mut egui::Ui, s: &CosineSummary) {
+pub fn histogram(ui: &mut egui::Ui, s: &CosineSummary, width_pt: f32) {
     let width = 2.0 / HISTOGRAM_BINS as f64;
     let bars: Vec<Bar> = s
         .histogram
@@ -75,6 +75,7 @@ pub fn histogram(ui: &mut egui::Ui, s: &CosineSummary) {
         .collect();
     Plot::new("feature_cosine_histogram")
         .height(80.0)
+        .width(width_pt)
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)

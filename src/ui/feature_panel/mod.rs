@@ -218,8 +218,8 @@ impl FeaturePanel {
                         .prefix("every "),
                 );
             }
-            ui.add(egui::Slider::new(&mut self.opacity, 0.0..=1.0).text("opacity"));
         });
+        ui.add(egui::Slider::new(&mut self.opacity, 0.0..=1.0).text("map opacity"));
         egui::CollapsingHeader::new("Spatial Forcing alignment")
             .id_salt("feature_align")
             .show(ui, |ui| {
@@ -349,7 +349,9 @@ impl FeaturePanel {
         ));
         let gap = ui.spacing().item_spacing.x;
         let n = v.panes.len() + usize::from(v.alignment.is_some());
-        let side = ((ui.available_width() - gap * (n as f32 - 1.0)) / n as f32).clamp(64.0, 360.0);
+        // A little short of the full width: the scroll bar takes its share.
+        let side =
+            ((ui.available_width() - 12.0 - gap * (n as f32 - 1.0)) / n as f32).clamp(64.0, 360.0);
         let aspect = v.frame.height_px as f32 / v.frame.width_px.max(1) as f32;
         let size = egui::vec2(side, side * aspect);
         ui.horizontal_top(|ui| {
@@ -379,7 +381,7 @@ impl FeaturePanel {
                         "cosine of projected `{}` with the 3-D features: mean {:.3}, median {:.3} over {} patches (blue -1 .. red 1, grey padding)",
                         a.layer, a.summary.mean, a.summary.median, a.summary.patches
                     )).small()).wrap());
-                    charts::histogram(ui, &a.summary);
+                    charts::histogram(ui, &a.summary, side);
                 });
             }
         });
