@@ -69,13 +69,41 @@ pub struct PredictArgs {
     pub max_new_tokens: usize,
 }
 
+/// `cpu`, `cuda` or `cuda:N`. A CUDA device that cannot be used (no driver, no GPU, or a
+/// binary built without the `cuda` feature) is said on stderr and the CPU is used instead.
 pub fn device_from_name(name: &str) -> anyhow::Result<Device> {
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => Device::new_cuda(0)
-            .context("no CUDA device (build with --features cuda on a machine with an NVIDIA GPU)"),
-        other => bail!("unknown device `{other}` (cpu or cuda)"),
+    let ordinal = match name {
+        "cpu" => return Ok(Device::Cpu),
+        "cuda" => 0,
+        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => n,
+            _ => bail!("unknown device `{other}` (cpu, cuda or cuda:N)"),
+        },
+    };
+    if !cfg!(feature = "cuda") {
+        eprintln!(
+            "spatialscope: this binary was built without CUDA (build with --features cuda; scripts/cuda_toolchain.sh provides nvcc); running on the CPU"
+        );
+        return Ok(Device::Cpu);
     }
+    // cudarc panics when it cannot load the driver library (no NVIDIA driver installed):
+    // caught here, quietly, and said as one line like any other reason.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(|| Device::new_cuda(ordinal));
+    std::panic::set_hook(hook);
+    let why = match opened {
+        Ok(Ok(d)) => return Ok(d),
+        // The first line: candle appends a captured backtrace.
+        Ok(Err(e)) => e.to_string().lines().next().unwrap_or_default().to_owned(),
+        Err(p) => p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "the CUDA driver library could not be loaded".to_owned()),
+    };
+    eprintln!("spatialscope: CUDA device {ordinal} cannot be used ({why}); running on the CPU");
+    Ok(Device::Cpu)
 }
 
 fn dtype_from_name(name: &str) -> anyhow::Result<DType> {

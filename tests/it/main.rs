@@ -31,6 +31,7 @@ mod layering;
 mod lerobot_depth_video;
 mod look_through;
 mod model_loading;
+mod model_real_size;
 mod model_tiny;
 mod native;
 mod pillow_resize;
