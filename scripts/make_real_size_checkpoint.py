@@ -248,6 +248,10 @@ def main():
         cases.append(case)
     if not a.skip_bf16:
         model.to(torch.bfloat16)
+        # generate() keeps its static cache on the model and reuses it when the batch and
+        # length fit, whatever its dtype: the float32 one must go.
+        if hasattr(model, "_cache"):
+            del model._cache
         for case in cases:
             cid = case["id"]
             image = Image.open(os.path.join(TINY_GOLDEN, case["image_file"])).convert("RGB")

@@ -96,7 +96,11 @@ impl SpatialscopeApp {
             Intent::LoadModel(dir) => {
                 self.session.model.loading = Some(dir.clone());
                 self.session.model.load_error = None;
-                self.model.send(ModelCommand::Load(dir));
+                self.model.send(ModelCommand::Load {
+                    dir,
+                    device: self.panels.model.device,
+                    bf16: self.panels.model.bf16,
+                });
             }
             Intent::Predict => self.request_prediction(self.session.step()),
             Intent::RunEpisode => {
@@ -196,7 +200,7 @@ impl SpatialscopeApp {
                     if info.zoe_unavailable.is_some() {
                         self.panels.model.depth_choice = crate::model::DepthChoice::Sensor;
                     }
-                    state.info = Some(info);
+                    state.info = Some(*info);
                     // Feature maps and probes describe the checkpoint they came from.
                     let f = &mut self.session.features;
                     f.views.clear();

@@ -32,6 +32,8 @@ pub struct ExportArgs {
     /// Run this checkpoint on every step and log its predictions.
     #[arg(long, conflicts_with = "store")]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub run_on: super::predict_cmd::RunOn,
     /// Log the predictions of an evaluation store (`spatialscope eval --out`) instead of
     /// running a model: the stored chunks and token ids of the steps it evaluated.
     #[arg(long)]
@@ -60,10 +62,11 @@ pub fn run(a: &ExportArgs) -> anyhow::Result<String> {
         collection.ensure_outside(out)?;
     }
     let predictor = match &a.model {
-        Some(dir) => Some(
-            Predictor::load(dir, &candle_core::Device::Cpu, candle_core::DType::F32)
-                .with_context(|| format!("cannot load the checkpoint {}", dir.display()))?,
-        ),
+        Some(dir) => Some({
+            let (device, dtype) = a.run_on.open()?;
+            Predictor::load(dir, &device, dtype)
+                .with_context(|| format!("cannot load the checkpoint {}", dir.display()))?
+        }),
         None => None,
     };
     let store = match &a.store {

@@ -37,6 +37,8 @@ pub struct FeaturesArgs {
     /// Checkpoint folder (default: the bundled tiny checkpoint).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub run_on: super::predict_cmd::RunOn,
     /// Episode index in the listing (across datasets).
     #[arg(long, default_value_t = 0)]
     pub episode: usize,
@@ -108,7 +110,8 @@ pub fn run(a: &FeaturesArgs) -> anyhow::Result<String> {
         .unwrap_or_else(crate::util::assets::default_model_path);
     let ep = super::open_step(&a.path, &a.out, a.episode, a.step, 256 << 20)?;
     super::feature_common::ensure_outside_checkpoint(&a.out, &model_dir)?;
-    let predictor = Predictor::load(&model_dir, &Device::Cpu, candle_core::DType::F32)
+    let (device, dtype) = a.run_on.open()?;
+    let predictor = Predictor::load(&model_dir, &device, dtype)
         .with_context(|| format!("cannot load the checkpoint {}", model_dir.display()))?;
     let settings = super::feature_common::features_settings(&predictor, &ep, depth_choice)?;
     let spa = a

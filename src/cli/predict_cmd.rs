@@ -69,44 +69,39 @@ pub struct PredictArgs {
     pub max_new_tokens: usize,
 }
 
+/// `--device` and `--dtype` of the commands that run the model beside others' flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunOn {
+    /// cpu, cuda or cuda:N (a CUDA device that cannot be used falls back to the CPU, said
+    /// on stderr).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// f32 or bf16 (the language model and vision tower; ZoeDepth stays float32).
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+}
+
+impl RunOn {
+    pub fn open(&self) -> anyhow::Result<(Device, DType)> {
+        Ok((
+            device_from_name(&self.device)?,
+            dtype_from_name(&self.dtype)?,
+        ))
+    }
+}
+
 /// `cpu`, `cuda` or `cuda:N`. A CUDA device that cannot be used (no driver, no GPU, or a
 /// binary built without the `cuda` feature) is said on stderr and the CPU is used instead.
 pub fn device_from_name(name: &str) -> anyhow::Result<Device> {
-    let ordinal = match name {
-        "cpu" => return Ok(Device::Cpu),
-        "cuda" => 0,
-        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(n)) => n,
-            _ => bail!("unknown device `{other}` (cpu, cuda or cuda:N)"),
-        },
-    };
-    if !cfg!(feature = "cuda") {
-        eprintln!(
-            "spatialscope: this binary was built without CUDA (build with --features cuda; scripts/cuda_toolchain.sh provides nvcc); running on the CPU"
-        );
-        return Ok(Device::Cpu);
+    let choice = crate::model::device::DeviceChoice::parse(name).map_err(anyhow::Error::msg)?;
+    let (device, why) = choice.open();
+    if let Some(why) = why {
+        eprintln!("spatialscope: {why}");
     }
-    // cudarc panics when it cannot load the driver library (no NVIDIA driver installed):
-    // caught here, quietly, and said as one line like any other reason.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let opened = std::panic::catch_unwind(|| Device::new_cuda(ordinal));
-    std::panic::set_hook(hook);
-    let why = match opened {
-        Ok(Ok(d)) => return Ok(d),
-        // The first line: candle appends a captured backtrace.
-        Ok(Err(e)) => e.to_string().lines().next().unwrap_or_default().to_owned(),
-        Err(p) => p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "the CUDA driver library could not be loaded".to_owned()),
-    };
-    eprintln!("spatialscope: CUDA device {ordinal} cannot be used ({why}); running on the CPU");
-    Ok(Device::Cpu)
+    Ok(device)
 }
 
-fn dtype_from_name(name: &str) -> anyhow::Result<DType> {
+pub fn dtype_from_name(name: &str) -> anyhow::Result<DType> {
     match name {
         "f32" => Ok(DType::F32),
         "bf16" => Ok(DType::BF16),

@@ -26,6 +26,8 @@ pub struct ProbeArgs {
     /// Checkpoint folder (default: the bundled tiny checkpoint).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub run_on: super::predict_cmd::RunOn,
     /// Episodes by listing index (`0,2,5-7`); default: all.
     #[arg(long)]
     pub episodes: Option<String>,
@@ -66,12 +68,9 @@ pub fn run(a: &ProbeArgs) -> anyhow::Result<String> {
         .with_context(|| format!("cannot open {}", a.path.display()))?;
     collection.ensure_outside(&a.out)?;
     super::feature_common::ensure_outside_checkpoint(&a.out, &model_dir)?;
-    let predictor = Predictor::load(
-        &model_dir,
-        &candle_core::Device::Cpu,
-        candle_core::DType::F32,
-    )
-    .with_context(|| format!("cannot load the checkpoint {}", model_dir.display()))?;
+    let (device, dtype) = a.run_on.open()?;
+    let predictor = Predictor::load(&model_dir, &device, dtype)
+        .with_context(|| format!("cannot load the checkpoint {}", model_dir.display()))?;
     let cache = Arc::new(FrameCache::new(256 << 20));
     let total: usize = collection.datasets.iter().map(|d| d.len()).sum();
     let indices: Vec<usize> = match &wanted {

@@ -444,4 +444,16 @@ impl Checkpoint {
             .map(|(_, s)| s.iter().product::<usize>())
             .sum()
     }
+
+    /// (ZoeDepth's parameters as stored, everything else's): ZoeDepth always runs in
+    /// float32, the rest in the chosen dtype.
+    pub fn parameter_split(&self) -> (usize, usize) {
+        let zoe = self
+            .tensors
+            .iter()
+            .filter(|(n, _)| n.starts_with(ZOE_PREFIX))
+            .map(|(_, t)| t.shape.iter().product::<usize>())
+            .sum();
+        (zoe, self.parameter_count())
+    }
 }

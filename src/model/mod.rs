@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod conv3x3;
 pub mod depth_anything;
+pub mod device;
 pub mod ego3d;
 pub mod error;
 pub mod expert;

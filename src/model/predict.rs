@@ -42,6 +42,8 @@ pub struct Predictor {
     pub intrinsics: ProcessorIntrinsics,
     pub load_time: Duration,
     pub parameter_count: usize,
+    /// Bytes the weights take on the device (ZoeDepth in float32, the rest in the dtype).
+    pub weight_bytes: u64,
     pub has_zoe_weights: bool,
     /// ZoeDepth, when the checkpoint has its weights and configuration.
     pub zoe: Option<ZoeDepth>,
@@ -251,6 +253,11 @@ impl Predictor {
             label,
             random_weights,
             parameter_count: ck.parameter_count(),
+            weight_bytes: {
+                let (zoe, rest) = ck.parameter_split();
+                let zoe = if zoe_unavailable.is_none() { zoe } else { 0 };
+                (zoe * 4 + rest * dtype.size_in_bytes()) as u64
+            },
             has_zoe_weights: ck.has_zoe_weights,
             zoe,
             zoe_unavailable,

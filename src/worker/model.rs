@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 
-use candle_core::{DType, Device};
+use candle_core::DType;
 
 use super::UserError;
 use crate::episode::Episode;
@@ -23,8 +23,12 @@ use crate::scene::DepthView;
 /// What the app asks of the model.
 #[derive(Debug, Clone)]
 pub enum ModelCommand {
-    /// Load a checkpoint folder (replaces the current one).
-    Load(PathBuf),
+    /// Load a checkpoint folder (replaces the current one) on a device, in a dtype.
+    Load {
+        dir: PathBuf,
+        device: crate::model::device::DeviceChoice,
+        bf16: bool,
+    },
     /// Predict one step (latest wins).
     Predict {
         episode: Arc<Episode>,
@@ -83,12 +87,18 @@ pub struct ModelInfo {
     pub intrinsics_entries: Vec<String>,
     /// Gemma2 layers (the Features panel's layer menu).
     pub decoder_layers: usize,
+    /// Where it runs (`CPU`, `CUDA`) and, when the chosen device could not be used, why.
+    pub device: String,
+    pub device_note: Option<String>,
+    pub dtype: String,
+    /// Memory the weights take on the device.
+    pub weight_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
 pub enum ModelMessage {
     Loading(PathBuf),
-    Loaded(ModelInfo),
+    Loaded(Box<ModelInfo>),
     LoadFailed(UserError),
     Predicted {
         episode_uid: u64,
@@ -183,7 +193,7 @@ impl ModelHandle {
     pub fn send(&self, cmd: ModelCommand) {
         if matches!(
             cmd,
-            ModelCommand::Predict { .. } | ModelCommand::Cancel | ModelCommand::Load(_)
+            ModelCommand::Predict { .. } | ModelCommand::Cancel | ModelCommand::Load { .. }
         ) {
             self.cancel.store(true, Ordering::Relaxed);
         }
@@ -254,7 +264,7 @@ impl ModelThread {
 
     fn handle(&mut self, cmd: ModelCommand) {
         match cmd {
-            ModelCommand::Load(dir) => self.load(dir),
+            ModelCommand::Load { dir, device, bf16 } => self.load(dir, device, bf16),
             ModelCommand::Predict {
                 episode,
                 step,
@@ -300,14 +310,15 @@ impl ModelThread {
         }
     }
 
-    fn load(&mut self, dir: PathBuf) {
+    fn load(&mut self, dir: PathBuf, choice: crate::model::device::DeviceChoice, bf16: bool) {
         self.finish_run(true);
         self.cancel_feature_run();
         self.features.clear_fits();
         self.predictor = None;
         self.send(ModelMessage::Loading(dir.clone()));
-        let device = Device::Cpu;
-        match Predictor::load(&dir, &device, DType::F32) {
+        let (device, device_note) = choice.open();
+        let dtype = if bf16 { DType::BF16 } else { DType::F32 };
+        match Predictor::load(&dir, &device, dtype) {
             Ok(p) => {
                 let info = ModelInfo {
                     dir: dir.clone(),
@@ -322,9 +333,14 @@ impl ModelThread {
                     grid_counts: p.processor.grid.bin_counts(),
                     intrinsics_entries: p.intrinsics.keys().map(str::to_owned).collect(),
                     decoder_layers: p.model.config().text.num_hidden_layers,
+                    device: crate::model::device::device_label(&device),
+                    device_note,
+                    dtype: if bf16 { "bf16" } else { "f32" }.to_owned(),
+                    // The language model and vision tower in the dtype, ZoeDepth in float32.
+                    weight_bytes: p.weight_bytes,
                 };
                 self.predictor = Some(p);
-                self.send(ModelMessage::Loaded(info));
+                self.send(ModelMessage::Loaded(Box::new(info)));
             }
             Err(e) => {
                 let file = match &e {

@@ -200,3 +200,55 @@ fn run_over_the_episode_and_cancel() {
         .collect();
     assert_eq!(steps, (0..steps.len()).collect::<Vec<_>>());
 }
+
+/// Device and dtype in the panel: the label says size, dtype, device and the weights'
+/// memory; bf16 + "Reload" loads the checkpoint again in bfloat16 (about half the memory,
+/// ZoeDepth staying float32); a CUDA choice in a build without CUDA cannot be picked; after
+/// one frame the panel says what a run over the episode will cost.
+#[test]
+fn reload_in_bfloat16_and_say_what_an_episode_costs() {
+    let mut h = app_harness(common::native_dir());
+    assert!(
+        run_until(&mut h, T, common::app::startup_loaded),
+        "bundled checkpoint loads"
+    );
+    h.get_by_label("Model").click();
+    h.run_steps(3);
+    let f32_info = h.state().session.model.info.clone().unwrap();
+    assert_eq!(
+        (f32_info.dtype.as_str(), f32_info.device.as_str()),
+        ("f32", "CPU")
+    );
+    // The parameter count is SpatialVLA's; the bytes add ZoeDepth's float32 weights.
+    assert!(f32_info.weight_bytes > 4 * f32_info.parameter_count as u64);
+    assert!(f32_info.device_note.is_none());
+    let _ = h.get_by_label_contains(" · f32 · CPU · weights ");
+    h.state_mut().panels.model.bf16 = true;
+    h.run_steps(2);
+    h.get_by_label("Reload").click();
+    assert!(
+        run_until(&mut h, T, |a| a
+            .session
+            .model
+            .info
+            .as_ref()
+            .is_some_and(|i| i.dtype == "bf16")),
+        "reloaded in bfloat16"
+    );
+    let bf16 = h.state().session.model.info.clone().unwrap();
+    assert!(
+        bf16.weight_bytes < f32_info.weight_bytes && bf16.weight_bytes > f32_info.weight_bytes / 2,
+        "{} vs {}: ZoeDepth stays float32",
+        bf16.weight_bytes,
+        f32_info.weight_bytes
+    );
+    h.run_steps(2);
+    let _ = h.get_by_label_contains("run one frame first");
+    h.get_by_label("Run on this frame").click();
+    assert!(
+        run_until(&mut h, T, |a| a.session.model.predictions.contains_key(&0)),
+        "a bf16 prediction"
+    );
+    h.run_steps(3);
+    let _ = h.get_by_label_contains("s per step (CPU, measured on step 0)");
+}

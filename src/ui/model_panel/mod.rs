@@ -30,6 +30,9 @@ pub struct ModelPanel {
     pub intrinsics_choice: IntrinsicsChoice,
     /// Predict whenever the step changes.
     pub auto_run: bool,
+    /// Where and in which dtype the next checkpoint load runs ("Reload" applies a change).
+    pub device: crate::model::device::DeviceChoice,
+    pub bf16: bool,
     /// Textures of the shown depth view, with the view they were made from (held, so it is
     /// compared by identity and never mistaken for a later one at the same address).
     depth_textures: Option<DepthTextures>,
@@ -100,6 +103,19 @@ fn checkpoint_ui(
             ui.weak("no checkpoint loaded");
         }
     }
+    if let (Some(info), None) = (&model.info, &model.loading) {
+        ui.weak(format!(
+            "{} · {} · {} · weights {}",
+            params_label(info.parameter_count),
+            info.dtype,
+            info.device,
+            bytes_label(info.weight_bytes)
+        ));
+        if let Some(note) = &info.device_note {
+            ui.colored_label(theme::WARN_TEXT, note);
+        }
+    }
+    device_ui(ui, state, model, &mut out);
     if let Some(e) = &model.load_error {
         ui.colored_label(theme::ERROR_TEXT, &e.message);
     }
@@ -322,6 +338,7 @@ fn model_panel_ui(
     let step = session.step();
     let mut out = checkpoint_ui(ui, state, model, episode_key);
     let ready = model.info.is_some() && model.loading.is_none();
+    let cost = episode_cost(session);
     ui.horizontal(|ui| {
         if ui
             .add_enabled(ready, egui::Button::new("Run on this frame"))
@@ -334,6 +351,7 @@ fn model_panel_ui(
                 ready && model.run.is_none(),
                 egui::Button::new("Run over episode"),
             )
+            .on_hover_text(cost.clone())
             .clicked()
         {
             out.push(Intent::RunEpisode);
@@ -345,6 +363,9 @@ fn model_panel_ui(
         }
     });
     ui.checkbox(&mut state.auto_run, "predict on every step change");
+    if ready && model.run.is_none() {
+        ui.weak(cost);
+    }
     if let Some((done, total)) = model.run {
         ui.add(
             egui::ProgressBar::new(done as f32 / total.max(1) as f32)
@@ -409,4 +430,95 @@ fn model_panel_ui(
     ui.separator();
     tokens::normalisation_ui(ui, &p);
     out
+}
+
+fn params_label(n: usize) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.2} B parameters", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.1} M parameters", n as f64 / 1e6),
+        n => format!("{n} parameters"),
+    }
+}
+
+fn bytes_label(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+    }
+}
+
+/// Device (CPU, or CUDA n in a CUDA build) and dtype of the next load; "Reload" applies
+/// them to the loaded checkpoint.
+fn device_ui(
+    ui: &mut egui::Ui,
+    state: &mut ModelPanel,
+    model: &ModelSession,
+    out: &mut Vec<Intent>,
+) {
+    use crate::model::device::DeviceChoice;
+    ui.horizontal_wrapped(|ui| {
+        ui.label("run on");
+        egui::ComboBox::from_id_salt("model_device")
+            .selected_text(state.device.label())
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut state.device, DeviceChoice::Cpu, "CPU");
+                for n in 0..4 {
+                    ui.add_enabled_ui(DeviceChoice::cuda_built(), |ui| {
+                        ui.selectable_value(
+                            &mut state.device,
+                            DeviceChoice::Cuda(n),
+                            format!("CUDA {n}"),
+                        )
+                        .on_disabled_hover_text(
+                            "this binary was built without CUDA (cargo build --features cuda)",
+                        );
+                    });
+                }
+            });
+        ui.selectable_value(&mut state.bf16, false, "f32");
+        ui.selectable_value(&mut state.bf16, true, "bf16")
+            .on_hover_text(
+                "the language model and vision tower in bfloat16 (ZoeDepth stays float32)",
+            );
+        if let Some(info) = &model.info {
+            let want_dtype = if state.bf16 { "bf16" } else { "f32" };
+            let differs = info.dtype != want_dtype
+                || (state.device == DeviceChoice::Cpu) != (info.device == "CPU");
+            if ui
+                .add_enabled(
+                    differs && model.loading.is_none(),
+                    egui::Button::new("Reload"),
+                )
+                .on_hover_text("load the checkpoint again on this device, in this dtype")
+                .clicked()
+            {
+                out.push(Intent::LoadModel(info.dir.clone()));
+            }
+        }
+    });
+}
+
+/// What a run over the open episode will cost, from the newest measured step of this
+/// checkpoint on this episode (image branch and generation), said before it is started.
+fn episode_cost(session: &Session) -> String {
+    let steps = session.episode.as_ref().map_or(0, |e| e.num_steps());
+    let Some(p) = session.model.predictions.values().last() else {
+        return format!("{steps} steps: run one frame first for an estimate of the time");
+    };
+    let s = (p.prediction.image_ms + p.prediction.generate_ms) / 1e3;
+    let total = s * steps as f64;
+    let device = session
+        .model
+        .info
+        .as_ref()
+        .map_or("", |i| i.device.as_str());
+    format!(
+        "{steps} steps x {s:.1} s per step ({device}, measured on step {}) = about {}",
+        p.step,
+        if total >= 120.0 {
+            format!("{:.0} min", total / 60.0)
+        } else {
+            format!("{total:.0} s")
+        }
+    )
 }
