@@ -164,8 +164,7 @@ def main():
     ap.add_argument("--seed", type=int, default=20261206)
     ap.add_argument("--skip-bf16", action="store_true", help="skip the bfloat16 reference run")
     ap.add_argument("--reuse", action="store_true",
-                    help="DIR already holds the checkpoint: load it (from_pretrained, float32, eager) "
-                         "and only record the reference outputs")
+                    help="DIR already holds the checkpoint: only record the reference outputs")
     a = ap.parse_args()
     sys.path.insert(0, os.path.abspath(a.spatialvla))
     from model.configuration_spatialvla import SpatialVLAConfig
@@ -173,37 +172,31 @@ def main():
     from model.processing_spatialvla import SpatialVLAProcessor
 
     os.makedirs(a.out, exist_ok=True)
-    if a.reuse:
-        log(f"loading {a.out} (float32, eager)")
-        model = SpatialVLAForConditionalGeneration.from_pretrained(
-            a.out, torch_dtype=torch.float32, attn_implementation="eager")
-        model.eval()
-        index_check = check_against_index(a.out)
-    else:
+    if not a.reuse:
         torch.manual_seed(a.seed)
         config = SpatialVLAConfig.from_pretrained(META)
         log("building the model from the published config")
         model = SpatialVLAForConditionalGeneration(config)
-        model.eval()
         log(f"{sum(p.numel() for p in model.parameters()) / 1e9:.3f} B parameters; randomising (seed {a.seed})")
         randomise(model, a.seed)
         log("saving in bfloat16, two shards")
         model.to(torch.bfloat16)
         model.save_pretrained(a.out, max_shard_size="5GB", safe_serialization=True)
-        index_check = check_against_index(a.out)
+        del model
         for f in ("config.json", "generation_config.json", "processor_config.json", "tokenizer_config.json"):
             shutil.copy(os.path.join(META, f), os.path.join(a.out, f))
         for f in ("preprocessor_config.json", "special_tokens_map.json"):
             shutil.copy(os.path.join(TINY_CKPT, f), os.path.join(a.out, f))
         extended_tokenizer(a.out)
-        # What from_pretrained does after loading: the action rows of embed_tokens take
-        # spatial_embed_tokens' values. Then float32 for the reference run (the bf16 values).
-        with torch.no_grad():
-            n = model.config.spatial_token_num
-            model.language_model.model.embed_tokens.weight.data[-n:] = model.spatial_embed_tokens.weight.data
-        model.to(torch.float32)
-        model.config._attn_implementation = "eager"
-        model.language_model.config._attn_implementation = "eager"
+    index_check = check_against_index(a.out)
+    # As the tiny golden was made: the bfloat16 file read back as float32 in eager mode
+    # (Gemma2's attention soft-capping exists only in the eager attention; the attention
+    # class is chosen when the model is built, so it is built by from_pretrained), which
+    # also gives embed_tokens' action rows the values of spatial_embed_tokens.
+    log(f"loading {a.out} (float32, eager)")
+    model = SpatialVLAForConditionalGeneration.from_pretrained(
+        a.out, torch_dtype=torch.float32, attn_implementation="eager")
+    model.eval()
     processor = SpatialVLAProcessor.from_pretrained(a.out)
 
     captured = {}

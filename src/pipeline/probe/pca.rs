@@ -105,29 +105,15 @@ impl Pca {
             })
             .collect();
         let total_variance = centred.iter().map(|v| v * v).sum::<f64>() / n as f64;
+        let centred_m = Matrix::new(n, d, centred);
         let mut comps: Vec<(f64, Vec<f64>)> = if d <= n {
-            let mut cov = vec![0f64; d * d];
-            for row in centred.chunks_exact(d) {
-                for i in 0..d {
-                    let ri = row[i];
-                    if ri != 0.0 {
-                        for (c, rj) in cov[i * d..(i + 1) * d].iter_mut().zip(row) {
-                            *c += ri * rj / n as f64;
-                        }
-                    }
-                }
-            }
+            let mut cov = super::ridge::at_b(&centred_m, &centred_m);
+            cov.iter_mut().for_each(|c| *c /= n as f64);
             top_eigen(&cov, d, k)
         } else {
-            let rows: Vec<&[f64]> = centred.chunks_exact(d).collect();
-            let mut gram = vec![0f64; n * n];
-            for i in 0..n {
-                for j in 0..=i {
-                    let g = dot(rows[i], rows[j]) / n as f64;
-                    gram[i * n + j] = g;
-                    gram[j * n + i] = g;
-                }
-            }
+            let mut gram = super::ridge::a_bt(&centred_m, &centred_m);
+            gram.iter_mut().for_each(|g| *g /= n as f64);
+            let rows: Vec<&[f64]> = centred_m.data.chunks_exact(d).collect();
             top_eigen(&gram, n, k)
                 .into_iter()
                 .map(|(l, u)| {

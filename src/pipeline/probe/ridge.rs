@@ -33,34 +33,90 @@ impl Matrix {
     }
 }
 
-/// A^T B for row-major A (n x p) and B (n x q): p x q.
-fn at_b(a: &Matrix, b: &Matrix) -> Vec<f64> {
-    let (p, q) = (a.cols, b.cols);
-    let mut out = vec![0f64; p * q];
-    for r in 0..a.rows {
-        let (ar, br) = (a.row(r), b.row(r));
-        for (i, av) in ar.iter().enumerate() {
-            if *av == 0.0 {
-                continue;
-            }
-            let o = &mut out[i * q..(i + 1) * q];
-            for (ov, bv) in o.iter_mut().zip(br) {
-                *ov += av * bv;
-            }
-        }
+/// C (m x n, row-major) = L (m x k) R (k x n) for strided views of `lhs` and `rhs`
+/// (`*_rs`: step between rows, `*_cs`: between columns), by `gemm`, the kernel candle
+/// uses: the probe's and CKA's products at real widths (thousands of columns, ten thousand
+/// rows) are minutes in plain loops.
+#[expect(
+    unsafe_code,
+    reason = "gemm on slices whose extents are checked (see SAFETY)"
+)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a strided matrix product's operands"
+)]
+fn matmul(
+    (m, n, k): (usize, usize, usize),
+    lhs: &[f64],
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: &[f64],
+    rhs_rs: usize,
+    rhs_cs: usize,
+) -> Vec<f64> {
+    let mut out = vec![0f64; m * n];
+    if m == 0 || n == 0 || k == 0 {
+        return out;
+    }
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(
+        last(m, k, lhs_rs, lhs_cs) < lhs.len() && last(k, n, rhs_rs, rhs_cs) < rhs.len(),
+        "matmul operands smaller than their shapes"
+    );
+    // SAFETY: `out` is m x n with row stride n; every element the strides reach in `lhs`
+    // (m x k) and `rhs` (k x n) lies inside its slice (asserted above); no aliasing.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
     }
     out
 }
 
+/// A^T B for row-major A (n x p) and B (n x q): p x q.
+pub(super) fn at_b(a: &Matrix, b: &Matrix) -> Vec<f64> {
+    assert_eq!(a.rows, b.rows);
+    matmul(
+        (a.cols, b.cols, a.rows),
+        &a.data,
+        1,
+        a.cols,
+        &b.data,
+        b.cols,
+        1,
+    )
+}
+
 /// A B^T for row-major A (n x d) and B (m x d): n x m.
-fn a_bt(a: &Matrix, b: &Matrix) -> Vec<f64> {
-    let mut out = vec![0f64; a.rows * b.rows];
-    for i in 0..a.rows {
-        for j in 0..b.rows {
-            out[i * b.rows + j] = a.row(i).iter().zip(b.row(j)).map(|(x, y)| x * y).sum();
-        }
-    }
-    out
+pub(super) fn a_bt(a: &Matrix, b: &Matrix) -> Vec<f64> {
+    assert_eq!(a.cols, b.cols);
+    matmul(
+        (a.rows, b.rows, a.cols),
+        &a.data,
+        a.cols,
+        1,
+        &b.data,
+        1,
+        b.cols,
+    )
 }
 
 /// Solves S X = B for symmetric positive definite S (n x n) and B (n x k), in place of B.
