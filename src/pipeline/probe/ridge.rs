@@ -41,10 +41,6 @@ impl Matrix {
     unsafe_code,
     reason = "gemm on slices whose extents are checked (see SAFETY)"
 )]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a strided matrix product's operands"
-)]
 fn matmul(
     (m, n, k): (usize, usize, usize),
     lhs: &[f64],
