@@ -10,10 +10,14 @@
 //! features within 1e-3 (tiny: 2e-4 over 32 -> 64 wide; real 1152 -> 2304); prompt logits at
 //! the first and last position within 2e-3 (tiny: 1e-4 over 2 layers; real 26 layers of
 //! 2304); the 12 greedy tokens identical. Bfloat16 (the reference run as `predict_action`
-//! runs it, inputs cast to bfloat16): the last prompt logits within 5 % of their largest
-//! magnitude, and the tokens identical up to the first step whose reference top-2 margin
-//! is below that tolerance (a closer call may go either way in bfloat16). One test, the two
-//! dtypes one after the other: two real-size models at once would not fit in memory.
+//! runs it, inputs cast to bfloat16): at real size with random weights bfloat16 moves the
+//! reference's own logits by up to 3.3-4.6 (mean 0.57-0.84, logits up to 13) from its
+//! float32 run, so ours are held to that noise floor: max and mean |ours - reference
+//! bfloat16| at most 1.5x max and mean |reference bfloat16 - reference float32|, and the
+//! tokens identical up to the first step whose reference top-2 margin is below twice that
+//! mean (a closer call may go either way). One test, the two dtypes one after the other:
+//! two real-size models at once would not fit in memory; `SPATIALSCOPE_REAL_SIZE_ONLY=f32`
+//! or `bf16` runs one.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -137,7 +141,8 @@ fn real_size_checkpoint_matches_the_reference() {
         candle_core::safetensors::load(refdir.join("reference.safetensors"), &Device::Cpu).unwrap();
     let t = |c: &Case, n: &str| want[&format!("{}/{n}", c.id)].clone();
     let cases = cases(&json);
-    {
+    let only = std::env::var("SPATIALSCOPE_REAL_SIZE_ONLY").unwrap_or_default();
+    if only != "bf16" {
         let t0 = std::time::Instant::now();
         let p = Predictor::load(&dir, &Device::Cpu, DType::F32).expect("the checkpoint loads");
         eprintln!(
@@ -205,6 +210,9 @@ fn real_size_checkpoint_matches_the_reference() {
             assert_eq!(got, ids(&t(c, "generated_ids")), "{}: greedy ids", c.id);
         }
     }
+    if only == "f32" {
+        return;
+    }
     if !want.keys().any(|k| k.ends_with("/bf16_generated_ids")) {
         eprintln!("real size: no bfloat16 reference (generated with --skip-bf16)");
         return;
@@ -220,26 +228,39 @@ fn real_size_checkpoint_matches_the_reference() {
             .decode(&embeds, &mut cache, AttentionCapture::None, false)
             .unwrap();
         let want_last = t(c, "bf16_prompt_last_logits");
-        let scale = want_last
-            .abs()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        let tol = 0.05 * scale;
-        check(
-            &out.logits.i((0, inp.prompt_ids.len() - 1)).unwrap(),
-            &want_last,
-            tol,
-            &format!("{} bfloat16 prompt logits, last position", c.id),
+        let f32_last = t(c, "prompt_last_logits");
+        let mean_abs = |a: &Tensor, b: &Tensor| -> f32 {
+            let d = (a.to_dtype(DType::F32).unwrap() - b.to_dtype(DType::F32).unwrap()).unwrap();
+            d.abs()
+                .unwrap()
+                .mean_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        let ours = out.logits.i((0, inp.prompt_ids.len() - 1)).unwrap();
+        let (floor_max, floor_mean) = (
+            max_abs(&want_last, &f32_last),
+            mean_abs(&want_last, &f32_last),
+        );
+        let (d_max, d_mean) = (max_abs(&ours, &want_last), mean_abs(&ours, &want_last));
+        eprintln!(
+            "real size: {} bfloat16 last logits: ours vs reference bf16 max {d_max:.3} mean {d_mean:.3}; reference bf16 vs its float32 max {floor_max:.3} mean {floor_mean:.3}; ours vs reference float32 max {:.3} mean {:.3}",
+            c.id,
+            max_abs(&ours, &f32_last),
+            mean_abs(&ours, &f32_last)
+        );
+        assert!(
+            d_max <= 1.5 * floor_max && d_mean <= 1.5 * floor_mean,
+            "{}: bfloat16 logits beyond the bfloat16 noise floor",
+            c.id
         );
         let got = generate(&p, &inp, 12);
         let want_ids = ids(&t(c, "bf16_generated_ids"));
         let decided = c
             .bf16_margins
             .iter()
-            .position(|m| *m < f64::from(tol))
+            .position(|m| *m < 2.0 * f64::from(floor_mean))
             .unwrap_or(want_ids.len());
         eprintln!(
             "real size: {} bfloat16 ids {got:?}, reference {want_ids:?}; steps before the first close call: {decided}",
