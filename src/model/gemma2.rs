@@ -11,7 +11,9 @@
 //! reference's training mask and what incremental decoding with the KV cache sees.
 
 use candle_core::{D, Device, Module, Tensor};
-use candle_nn::{Linear, VarBuilder, linear_no_bias};
+use candle_nn::VarBuilder;
+
+use super::linear::{Linear, linear_no_bias};
 
 use super::config::TextConfig;
 use super::error::Result;

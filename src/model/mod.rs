@@ -23,6 +23,7 @@ pub mod error;
 pub mod expert;
 pub mod features;
 pub mod gemma2;
+pub mod linear;
 pub mod predict;
 pub mod predict_batch;
 pub mod preprocess;

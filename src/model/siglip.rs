@@ -5,7 +5,9 @@
 //! LayerNorm. Weight paths mirror `vision_tower.vision_model.*`.
 
 use candle_core::{D, IndexOp, Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear};
+use candle_nn::{LayerNorm, VarBuilder, layer_norm};
+
+use super::linear::{Linear, linear};
 
 use super::config::VisionConfig;
 use super::error::Result;
