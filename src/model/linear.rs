@@ -18,6 +18,8 @@ use candle_core::{CpuStorage, CustomOp2, DType, Layout, Module, Shape, Tensor};
 use candle_nn::VarBuilder;
 use half::bf16;
 
+use super::strided::{View, gemm_into};
+
 /// A linear layer (`y = x W^T + b`) with the bfloat16 CPU path above.
 #[derive(Debug, Clone)]
 pub struct Linear {
@@ -197,45 +199,28 @@ fn widen_into(dst: &mut [f32], src: &[bf16]) {
 }
 
 /// Blocks of weight rows widened to float32 and multiplied with `gemm`.
-#[expect(
-    unsafe_code,
-    reason = "gemm on slices whose extents are checked (see SAFETY)"
-)]
 fn blocked_gemm(x: &[f32], w: &[bf16], m: usize, n: usize, k: usize) -> Vec<f32> {
     let mut out = vec![0f32; m * n];
     let mut block = vec![0f32; BLOCK_ROWS * k];
     for j0 in (0..n).step_by(BLOCK_ROWS) {
         let rows = BLOCK_ROWS.min(n - j0);
         widen_into(&mut block[..rows * k], &w[j0 * k..(j0 + rows) * k]);
-        assert!(x.len() >= m * k && block.len() >= rows * k && out.len() >= m * n);
-        // SAFETY: dst is out[.., j0..j0 + rows] of the m x n row-major output (row stride
-        // n, the last element (m - 1) * n + j0 + rows - 1 < m * n); lhs is x, m x k row-major;
-        // rhs is the block read as its transpose (k x rows: element (kk, j) at j * k + kk,
-        // the last at (rows - 1) * k + k - 1 < block.len()). Lengths asserted above; no
-        // aliasing.
-        unsafe {
-            gemm::gemm(
-                m,
-                rows,
-                k,
-                out.as_mut_ptr().add(j0),
-                1,
-                n as isize,
-                false,
-                x.as_ptr(),
-                1,
-                k as isize,
-                block.as_ptr(),
-                k as isize,
-                1,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::Rayon(0),
-            );
-        }
+        // Columns j0.. of the output; the block read as its transpose (k x rows).
+        gemm_into(
+            &mut out[j0..],
+            n,
+            (m, rows, k),
+            View {
+                data: x,
+                rs: k,
+                cs: 1,
+            },
+            View {
+                data: &block,
+                rs: 1,
+                cs: k,
+            },
+        );
     }
     out
 }

@@ -33,6 +33,7 @@ pub mod pth;
 pub mod siglip;
 pub mod spa;
 pub mod spatialvla;
+pub mod strided;
 pub mod vit_block;
 pub mod zoe_config;
 pub mod zoe_resample;

@@ -1,11 +1,14 @@
 //! Linear read-outs of a representation: ridge regression with a held-out R^2, and linear
-//! CKA (Kornblith et al., 2019). Plain float64 arithmetic on row-major matrices; no ML crate.
+//! CKA (Kornblith et al., 2019). Float64 on row-major matrices; the products through
+//! `gemm` (`model::strided`).
 //!
 //! Ridge: features standardised with the training rows' mean and deviation, targets
 //! centred; solved in the primal (`(X^T X + l I) W = X^T Y`, d x d) when there are fewer
 //! features than rows, else in the dual (`(X X^T + l I) A = Y`, n x n), by Cholesky. The
 //! penalty is chosen from a grid (relative to trace(X^T X) / n) on the last fifth of the
 //! training rows, then refitted on all of them.
+
+use crate::model::strided::{View, gemm_into};
 
 /// A row-major matrix.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,13 +37,9 @@ impl Matrix {
 }
 
 /// C (m x n, row-major) = L (m x k) R (k x n) for strided views of `lhs` and `rhs`
-/// (`*_rs`: step between rows, `*_cs`: between columns), by `gemm`, the kernel candle
-/// uses: the probe's and CKA's products at real widths (thousands of columns, ten thousand
-/// rows) are minutes in plain loops.
-#[expect(
-    unsafe_code,
-    reason = "gemm on slices whose extents are checked (see SAFETY)"
-)]
+/// (`*_rs`: step between rows, `*_cs`: between columns), by `gemm`: the probe's and CKA's
+/// products at real widths (thousands of columns, ten thousand rows) are minutes in plain
+/// loops.
 fn matmul(
     (m, n, k): (usize, usize, usize),
     lhs: &[f64],
@@ -51,39 +50,14 @@ fn matmul(
     rhs_cs: usize,
 ) -> Vec<f64> {
     let mut out = vec![0f64; m * n];
-    if m == 0 || n == 0 || k == 0 {
-        return out;
-    }
-    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
-    assert!(
-        last(m, k, lhs_rs, lhs_cs) < lhs.len() && last(k, n, rhs_rs, rhs_cs) < rhs.len(),
-        "matmul operands smaller than their shapes"
+    let view = |data, rs, cs| View { data, rs, cs };
+    gemm_into(
+        &mut out,
+        n,
+        (m, n, k),
+        view(lhs, lhs_rs, lhs_cs),
+        view(rhs, rhs_rs, rhs_cs),
     );
-    // SAFETY: `out` is m x n with row stride n; every element the strides reach in `lhs`
-    // (m x k) and `rhs` (k x n) lies inside its slice (asserted above); no aliasing.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::Rayon(0),
-        );
-    }
     out
 }
 
