@@ -160,15 +160,26 @@ fn save_dump(path: &std::path::Path, tokens: Tensor) {
     candle_core::safetensors::save(&d, path).unwrap();
 }
 
-#[test]
-fn alignment_with_own_features_is_one_and_missing_dumps_are_named() {
-    let (p, ep, settings) = setup();
+/// A temporary folder with a random projector and an empty `dumps/` folder.
+fn projector_and_dump_folder() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    AlignProjector,
+    std::path::PathBuf,
+) {
     let tmp = tempfile::tempdir().unwrap();
     let proj_path = tmp.path().join("projector.safetensors");
     random_projector(&proj_path);
     let proj = AlignProjector::load(&proj_path, &Device::Cpu).unwrap();
     let dumps = tmp.path().join("dumps");
     std::fs::create_dir(&dumps).unwrap();
+    (tmp, proj_path, proj, dumps)
+}
+
+#[test]
+fn alignment_with_own_features_is_one_and_missing_dumps_are_named() {
+    let (p, ep, settings) = setup();
+    let (_tmp, proj_path, proj, dumps) = projector_and_dump_folder();
     let lf = frame_features(&p, None, &ep, 3, &settings).unwrap();
     let i = lf.names.iter().position(|n| n == "layer 0").unwrap();
     let x = Tensor::from_vec(lf.features[i].clone(), (256, 64), &Device::Cpu).unwrap();
@@ -249,12 +260,7 @@ fn probe_cka_with_a_dump_of_a_layer_is_one_for_that_layer() {
 #[test]
 fn the_cli_saves_frames_for_vggt_and_aligns_every_step_of_a_dump_folder() {
     let (p, ep, settings) = setup();
-    let tmp = tempfile::tempdir().unwrap();
-    let proj_path = tmp.path().join("projector.safetensors");
-    random_projector(&proj_path);
-    let proj = AlignProjector::load(&proj_path, &Device::Cpu).unwrap();
-    let dumps = tmp.path().join("dumps");
-    std::fs::create_dir(&dumps).unwrap();
+    let (tmp, proj_path, proj, dumps) = projector_and_dump_folder();
     // Step 0: the last layer's own projected features; step 20: unrelated tokens.
     let lf = frame_features(&p, None, &ep, 0, &settings).unwrap();
     let last = lf

@@ -27,6 +27,7 @@ use serde_json::Value;
 use spatialscope::model::gemma2::AttentionCapture;
 use spatialscope::model::preprocess::pixel_values;
 use spatialscope::model::processor::IntrinsicsPrecision;
+use spatialscope::model::spatialvla::ImageFeatures;
 use spatialscope::model::{FrameInput, GenerateOptions, Predictor};
 
 fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
@@ -105,6 +106,16 @@ fn input(p: &Predictor, c: &Case, precision: IntrinsicsPrecision) -> FrameInput 
     }
 }
 
+/// The prompt pass's logits (1 x L x vocabulary).
+fn prompt_logits(p: &Predictor, f: &ImageFeatures, inp: &FrameInput) -> Tensor {
+    let embeds = p.model.prompt_embeds(f, &inp.prompt_ids).unwrap();
+    let mut cache = p.model.new_cache(inp.prompt_ids.len());
+    p.model
+        .decode(&embeds, &mut cache, AttentionCapture::None, false)
+        .unwrap()
+        .logits
+}
+
 fn ids(t: &Tensor) -> Vec<i64> {
     t.flatten_all().unwrap().to_vec1::<i64>().unwrap()
 }
@@ -181,21 +192,16 @@ fn real_size_checkpoint_matches_the_reference() {
                 1e-3,
                 &format!("{} image features", c.id),
             );
-            let embeds = p.model.prompt_embeds(&f, &inp.prompt_ids).unwrap();
-            let mut cache = p.model.new_cache(inp.prompt_ids.len());
-            let out = p
-                .model
-                .decode(&embeds, &mut cache, AttentionCapture::None, false)
-                .unwrap();
+            let logits = prompt_logits(&p, &f, &inp);
             let n = inp.prompt_ids.len();
             check(
-                &out.logits.i((0, 0)).unwrap(),
+                &logits.i((0, 0)).unwrap(),
                 &t(c, "prompt_first_logits"),
                 2e-3,
                 &format!("{} prompt logits, first position", c.id),
             );
             check(
-                &out.logits.i((0, n - 1)).unwrap(),
+                &logits.i((0, n - 1)).unwrap(),
                 &t(c, "prompt_last_logits"),
                 2e-3,
                 &format!("{} prompt logits, last position", c.id),
@@ -221,12 +227,7 @@ fn real_size_checkpoint_matches_the_reference() {
     for c in &cases {
         let inp = input(&p, c, IntrinsicsPrecision::Bfloat16);
         let f = p.model.image_features(&inp, false).unwrap();
-        let embeds = p.model.prompt_embeds(&f, &inp.prompt_ids).unwrap();
-        let mut cache = p.model.new_cache(inp.prompt_ids.len());
-        let out = p
-            .model
-            .decode(&embeds, &mut cache, AttentionCapture::None, false)
-            .unwrap();
+        let logits = prompt_logits(&p, &f, &inp);
         let want_last = t(c, "bf16_prompt_last_logits");
         let f32_last = t(c, "prompt_last_logits");
         let mean_abs = |a: &Tensor, b: &Tensor| -> f32 {
@@ -238,7 +239,7 @@ fn real_size_checkpoint_matches_the_reference() {
                 .to_scalar::<f32>()
                 .unwrap()
         };
-        let ours = out.logits.i((0, inp.prompt_ids.len() - 1)).unwrap();
+        let ours = logits.i((0, inp.prompt_ids.len() - 1)).unwrap();
         let (floor_max, floor_mean) = (
             max_abs(&want_last, &f32_last),
             mean_abs(&want_last, &f32_last),
