@@ -1,6 +1,7 @@
 //! SPA's ViT against SPA's own code (`tests/golden/spa/`, made by its `make_golden.py` from
 //! `ViTEncoder`): the bilinear resize of the frame, the patch feature map and the class
-//! token of a tiny random-weight checkpoint in the released file's names.
+//! token of a tiny random-weight checkpoint in the released file's names; opt-in, the same
+//! at real size (`SPATIALSCOPE_SPA_REAL=DIR`, DIR from `make_golden.py --size base|large`).
 
 use std::path::PathBuf;
 
@@ -18,12 +19,33 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn features_match_spas_own_code() {
-    let g = candle_core::safetensors::load(dir().join("golden.safetensors"), &Device::Cpu).unwrap();
-    let m = SpaVit::load(&dir().join("tiny_spa.safetensors"), &Device::Cpu).unwrap();
+    let m = check_against_golden(&dir(), "tiny_spa.safetensors");
     assert_eq!(
         (m.config.width, m.config.blocks, m.config.grid),
         (64, 4, 14)
     );
+}
+
+#[test]
+fn real_size_features_match_spas_own_code() {
+    let Some(real) = std::env::var_os("SPATIALSCOPE_SPA_REAL").map(PathBuf::from) else {
+        eprintln!(
+            "spa: real size skipped (set SPATIALSCOPE_SPA_REAL to a make_golden.py --size base|large folder)"
+        );
+        return;
+    };
+    let m = check_against_golden(&real, "spa.safetensors");
+    eprintln!(
+        "spa: real size {} wide, {} blocks, {} heads: matches",
+        m.config.width, m.config.blocks, m.config.heads
+    );
+    assert!(m.config.width >= 768);
+}
+
+/// Checks `file` in `dir` against `dir/golden.safetensors`; returns the model.
+fn check_against_golden(dir: &std::path::Path, file: &str) -> SpaVit {
+    let g = candle_core::safetensors::load(dir.join("golden.safetensors"), &Device::Cpu).unwrap();
+    let m = SpaVit::load(&dir.join(file), &Device::Cpu).unwrap();
     assert_eq!(m.config.prefix, "model.img_backbone.");
     // The network on the golden's own input.
     let f = m.forward(&g["image"]).unwrap();
@@ -44,6 +66,7 @@ fn features_match_spas_own_code() {
         .unwrap();
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     let d = max_diff(&f.patches, &want);
+    eprintln!("spa {file}: feature map max |diff| {d:.2e} (values up to {scale:.2})");
     assert!(
         d < 1e-4 * scale.max(1.0),
         "feature map differs by {d} (values up to {scale})"
@@ -62,6 +85,7 @@ fn features_match_spas_own_code() {
     let f2 = m.features(img.as_raw(), w as usize, h as usize).unwrap();
     let d = max_diff(&f2.patches, &f.patches);
     assert!(d < 1e-3 * scale.max(1.0), "through the resize: {d}");
+    m
 }
 
 #[test]

@@ -4,6 +4,11 @@
 on the CPU.
 
     python make_golden.py /path/to/SPA        # writes into this folder
+    python make_golden.py /path/to/SPA --size base --out DIR   # ViT-B (or large) at real size
+
+The real-size runs (`spa_vit_base_patch16`: 768 wide, 12 blocks, 12 heads;
+`spa_vit_large_patch16`: 1024, 24, 16) are not committed (340 MB / 1.2 GB); point
+`SPATIALSCOPE_SPA_REAL=DIR cargo test --test it spa` at one (`tests/it/spa.rs`).
 
 SPA's package `__init__` pulls in its training stack; the encoder module is loaded from the
 checkout directly (the package path registered without running `spa/__init__.py`).
@@ -46,15 +51,28 @@ def load_vit(spa_root: Path):
     return importlib.import_module("spa.models.components.img_backbones.vit")
 
 
+SIZES = {"tiny": (64, 4, 2), "base": (768, 12, 12), "large": (1024, 24, 16)}
+
+
 def main():
-    vit = load_vit(Path(sys.argv[1]).resolve())
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("spa_root")
+    ap.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    ap.add_argument("--out", default=str(HERE))
+    a = ap.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    width, depth, heads = SIZES[a.size]
+    vit = load_vit(Path(a.spa_root).resolve())
     torch.manual_seed(3)
     model = vit.ViTEncoder(
         img_size=224,
         patch_size=16,
-        embed_dim=64,
-        depth=4,
-        num_heads=2,
+        embed_dim=width,
+        depth=depth,
+        num_heads=heads,
         mlp_ratio=4,
         norm_layer=partial(nn.LayerNorm, eps=1e-6),
         qkv_bias=True,
@@ -72,7 +90,8 @@ def main():
                 p.copy_(noise / fan_in**0.5)
     model.eval()
     sd = {f"model.img_backbone.{k}": v.contiguous() for k, v in model.state_dict().items()}
-    save_file(sd, str(HERE / "tiny_spa.safetensors"), metadata={"num_heads": "2"})
+    name = "tiny_spa.safetensors" if a.size == "tiny" else "spa.safetensors"
+    save_file(sd, str(out / name), metadata={"num_heads": str(heads)})
 
     img = torch.from_numpy(iio.imread(FRAME)[..., :3]).float().permute(2, 0, 1)[None] / 255.0
     img = torch.nn.functional.interpolate(img, size=(224, 224), mode="bilinear")
@@ -81,7 +100,7 @@ def main():
         cls = model(img)
     save_file(
         {"image": img.contiguous(), "feature_map": fmap.contiguous(), "cls": cls.contiguous()},
-        str(HERE / "golden.safetensors"),
+        str(out / "golden.safetensors"),
     )
     print(tuple(fmap.shape), float(fmap.abs().max()), sum(p.numel() for p in model.parameters()))
 
