@@ -121,23 +121,9 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<String> {
     let collection = crate::episode::open_path(&a.path)
         .with_context(|| format!("cannot open {}", a.path.display()))?;
     collection.ensure_outside(&a.out)?;
-    let (out_abs, model_abs) = (
-        std::path::absolute(&a.out).unwrap_or_else(|_| a.out.clone()),
-        std::fs::canonicalize(&model_dir).unwrap_or_else(|_| model_dir.clone()),
-    );
-    if out_abs.starts_with(&model_abs) {
-        bail!(
-            "{} lies inside the checkpoint folder {}; spatialscope never writes there",
-            a.out.display(),
-            model_dir.display()
-        );
-    }
+    super::feature_common::ensure_outside_checkpoint(&a.out, &model_dir)?;
     let device = super::predict_cmd::device_from_name(&a.device)?;
-    let dtype = match a.dtype.as_str() {
-        "f32" => candle_core::DType::F32,
-        "bf16" => candle_core::DType::BF16,
-        other => bail!("unknown dtype `{other}` (f32 or bf16)"),
-    };
+    let dtype = super::predict_cmd::dtype_from_name(&a.dtype)?;
     let predictor = Predictor::load(&model_dir, &device, dtype)
         .with_context(|| format!("cannot load the checkpoint {}", model_dir.display()))?;
     let manifest = Manifest {

@@ -63,22 +63,26 @@ impl FeatureSession {
     /// A pane on another grid (SPA's 14 x 14) is sampled at each model patch's centre.
     pub fn patch_colours(&self, step: usize, side: usize) -> Option<Vec<f32>> {
         let (_, view) = self.views.get(&step)?;
-        let (src_side, colour): (usize, Box<dyn Fn(usize) -> [u8; 3]>) = match self.cloud_colours {
+        // Read in place (the 3-D view asks every frame in this mode): no copies.
+        enum Source<'a> {
+            Cosine(&'a [f32]),
+            Pca(&'a [[u8; 3]]),
+        }
+        let (src_side, source) = match self.cloud_colours {
             CloudPatchColours::Alignment => {
                 let a = view.alignment.as_ref()?;
-                let cos = a.cosine.clone();
-                (
-                    a.side,
-                    Box::new(move |i| crate::render::colormap::cosine_rgb(cos[i])),
-                )
+                (a.side, Source::Cosine(&a.cosine))
             }
             c => {
                 let pane = view
                     .panes
                     .get(usize::from(c == CloudPatchColours::Second))?;
-                let cols = pane.colours.clone();
-                (pane.side, Box::new(move |i| cols[i]))
+                (pane.side, Source::Pca(&pane.colours))
             }
+        };
+        let colour = |i: usize| match source {
+            Source::Cosine(c) => crate::render::colormap::cosine_rgb(c[i]),
+            Source::Pca(p) => p[i],
         };
         if src_side == 0 || side == 0 {
             return None;

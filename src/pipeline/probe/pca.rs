@@ -26,6 +26,23 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// Makes `v` orthogonal to the components already found, then unit length; false when
+/// nothing is left of it.
+fn deflate_and_normalise(v: &mut [f64], found: &[(f64, Vec<f64>)]) -> bool {
+    for (_, u) in found {
+        let p = dot(v, u);
+        for (a, b) in v.iter_mut().zip(u) {
+            *a -= p * b;
+        }
+    }
+    let norm = dot(v, v).sqrt();
+    if norm < 1e-300 {
+        return false;
+    }
+    v.iter_mut().for_each(|a| *a /= norm);
+    true
+}
+
 /// Top `k` eigenvectors and eigenvalues of the symmetric positive semi-definite `s` (m x m).
 fn top_eigen(s: &[f64], m: usize, k: usize) -> Vec<(f64, Vec<f64>)> {
     let mut found: Vec<(f64, Vec<f64>)> = Vec::new();
@@ -36,18 +53,9 @@ fn top_eigen(s: &[f64], m: usize, k: usize) -> Vec<(f64, Vec<f64>)> {
             .collect();
         let mut lambda = 0.0;
         for _ in 0..1000 {
-            // Deflate: keep v orthogonal to the components already found.
-            for (_, u) in &found {
-                let p = dot(&v, u);
-                for (a, b) in v.iter_mut().zip(u) {
-                    *a -= p * b;
-                }
-            }
-            let norm = dot(&v, &v).sqrt();
-            if norm < 1e-300 {
+            if !deflate_and_normalise(&mut v, &found) {
                 break;
             }
-            v.iter_mut().for_each(|a| *a /= norm);
             let w: Vec<f64> = (0..m).map(|i| dot(&s[i * m..(i + 1) * m], &v)).collect();
             let next = dot(&w, &v);
             let converged = (next - lambda).abs() <= 1e-12 * next.abs().max(1e-300);
@@ -57,17 +65,9 @@ fn top_eigen(s: &[f64], m: usize, k: usize) -> Vec<(f64, Vec<f64>)> {
                 break;
             }
         }
-        for (_, u) in &found {
-            let p = dot(&v, u);
-            for (a, b) in v.iter_mut().zip(u) {
-                *a -= p * b;
-            }
-        }
-        let norm = dot(&v, &v).sqrt();
-        if norm < 1e-300 {
+        if !deflate_and_normalise(&mut v, &found) {
             break;
         }
-        v.iter_mut().for_each(|a| *a /= norm);
         found.push((lambda.max(0.0), v));
     }
     found
