@@ -3,7 +3,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
 use super::gpu_types::PointGpu;
+use super::lift::LiftFrames;
 
 static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
 
@@ -31,6 +34,9 @@ pub struct PointCloud {
     /// Problems met while building it (invalid depth skipped, singular K, a pose that is not
     /// a rigid transform), shown above the view.
     pub warnings: Vec<String>,
+    /// Depth images the renderer lifts itself (`points` then holds only a sample of their
+    /// points, which the statistics above came from, and is not drawn).
+    pub lift: Option<Arc<LiftFrames>>,
 }
 
 impl PointCloud {
@@ -103,6 +109,40 @@ impl PointCloud {
             depth_range_m: (dlo, dhi),
             world_frame,
             warnings: Vec::new(),
+            lift: None,
+        }
+    }
+
+    /// A cloud the GPU lifts from `lift`'s images; `sample` (points lifted on the CPU from
+    /// a subset of their pixels) gives the framing statistics, `depth_range_m` is over every
+    /// valid pixel.
+    pub fn gpu_lifted(
+        sample: Vec<PointGpu>,
+        world_frame: bool,
+        lift: LiftFrames,
+        depth_range_m: (f32, f32),
+    ) -> Self {
+        let mut c = Self::new(sample, world_frame);
+        c.depth_range_m = depth_range_m;
+        c.lift = Some(Arc::new(lift));
+        c
+    }
+
+    /// Points drawn: the lifted points, or the valid pixels of the images the GPU lifts.
+    pub fn point_count(&self) -> usize {
+        match &self.lift {
+            Some(l) => l.point_count(),
+            None => self.points.len(),
+        }
+    }
+
+    /// The points the CPU holds and the renderer draws as they are (none when the GPU
+    /// lifts the cloud: those points are only a sample).
+    pub fn drawn_points(&self) -> &[PointGpu] {
+        if self.lift.is_some() {
+            &[]
+        } else {
+            &self.points
         }
     }
 }

@@ -59,6 +59,11 @@ impl Offscreen {
         })
     }
 
+    /// The renderer (its upload counters).
+    pub fn renderer(&self) -> &PointRenderer {
+        &self.renderer
+    }
+
     /// Renders one frame of `size` pixels and reads it back.
     pub fn render(
         &mut self,

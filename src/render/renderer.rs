@@ -13,11 +13,29 @@ use wgpu::util::DeviceExt;
 
 use super::cloud::PointCloud;
 use super::gpu_types::{PointGpu, PointUniforms};
+use super::lift_gpu::LiftGpu;
 use super::lines::{LineGpu, LineSet};
 
-const POINTS_WGSL: &str = include_str!("../../shaders/points.wgsl");
+const POINTS_WGSL: &str = concat!(
+    include_str!("../../shaders/point_shading.wgsl"),
+    include_str!("../../shaders/points.wgsl")
+);
+const LIFT_WGSL: &str = concat!(
+    include_str!("../../shaders/point_shading.wgsl"),
+    include_str!("../../shaders/lift.wgsl")
+);
 const COMPOSITE_WGSL: &str = include_str!("../../shaders/composite.wgsl");
 const LINES_WGSL: &str = include_str!("../../shaders/lines.wgsl");
+
+/// Every pipeline's WGSL as the device compiles it (name, source), for validation in tests.
+pub fn shader_sources() -> [(&'static str, &'static str); 4] {
+    [
+        ("points", POINTS_WGSL),
+        ("lift", LIFT_WGSL),
+        ("lines", LINES_WGSL),
+        ("composite", COMPOSITE_WGSL),
+    ]
+}
 /// Capacity of the per-patch attention buffer (a 32 x 32 patch grid).
 pub const MAX_PATCHES: usize = 1024;
 pub const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
@@ -55,6 +73,8 @@ pub struct PointRenderer {
     /// The same for the line set.
     lines_uploaded: Option<(u64, u32, wgpu::BindGroup)>,
     targets: Option<Targets>,
+    /// Depth images lifted on the GPU.
+    lift: LiftGpu,
     /// Point bytes uploaded so far (for tests and the status line).
     pub uploaded_bytes: u64,
     /// Line bytes uploaded so far.
@@ -160,6 +180,13 @@ impl PointRenderer {
             pipeline("points", &points_module, &points_layout, COLOR_FORMAT, true);
         // Same bindings as the points (uniforms + one storage buffer).
         let lines_pipeline = pipeline("lines", &lines_module, &points_layout, COLOR_FORMAT, true);
+        let lift_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("spatialscope lift"),
+            source: wgpu::ShaderSource::Wgsl(LIFT_WGSL.into()),
+        });
+        let lift = LiftGpu::new(device, |layout| {
+            pipeline("lift", &lift_module, layout, COLOR_FORMAT, true)
+        });
         let composite_pipeline = pipeline(
             "composite",
             &composite_module,
@@ -192,6 +219,7 @@ impl PointRenderer {
             uploaded: None,
             lines_uploaded: None,
             targets: None,
+            lift,
             uploaded_bytes: 0,
             uploaded_line_bytes: 0,
         }
@@ -202,7 +230,8 @@ impl PointRenderer {
             return;
         }
         // A storage binding may not be empty: keep one zeroed point for an empty cloud.
-        let data: &[PointGpu] = if cloud.points.is_empty() {
+        let drawn = cloud.drawn_points();
+        let data: &[PointGpu] = if drawn.is_empty() {
             &[PointGpu {
                 position: [0.0; 3],
                 rgb: 0,
@@ -211,11 +240,13 @@ impl PointRenderer {
                 cam_xy: [0.0; 2],
             }]
         } else {
-            &cloud.points
+            drawn
         };
-        self.uploaded_bytes += size_of_val(data) as u64;
+        if !drawn.is_empty() {
+            self.uploaded_bytes += size_of_val(data) as u64;
+        }
         let bind_group = self.storage_bind_group(device, "points", bytemuck::cast_slice(data));
-        self.uploaded = Some((cloud.version, cloud.points.len() as u32, bind_group));
+        self.uploaded = Some((cloud.version, drawn.len() as u32, bind_group));
     }
 
     /// Uploads `bytes` as the storage buffer of a bind group over the shared uniforms and
@@ -346,6 +377,13 @@ impl PointRenderer {
     ) {
         let size = [size[0].clamp(1, 8192), size[1].clamp(1, 8192)];
         self.ensure_cloud(device, cloud);
+        self.lift.prepare(
+            device,
+            queue,
+            cloud.lift.as_deref().map(|l| (cloud.version, l)),
+            &self.uniforms,
+            &self.attention,
+        );
         self.ensure_lines(device, lines);
         if let Some(values) = attention {
             let n = values.len().min(MAX_PATCHES);
@@ -384,6 +422,7 @@ impl PointRenderer {
             pass.set_bind_group(0, bind_group, &[]);
             pass.draw(0..count * 6, 0..1);
         }
+        self.lift.draw(&mut pass);
         if let Some((_, n, lines_group)) = &self.lines_uploaded
             && *n > 0
         {
@@ -391,6 +430,16 @@ impl PointRenderer {
             pass.set_bind_group(0, lines_group, &[]);
             pass.draw(0..n * 6, 0..1);
         }
+    }
+
+    /// Depth and RGB bytes uploaded so far for clouds the GPU lifts.
+    pub fn uploaded_image_bytes(&self) -> u64 {
+        self.lift.uploaded_bytes
+    }
+
+    /// Depth images the GPU holds and lifts now.
+    pub fn lifted_images(&self) -> usize {
+        self.lift.images()
     }
 
     /// The colour target of the last render (Rgba8Unorm), for read-back.

@@ -4,39 +4,59 @@
 //! own frame; the model's Ego3D samples ("as the model sees it"); and model-size depth maps
 //! lifted with the model's K. Built off the UI thread; the results are GPU-ready.
 
-use crate::episode::{Episode, Result};
+use std::sync::Arc;
+
+use crate::episode::{DepthImage, Episode, Result, RgbImage};
 use crate::geometry::PatchSampling;
 use crate::geometry::{backproject_depth, inverse_pinhole, to_world};
 use crate::render::{PointCloud, PointGpu, pack_camera_patch, pack_rgb};
 
-/// Builds the cloud of `step`; cameras without depth or intrinsics are skipped, and so are
-/// cameras whose frames fail to decode (their errors surface in the camera views).
-pub fn step_cloud(
+/// A camera of a step's cloud, checked and decoded: what the CPU lift and the GPU lift
+/// both start from.
+pub(crate) struct CloudCamera {
+    pub ci: usize,
+    pub name: String,
+    pub k_inv: crate::geometry::Mat3f,
+    /// World-from-camera when the cloud is in the world frame.
+    pub pose: Option<nalgebra::Matrix4<f64>>,
+    pub depth: Arc<DepthImage>,
+    /// The RGB frame when it has the depth's size (else points take the unknown colour).
+    pub rgb: Option<Arc<RgbImage>>,
+    /// Whether this is the camera the model sees (its points know their model patch).
+    pub is_model_camera: bool,
+}
+
+/// The cameras of `step` that make its cloud, whether it is in the world frame, and the
+/// problems met. Cameras without depth or intrinsics are skipped, and so are cameras whose
+/// frames fail to decode (their errors surface in the camera views). `world`: `None` decides
+/// (every usable camera has a pose at `step`), `Some(false)` forces the first camera's frame.
+pub(crate) fn cloud_cameras(
     ep: &Episode,
     step: usize,
     enabled: impl Fn(usize) -> bool,
-) -> Result<PointCloud> {
+    world: Option<bool>,
+) -> (Vec<CloudCamera>, bool, Vec<String>) {
     let usable: Vec<usize> = (0..ep.cameras.len())
         .filter(|&c| enabled(c) && ep.cameras[c].has_depth && ep.cameras[c].intrinsics.is_some())
         .collect();
-    let world = !usable.is_empty()
+    let world = world.unwrap_or(true)
+        && !usable.is_empty()
         && usable
             .iter()
             .all(|&c| ep.cameras[c].poses.world_from_camera(step).is_some());
-    let cams: Vec<usize> = if world {
+    let ids: Vec<usize> = if world {
         usable
     } else {
         usable.into_iter().take(1).collect()
     };
-    let mut points = Vec::new();
+    let mut out = Vec::new();
     let mut warnings = Vec::new();
     let model_camera = ep.model_camera();
-    for ci in cams {
+    for ci in ids {
         let cam = &ep.cameras[ci];
         let Some(k) = cam.intrinsics else { continue };
-        if let Some(pose) = cam.poses.world_from_camera(step).filter(|_| world)
-            && let Some(err) = rigid_error(pose).filter(|e| *e > 1e-3)
-        {
+        let pose = cam.poses.world_from_camera(step).filter(|_| world);
+        if let Some(err) = pose.and_then(rigid_error).filter(|e| *e > 1e-3) {
             warnings.push(format!(
                 "camera {}: the pose's rotation is not orthonormal (|R^T R - I| up to {err:.3}); its points may be distorted",
                 cam.name
@@ -74,49 +94,84 @@ pub fn step_cloud(
             ));
             continue;
         };
-        let lifted = backproject_depth(&depth.depth_m, depth.width_px, depth.height_px, &k_inv);
-        let total = depth.depth_m.len();
-        if lifted.len() < total {
-            warnings.push(format!(
-                "camera {}: {} of {total} depth pixels invalid (NaN, zero, negative or infinite), skipped",
-                cam.name,
-                total - lifted.len()
-            ));
-        }
         if k.width_px != depth.width_px || k.height_px != depth.height_px {
             warnings.push(format!(
                 "camera {}: depth is {}x{} but K is for {}x{}",
                 cam.name, depth.width_px, depth.height_px, k.width_px, k.height_px
             ));
         }
-        let cam_pts: Vec<[f32; 3]> = lifted.iter().map(|(_, p)| *p).collect();
-        let positions = match (world, cam.poses.world_from_camera(step)) {
-            (true, Some(pose)) => to_world(pose, &cam_pts),
-            _ => cam_pts,
-        };
         let same_size = rgb.width_px == depth.width_px && rgb.height_px == depth.height_px;
-        // The model camera's points know their image patch (the image is squashed to the
-        // model input, so the patch grid spans the whole frame) for the attention colours.
-        let patches = PatchSampling::RELEASED.patches_per_side();
-        let (w, h) = (depth.width_px as usize, depth.height_px as usize);
-        let is_model_camera = Some(ci) == model_camera;
+        out.push(CloudCamera {
+            ci,
+            name: cam.name.clone(),
+            k_inv,
+            pose: pose.copied(),
+            depth,
+            rgb: same_size.then_some(rgb),
+            is_model_camera: Some(ci) == model_camera,
+        });
+    }
+    (out, world, warnings)
+}
+
+/// The warning for a camera whose depth has invalid pixels.
+pub(crate) fn invalid_warning(name: &str, valid: usize, total: usize) -> Option<String> {
+    (valid < total).then(|| {
+        format!(
+            "camera {name}: {} of {total} depth pixels invalid (NaN, zero, negative or infinite), skipped",
+            total - valid
+        )
+    })
+}
+
+/// 1 + the model patch of pixel (`u`, `v`) of a `w` x `h` model-camera image (the image is
+/// squashed to the model input, so the patch grid spans the whole frame).
+pub(crate) fn patch_of(u: usize, v: usize, w: usize, h: usize) -> usize {
+    let patches = PatchSampling::RELEASED.patches_per_side();
+    (v * patches / h) * patches + (u * patches / w)
+}
+
+/// Builds the cloud of `step` on the CPU, every valid depth pixel lifted (see
+/// [`cloud_cameras`] for which cameras make it).
+pub fn step_cloud(
+    ep: &Episode,
+    step: usize,
+    enabled: impl Fn(usize) -> bool,
+) -> Result<PointCloud> {
+    let (cameras, world, mut warnings) = cloud_cameras(ep, step, enabled, None);
+    let mut points = Vec::new();
+    for cam in cameras {
+        let depth = &cam.depth;
+        let lifted = backproject_depth(&depth.depth_m, depth.width_px, depth.height_px, &cam.k_inv);
+        warnings.extend(invalid_warning(
+            &cam.name,
+            lifted.len(),
+            depth.depth_m.len(),
+        ));
+        let cam_pts: Vec<[f32; 3]> = lifted.iter().map(|(_, p)| *p).collect();
+        let positions = match &cam.pose {
+            Some(pose) => to_world(pose, &cam_pts),
+            None => cam_pts,
+        };
+        let w = depth.width_px as usize;
+        let h = depth.height_px as usize;
+        let [ur, ug, ub] = crate::render::palette::UNKNOWN_POINT;
         for ((pixel, cam_p), pos) in lifted.iter().zip(positions) {
-            let patch = is_model_camera.then(|| {
-                let (u, v) = (pixel % w, pixel / w);
-                (v * patches / h) * patches + (u * patches / w)
-            });
-            let color = if same_size {
-                let o = pixel * 3;
-                pack_rgb(rgb.pixels[o], rgb.pixels[o + 1], rgb.pixels[o + 2])
-            } else {
-                let [r, g, b] = crate::render::palette::UNKNOWN_POINT;
-                pack_rgb(r, g, b)
+            let patch = cam
+                .is_model_camera
+                .then(|| patch_of(pixel % w, pixel / w, w, h));
+            let color = match &cam.rgb {
+                Some(rgb) => {
+                    let o = pixel * 3;
+                    pack_rgb(rgb.pixels[o], rgb.pixels[o + 1], rgb.pixels[o + 2])
+                }
+                None => pack_rgb(ur, ug, ub),
             };
             points.push(PointGpu {
                 position: pos,
                 rgb: color,
                 depth_m: cam_p[2],
-                camera: pack_camera_patch(ci, patch),
+                camera: pack_camera_patch(cam.ci, patch),
                 cam_xy: [cam_p[0], cam_p[1]],
             });
         }
@@ -223,7 +278,7 @@ pub fn model_view_cloud(
 #[derive(Debug, Clone, Copy)]
 pub enum DepthCloudColor<'a> {
     /// The camera's RGB frame under each pixel (any size; sampled).
-    Rgb(&'a crate::episode::RgbImage),
+    Rgb(&'a RgbImage),
     /// One colour for every point (to tell two depth sources apart).
     Solid([u8; 3]),
 }

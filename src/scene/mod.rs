@@ -4,6 +4,7 @@
 //! - [`step`]: [`StepScene::build`], the cloud and the line overlay of a step under the
 //!   view's options (hidden cameras, the model's view, bf16 K, the action grid's wedge).
 //! - [`cloud`]: back-projection and fusion of the cameras' depth, the Ego3D samples.
+//! - [`lift`]: the same cameras handed to the GPU to lift (images as decoded, no points).
 //! - [`lines`]: frustums, axes, ground grid, trajectory, action arrow, grid wedge, the
 //!   predicted chunk's worm and the model view's patch outlines.
 //! - [`depth_view`]: the estimated vs sensor depth of a prediction, as images and clouds.
@@ -14,8 +15,9 @@
 pub mod cloud;
 pub mod depth_view;
 pub mod expert_view;
+pub mod lift;
 pub mod lines;
 pub mod step;
 
 pub use depth_view::DepthView;
-pub use step::{CloudDepth, SceneOptions, StepScene};
+pub use step::{CloudDepth, CloudLift, SceneOptions, StepScene};

@@ -21,6 +21,21 @@ pub struct SceneOptions {
     pub model_view: bool,
     /// In that view, K rounded to bfloat16 as the reference's `predict_action` does.
     pub model_view_bf16: bool,
+    /// Where the full cloud's depth pixels are lifted to points.
+    pub lift: CloudLift,
+    /// Steps shown together (this one and those before it, each in its cameras' pose at
+    /// that step; needs poses): 0 and 1 show this step only. GPU lift only.
+    pub window_steps: usize,
+}
+
+/// Where a step's depth images become points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CloudLift {
+    /// In the vertex stage (`render::lift`): the CPU uploads the images as decoded.
+    #[default]
+    Gpu,
+    /// On the CPU (`cloud::step_cloud`): every point uploaded (exports and tests use it).
+    Cpu,
 }
 
 /// The cloud and lines of one step.
@@ -43,10 +58,12 @@ impl StepScene {
         let cloud = if options.model_view {
             ep.first_depth_camera(hidden)
                 .and_then(|c| cloud::model_view_cloud(ep, step, c, options.model_view_bf16))
+        } else if options.lift == CloudLift::Gpu {
+            super::lift::step_cloud_gpu(ep, step, |c| !hidden.contains(&c), options.window_steps)
         } else {
             cloud::step_cloud(ep, step, |c| !hidden.contains(&c)).ok()
         }
-        .filter(|c| !c.points.is_empty())?;
+        .filter(|c| c.point_count() > 0)?;
         let mut l = lines::step_lines(ep, step, hidden, cloud.world_frame, Some(&cloud));
         if options.model_view {
             l = l.merged(&lines::patch_outlines(&cloud, 2));

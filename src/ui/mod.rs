@@ -20,6 +20,7 @@ pub mod model_panel;
 pub mod panel;
 pub mod path_prompt;
 pub mod plots;
+pub mod scene_toggles;
 pub mod session;
 pub mod settings;
 pub mod status;

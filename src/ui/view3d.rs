@@ -11,7 +11,7 @@ use crate::episode::Episode;
 use crate::render::{
     ColorMode, LineSet, OrbitCamera, PointCloud, PointCloudCallback, PointUniforms,
 };
-use crate::scene::SceneOptions;
+use crate::scene::{CloudLift, SceneOptions};
 
 /// What the merged lines were built for: (lines version, step, the live prediction's
 /// address, each store's row address).
@@ -35,6 +35,8 @@ impl View3dPanel {
             hidden_cameras: self.state.hidden_cameras.clone(),
             model_view: self.state.model_view,
             model_view_bf16: self.state.model_view_bf16,
+            lift: self.state.lift,
+            window_steps: self.state.window_steps,
         }
     }
 
@@ -213,6 +215,10 @@ pub struct View3dState {
     pub look_through: Option<usize>,
     /// Point diameter in metres (`None`: `point_size_px` pixels).
     pub point_size_m: Option<f32>,
+    /// Where depth is lifted to points (GPU unless the user asks for the CPU).
+    pub lift: CloudLift,
+    /// Steps accumulated in the cloud (GPU lift, needs poses; 1: this step).
+    pub window_steps: usize,
     /// Size of a saved PNG, pixels.
     pub png_size: [u32; 2],
     /// Set when "Save PNG" is clicked: the uniforms for `png_size` (the app asks where).
@@ -270,65 +276,15 @@ impl Default for View3dState {
             ego3d_channel: 2 * 17,
             look_through: None,
             point_size_m: None,
+            lift: CloudLift::Gpu,
+            window_steps: 1,
             png_size: [1920, 1080],
             png_request: None,
         }
     }
 }
 
-/// Point size for the model's 1,024 sparse Ego3D samples (the full cloud's 3 px would
-/// leave them hard to see).
-pub const MODEL_VIEW_POINT_PX: f32 = 8.0;
-
-/// Checkboxes for the cameras with depth; true when the selection changed.
-pub fn camera_toggles_ui(
-    ui: &mut egui::Ui,
-    state: &mut View3dState,
-    cameras: &[(usize, &str)],
-) -> bool {
-    let mut changed = false;
-    ui.horizontal(|ui| {
-        if ui
-            .checkbox(&mut state.model_view, "as the model sees it")
-            .on_hover_text("The 32 x 32 Ego3D samples (2 x 2 per 14-px patch) SpatialVLA lifts from this depth at 224 px, with K scaled as the reference does; first shown camera.")
-            .changed()
-        {
-            changed = true;
-            if state.model_view && state.point_size_px < MODEL_VIEW_POINT_PX {
-                state.point_size_before_model_view = Some(state.point_size_px);
-                state.point_size_px = MODEL_VIEW_POINT_PX;
-            } else if !state.model_view {
-                // Back to the size it had, unless the user chose another one meanwhile.
-                if let Some(before) = state.point_size_before_model_view.take()
-                    && state.point_size_px == MODEL_VIEW_POINT_PX
-                {
-                    state.point_size_px = before;
-                }
-            }
-        }
-        if state.model_view
-            && ui
-                .checkbox(&mut state.model_view_bf16, "bf16 K")
-                .on_hover_text("K rounded to bfloat16 before inversion, as predict_action does (spec 5.3)")
-                .changed()
-        {
-            changed = true;
-        }
-        ui.weak("cameras:");
-        for &(i, name) in cameras {
-            let mut shown = !state.hidden_cameras.contains(&i);
-            if ui.checkbox(&mut shown, name).changed() {
-                changed = true;
-                if shown {
-                    state.hidden_cameras.retain(|&c| c != i);
-                } else {
-                    state.hidden_cameras.push(i);
-                }
-            }
-        }
-    });
-    changed
-}
+pub use super::scene_toggles::{MODEL_VIEW_POINT_PX, camera_toggles_ui};
 
 /// Draws the view (`height` points tall).
 pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<'_>, height: f32) {
@@ -344,8 +300,9 @@ pub fn view3d_ui(ui: &mut egui::Ui, state: &mut View3dState, input: View3dInput<
     ui.horizontal_wrapped(|ui| {
         ui.strong("3-D");
         ui.weak(format!(
-            "{} points, {}",
-            cloud.points.len(),
+            "{} points{}, {}",
+            cloud.point_count(),
+            if cloud.lift.is_some() { " (GPU-lifted)" } else { "" },
             match (state.model_view, cloud.world_frame) {
                 (true, true) => "the model's Ego3D samples (224 px, 2 x 2 per patch), world frame",
                 (true, false) =>

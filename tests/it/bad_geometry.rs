@@ -37,6 +37,14 @@ fn zero_depth_pixels_are_skipped_and_reported() {
     d.save(&png).unwrap();
     let cloud = cloud_of(&dir, 0);
     assert_eq!(cloud.points.len(), 256 * 256 - 2560 + 128 * 128);
+    // The GPU lift counts the same pixels and says the same.
+    let c = open_path(&dir).unwrap();
+    let ep = c.datasets[0]
+        .open_episode(0, &Arc::new(FrameCache::default()))
+        .unwrap();
+    let gpu = spatialscope::scene::lift::step_cloud_gpu(&ep, 0, |_| true, 1).unwrap();
+    assert_eq!(gpu.point_count(), cloud.points.len());
+    assert_eq!(gpu.warnings, cloud.warnings);
     assert!(
         cloud
             .warnings

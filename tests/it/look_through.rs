@@ -1,7 +1,8 @@
 //! "Look through the episode camera", checked physically: the fused cloud of a simulated
 //! RGB-D step (both cameras, world frame) rendered offscreen through the static camera's own
 //! pose and intrinsics must reproduce that camera's RGB frame wherever a point lands:
-//! back-projection, the extrinsics and the pinhole view-projection agree to about a pixel.
+//! back-projection, the extrinsics and the pinhole view-projection agree to about a pixel,
+//! whether the CPU or the GPU lifts the depth.
 
 use crate::common;
 
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use spatialscope::episode::{FrameCache, open_path};
 use spatialscope::render::camera::pinhole_view_proj;
 use spatialscope::render::{LineSet, OrbitCamera, PointUniforms};
+use spatialscope::scene::{CloudLift, SceneOptions, StepScene};
 
 #[test]
 fn the_cloud_seen_through_the_camera_is_its_image() {
@@ -17,6 +19,13 @@ fn the_cloud_seen_through_the_camera_is_its_image() {
     else {
         return;
     };
+    // Lifted on the CPU, then on the GPU (what the app and `render` draw).
+    for lift in [CloudLift::Cpu, CloudLift::Gpu] {
+        look_through(&mut gpu, lift);
+    }
+}
+
+fn look_through(gpu: &mut spatialscope::render::offscreen::Offscreen, lift: CloudLift) {
     let collection = open_path(&common::native_dir()).unwrap();
     let ep = collection.datasets[0]
         .open_episode(0, &Arc::new(FrameCache::default()))
@@ -25,7 +34,12 @@ fn the_cloud_seen_through_the_camera_is_its_image() {
     let cam = ep.camera_index("agentview").unwrap();
     let c = &ep.cameras[cam];
     let k = c.intrinsics.unwrap();
-    let cloud = spatialscope::scene::cloud::step_cloud(&ep, step, |_| true).unwrap();
+    let options = SceneOptions {
+        lift,
+        ..Default::default()
+    };
+    let cloud = StepScene::build(&ep, step, &options, None).unwrap().cloud;
+    assert_eq!(cloud.lift.is_some(), lift == CloudLift::Gpu);
     assert!(cloud.world_frame);
     let (w, h) = (k.width_px, k.height_px);
     let (vp, focal_rel) = pinhole_view_proj(
@@ -66,7 +80,7 @@ fn the_cloud_seen_through_the_camera_is_its_image() {
     }
     let covered = n as f64 / f64::from(w * h);
     let mean = err / (3 * n.max(1)) as f64;
-    eprintln!("covered {covered:.2}, mean |diff| {mean:.1} levels");
+    eprintln!("{lift:?}: covered {covered:.2}, mean |diff| {mean:.1} levels");
     assert!(covered > 0.7, "most of the image is covered ({covered})");
     assert!(
         mean < 12.0,

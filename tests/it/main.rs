@@ -24,6 +24,7 @@ mod eval_store;
 mod feature_view;
 mod fuzz_regressions;
 mod geometry_golden;
+mod gpu_lift;
 mod hdf5_reader;
 mod hostile_links;
 mod hostile_sizes;

@@ -175,24 +175,34 @@ fn the_3d_cloud_fuses_both_cameras_and_a_hidden_camera_leaves_it() {
     let f = next_frame(&w, 3);
     let cloud = &f.scene.as_ref().expect("scene").cloud;
     assert!(cloud.world_frame);
+    // By default the GPU lifts: the scene carries both cameras' images, not points.
+    let lift = cloud.lift.as_ref().expect("GPU-lifted by default");
     assert_eq!(
-        cloud.points.len(),
+        cloud.point_count(),
         256 * 256 + 128 * 128,
         "simulated depth has no holes"
     );
-    assert!(cloud.points.iter().any(|p| p.camera & 0xFFFF == 1));
+    let cams: Vec<u32> = lift.images.iter().map(|i| i.camera).collect();
+    assert_eq!(cams, [0, 1]);
+    assert!(
+        lift.images
+            .iter()
+            .all(|i| matches!(i.depth, spatialscope::render::LiftDepth::U16 { .. })),
+        "millimetre PNG depth goes up as u16"
+    );
 
     w.send(Command::ShowStep {
         episode_uid: uid,
         step: 3,
         scene: spatialscope::scene::SceneOptions {
             hidden_cameras: vec![1],
-            model_view: false,
-            model_view_bf16: false,
+            lift: spatialscope::scene::CloudLift::Cpu,
+            ..Default::default()
         },
     });
     let f = next_frame(&w, 3);
     let cloud = &f.scene.as_ref().expect("scene").cloud;
+    assert!(cloud.lift.is_none());
     assert_eq!(cloud.points.len(), 256 * 256);
     assert!(cloud.points.iter().all(|p| p.camera & 0xFFFF == 0));
 }
@@ -206,7 +216,7 @@ fn the_model_view_shows_the_1024_ego3d_samples_on_the_table() {
         scene: spatialscope::scene::SceneOptions {
             hidden_cameras: vec![],
             model_view: true,
-            model_view_bf16: false,
+            ..Default::default()
         },
     });
     let f = next_frame(&w, 0);
@@ -246,6 +256,7 @@ fn the_model_view_shows_the_1024_ego3d_samples_on_the_table() {
             hidden_cameras: vec![],
             model_view: true,
             model_view_bf16: true,
+            ..Default::default()
         },
     });
     let g = next_frame(&w, 0);
