@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use crate::episode::FrameCache;
 use crate::render::offscreen::Offscreen;
 use crate::render::{ColorMode, OrbitCamera, PointUniforms};
-use crate::scene::{SceneOptions, StepScene};
+use crate::scene::{CloudLift, SceneOptions, StepScene};
 
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
@@ -47,6 +47,13 @@ pub struct RenderArgs {
     /// Every step from --step to the end (the episode at its fps in a video).
     #[arg(long)]
     pub all_steps: bool,
+    /// Show each step with the N - 1 steps before it, each in its cameras' pose then (needs
+    /// poses): a moving wrist camera maps the scene.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub accumulate: u16,
+    /// Lift depth on the CPU instead of the GPU (the same picture; for comparison).
+    #[arg(long)]
+    pub cpu_lift: bool,
 }
 
 fn parse_size(s: &str) -> anyhow::Result<[u32; 2]> {
@@ -70,11 +77,17 @@ fn color_mode(s: &str) -> anyhow::Result<ColorMode> {
 fn step_scene(
     ep: &crate::episode::Episode,
     step: usize,
-    model_view: bool,
+    a: &RenderArgs,
     grid: Option<&crate::action_grid::ProcessorConfig>,
 ) -> anyhow::Result<StepScene> {
     let options = SceneOptions {
-        model_view,
+        model_view: a.model_view,
+        lift: if a.cpu_lift {
+            CloudLift::Cpu
+        } else {
+            CloudLift::Gpu
+        },
+        window_steps: usize::from(a.accumulate),
         ..SceneOptions::default()
     };
     StepScene::build(ep, step, &options, grid).with_context(|| {
@@ -116,7 +129,7 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
     // The bundled released grid, read once, for the action's grid wedge.
     let grid =
         crate::action_grid::ProcessorConfig::load(&crate::util::assets::default_grid_path()).ok();
-    let first = step_scene(&ep, a.step, a.model_view, grid.as_ref())?;
+    let first = step_scene(&ep, a.step, a, grid.as_ref())?;
     let track = if first.cloud.world_frame {
         crate::scene::lines::end_effector_track(&ep)
             .map(|(t, _)| t)
@@ -155,7 +168,7 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<PathBuf> {
     let mut last = PathBuf::new();
     for (i, (step, camera)) in plan.iter().enumerate() {
         if scene.as_ref().is_none_or(|(s, _)| s != step) {
-            scene = Some((*step, step_scene(&ep, *step, a.model_view, grid.as_ref())?));
+            scene = Some((*step, step_scene(&ep, *step, a, grid.as_ref())?));
         }
         let Some((_, StepScene { cloud, lines })) = scene.as_ref() else {
             bail!("internal: no scene for step {step}");

@@ -128,6 +128,15 @@ impl PointCloud {
         c
     }
 
+    /// Takes `other`'s framing statistics (bounds, robust bounds, median, spread), keeping
+    /// its own points and depth range.
+    pub fn frame_like(&mut self, other: &PointCloud) {
+        self.bounds = other.bounds;
+        self.robust_bounds = other.robust_bounds;
+        self.median = other.median;
+        self.spread_m = other.spread_m;
+    }
+
     /// Points drawn: the lifted points, or the valid pixels of the images the GPU lifts.
     pub fn point_count(&self) -> usize {
         match &self.lift {

@@ -132,7 +132,8 @@ pub(crate) fn patch_of(u: usize, v: usize, w: usize, h: usize) -> usize {
 }
 
 /// Builds the cloud of `step` on the CPU, every valid depth pixel lifted (see
-/// [`cloud_cameras`] for which cameras make it).
+/// [`cloud_cameras`] for which cameras make it). Its framing statistics come from the pixel
+/// sample the GPU lift uses ([`super::lift::sample_points`]); the depth range is exact.
 pub fn step_cloud(
     ep: &Episode,
     step: usize,
@@ -140,7 +141,9 @@ pub fn step_cloud(
 ) -> Result<PointCloud> {
     let (cameras, world, mut warnings) = cloud_cameras(ep, step, enabled, None);
     let mut points = Vec::new();
+    let mut sample = Vec::new();
     for cam in cameras {
+        super::lift::sample_points(&cam, &mut sample);
         let depth = &cam.depth;
         let lifted = backproject_depth(&depth.depth_m, depth.width_px, depth.height_px, &cam.k_inv);
         warnings.extend(invalid_warning(
@@ -177,6 +180,7 @@ pub fn step_cloud(
         }
     }
     let mut cloud = PointCloud::new(points, world);
+    cloud.frame_like(&PointCloud::new(sample, world));
     cloud.warnings = warnings;
     Ok(cloud)
 }

@@ -6,7 +6,8 @@
 //! their depth range and, where every value is a whole number of millimetres (a 16-bit PNG
 //! decoded with the millimetre scale, bit for bit), re-packs it as u16 so 2 bytes per pixel
 //! go up instead of 4. The framing statistics (bounds, median, spread) come from a sample of
-//! about [`SAMPLE_PIXELS`] pixels per image lifted on the CPU.
+//! about [`SAMPLE_PIXELS`] pixels per image lifted on the CPU, the same sample the CPU lift
+//! takes them from, so both lifts frame and colour a step identically.
 //!
 //! A window of N steps lifts each step's images in that step's camera pose, so a moving
 //! wrist camera maps the scene; it needs poses (in a camera's own frame the steps would not
@@ -90,13 +91,10 @@ fn column_major(pose: &nalgebra::Matrix4<f64>) -> [[f32; 4]; 4] {
     std::array::from_fn(|c| std::array::from_fn(|r| pose[(r, c)] as f32))
 }
 
-/// One camera's image for the GPU and a sample of its points lifted on the CPU.
-fn lift_image(
-    cam: &CloudCamera,
-    key: u64,
-    scan: DepthScan,
-    sample: &mut Vec<PointGpu>,
-) -> LiftImage {
+/// About [`SAMPLE_PIXELS`] of `cam`'s valid pixels lifted on the CPU, appended to `sample`:
+/// what a step's framing statistics are computed from, for either lift (so both frame a
+/// step identically).
+pub(crate) fn sample_points(cam: &CloudCamera, sample: &mut Vec<PointGpu>) {
     let d = &cam.depth;
     let (w, h) = (d.width_px as usize, d.height_px as usize);
     let stride = (w * h / SAMPLE_PIXELS).max(1);
@@ -113,8 +111,7 @@ fn lift_image(
         Some(pose) => to_world(pose, &cam_pts),
         None => cam_pts.clone(),
     };
-    let [ur, ug, ub] = crate::render::palette::UNKNOWN_POINT;
-    let fallback = pack_rgb(ur, ug, ub);
+    let fallback = unknown_rgb();
     for ((&p, c), pos) in pixels.iter().zip(&cam_pts).zip(world) {
         let rgb = cam.rgb.as_ref().map_or(fallback, |img| {
             let o = p * 3;
@@ -129,6 +126,16 @@ fn lift_image(
             cam_xy: [c[0], c[1]],
         });
     }
+}
+
+fn unknown_rgb() -> u32 {
+    let [r, g, b] = crate::render::palette::UNKNOWN_POINT;
+    pack_rgb(r, g, b)
+}
+
+/// One camera's image for the GPU.
+fn lift_image(cam: &CloudCamera, key: u64, scan: DepthScan) -> LiftImage {
+    let d = &cam.depth;
     let depth = match scan.millimetres {
         Some(v) => LiftDepth::U16 {
             values: Arc::new(v),
@@ -145,7 +152,7 @@ fn lift_image(
             .rgb
             .clone()
             .map(|img| Arc::new(RgbBytes(img)) as SharedBytes),
-        fallback_rgb: fallback,
+        fallback_rgb: unknown_rgb(),
         k_inv: cam.k_inv,
         world_from_camera: cam.pose.as_ref().map_or(IDENTITY, column_major),
         camera: cam.ci as u32,
@@ -223,7 +230,8 @@ pub fn step_cloud_gpu(
                 hi = hi.max(b);
             }
             let key = image_key(ep, s, cam.ci, world);
-            images.push(lift_image(&cam, key, scan, &mut sample));
+            sample_points(&cam, &mut sample);
+            images.push(lift_image(&cam, key, scan));
         }
     }
     let frames = LiftFrames { images };

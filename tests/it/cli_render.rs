@@ -148,3 +148,61 @@ fn orbit_frames_are_deterministic_and_videos_are_encoded_or_explained() {
     }
     assert!(tmp.path().join("clip_frames/frame_00002.png").exists());
 }
+
+/// `--cpu-lift` draws the picture the default GPU lift draws; `--accumulate 12` adds the
+/// eleven steps before (the arm in its earlier poses), so more of the frame is covered.
+#[test]
+fn cpu_lift_draws_the_same_and_accumulating_adds_earlier_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let render = |name: &str, extra: &[&str]| -> Option<image::RgbaImage> {
+        let dir = tmp.path().join(name);
+        let out = bin()
+            .args(["render", "--step", "20", "--size", "320x180", "--out"])
+            .arg(&dir)
+            .args(extra)
+            .arg(common::native_dir())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if no_adapter(&stderr) {
+            common::skip_without_gpu("cli render --accumulate", &stderr);
+            return None;
+        }
+        assert!(out.status.success(), "{stderr}");
+        let file = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        Some(image::open(file).unwrap().to_rgba8())
+    };
+    let Some(gpu) = render("gpu", &[]) else {
+        return;
+    };
+    let cpu = render("cpu", &["--cpu-lift"]).unwrap();
+    let window = render("window", &["--accumulate", "12"]).unwrap();
+    let drawn = |img: &image::RgbaImage| {
+        img.pixels()
+            .filter(|p| p[0] > 25 || p[1] > 25 || p[2] > 30)
+            .count()
+    };
+    let differ = gpu
+        .pixels()
+        .zip(cpu.pixels())
+        .filter(|(a, b)| (0..3).any(|c| a[c].abs_diff(b[c]) > 24))
+        .count();
+    assert!(
+        differ * 200 < drawn(&gpu),
+        "{differ} of {} px differ",
+        drawn(&gpu)
+    );
+    assert!(
+        drawn(&window) > drawn(&gpu) + 200,
+        "12 steps cover more ({} vs {} px)",
+        drawn(&window),
+        drawn(&gpu)
+    );
+    let bad = bin()
+        .args(["render", "--accumulate", "0", "--out"])
+        .arg(tmp.path().join("bad"))
+        .arg(common::native_dir())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}

@@ -1,8 +1,8 @@
 //! Depth lifted on the GPU (`render::lift`, `shaders/lift.wgsl`) against the CPU lift
 //! (`scene::cloud::step_cloud`), through the real offscreen renderer:
 //! - the two draw the same picture for every sample dataset with depth, in every colour mode
-//!   that does not depend on the framing statistics (RGB, depth, camera id, Ego3D channel,
-//!   attention, patch colours);
+//!   (RGB, depth, height, camera id, Ego3D channel, attention, patch colours), framed alike
+//!   (both take their statistics from the same pixel sample);
 //! - invalid depth (0, negative, NaN, infinite) draws nothing, in u16 and in f32, and images
 //!   whose byte size is not a multiple of 4 upload whole;
 //! - a step change uploads only the images (5 bytes per pixel for millimetre PNG depth,
@@ -72,6 +72,12 @@ fn gpu_and_cpu_lifted_clouds_draw_the_same_picture() {
             "{name}: exact depth range"
         );
         assert_eq!(lifted.world_frame, cpu.world_frame, "{name}");
+        // Both take their framing from the same pixel sample: the same view, the same ranges.
+        assert_eq!(
+            (lifted.bounds, lifted.median, lifted.spread_m),
+            (cpu.bounds, cpu.median, cpu.spread_m),
+            "{name}"
+        );
         let kinds: Vec<&str> = lift
             .images
             .iter()
@@ -82,8 +88,11 @@ fn gpu_and_cpu_lifted_clouds_draw_the_same_picture() {
             .collect();
         let camera = OrbitCamera::initial_view(cpu.median, cpu.spread_m, &[]);
         let size = [320, 240];
-        // One set of uniforms (the CPU cloud's ranges) for both: the lift is what differs.
-        let mut u = PointUniforms::for_view(&camera, &cpu, size, 2.0, ColorMode::Rgb);
+        let mut u = PointUniforms::for_view(&camera, &lifted, size, 2.0, ColorMode::Rgb);
+        assert_eq!(
+            u,
+            PointUniforms::for_view(&camera, &cpu, size, 2.0, ColorMode::Rgb)
+        );
         let patches: Vec<f32> = (0..256).map(|i| ((i * 37) % 256) as f32 / 255.0).collect();
         let colours: Vec<f32> = (0..256u32)
             .map(|i| f32::from_bits(0xFF00_0000 | (i * 0x0001_0305) & 0x00FF_FFFF))
@@ -91,6 +100,7 @@ fn gpu_and_cpu_lifted_clouds_draw_the_same_picture() {
         for (mode, values) in [
             (ColorMode::Rgb, None),
             (ColorMode::Depth, None),
+            (ColorMode::Height, None),
             (ColorMode::Camera, None),
             (ColorMode::Ego3dChannel, None),
             (ColorMode::Attention, Some(&patches)),
