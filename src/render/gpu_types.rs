@@ -1,4 +1,4 @@
-//! GPU-visible structs. Keep in sync with shaders/points.wgsl.
+//! GPU-visible structs. Keep in sync with shaders/points.wgsl (PointGpu) and shaders/point_shading.wgsl (PointUniforms).
 
 use bytemuck::{Pod, Zeroable};
 
