@@ -9,7 +9,18 @@ pub fn print(args: &[&str]) {
 
 /// The same with the given Python.
 pub fn run(python: &str, args: &[&str]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/numpy_baselines.py");
+    run_with(python, "numpy_baselines.py", args);
+}
+
+/// Runs another script of `benches/` with `SPATIALSCOPE_PYTHON` (else `python3`).
+#[allow(dead_code, reason = "only some benches run other scripts")]
+pub fn run_script(script: &str, args: &[&str]) {
+    let python = std::env::var("SPATIALSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    run_with(&python, script, args);
+}
+
+fn run_with(python: &str, script: &str, args: &[&str]) {
+    let script = format!("{}/benches/{script}", env!("CARGO_MANIFEST_DIR"));
     match std::process::Command::new(python)
         .arg(script)
         .args(args)
@@ -17,7 +28,7 @@ pub fn run(python: &str, args: &[&str]) {
     {
         Ok(o) if o.status.success() => print!("{}", String::from_utf8_lossy(&o.stdout)),
         _ => println!(
-            "{}: not measured (no Python with numpy and Pillow)",
+            "{}: not measured (no Python with the packages {script} needs)",
             args.join(" ")
         ),
     }

@@ -45,8 +45,13 @@ pub struct ExportArgs {
     #[arg(long)]
     pub no_ego3d: bool,
     /// Log decoded pixels instead of the dataset's encoded images (the naive baseline).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "jpeg")]
     pub raw_images: bool,
+    /// Store frames that are not already JPEG (PNG files, raw HDF5 pixels) as JPEG of this
+    /// quality (default 90) instead of lossless PNG: smaller recordings, lossy colours.
+    #[arg(long, num_args = 0..=1, default_missing_value = "90",
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub jpeg: Option<u8>,
     /// With --model: at most this many generated tokens per step.
     #[arg(long, default_value_t = 256)]
     pub max_new_tokens: usize,
@@ -120,6 +125,7 @@ pub fn run(a: &ExportArgs) -> anyhow::Result<String> {
                 ego3d: !a.no_ego3d,
                 predictions,
                 steps: None,
+                jpeg_quality: a.jpeg,
             };
             let t0 = Instant::now();
             let mut progress = |done: usize, total: usize| {

@@ -30,6 +30,21 @@ impl RgbImage {
         Ok(png)
     }
 
+    /// The image as a baseline JPEG of `quality` (1-100), 4:2:0 chroma (for exports that
+    /// ask for JPEG instead of PNG).
+    pub fn to_jpeg(&self, quality: u8) -> Result<Vec<u8>, String> {
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, quality.clamp(1, 100))
+            .encode(
+                &self.pixels,
+                self.width_px,
+                self.height_px,
+                image::ExtendedColorType::Rgb8,
+            )
+            .map_err(|e| format!("JPEG encoding: {e}"))?;
+        Ok(jpeg)
+    }
+
     /// Largest channel value over the image (0 for an all-black frame).
     pub fn max_value(&self) -> u8 {
         self.pixels.iter().copied().max().unwrap_or(0)

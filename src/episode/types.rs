@@ -68,6 +68,11 @@ pub trait FrameSource: Send + Sync {
     fn decode_depth(&self, step: usize, camera: usize) -> Result<Option<DepthImage>>;
     /// The RGB frame's bytes as stored, without decoding.
     fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame>;
+    /// Whether RGB is stored as raw pixels (then `encoded_rgb` encodes a PNG on the spot,
+    /// and an export asked for JPEG encodes the decoded pixels instead).
+    fn stores_raw_rgb(&self) -> bool {
+        false
+    }
     /// What the camera's video file says about itself, for cameras stored as video.
     fn video_facts(&self, _camera: usize) -> Option<Result<VideoFacts>> {
         None
@@ -222,6 +227,11 @@ impl Episode {
     pub fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame> {
         self.check(step, camera)?;
         self.frames.encoded_rgb(step, camera)
+    }
+
+    /// Whether RGB frames are stored as raw pixels (see [`FrameSource::stores_raw_rgb`]).
+    pub fn rgb_stored_raw(&self) -> bool {
+        self.frames.stores_raw_rgb()
     }
 
     /// The camera's video's own frame rate and frame count, for cameras stored as video

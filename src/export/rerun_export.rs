@@ -30,6 +30,39 @@ pub struct ExportOptions<'a> {
     pub predictions: Predictions<'a>,
     /// Only these steps (bookmarked ones); `None`: every step.
     pub steps: Option<&'a std::collections::BTreeSet<usize>>,
+    /// Encode frames that are not already JPEG (PNG files, raw HDF5 pixels) as JPEG of this
+    /// quality instead of PNG; `None`: lossless. JPEG sources and videos pass through.
+    pub jpeg_quality: Option<u8>,
+}
+
+/// One RGB frame as the recording stores it: the dataset's own bytes where they are JPEG, or
+/// PNG unless `jpeg_quality` asks otherwise; raw pixels (HDF5) encoded once, as PNG or JPEG.
+/// Bytes passed through undecoded are checked first: a damaged or mislabelled file is a
+/// warning of its step, not a silent hole in the recording.
+fn rgb_frame(
+    ep: &Episode,
+    step: usize,
+    ci: usize,
+    jpeg_quality: Option<u8>,
+) -> Result<(Vec<u8>, &'static str), String> {
+    let to_jpeg = |q: u8| -> Result<(Vec<u8>, &'static str), String> {
+        let img = ep.rgb(step, ci).map_err(|e| e.to_string())?;
+        Ok((img.to_jpeg(q)?, "image/jpeg"))
+    };
+    if let Some(q) = jpeg_quality
+        && ep.rgb_stored_raw()
+    {
+        return to_jpeg(q);
+    }
+    let enc = ep.encoded_rgb(step, ci).map_err(|e| e.to_string())?;
+    let cam = &ep.cameras[ci];
+    enc.check(cam.width_px, cam.height_px)
+        .map_err(|why| format!("frame not exported: {why}"))?;
+    match (enc.encoding, jpeg_quality) {
+        ("png", Some(q)) => to_jpeg(q),
+        ("png", None) => Ok((enc.bytes.to_vec(), "image/png")),
+        _ => Ok((enc.bytes.to_vec(), "image/jpeg")),
+    }
 }
 
 /// Where a recording's predictions come from.
@@ -208,30 +241,17 @@ fn log_step_frames(
                     .push(format!("step {step} camera {}: {e}", cam.name)),
             }
         } else {
-            match ep.encoded_rgb(step, ci) {
-                // Passed through undecoded, so checked first: a damaged or mislabelled file
-                // is a warning of its step, not a silent hole in the recording.
-                Ok(enc) => match enc.check(cam.width_px, cam.height_px) {
-                    Ok(()) => {
-                        let media = if enc.encoding == "png" {
-                            "image/png"
-                        } else {
-                            "image/jpeg"
-                        };
-                        rec.log(
-                            paths::rgb(&cam.name),
-                            &rerun::EncodedImage::new(enc.bytes.to_vec()).with_media_type(media),
-                        )?;
-                        r.images += 1;
-                    }
-                    Err(why) => r.warnings.push(format!(
-                        "step {step} camera {}: frame not exported: {why}",
-                        cam.name
-                    )),
-                },
-                Err(e) => r
+            match rgb_frame(ep, step, ci, o.jpeg_quality) {
+                Ok((bytes, media)) => {
+                    rec.log(
+                        paths::rgb(&cam.name),
+                        &rerun::EncodedImage::new(bytes).with_media_type(media),
+                    )?;
+                    r.images += 1;
+                }
+                Err(why) => r
                     .warnings
-                    .push(format!("step {step} camera {}: {e}", cam.name)),
+                    .push(format!("step {step} camera {}: {why}", cam.name)),
             }
         }
         if cam.has_depth {

@@ -98,6 +98,7 @@ fn run_recording(
             Predictions::Computed(predictions)
         },
         steps: None,
+        jpeg_quality: None,
     };
     let task = format!("exporting {} to Rerun", ep.name);
     let mut progress = |done: usize, total: usize| {
@@ -230,6 +231,7 @@ pub fn bookmark_recordings(
             ego3d: true,
             predictions: Predictions::None,
             steps: Some(&steps),
+            jpeg_quality: None,
         };
         let file = dir.join("bookmarks_rrd").join(format!(
             "{}.rrd",

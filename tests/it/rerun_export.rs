@@ -196,6 +196,49 @@ fn rlds_episode_keeps_its_jpeg_bytes() {
     }
 }
 
+/// `--jpeg 90`: raw HDF5 pixels go in as JPEG (the recording shrinks), and what the Rerun
+/// SDK reads back is, byte for byte, our encoder's JPEG of the decoded frame.
+#[test]
+fn hdf5_frames_go_in_as_jpeg_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_episodes/sim_hdf5");
+    let png = tmp.path().join("png.rrd");
+    let jpeg = tmp.path().join("jpeg.rrd");
+    export(&dir, &png, &[]);
+    export(&dir, &jpeg, &["--jpeg", "90"]);
+    let (a, b) = (
+        std::fs::metadata(&png).unwrap().len(),
+        std::fs::metadata(&jpeg).unwrap().len(),
+    );
+    assert!(b * 10 < a * 8, "JPEG {b} B vs PNG {a} B");
+    for bad in [&["--jpeg", "0"][..], &["--jpeg", "90", "--raw-images"]] {
+        let run = bin()
+            .arg("export")
+            .arg(&dir)
+            .arg("--rrd")
+            .arg(tmp.path().join("bad.rrd"))
+            .args(bad)
+            .output()
+            .unwrap();
+        assert!(!run.status.success(), "{bad:?} refused");
+    }
+    if reader_available() {
+        let ep = first_episode(&dir);
+        let mut exp = expected(&ep, true, false);
+        for (ci, cam) in exp["cameras"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .enumerate()
+        {
+            let jpeg = ep.rgb(0, ci).unwrap().to_jpeg(90).unwrap();
+            cam["step0_sha256"] = format!("{:x}", sha2::Sha256::digest(&jpeg)).into();
+            cam["media_type"] = "image/jpeg".into();
+        }
+        check(&jpeg, &exp, tmp.path());
+    }
+}
+
 #[test]
 fn predictions_are_exported_with_the_model() {
     let tmp = tempfile::tempdir().unwrap();

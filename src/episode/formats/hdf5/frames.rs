@@ -196,6 +196,10 @@ impl FrameSource for Hdf5Frames {
         }))
     }
 
+    fn stores_raw_rgb(&self) -> bool {
+        true
+    }
+
     fn encoded_rgb(&self, step: usize, camera: usize) -> Result<EncodedFrame> {
         // Stored as raw pixels: hand out a lossless PNG.
         let png = self
