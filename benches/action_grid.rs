@@ -10,7 +10,7 @@
 //! `benches/numpy_baselines.py grid`) is timed on 1 M actions of the same kind and printed.
 
 #[path = "python_baseline.rs"]
-mod python_baseline;
+pub mod python_baseline;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -11,7 +11,7 @@
 //!   timed and printed.
 
 #[path = "python_baseline.rs"]
-mod python_baseline;
+pub mod python_baseline;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! and with the SDK's own JPEG compression) and its times and sizes are printed.
 
 #[path = "python_baseline.rs"]
-mod python_baseline;
+pub mod python_baseline;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -14,7 +14,7 @@
 //!   `view3d_frame/100`: the same frame with 100 points.
 
 #[path = "python_baseline.rs"]
-mod python_baseline;
+pub mod python_baseline;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -13,16 +13,15 @@ pub fn run(python: &str, args: &[&str]) {
 }
 
 /// Runs another script of `benches/` with `SPATIALSCOPE_PYTHON` (else `python3`).
-#[allow(dead_code, reason = "only some benches run other scripts")]
 pub fn run_script(script: &str, args: &[&str]) {
     let python = std::env::var("SPATIALSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
     run_with(&python, script, args);
 }
 
 fn run_with(python: &str, script: &str, args: &[&str]) {
-    let script = format!("{}/benches/{script}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/benches/{script}", env!("CARGO_MANIFEST_DIR"));
     match std::process::Command::new(python)
-        .arg(script)
+        .arg(path)
         .args(args)
         .output()
     {
