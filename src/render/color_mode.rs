@@ -42,7 +42,7 @@ impl ColorMode {
         }
     }
 
-    /// The shader's `color_mode` (keep in sync with `shaders/point_shading.wgsl`).
+    /// The shader's `color_mode` (keep in sync with `shaders/points.wgsl`).
     pub fn shader_index(self) -> u32 {
         match self {
             Self::Rgb => 0,

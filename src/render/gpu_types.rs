@@ -1,4 +1,4 @@
-//! GPU-visible structs. Keep in sync with shaders/points.wgsl (PointGpu) and shaders/point_shading.wgsl (PointUniforms).
+//! GPU-visible structs. Keep in sync with shaders/point_struct.wgsl (PointGpu), shaders/points.wgsl (PointUniforms) and shaders/lift.wgsl (LiftCameraGpu, in lift.rs).
 
 use bytemuck::{Pod, Zeroable};
 

@@ -1,6 +1,7 @@
 //! Depth images lifted to points on the GPU: what the CPU hands the renderer per step is each
 //! camera's depth image as stored (u16 with a scale, or f32 metres) and its RGB bytes, with
-//! K^-1 and the pose; the vertex stage of `shaders/lift.wgsl` does the rest. Per step the
+//! K^-1 and the pose; a compute pass (`shaders/lift.wgsl`) lifts each image once into a
+//! buffer of points on the GPU, which the point pipeline draws every frame. Per step the
 //! upload is 5-7 bytes per pixel instead of 32 per lifted point, and the CPU lifts nothing.
 //!
 //! Buffers, not textures: WebGPU has no 3-byte RGB texture format, so a texture would make

@@ -1,8 +1,8 @@
 //! wgpu rendering inside egui: the 3-D point view (depth-tested into its own targets and
 //! composited into the panel), its orbit camera, the GPU-visible types, the colour modes and
-//! colour maps, and depth images lifted to points on the GPU (`lift`). WGSL lives in
-//! `shaders/`, one file per pipeline plus `point_shading.wgsl`, which both point pipelines
-//! share.
+//! colour maps, and depth images lifted to points on the GPU (`lift`, a compute pass). WGSL
+//! lives in `shaders/`, one file per pipeline plus `point_struct.wgsl`, the point layout the
+//! point pipeline and the lift share.
 //!
 //! Knows no files, models or panels: it draws a [`PointCloud`] and a [`LineSet`] that the
 //! `scene` layer assembled. `renderer` holds the egui paint callback and its pipelines,

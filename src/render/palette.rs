@@ -2,7 +2,7 @@
 //! ground truth, a depth source, the grid's bin) is defined here once, as sRGB bytes, and
 //! used by the 3-D view's lines, the 2-D panels (`ui::theme` wraps these as egui colours),
 //! the depth overlay and the exported charts, so a colour means the same everywhere.
-//! The camera-id colours live in `shaders/point_shading.wgsl` (`camera_color`), mirrored in
+//! The camera-id colours live in `shaders/points.wgsl` (`camera_color`), mirrored in
 //! [`CAMERAS`] for legends; keep the two in sync.
 
 /// An sRGB colour.
@@ -76,7 +76,7 @@ pub mod chart {
     pub const STD_MARK: Rgb = [150, 150, 150];
 }
 
-/// The camera-id colours of `shaders/point_shading.wgsl` (`camera_color`), as bytes.
+/// The camera-id colours of `shaders/points.wgsl` (`camera_color`), as bytes.
 pub const CAMERAS: [Rgb; 6] = [
     [242, 115, 89],
     [89, 191, 242],
@@ -91,12 +91,12 @@ mod tests {
     /// The shader's palette, parsed, equals [`super::CAMERAS`].
     #[test]
     fn the_camera_palette_matches_the_shader() {
-        let wgsl = include_str!("../../shaders/point_shading.wgsl");
+        let wgsl = include_str!("../../shaders/points.wgsl");
         let body = wgsl
             .split("fn camera_color")
             .nth(1)
             .and_then(|s| s.split("return").next())
-            .expect("camera_color in point_shading.wgsl");
+            .expect("camera_color in points.wgsl");
         let values: Vec<f32> = body
             .split("vec3<f32>(")
             .skip(1) // what precedes the first entry

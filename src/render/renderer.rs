@@ -17,11 +17,11 @@ use super::lift_gpu::LiftGpu;
 use super::lines::{LineGpu, LineSet};
 
 const POINTS_WGSL: &str = concat!(
-    include_str!("../../shaders/point_shading.wgsl"),
+    include_str!("../../shaders/point_struct.wgsl"),
     include_str!("../../shaders/points.wgsl")
 );
 const LIFT_WGSL: &str = concat!(
-    include_str!("../../shaders/point_shading.wgsl"),
+    include_str!("../../shaders/point_struct.wgsl"),
     include_str!("../../shaders/lift.wgsl")
 );
 const COMPOSITE_WGSL: &str = include_str!("../../shaders/composite.wgsl");
@@ -184,9 +184,7 @@ impl PointRenderer {
             label: Some("spatialscope lift"),
             source: wgpu::ShaderSource::Wgsl(LIFT_WGSL.into()),
         });
-        let lift = LiftGpu::new(device, |layout| {
-            pipeline("lift", &lift_module, layout, COLOR_FORMAT, true)
-        });
+        let lift = LiftGpu::new(device, &lift_module);
         let composite_pipeline = pipeline(
             "composite",
             &composite_module,
@@ -380,9 +378,10 @@ impl PointRenderer {
         self.lift.prepare(
             device,
             queue,
+            encoder,
             cloud.lift.as_deref().map(|l| (cloud.version, l)),
-            &self.uniforms,
-            &self.attention,
+            &self.points_layout,
+            [&self.uniforms, &self.attention],
         );
         self.ensure_lines(device, lines);
         if let Some(values) = attention {
@@ -422,7 +421,7 @@ impl PointRenderer {
             pass.set_bind_group(0, bind_group, &[]);
             pass.draw(0..count * 6, 0..1);
         }
-        self.lift.draw(&mut pass);
+        self.lift.draw(&mut pass, &self.points_pipeline);
         if let Some((_, n, lines_group)) = &self.lines_uploaded
             && *n > 0
         {

@@ -31,7 +31,7 @@ pub struct SceneOptions {
 /// Where a step's depth images become points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CloudLift {
-    /// In the vertex stage (`render::lift`): the CPU uploads the images as decoded.
+    /// On the GPU (`render::lift`, a compute pass): the CPU uploads the images as decoded.
     #[default]
     Gpu,
     /// On the CPU (`cloud::step_cloud`): every point uploaded (exports and tests use it).

@@ -68,7 +68,7 @@ fn lift_ui(ui: &mut egui::Ui, state: &mut View3dState) -> bool {
     let mut changed = ui
         .checkbox(&mut gpu, "lift on GPU")
         .on_hover_text(
-            "depth images go to the GPU as decoded and are lifted in the vertex stage \
+            "depth images go to the GPU as decoded and are lifted there by a compute pass \
              (off: the CPU lifts every point and uploads 32 bytes per point)",
         )
         .changed();

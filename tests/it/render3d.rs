@@ -14,8 +14,8 @@ use spatialscope::ui::view3d::{View3dInput, View3dState, view3d_ui};
 
 #[test]
 fn every_shader_parses_and_validates() {
-    // Each pipeline's source as the device gets it (the two point pipelines share
-    // point_shading.wgsl, prepended), and every file in shaders/ used by one of them.
+    // Each pipeline's source as the device gets it (the point pipeline and the lift compute
+    // pipeline share point_struct.wgsl, prepended), and every file in shaders/ used by one.
     let sources = spatialscope::render::renderer::shader_sources();
     for (name, src) in sources {
         let module = naga::front::wgsl::parse_str(src)
@@ -26,9 +26,14 @@ fn every_shader_parses_and_validates() {
         )
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        for entry in ["vs_main", "fs_main"] {
+        let entries: &[&str] = if name == "lift" {
+            &["cs_main"]
+        } else {
+            &["vs_main", "fs_main"]
+        };
+        for entry in entries {
             assert!(
-                module.entry_points.iter().any(|ep| ep.name == entry),
+                module.entry_points.iter().any(|ep| ep.name == *entry),
                 "{name}: no {entry}"
             );
         }
