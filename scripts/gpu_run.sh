@@ -18,6 +18,7 @@
 # 3. With REAL_SIZE_DIR (written by scripts/make_real_size_checkpoint.py, on this machine or
 #    copied), `predict --image` of the reference's first case in f32 and bf16 on cuda, timed;
 #    compare the tokens with REAL_SIZE_DIR/reference/reference.json.
+# 4. With LIFT_BENCH, the 3-D view's frame times (see the end of this script).
 # Prints everything to stdout and writes $OUT (or ./gpu_out) with the JSON lines and times.
 set -euo pipefail
 BIN="${1:?the spatialscope binary built with --features cuda}"
@@ -92,4 +93,14 @@ for dt, key in (("f32", "generated_ids"), ("bf16", "bf16_generated_ids")):
         got = None
     print(f"real size {dt}: ours {got}, reference {ref.get(key)}, identical: {got == ref.get(key)}")
 EOF
+fi
+
+# 4. Issue "faster than numpy...": the 3-D view's frame time at 1, 5 and 20 M points, depth
+#    lifted on the GPU against points lifted on the CPU, on this GPU. Give the lift_frames
+#    bench binary, built here with
+#      cargo bench --profile dev --bench lift_frames --no-run
+#    (the path cargo prints, stripped), as LIFT_BENCH. It needs a Vulkan driver (NVIDIA's
+#    ICD); without one it says "not measured".
+if [ -n "${LIFT_BENCH:-}" ]; then
+  "$LIFT_BENCH" --bench 2>&1 | tee "$OUT/lift_frames.txt" | grep -E "lift_frames:|time:|^frame/" || true
 fi
