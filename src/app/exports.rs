@@ -27,6 +27,8 @@ pub(super) struct PendingSave {
 }
 
 /// The default address of a local Rerun viewer.
+/// JPEG quality of "frames as JPEG" (as `spatialscope export --jpeg`).
+pub const EXPORT_JPEG_QUALITY: u8 = 90;
 pub const DEFAULT_VIEWER: &str = "rerun+http://127.0.0.1:9876/proxy";
 
 impl SpatialscopeApp {
@@ -103,7 +105,8 @@ impl SpatialscopeApp {
         }
     }
 
-    /// Exports the open episode (and the predictions computed so far).
+    /// Exports the open episode (and the predictions computed so far), its frames as JPEG when
+    /// File > "frames as JPEG" is on.
     pub fn export_recording(&mut self, target: RecordingTarget) {
         let Some(ep) = &self.session.episode else {
             return;
@@ -118,6 +121,7 @@ impl SpatialscopeApp {
             episode_uid: ep.uid,
             predictions,
             target,
+            jpeg_quality: self.export_jpeg.then_some(EXPORT_JPEG_QUALITY),
         });
     }
 

@@ -154,6 +154,8 @@ impl SpatialscopeApp {
                 {
                     intent = Some(Intent::SendToRerun);
                 }
+                ui.checkbox(&mut self.export_jpeg, "frames as JPEG")
+                    .on_hover_text("PNG frames and raw HDF5 pixels go into the recording as JPEG (quality 90): about a third of the size, lossy colours; JPEG and video sources pass through");
                 ui.separator();
                 if ui.button("Quit").clicked() {
                     ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);

@@ -56,6 +56,8 @@ pub struct SpatialscopeApp {
     picker_started: Option<std::time::Instant>,
     /// A typed path in place of a file dialog.
     pub path_prompt: Option<crate::ui::path_prompt::PathPrompt>,
+    /// Rerun exports store frames that are not already JPEG as JPEG (File menu).
+    pub export_jpeg: bool,
 }
 
 impl SpatialscopeApp {
@@ -90,6 +92,7 @@ impl SpatialscopeApp {
             pending_save: None,
             picker_started: None,
             path_prompt: None,
+            export_jpeg: false,
         };
         app.apply(
             Intent::LoadModel(crate::util::assets::default_model_path()),

@@ -51,6 +51,7 @@ pub fn spawn_recording(
     ep: Arc<Episode>,
     predictions: BTreeMap<usize, Arc<StepPrediction>>,
     target: RecordingTarget,
+    jpeg_quality: Option<u8>,
     cancel: Arc<AtomicBool>,
     tx: Sender<WorkerMessage>,
     wake: Wake,
@@ -58,7 +59,15 @@ pub fn spawn_recording(
     let thread = std::thread::Builder::new()
         .name("rerun-export".into())
         .spawn(move || {
-            let result = run_recording(&ep, &predictions, &target, &cancel, &tx, &wake);
+            let result = run_recording(
+                &ep,
+                &predictions,
+                &target,
+                jpeg_quality,
+                &cancel,
+                &tx,
+                &wake,
+            );
             let message = match result {
                 Ok(text) => WorkerMessage::Exported(text),
                 Err(e) => WorkerMessage::Error(UserError {
@@ -82,6 +91,7 @@ fn run_recording(
     ep: &Episode,
     predictions: &BTreeMap<usize, Arc<StepPrediction>>,
     target: &RecordingTarget,
+    jpeg_quality: Option<u8>,
     cancel: &AtomicBool,
     tx: &Sender<WorkerMessage>,
     wake: &Wake,
@@ -98,7 +108,7 @@ fn run_recording(
             Predictions::Computed(predictions)
         },
         steps: None,
-        jpeg_quality: None,
+        jpeg_quality,
     };
     let task = format!("exporting {} to Rerun", ep.name);
     let mut progress = |done: usize, total: usize| {
@@ -147,6 +157,7 @@ fn run_recording(
     _: &Episode,
     _: &BTreeMap<usize, Arc<StepPrediction>>,
     _: &RecordingTarget,
+    _: Option<u8>,
     _: &AtomicBool,
     _: &Sender<WorkerMessage>,
     _: &Wake,

@@ -128,6 +128,7 @@ impl Worker {
                 episode_uid,
                 predictions,
                 target,
+                jpeg_quality,
             } => match self.episode.clone().filter(|e| e.uid == episode_uid) {
                 Some(_)
                     if self.refuse_dataset_path(match &target {
@@ -140,6 +141,7 @@ impl Worker {
                         ep,
                         predictions,
                         target,
+                        jpeg_quality,
                         self.export_cancel.clone(),
                         self.tx.clone(),
                         self.wake.clone(),

@@ -33,6 +33,8 @@ pub enum Command {
         episode_uid: u64,
         predictions: std::collections::BTreeMap<usize, Arc<crate::pipeline::StepPrediction>>,
         target: super::export::RecordingTarget,
+        /// Frames that are not already JPEG stored as JPEG of this quality (else PNG).
+        jpeg_quality: Option<u8>,
     },
     /// Render the 3-D view offscreen and save it as a PNG.
     SaveViewPng(Box<super::export::PngRequest>),

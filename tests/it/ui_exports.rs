@@ -1,5 +1,6 @@
 //! Exports from the app, through its real worker: the open episode saved as a Rerun
-//! recording (the status bar reports it; the file is complete under its final name), the
+//! recording (the status bar reports it; the file is complete under its final name; with
+//! "frames as JPEG" the frames go in as JPEG and the file shrinks), the
 //! 3-D view saved as a PNG at a chosen resolution (rendered offscreen), and both refused
 //! inside the dataset folder with an error while the app keeps working.
 
@@ -29,8 +30,27 @@ fn save_recording_and_png_from_the_app() {
         .notice
         .as_deref()
         .is_some_and(|n| n.contains("exported"))));
-    assert!(std::fs::metadata(&rrd).unwrap().len() > 100_000);
+    let png_size = std::fs::metadata(&rrd).unwrap().len();
+    assert!(png_size > 100_000);
     assert!(!tmp.path().join("ep.rrd.partial").exists());
+
+    // File > "frames as JPEG": the same episode, its PNG frames stored as JPEG.
+    let jpeg = tmp.path().join("ep_jpeg.rrd");
+    h.state_mut().session.status.notice = None;
+    h.state_mut().export_jpeg = true;
+    h.state_mut()
+        .export_recording(RecordingTarget::File(jpeg.clone()));
+    assert!(run_until(&mut h, T, |a| a
+        .session
+        .status
+        .notice
+        .as_deref()
+        .is_some_and(|n| n.contains("exported"))));
+    let jpeg_size = std::fs::metadata(&jpeg).unwrap().len();
+    assert!(
+        jpeg_size * 10 < png_size * 6,
+        "JPEG {jpeg_size} B vs PNG {png_size} B"
+    );
 
     let png = tmp.path().join("view.png");
     let cloud = h
