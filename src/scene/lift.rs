@@ -197,22 +197,9 @@ pub fn step_cloud_gpu(
         .flat_map(|(s, cams)| cams.into_iter().map(move |c| (s, c)))
         .collect();
     // One scan per image, the images side by side (each is a pass over its own memory).
-    let scans: Vec<DepthScan> = if cams.len() > 1 {
-        std::thread::scope(|sc| {
-            let handles: Vec<_> = cams
-                .iter()
-                .map(|(_, c)| sc.spawn(|| scan_depth(&c.depth.depth_m)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("scanning a depth image panicked"))
-                .collect()
-        })
-    } else {
-        cams.iter()
-            .map(|(_, c)| scan_depth(&c.depth.depth_m))
-            .collect()
-    };
+    let scans = crate::util::parallel::map_each(&cams, "scanning a depth image", |(_, c)| {
+        scan_depth(&c.depth.depth_m)
+    });
     let mut images = Vec::new();
     let mut sample = Vec::new();
     let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);

@@ -54,19 +54,8 @@ pub fn step_bundle(
         }
     };
     // Cameras decode side by side (each its own file or stream); one camera, no thread.
-    let cameras: Vec<CameraFrame> = if ep.cameras.len() > 1 {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..ep.cameras.len())
-                .map(|ci| s.spawn(move || camera(ci)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("decoding a camera panicked"))
-                .collect()
-        })
-    } else {
-        (0..ep.cameras.len()).map(camera).collect()
-    };
+    let indices: Vec<usize> = (0..ep.cameras.len()).collect();
+    let cameras = crate::util::parallel::map_each(&indices, "decoding a camera", |&ci| camera(ci));
     let scene = StepScene::build(ep, step, options, grid);
     FrameBundle {
         episode_uid: ep.uid,

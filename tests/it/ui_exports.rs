@@ -21,32 +21,29 @@ fn save_recording_and_png_from_the_app() {
     assert!(run_until(&mut h, T, |a| a.session.episode.is_some()
         && a.session.frame.as_ref().is_some_and(|f| f.scene.is_some())));
 
+    // Exports to `path` and waits for the status bar to say so; returns the file's size.
+    let export = |h: &mut egui_kittest::Harness<'_, spatialscope::app::SpatialscopeApp>,
+                  path: &std::path::Path| {
+        h.state_mut().session.status.notice = None;
+        h.state_mut()
+            .export_recording(RecordingTarget::File(path.to_path_buf()));
+        assert!(run_until(h, T, |a| a
+            .session
+            .status
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("exported"))));
+        std::fs::metadata(path).unwrap().len()
+    };
     let rrd = tmp.path().join("ep.rrd");
-    h.state_mut()
-        .export_recording(RecordingTarget::File(rrd.clone()));
-    assert!(run_until(&mut h, T, |a| a
-        .session
-        .status
-        .notice
-        .as_deref()
-        .is_some_and(|n| n.contains("exported"))));
+    export(&mut h, &rrd);
     let png_size = std::fs::metadata(&rrd).unwrap().len();
     assert!(png_size > 100_000);
     assert!(!tmp.path().join("ep.rrd.partial").exists());
 
     // File > "frames as JPEG": the same episode, its PNG frames stored as JPEG.
-    let jpeg = tmp.path().join("ep_jpeg.rrd");
-    h.state_mut().session.status.notice = None;
     h.state_mut().export_jpeg = true;
-    h.state_mut()
-        .export_recording(RecordingTarget::File(jpeg.clone()));
-    assert!(run_until(&mut h, T, |a| a
-        .session
-        .status
-        .notice
-        .as_deref()
-        .is_some_and(|n| n.contains("exported"))));
-    let jpeg_size = std::fs::metadata(&jpeg).unwrap().len();
+    let jpeg_size = export(&mut h, &tmp.path().join("ep_jpeg.rrd"));
     assert!(
         jpeg_size * 10 < png_size * 6,
         "JPEG {jpeg_size} B vs PNG {png_size} B"
