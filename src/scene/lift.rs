@@ -22,6 +22,9 @@ use crate::geometry::{PatchSampling, lift, to_world};
 use crate::render::lift::{IDENTITY, LiftDepth, LiftFrames, LiftImage, SharedBytes};
 use crate::render::{PointCloud, PointGpu, pack_camera_patch, pack_rgb};
 
+/// Pixels a window of steps may lift at most (32 Mi: 1 GiB of 32-byte points on the GPU);
+/// a longer window keeps its newest steps and says so.
+pub const MAX_WINDOW_PIXELS: usize = 32 << 20;
 /// Pixels per image lifted on the CPU for the framing statistics.
 pub const SAMPLE_PIXELS: usize = 4_096;
 /// Metres per unit of the integer depth the lift re-packs (millimetres).
@@ -173,8 +176,32 @@ pub fn step_cloud_gpu(
     enabled: impl Fn(usize) -> bool,
     window_steps: usize,
 ) -> Option<PointCloud> {
+    step_cloud_gpu_within(ep, step, enabled, window_steps, MAX_WINDOW_PIXELS)
+}
+
+/// [`step_cloud_gpu`] with a window of at most `max_pixels` pixels (the newest steps that
+/// fit, and a warning saying so; always at least this step).
+pub fn step_cloud_gpu_within(
+    ep: &Episode,
+    step: usize,
+    enabled: impl Fn(usize) -> bool,
+    window_steps: usize,
+    max_pixels: usize,
+) -> Option<PointCloud> {
     let (now, world, mut warnings) = cloud_cameras(ep, step, &enabled, None);
-    let first = step + 1 - window_steps.clamp(1, step + 1);
+    let step_px: usize = now.iter().map(|c| c.depth.depth_m.len()).sum();
+    let fit = (max_pixels / step_px.max(1)).max(1);
+    let wanted = window_steps.clamp(1, step + 1);
+    if wanted > fit {
+        warnings.push(format!(
+            "accumulating {wanted} steps would lift {:.1} M pixels; showing the newest {fit} \
+             (at most {:.1} M pixels, {:.2} GB of points on the GPU)",
+            (wanted * step_px) as f64 / 1e6,
+            max_pixels as f64 / 1e6,
+            (max_pixels * size_of::<PointGpu>()) as f64 / 1e9,
+        ));
+    }
+    let first = step + 1 - wanted.min(fit);
     let mut steps: Vec<(usize, Vec<CloudCamera>)> = Vec::new();
     if first < step {
         if world {

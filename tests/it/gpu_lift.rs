@@ -260,4 +260,16 @@ fn a_step_change_uploads_only_the_images_and_a_window_only_its_newest_step() {
     let (_, w1, n) = draw(&window);
     assert_eq!(n, 6, "3 steps x 2 cameras");
     assert_eq!(w1 - w0, 5 * px as u64, "only the newest step uploads");
+    // A window over the pixel budget keeps its newest steps and says so.
+    let capped =
+        spatialscope::scene::lift::step_cloud_gpu_within(&ep, 10, |_| true, 8, 3 * px + 1).unwrap();
+    assert_eq!(capped.point_count(), 3 * px);
+    assert!(
+        capped
+            .warnings
+            .iter()
+            .any(|w| w.contains("accumulating 8 steps") && w.contains("newest 3")),
+        "{:?}",
+        capped.warnings
+    );
 }
