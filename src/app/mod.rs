@@ -130,9 +130,21 @@ impl SpatialscopeApp {
         app
     }
 
-    /// Creates the 3-D point renderer in egui_wgpu's callback resources.
+    /// Creates the 3-D point renderer in egui_wgpu's callback resources. A device that
+    /// cannot run it (no storage buffers in the vertex stage or no compute, as on a WebGL2-
+    /// level GL backend), or whose pipelines fail to build, leaves the 3-D view off with a
+    /// log line instead of failing.
     pub fn register_renderer(&mut self, rs: &egui_wgpu::RenderState) {
+        if let Some(why) = crate::render::renderer::unsupported(&rs.device.limits()) {
+            log::warn!("3-D view off on {:?}: {why}", rs.adapter.get_info().name);
+            return;
+        }
+        let scope = rs.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let renderer = crate::render::PointRenderer::new(&rs.device, rs.target_format);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            log::warn!("3-D view off: its pipelines failed to build: {e}");
+            return;
+        }
         rs.renderer.write().callback_resources.insert(renderer);
         self.panels.view3d.state.gpu_available = true;
     }

@@ -42,6 +42,9 @@ impl Offscreen {
             ..Default::default()
         }))
         .map_err(|e| format!("cannot create a device on {}: {e}", info.name))?;
+        if let Some(why) = super::renderer::unsupported(&device.limits()) {
+            return Err(format!("{} cannot draw the 3-D view: {why}", info.name));
+        }
         // Shader or pipeline errors become a message instead of wgpu's default panic.
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let renderer = PointRenderer::new(&device, COLOR_FORMAT);

@@ -27,6 +27,22 @@ const LIFT_WGSL: &str = concat!(
 const COMPOSITE_WGSL: &str = include_str!("../../shaders/composite.wgsl");
 const LINES_WGSL: &str = include_str!("../../shaders/lines.wgsl");
 
+/// Why a device of `limits` cannot run the 3-D view's pipelines (`None`: it can): the point
+/// pipeline reads two storage buffers in the vertex stage, the lift three in a 256-wide
+/// compute pass.
+pub fn unsupported(l: &wgpu::Limits) -> Option<String> {
+    if l.max_storage_buffers_per_shader_stage < 3 {
+        return Some(format!(
+            "{} storage buffers per shader stage (3 needed)",
+            l.max_storage_buffers_per_shader_stage
+        ));
+    }
+    if l.max_compute_invocations_per_workgroup < 256 || l.max_compute_workgroup_size_x < 256 {
+        return Some("no compute workgroups of 256 (the depth lift needs them)".to_owned());
+    }
+    None
+}
+
 /// Every pipeline's WGSL as the device compiles it (name, source), for validation in tests.
 pub fn shader_sources() -> [(&'static str, &'static str); 4] {
     [
@@ -500,5 +516,18 @@ impl egui_wgpu::CallbackTrait for PointCloudCallback {
         if let Some(r) = resources.get::<PointRenderer>() {
             r.composite(pass);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webgl2_level_devices_are_refused_and_default_ones_accepted() {
+        assert!(unsupported(&wgpu::Limits::default()).is_none());
+        assert!(unsupported(&wgpu::Limits::downlevel_defaults()).is_none());
+        let why = unsupported(&wgpu::Limits::downlevel_webgl2_defaults()).expect("refused");
+        assert!(why.contains("storage buffers"), "{why}");
     }
 }
