@@ -86,3 +86,24 @@ impl DepthImage {
         Some(it.fold((first, first), |(lo, hi), d| (lo.min(d), hi.max(d))))
     }
 }
+
+/// Metres per unit of 16-bit millimetre depth, as the decoders scale it.
+pub const MM_TO_M: f32 = 0.001;
+
+/// `depth_m` as whole millimetres (0 stays 0, invalid) when every value is one bit for bit
+/// (`mm as f32 * 0.001`, what a 16-bit millimetre PNG decodes to), else `None`: how the
+/// export and the 3-D view send such depth in half the bytes. Each value is rounded by
+/// truncation (a saturating cast: NaN and negatives give 0, anything past 65.535 m 65535)
+/// and kept only if the decoder's formula gives it back exactly; that one test also rejects
+/// invalid values other than 0 and valid depth under half a millimetre. Branch-free, no
+/// libm call, so it vectorises.
+pub fn millimetres_if_exact(depth_m: &[f32]) -> Option<Vec<u16>> {
+    let mut mm = vec![0u16; depth_m.len()];
+    let mut inexact = false;
+    for (o, &d) in mm.iter_mut().zip(depth_m) {
+        let unit = (d * 1000.0 + 0.5) as u16;
+        inexact |= f32::from(unit) * MM_TO_M != d;
+        *o = unit;
+    }
+    (!inexact).then_some(mm)
+}

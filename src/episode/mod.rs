@@ -25,7 +25,7 @@ pub use cache::{CacheStats, CachedFrame, FrameCache, FrameKey};
 pub use camera::{CalibrationOrigin, Camera, CameraPoses, Intrinsics, opencv_from_opengl};
 pub use dataset::{Collection, Dataset, EpisodeSummary, open_path};
 pub use error::{CrcKind, EpisodeError, FrameKind, RecordLabel, Result};
-pub use frame::{DepthImage, RgbImage};
+pub use frame::{DepthImage, MM_TO_M, RgbImage, millimetres_if_exact};
 pub use types::{
     DatasetFormat, EncodedFrame, Episode, EpisodeSource, FrameSource, ImageOrientation, VideoFacts,
 };

@@ -182,16 +182,8 @@ fn depth_image(d: &crate::episode::DepthImage) -> rerun::DepthImage {
     }
 }
 
-/// The depth as whole millimetres when each value round-trips exactly (0 stays 0, invalid).
-pub fn millimetres_if_exact(depth_m: &[f32]) -> Option<Vec<u16>> {
-    depth_m
-        .iter()
-        .map(|&d| {
-            let mm = (d * 1000.0).round();
-            ((0.0..=65535.0).contains(&mm) && (mm as u16 as f32) * 0.001 == d).then_some(mm as u16)
-        })
-        .collect()
-}
+/// Shared with the 3-D view's GPU lift (`episode::millimetres_if_exact`).
+pub use crate::episode::millimetres_if_exact;
 
 fn set_time(rec: &RecordingStream, ep: &Episode, step: usize) {
     rec.set_time_sequence(paths::TIMELINE_STEP, step as i64);

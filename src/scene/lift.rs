@@ -17,7 +17,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::cloud::{CloudCamera, cloud_cameras, invalid_warning, patch_of};
-use crate::episode::{DepthImage, Episode, RgbImage};
+use crate::episode::{DepthImage, Episode, MM_TO_M as MM, RgbImage, millimetres_if_exact};
 use crate::geometry::{PatchSampling, lift, to_world};
 use crate::render::lift::{IDENTITY, LiftDepth, LiftFrames, LiftImage, SharedBytes};
 use crate::render::{PointCloud, PointGpu, pack_camera_patch, pack_rgb};
@@ -27,8 +27,6 @@ use crate::render::{PointCloud, PointGpu, pack_camera_patch, pack_rgb};
 pub const MAX_WINDOW_PIXELS: usize = 32 << 20;
 /// Pixels per image lifted on the CPU for the framing statistics.
 pub const SAMPLE_PIXELS: usize = 4_096;
-/// Metres per unit of the integer depth the lift re-packs (millimetres).
-const MM: f32 = 0.001;
 
 struct RgbBytes(Arc<RgbImage>);
 impl AsRef<[u8]> for RgbBytes {
@@ -53,21 +51,9 @@ pub struct DepthScan {
     pub millimetres: Option<Vec<u16>>,
 }
 
-/// Counts, ranges and (when exact) re-packs `depth_m` as millimetres.
-///
-/// Each value is rounded to whole millimetres (a saturating cast: NaN and negatives give 0,
-/// infinity and anything past 65.535 m 65535) and kept only if the decoder's own formula gives it back bit for bit;
-/// that one test also rejects invalid values other than 0 and valid depth under half a
-/// millimetre (which would become the invalid 0). Branch-free, so it vectorises.
+/// Counts, ranges and (when exact, [`millimetres_if_exact`]) re-packs `depth_m` as
+/// millimetres.
 pub fn scan_depth(depth_m: &[f32]) -> DepthScan {
-    let mut mm = vec![0u16; depth_m.len()];
-    let mut inexact = false;
-    for (o, &d) in mm.iter_mut().zip(depth_m) {
-        // Round half up by truncation (no libm call); the exactness test makes it safe.
-        let unit = (d * 1000.0 + 0.5) as u16;
-        inexact |= f32::from(unit) * MM != d;
-        *o = unit;
-    }
     let (mut valid, mut lo, mut hi) = (0usize, f32::INFINITY, f32::NEG_INFINITY);
     for &d in depth_m {
         let ok = d > 0.0 && d < f32::INFINITY;
@@ -78,7 +64,7 @@ pub fn scan_depth(depth_m: &[f32]) -> DepthScan {
     DepthScan {
         valid_px: valid,
         range_m: (valid > 0).then_some((lo, hi)),
-        millimetres: (!inexact).then_some(mm),
+        millimetres: millimetres_if_exact(depth_m),
     }
 }
 
