@@ -1,29 +1,47 @@
 //! A real-size layer in bfloat16 on the CPU: Gemma2's `up_proj` (2304 -> 9216) for one
-//! generated token (1 row) and for a prompt pass (268 rows), through our bfloat16 linear
-//! (`model::linear`), candle's own bfloat16 matmul (which widens both operands to a fresh
-//! float32 copy per call) and candle's float32 matmul, in the same run.
+//! generated token (1 row) and for a prompt pass (268 rows), in the same run:
+//! - ours (`model::linear`): AMX tiles where the CPU has them (`model::amx`), else
+//!   `ours_bf16_without_amx`, the AVX2 path (weight widened in registers or in blocks);
+//! - candle's own bfloat16 matmul (which widens both operands to a fresh float32 copy per
+//!   call) and candle's float32 matmul;
+//! - PyTorch's `linear` in float32 and bfloat16 (oneDNN/MKL), when `SPATIALSCOPE_TORCH_PYTHON`
+//!   names a Python with torch (`benches/torch_linear.py`, same thread count).
 //!
 //! `cargo bench --profile dev --bench bf16_linear`
 
 use candle_core::{DType, Device, Module, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
-use spatialscope::model::linear::Linear;
+use half::bf16;
+use spatialscope::model::linear::{Linear, avx2_product};
 
 fn bench(c: &mut Criterion) {
     let (k, n) = (2304, 9216);
     let dev = Device::Cpu;
     let w32 = Tensor::randn(0f32, 0.02, (n, k), &dev).unwrap();
     let w16 = w32.to_dtype(DType::BF16).unwrap();
+    let w16_vec: Vec<bf16> = w16.flatten_all().unwrap().to_vec1().unwrap();
+    println!(
+        "AMX: {}",
+        if spatialscope::model::amx::available() {
+            "yes"
+        } else {
+            "no (ours_bf16 is the AVX2 path)"
+        }
+    );
     let mut g = c.benchmark_group("bf16_linear_2304x9216");
     g.sample_size(10);
     for m in [1usize, 268] {
         let x32 = Tensor::randn(0f32, 1.0, (1, m, k), &dev).unwrap();
         let x16 = x32.to_dtype(DType::BF16).unwrap();
+        let x16_vec: Vec<bf16> = x16.flatten_all().unwrap().to_vec1().unwrap();
         let ours = Linear::new(w16.clone(), None);
         let candle16 = candle_nn::Linear::new(w16.clone(), None);
         let candle32 = candle_nn::Linear::new(w32.clone(), None);
         g.bench_function(format!("ours_bf16_rows{m}"), |b| {
             b.iter(|| ours.forward(&x16).unwrap())
+        });
+        g.bench_function(format!("ours_bf16_without_amx_rows{m}"), |b| {
+            b.iter(|| avx2_product(&x16_vec, &w16_vec, m, n, k))
         });
         g.bench_function(format!("candle_bf16_rows{m}"), |b| {
             b.iter(|| candle16.forward(&x16).unwrap())
@@ -33,6 +51,22 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    match std::env::var("SPATIALSCOPE_TORCH_PYTHON") {
+        Ok(py) => {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/torch_linear.py");
+            match std::process::Command::new(py)
+                .arg(script)
+                .arg(threads.to_string())
+                .output()
+            {
+                Ok(o) if o.status.success() => print!("{}", String::from_utf8_lossy(&o.stdout)),
+                Ok(o) => println!("torch: failed: {}", String::from_utf8_lossy(&o.stderr)),
+                Err(e) => println!("torch: cannot run: {e}"),
+            }
+        }
+        Err(_) => println!("torch: not measured (set SPATIALSCOPE_TORCH_PYTHON)"),
+    }
 }
 
 criterion_group!(benches, bench);

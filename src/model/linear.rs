@@ -11,6 +11,8 @@
 //! - more rows (the prompt pass): blocks of weight rows widened into a small float32 buffer
 //!   and multiplied by `gemm` (the kernel candle uses for float32).
 //!
+//! On CPUs with AMX (`amx.rs`) both cases go to the bfloat16 tile multiply instead.
+//!
 //! Either way the products accumulate in float32 and round once to bfloat16, as PyTorch's
 //! CPU bfloat16 linear does. Other dtypes and devices go through candle's matmul unchanged.
 
@@ -123,14 +125,25 @@ impl CustomOp2 for Bf16Linear {
             candle_core::bail!("bf16-linear: input width {k} but weight width {k2}")
         }
         let (x, w) = (&x[x0..x1], &w[w0..w1]);
-        let x32: Vec<f32> = x.iter().map(|v| widen(*v)).collect();
-        let out = if m <= GEMV_MAX_ROWS {
-            gemv(&x32, w, m, n, k)
-        } else {
-            blocked_gemm(&x32, w, m, n, k)
+        let out = match super::amx::matmul_bf16(x, w, m, n, k) {
+            Some(out) => out,
+            None => avx2_product(x, w, m, n, k)
+                .into_iter()
+                .map(bf16::from_f32)
+                .collect(),
         };
-        let out: Vec<bf16> = out.into_iter().map(bf16::from_f32).collect();
         Ok((CpuStorage::BF16(out), Shape::from((m, n))))
+    }
+}
+
+/// `x (m x k) W^T` in float32 without AMX: the weight widened in registers (few rows) or in
+/// blocks (`gemm`). Public for same-run comparisons (`benches/bf16_linear.rs`).
+pub fn avx2_product(x: &[bf16], w: &[bf16], m: usize, n: usize, k: usize) -> Vec<f32> {
+    let x32: Vec<f32> = x.iter().map(|v| widen(*v)).collect();
+    if m <= GEMV_MAX_ROWS {
+        gemv(&x32, w, m, n, k)
+    } else {
+        blocked_gemm(&x32, w, m, n, k)
     }
 }
 

@@ -13,6 +13,7 @@
 //! This layer knows candle but nothing of the GUI; the worker calls it.
 
 pub mod align;
+pub mod amx;
 pub mod checkpoint;
 pub mod config;
 pub mod conv3x3;
