@@ -2,6 +2,7 @@
 //! generated token (1 row) and for a prompt pass (268 rows), in the same run:
 //! - ours (`model::linear`): AMX tiles where the CPU has them (`model::amx`), else
 //!   `ours_bf16_without_amx`, the AVX2 path (weight widened in registers or in blocks);
+//! - ours in float32: AVX-512 kernels where the CPU has them (`model::sgemm`);
 //! - candle's own bfloat16 matmul (which widens both operands to a fresh float32 copy per
 //!   call) and candle's float32 matmul;
 //! - PyTorch's `linear` in float32 and bfloat16 (oneDNN/MKL), when `SPATIALSCOPE_TORCH_PYTHON`
@@ -45,6 +46,10 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function(format!("candle_bf16_rows{m}"), |b| {
             b.iter(|| candle16.forward(&x16).unwrap())
+        });
+        let ours32 = Linear::new(w32.clone(), None);
+        g.bench_function(format!("ours_f32_rows{m}"), |b| {
+            b.iter(|| ours32.forward(&x32).unwrap())
         });
         g.bench_function(format!("candle_f32_rows{m}"), |b| {
             b.iter(|| candle32.forward(&x32).unwrap())

@@ -19,8 +19,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::model::linear::{Linear, linear};
 use candle_core::{D, DType, Device, Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear};
+use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
 use super::error::{ModelError, Result};
 

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
@@ -124,6 +123,9 @@ pub struct TensorInfo {
     pub file: PathBuf,
     pub dtype: String,
     pub shape: Vec<usize>,
+    /// Where its bytes start in `file` (header included) and how many there are; `None`
+    /// for tensors not read from a safetensors file (`.pth` storages).
+    pub bytes: Option<(u64, u64)>,
 }
 
 /// A checkpoint folder whose headers have been read and checked.
@@ -330,6 +332,7 @@ pub(crate) fn read_header_and_metadata(
                 file: path.to_path_buf(),
                 dtype,
                 shape,
+                bytes: Some((8 + n + offsets.0, offsets.1 - offsets.0)),
             },
         );
     }
@@ -420,18 +423,11 @@ impl Checkpoint {
         })
     }
 
-    /// A memory-mapped variable store converting to `dtype` on load.
-    #[expect(unsafe_code, reason = "memory-mapping the weights (see SAFETY)")]
+    /// A variable store reading each tensor into `dtype` as the model asks for it
+    /// (`weights.rs`: one copy in memory, the conversion on all cores).
     pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
-        // SAFETY: the files are mapped read-only; spatialscope never writes into a checkpoint
-        // folder. Another process truncating a file while it is mapped is the one case mmap
-        // cannot protect against; the headers were checked just before.
-        let st = unsafe { MmapedSafetensors::multi(&self.files) }.map_err(|e| ModelError::Io {
-            path: self.dir.clone(),
-            what: format!("cannot map the weights: {e}"),
-        })?;
         Ok(VarBuilder::from_backend(
-            Box::new(st),
+            Box::new(super::weights::WeightReader::new(self.tensors.clone())),
             dtype,
             device.clone(),
         ))

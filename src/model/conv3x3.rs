@@ -10,6 +10,7 @@
 //! one buffer with `gemm` (the kernel candle itself uses). Equal to candle's convolution up
 //! to float summation order (checked in the tests).
 
+use super::strided::View;
 use candle_core::{DType, Module, Tensor};
 use candle_nn::Conv2d;
 
@@ -88,6 +89,24 @@ impl Module for Conv3x3 {
             let lhs = &self.taps[tap * c_out * c_in..(tap + 1) * c_out * c_in];
             let rhs = &padded[off..];
             debug_assert!(off + (c_in - 1) * ph * pw + n <= padded.len());
+            if super::sgemm::product(
+                &mut dst,
+                n,
+                (c_out, n, c_in),
+                View {
+                    data: lhs,
+                    rs: c_in,
+                    cs: 1,
+                },
+                View {
+                    data: rhs,
+                    rs: ph * pw,
+                    cs: 1,
+                },
+                true,
+            ) {
+                continue;
+            }
             // SAFETY: dst is c_out x n (row stride n); lhs is c_out x c_in (row stride
             // c_in); rhs is c_in x n with row stride ph * pw starting at `off`, and its last
             // element, off + (c_in - 1) * ph * pw + n - 1, lies inside `padded` (the last

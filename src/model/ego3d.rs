@@ -4,8 +4,9 @@
 //! and the MLP `Linear -> LayerNorm(eps 1e-5) -> ReLU -> Linear` is loaded from
 //! `position_embedding_3d.position_embedding_head.{0,1,3}`.
 
+use crate::model::linear::{Linear, linear};
 use candle_core::{Device, Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear};
+use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
 use super::error::{ModelError, Result};
 use crate::geometry::{Mat3f, PatchSampling, frequency_encoding_n, inverse_pinhole, patch_points};

@@ -54,9 +54,19 @@ pub enum AttentionCapture {
     All,
 }
 
+/// Which positions the head turns into logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogitRows {
+    /// Every position (the parity tests read the first and the last).
+    All,
+    /// The last position only, as `generate` asks the reference (`num_logits_to_keep=1`):
+    /// for a 268-token prompt the head over the 257 k vocabulary is a fifth of the pass.
+    Last,
+}
+
 /// Result of one decoder pass.
 pub struct DecoderOutput {
-    /// (B, T, vocab) logits after the final soft-cap.
+    /// (B, T, vocab) logits after the final soft-cap; T = 1 for [`LogitRows::Last`].
     pub logits: Tensor,
     /// `[inputs * normaliser, layer 0 out, ..., final norm]` when requested; the last
     /// layer's pre-norm output is not included (the library's convention).
@@ -209,6 +219,7 @@ impl Gemma2 {
         cache: &mut KvCache,
         capture: AttentionCapture,
         want_hidden: bool,
+        rows: LogitRows,
     ) -> Result<DecoderOutput> {
         let (b, t, _) = embeds.dims3()?;
         if b != 1 && capture != AttentionCapture::None {
@@ -292,6 +303,10 @@ impl Gemma2 {
         if want_hidden {
             hidden_states.push(x.clone());
         }
+        let x = match rows {
+            LogitRows::All => x,
+            LogitRows::Last => x.narrow(1, t - 1, 1)?,
+        };
         let mut logits = self.lm_head.forward(&x)?;
         if let Some(cap) = self.cfg.final_logit_softcapping {
             logits = ((logits / cap)?.tanh()? * cap)?;

@@ -286,6 +286,7 @@ pub fn read(
                 file: path.to_path_buf(),
                 dtype: float.safetensors_name().to_owned(),
                 shape: r.size,
+                bytes: None,
             },
         );
         tensors.insert(name.to_owned(), t);

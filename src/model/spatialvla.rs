@@ -6,14 +6,15 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::model::linear::{Linear, linear};
 use candle_core::{D, DType, Device, IndexOp, Module, Tensor};
-use candle_nn::{Linear, VarBuilder, linear};
+use candle_nn::VarBuilder;
 
 use super::checkpoint::Checkpoint;
 use super::config::SpatialVlaConfig;
 use super::ego3d::Ego3dEmbedding;
 use super::error::{ModelError, Result};
-use super::gemma2::{AttentionCapture, Gemma2, KvCache};
+use super::gemma2::{AttentionCapture, Gemma2, KvCache, LogitRows};
 use super::siglip::SiglipVisionTower;
 use crate::geometry::{Mat3f, PatchSampling};
 
@@ -268,11 +269,29 @@ impl SpatialVla {
         capture: AttentionCapture,
         want_hidden: bool,
     ) -> Result<super::gemma2::DecoderOutput> {
-        self.lm.forward(embeds, cache, capture, want_hidden)
+        self.lm
+            .forward(embeds, cache, capture, want_hidden, LogitRows::All)
     }
 
     pub fn new_cache(&self, prefix_len: usize) -> KvCache {
         self.lm.new_cache(prefix_len)
+    }
+
+    /// The prompt pass as generation runs it: image features in place of `<image>`, the
+    /// whole prompt through the decoder, logits at the last position only. Returns the
+    /// output and the filled cache.
+    pub fn prompt_pass(
+        &self,
+        features: &ImageFeatures,
+        prompt_ids: &[u32],
+        capture: AttentionCapture,
+    ) -> Result<(super::gemma2::DecoderOutput, KvCache)> {
+        let embeds = self.prompt_embeds(features, prompt_ids)?;
+        let mut cache = self.new_cache(prompt_ids.len());
+        let out = self
+            .lm
+            .forward(&embeds, &mut cache, capture, false, LogitRows::Last)?;
+        Ok((out, cache))
     }
 
     /// Greedy decoding from the prompt until `<eos>` or `max_new_tokens`. `cancel` is polled
@@ -284,15 +303,13 @@ impl SpatialVla {
         opts: GenerateOptions,
         cancel: &AtomicBool,
     ) -> Result<Generation> {
-        let embeds = self.prompt_embeds(features, prompt_ids)?;
-        let mut cache = self.new_cache(prompt_ids.len());
         let capture = if opts.attention {
             AttentionCapture::LastRow
         } else {
             AttentionCapture::None
         };
         let patches = self.cfg.vision.num_patches();
-        let mut out = self.lm.forward(&embeds, &mut cache, capture, false)?;
+        let (mut out, mut cache) = self.prompt_pass(features, prompt_ids, capture)?;
         let mut tokens = Vec::new();
         let mut image_attention = Vec::new();
         let mut stopped_on_eos = false;
@@ -327,7 +344,9 @@ impl SpatialVla {
             } else {
                 AttentionCapture::None
             };
-            out = self.lm.forward(&next, &mut cache, capture, false)?;
+            out = self
+                .lm
+                .forward(&next, &mut cache, capture, false, LogitRows::Last)?;
         }
         Ok(Generation {
             tokens,
@@ -428,6 +447,7 @@ impl SpatialVla {
             &mut cache,
             AttentionCapture::None,
             false,
+            LogitRows::Last,
         )?;
         let mut tokens: Vec<Vec<GeneratedToken>> = vec![Vec::new(); b];
         let mut stopped_on_eos = vec![false; b];
@@ -454,9 +474,13 @@ impl SpatialVla {
                 break;
             }
             let next = Tensor::stack(&next, 0)?;
-            out = self
-                .lm
-                .forward(&next, &mut cache, AttentionCapture::None, false)?;
+            out = self.lm.forward(
+                &next,
+                &mut cache,
+                AttentionCapture::None,
+                false,
+                LogitRows::Last,
+            )?;
         }
         Ok(tokens
             .into_iter()

@@ -4,7 +4,9 @@
 //! has it, SPA's timm ViT does not), exact-erf GELU MLP (`mlp.fc1`, `mlp.fc2`).
 
 use candle_core::{IndexOp, Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear};
+use candle_nn::{LayerNorm, VarBuilder, layer_norm};
+
+use super::linear::{Linear, linear};
 
 use super::error::Result;
 

@@ -2,7 +2,9 @@
 //! position bias and layer scale; the hidden states after the `out_indices` layers.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear, linear_no_bias};
+use candle_nn::{LayerNorm, VarBuilder, layer_norm};
+
+use crate::model::linear::{Linear, linear, linear_no_bias};
 
 use crate::model::error::Result;
 use crate::model::zoe_config::ZoeConfig;

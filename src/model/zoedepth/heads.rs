@@ -2,8 +2,9 @@
 //! multi-domain metric bins head (domain classifier, seed bins, attractors, conditional
 //! log-binomial).
 
+use crate::model::linear::{Linear, linear};
 use candle_core::{Device, IndexOp, Module, Tensor};
-use candle_nn::{Conv2d, LayerNorm, Linear, VarBuilder, layer_norm, linear};
+use candle_nn::{Conv2d, LayerNorm, VarBuilder, layer_norm};
 
 use super::{conv1x1, resize_to, softplus, upsample2};
 use crate::model::error::Result;
