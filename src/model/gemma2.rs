@@ -13,6 +13,7 @@
 use candle_core::{D, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
+use super::activation::{gelu_tanh, soft_cap};
 use super::linear::{Linear, linear_no_bias};
 
 use super::config::TextConfig;
@@ -270,7 +271,7 @@ impl Gemma2 {
             // library upcasts the softmax).
             let mut scores = (q.matmul(&k.t()?)?.to_dtype(candle_core::DType::F32)? * scaling)?;
             if let Some(cap) = self.cfg.attn_logit_softcapping {
-                scores = ((scores / cap)?.tanh()? * cap)?;
+                scores = soft_cap(&scores, cap)?;
             }
             if let Some(mask) = self.mask(start, t, s, cache.prefix_len, layer.sliding)? {
                 scores = scores.broadcast_add(&mask)?;
@@ -291,7 +292,7 @@ impl Gemma2 {
             x = (residual + a)?;
             let residual = x.clone();
             let h = self.rms_norm(&x, &layer.pre_ff_norm)?;
-            let h = (layer.gate.forward(&h)?.gelu()? * layer.up.forward(&h)?)?;
+            let h = (gelu_tanh(&layer.gate.forward(&h)?)? * layer.up.forward(&h)?)?;
             let h = self.rms_norm(&layer.down.forward(&h)?, &layer.post_ff_norm)?;
             x = (residual + h)?;
             if want_hidden && li + 1 < self.layers.len() {
@@ -309,7 +310,7 @@ impl Gemma2 {
         };
         let mut logits = self.lm_head.forward(&x)?;
         if let Some(cap) = self.cfg.final_logit_softcapping {
-            logits = ((logits / cap)?.tanh()? * cap)?;
+            logits = soft_cap(&logits, cap)?;
         }
         debug_assert_eq!(logits.dim(D::Minus1)?, self.cfg.vocab_size);
         Ok(DecoderOutput {

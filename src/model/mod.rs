@@ -12,6 +12,7 @@
 //!
 //! This layer knows candle but nothing of the GUI; the worker calls it.
 
+pub mod activation;
 pub mod align;
 pub mod amx;
 pub mod checkpoint;

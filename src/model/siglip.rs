@@ -7,6 +7,7 @@
 use candle_core::{D, IndexOp, Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
+use super::activation::gelu_tanh;
 use super::linear::{Linear, linear};
 
 use super::config::VisionConfig;
@@ -124,7 +125,7 @@ impl SiglipVisionTower {
             x = (residual + layer.out.forward(&attended)?)?;
             let residual = x.clone();
             let h = layer.norm2.forward(&x)?;
-            let h = layer.fc2.forward(&layer.fc1.forward(&h)?.gelu()?)?;
+            let h = layer.fc2.forward(&gelu_tanh(&layer.fc1.forward(&h)?)?)?;
             x = (residual + h)?;
         }
         let last_hidden_state = self.post_layernorm.forward(&x)?;
