@@ -88,15 +88,6 @@ enum Op {
     SoftCap(f32),
 }
 
-impl Op {
-    fn apply(self, x: f32) -> f32 {
-        match self {
-            Op::GeluTanh => gelu_tanh_one(x),
-            Op::SoftCap(cap) => softcap_one(x, cap),
-        }
-    }
-}
-
 impl CustomOp1 for Op {
     fn name(&self) -> &'static str {
         match self {
@@ -115,9 +106,14 @@ impl CustomOp1 for Op {
                 Op::GeluTanh => map(&v[a..b], gelu_tanh_one),
                 Op::SoftCap(cap) => map(&v[a..b], |x| softcap_one(x, cap)),
             }),
-            CpuStorage::BF16(v) => CpuStorage::BF16(map(&v[a..b], |x: bf16| {
-                bf16::from_f32(op.apply(x.to_f32()))
-            })),
+            CpuStorage::BF16(v) => CpuStorage::BF16(match op {
+                Op::GeluTanh => map(&v[a..b], |x: bf16| {
+                    bf16::from_f32(gelu_tanh_one(x.to_f32()))
+                }),
+                Op::SoftCap(cap) => map(&v[a..b], |x: bf16| {
+                    bf16::from_f32(softcap_one(x.to_f32(), cap))
+                }),
+            }),
             _ => candle_core::bail!("{}: float32 or bfloat16 expected", self.name()),
         };
         Ok((out, l.shape().clone()))

@@ -116,23 +116,28 @@ fn band(
     accumulate: bool,
 ) {
     let a_panels = m.div_ceil(MR);
-    let mut pa = vec![0f32; a_panels * MR * KC];
-    let mut pb = vec![0f32; NC_PANELS * NR * KC];
-    let mut tile = [0f32; MR * NR];
-    for pc in (0..k).step_by(KC) {
-        let kc = KC.min(k - pc);
-        // All rows of the left operand, columns pc.., as 12-row panels (kept in L2).
-        for (pi, panel) in pa.chunks_exact_mut(MR * KC).enumerate() {
+    let k_blocks = k.div_ceil(KC);
+    // All of the left operand, packed once: k block by k block, 12-row panels.
+    let mut pa = vec![0f32; k_blocks * a_panels * MR * KC];
+    for (kb, block) in pa.chunks_exact_mut(a_panels * MR * KC).enumerate() {
+        let (pc, kc) = (kb * KC, KC.min(k - kb * KC));
+        for (pi, panel) in block.chunks_exact_mut(MR * KC).enumerate() {
             pack_a(panel, lhs, (pc, kc), (pi * MR, m));
         }
-        // The right operand's columns a chunk of panels at a time (kept in L2), each left
-        // panel (in L1) against the whole chunk.
-        for chunk0 in (j0..j1).step_by(NC_PANELS * NR) {
-            let panels = (j1 - chunk0).div_ceil(NR).min(NC_PANELS);
+    }
+    let mut pb = vec![0f32; NC_PANELS * NR * KC];
+    let mut tile = [0f32; MR * NR];
+    // A chunk of the right operand's columns at a time, every k block of it in turn, so the
+    // chunk's outputs (m x 256) stay in L2 while they accumulate; each packed chunk (in L2)
+    // meets every left panel (in L1).
+    for chunk0 in (j0..j1).step_by(NC_PANELS * NR) {
+        let panels = (j1 - chunk0).div_ceil(NR).min(NC_PANELS);
+        for (kb, a_block) in pa.chunks_exact(a_panels * MR * KC).enumerate() {
+            let (pc, kc) = (kb * KC, KC.min(k - kb * KC));
             for (pi, panel) in pb.chunks_exact_mut(NR * KC).take(panels).enumerate() {
                 pack_b(panel, rhs, (pc, kc), (chunk0 + pi * NR, j1));
             }
-            for (ai, apanel) in pa.chunks_exact(MR * KC).enumerate() {
+            for (ai, apanel) in a_block.chunks_exact(MR * KC).enumerate() {
                 let r0 = ai * MR;
                 let rows = MR.min(m - r0);
                 for (bi, bpanel) in pb.chunks_exact(NR * KC).take(panels).enumerate() {
