@@ -10,11 +10,11 @@
 //! prompt) see each other bidirectionally and later positions are causal, which is both the
 //! reference's training mask and what incremental decoding with the KV cache sees.
 
-use candle_core::{D, Device, Module, Tensor};
+use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
 use super::activation::{gelu_tanh, soft_cap};
-use super::linear::{Linear, linear_no_bias};
+use super::linear::{Linear, activation_dtype, linear_no_bias};
 
 use super::config::TextConfig;
 use super::error::Result;
@@ -84,10 +84,13 @@ pub struct Gemma2 {
     lm_head: Linear,
     inv_freq: Vec<f32>,
     device: Device,
+    /// The dtype of the residual stream (`linear::activation_dtype`).
+    act: DType,
 }
 
 fn norm_gain(vb: &VarBuilder, size: usize, name: &str) -> Result<Tensor> {
-    Ok((vb.get(size, name)? + 1.0)?)
+    let act = activation_dtype(vb.dtype(), vb.device());
+    Ok((vb.get(size, name)?.to_dtype(act)? + 1.0)?)
 }
 
 impl Gemma2 {
@@ -134,6 +137,7 @@ impl Gemma2 {
             lm_head,
             inv_freq,
             device: vb.device().clone(),
+            act: activation_dtype(vb.dtype(), vb.device()),
         })
     }
 
@@ -222,6 +226,7 @@ impl Gemma2 {
         want_hidden: bool,
         rows: LogitRows,
     ) -> Result<DecoderOutput> {
+        let embeds = &embeds.to_dtype(self.act)?;
         let (b, t, _) = embeds.dims3()?;
         if b != 1 && capture != AttentionCapture::None {
             return Err(super::error::ModelError::Input(format!(
@@ -269,7 +274,7 @@ impl Gemma2 {
             let (k, v) = (expand(&k)?, expand(&v)?);
             // Soft-cap, mask and softmax in float32 whatever the weights' dtype (as the
             // library upcasts the softmax).
-            let mut scores = (q.matmul(&k.t()?)?.to_dtype(candle_core::DType::F32)? * scaling)?;
+            let mut scores = (q.matmul(&k.t()?)?.to_dtype(DType::F32)? * scaling)?;
             if let Some(cap) = self.cfg.attn_logit_softcapping {
                 scores = soft_cap(&scores, cap)?;
             }

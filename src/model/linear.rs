@@ -23,6 +23,21 @@ use half::bf16;
 
 use super::strided::{View, gemm_into};
 
+/// The dtype activations flow in for weights of `weights` on `device`: float32 on the CPU
+/// when the weights are bfloat16. The linear layers still multiply in bfloat16 (AMX where
+/// present) and round once, as the reference's do; norms, softmax, GELU, rotary embeddings
+/// and residual sums run in float32, where candle's CPU kernels are vectorised (its
+/// bfloat16 ones convert one value at a time: at real size they made a bfloat16 step
+/// slower than a float32 one). The result is closer to the float32 truth than the
+/// reference's all-bfloat16 run, as ZoeDepth (always float32) already is.
+pub fn activation_dtype(weights: DType, device: &candle_core::Device) -> DType {
+    if device.is_cpu() && weights == DType::BF16 {
+        DType::F32
+    } else {
+        weights
+    }
+}
+
 /// A linear layer (`y = x W^T + b`) with the bfloat16 CPU path above.
 #[derive(Debug, Clone)]
 pub struct Linear {
@@ -60,6 +75,13 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        // float32 activations through bfloat16 weights on the CPU (see `activation_dtype`):
+        // the product as in bfloat16, rounded once, handed back in float32.
+        if x.device().is_cpu() && x.dtype() == DType::F32 && self.weight.dtype() == DType::BF16 {
+            return self
+                .forward(&x.to_dtype(DType::BF16)?)?
+                .to_dtype(DType::F32);
+        }
         let bf16_cpu =
             x.device().is_cpu() && x.dtype() == DType::BF16 && self.weight.dtype() == DType::BF16;
         let f32_cpu = x.device().is_cpu()

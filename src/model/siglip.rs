@@ -8,7 +8,7 @@ use candle_core::{D, IndexOp, Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
 use super::activation::gelu_tanh;
-use super::linear::{Linear, linear};
+use super::linear::{Linear, activation_dtype, linear};
 
 use super::config::VisionConfig;
 use super::error::Result;
@@ -49,11 +49,28 @@ impl SiglipVisionTower {
         let h = cfg.hidden_size;
         let p = cfg.patch_size;
         let emb = vb.pp("embeddings");
+        // Activations in `act` (`linear::activation_dtype`): the embeddings and norms are
+        // small, so they are kept in it; the linear layers keep the checkpoint's dtype.
+        let act = activation_dtype(vb.dtype(), vb.device());
         let patch_weight = emb.get((h, 3, p, p), "patch_embedding.weight")?;
-        let patch_weight_t = patch_weight.reshape((h, 3 * p * p))?.t()?.contiguous()?;
-        let patch_bias = emb.get(h, "patch_embedding.bias")?;
-        let position_embedding = emb.get((cfg.num_patches(), h), "position_embedding.weight")?;
+        let patch_weight_t = patch_weight
+            .reshape((h, 3 * p * p))?
+            .t()?
+            .contiguous()?
+            .to_dtype(act)?;
+        let patch_bias = emb.get(h, "patch_embedding.bias")?.to_dtype(act)?;
+        let position_embedding = emb
+            .get((cfg.num_patches(), h), "position_embedding.weight")?
+            .to_dtype(act)?;
         let eps = cfg.layer_norm_eps;
+        let layer_norm = |h: usize, eps: f64, vb: VarBuilder| -> Result<LayerNorm> {
+            let n = layer_norm(h, eps, vb)?;
+            let bias = n.bias().map(|b| b.to_dtype(act)).transpose()?;
+            Ok(match bias {
+                Some(b) => LayerNorm::new(n.weight().to_dtype(act)?, b, eps),
+                None => LayerNorm::new_no_bias(n.weight().to_dtype(act)?, eps),
+            })
+        };
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| {
                 let l = vb.pp(format!("encoder.layers.{i}"));

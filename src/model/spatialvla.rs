@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::model::linear::{Linear, linear};
+use crate::model::linear::{Linear, activation_dtype, linear};
 use candle_core::{D, DType, Device, IndexOp, Module, Tensor};
 use candle_nn::VarBuilder;
 
@@ -26,6 +26,8 @@ pub struct SpatialVla {
     spatial_embed: Option<Tensor>,
     lm: Gemma2,
     device: Device,
+    /// The activations' dtype (`linear::activation_dtype`): float32 on the CPU for bfloat16
+    /// weights.
     dtype: DType,
 }
 
@@ -148,7 +150,7 @@ impl SpatialVla {
             spatial_embed,
             lm,
             device: vb.device().clone(),
-            dtype: vb.dtype(),
+            dtype: activation_dtype(vb.dtype(), vb.device()),
         })
     }
 
@@ -238,8 +240,8 @@ impl SpatialVla {
                 "the prompt has {n_img} image tokens; the model produces {patches} image features"
             )));
         }
-        let mut embeds = self.embed_ids(prompt_ids)?;
-        let feats = features.image_features.squeeze(0)?;
+        let mut embeds = self.embed_ids(prompt_ids)?.to_dtype(self.dtype)?;
+        let feats = features.image_features.squeeze(0)?.to_dtype(self.dtype)?;
         let hidden = self.cfg.text.hidden_size;
         let mut next = 0;
         // Image tokens are normally one leading run; fill them in order wherever they are.
