@@ -386,14 +386,9 @@ mod tests {
     use super::*;
 
     fn values(len: usize, seed: u64) -> Vec<bf16> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                bf16::from_f32((s >> 11) as f32 / (1u64 << 53) as f32 - 0.5)
-            })
+        crate::model::test_values::uniform(len, seed)
+            .into_iter()
+            .map(bf16::from_f32)
             .collect()
     }
 

@@ -128,6 +128,27 @@ fn widen(v: bf16) -> f32 {
     f32::from_bits(u32::from(v.to_bits()) << 16)
 }
 
+/// `x`'s and `W`'s contiguous slices and `(m, n, k)`.
+type Operands<'a, T> = (&'a [T], &'a [T], (usize, usize, usize));
+
+/// The contiguous operand slices and `(m, n, k)` of `x (m x k)` and `W (n x k)`.
+fn operands<'a, T>(
+    op: &str,
+    (x, l1): (&'a [T], &Layout),
+    (w, l2): (&'a [T], &Layout),
+) -> candle_core::Result<Operands<'a, T>> {
+    let (Some((x0, x1)), Some((w0, w1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+    else {
+        candle_core::bail!("{op}: contiguous operands expected")
+    };
+    let (m, k) = l1.shape().dims2()?;
+    let (n, k2) = l2.shape().dims2()?;
+    if k != k2 {
+        candle_core::bail!("{op}: input width {k} but weight width {k2}")
+    }
+    Ok((&x[x0..x1], &w[w0..w1], (m, n, k)))
+}
+
 /// `x (m x k) W^T` for contiguous float32 `x` and `W (n x k)` on AVX-512 (`sgemm.rs`).
 struct F32Linear;
 
@@ -146,16 +167,7 @@ impl CustomOp2 for F32Linear {
         let (CpuStorage::F32(x), CpuStorage::F32(w)) = (s1, s2) else {
             candle_core::bail!("f32-linear: float32 operands expected")
         };
-        let (Some((x0, x1)), Some((w0, w1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle_core::bail!("f32-linear: contiguous operands expected")
-        };
-        let (m, k) = l1.shape().dims2()?;
-        let (n, k2) = l2.shape().dims2()?;
-        if k != k2 {
-            candle_core::bail!("f32-linear: input width {k} but weight width {k2}")
-        }
-        let (x, w) = (&x[x0..x1], &w[w0..w1]);
+        let (x, w, (m, n, k)) = operands(self.name(), (x, l1), (w, l2))?;
         let out = if m <= GEMV_MAX_ROWS {
             super::sgemm::rows_times_weight(x, w, (m, n, k))
         } else {
@@ -203,16 +215,7 @@ impl CustomOp2 for Bf16Linear {
         let (CpuStorage::BF16(x), CpuStorage::BF16(w)) = (s1, s2) else {
             candle_core::bail!("bf16-linear: bfloat16 operands expected")
         };
-        let (Some((x0, x1)), Some((w0, w1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle_core::bail!("bf16-linear: contiguous operands expected")
-        };
-        let (m, k) = l1.shape().dims2()?;
-        let (n, k2) = l2.shape().dims2()?;
-        if k != k2 {
-            candle_core::bail!("bf16-linear: input width {k} but weight width {k2}")
-        }
-        let (x, w) = (&x[x0..x1], &w[w0..w1]);
+        let (x, w, (m, n, k)) = operands(self.name(), (x, l1), (w, l2))?;
         let out = match super::amx::matmul_bf16(x, w, m, n, k) {
             Some(out) => out,
             None => avx2_product(x, w, m, n, k)
@@ -237,33 +240,7 @@ pub fn avx2_product(x: &[bf16], w: &[bf16], m: usize, n: usize, k: usize) -> Vec
 
 /// Row-by-row products, output rows (weight rows) split across the cores.
 fn gemv(x: &[f32], w: &[bf16], m: usize, n: usize, k: usize) -> Vec<f32> {
-    let mut out = vec![0f32; m * n];
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n.div_ceil(64).max(1));
-    // Per thread a band of output columns, written for every input row: transposed
-    // scratch (n x m) so each thread owns one contiguous slice.
-    let mut out_t = vec![0f32; n * m];
-    let per = n.div_ceil(threads);
-    std::thread::scope(|s| {
-        for (t, band) in out_t.chunks_mut(per * m).enumerate() {
-            s.spawn(move || {
-                for (jj, o) in band.chunks_exact_mut(m).enumerate() {
-                    let j = t * per + jj;
-                    let row = &w[j * k..(j + 1) * k];
-                    for (i, oi) in o.iter_mut().enumerate() {
-                        *oi = dot(&x[i * k..(i + 1) * k], row);
-                    }
-                }
-            });
-        }
-    });
-    for j in 0..n {
-        for i in 0..m {
-            out[i * n + j] = out_t[j * m + i];
-        }
-    }
-    out
+    super::sgemm::per_weight_row(x, w, (m, n, k), dot)
 }
 
 /// A dot product with eight float32 accumulators (so the loop vectorises).
@@ -332,15 +309,7 @@ mod tests {
     use candle_core::Device;
 
     fn rand(shape: (usize, usize), seed: u64) -> Tensor {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let v: Vec<f32> = (0..shape.0 * shape.1)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 11) as f32 / (1u64 << 53) as f32 - 0.5
-            })
-            .collect();
+        let v = crate::model::test_values::uniform(shape.0 * shape.1, seed);
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
     }
 

@@ -37,6 +37,8 @@ pub mod siglip;
 pub mod spa;
 pub mod spatialvla;
 pub mod strided;
+#[cfg(test)]
+mod test_values;
 pub mod vit_block;
 pub mod weights;
 pub mod zoe_config;

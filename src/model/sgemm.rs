@@ -280,7 +280,7 @@ unsafe fn kernel(_: usize, _: &[f32], _: &[f32], _: &mut [f32; MR * NR]) {
 
 /// `out (m x n) = x (m x k) W^T` for `w (n x k)` row-major, a few rows: each weight row is
 /// read once and multiplied by every input row, output columns split across the cores.
-/// Returns false when AVX-512 is not [`available`].
+/// `None` when AVX-512 is not [`available`] or the extents do not match.
 pub fn rows_times_weight(
     x: &[f32],
     w: &[f32],
@@ -289,6 +289,18 @@ pub fn rows_times_weight(
     if !available() || x.len() != m.checked_mul(k)? || w.len() != n.checked_mul(k)? {
         return None;
     }
+    Some(per_weight_row(x, w, (m, n, k), dot))
+}
+
+/// `out (m x n)` with `out[i][j] = dot(x row i, w row j)`, weight rows split across the
+/// cores (each weight row read once, for every input row); also the bfloat16 linear's
+/// path without AMX.
+pub(crate) fn per_weight_row<W: Sync>(
+    x: &[f32],
+    w: &[W],
+    (m, n, k): (usize, usize, usize),
+    dot: impl Fn(&[f32], &[W]) -> f32 + Sync,
+) -> Vec<f32> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get())
         .min(n.div_ceil(64))
@@ -298,12 +310,12 @@ pub fn rows_times_weight(
     let mut out_t = vec![0f32; n * m];
     std::thread::scope(|s| {
         for (t, band) in out_t.chunks_mut(per * m).enumerate() {
+            let dot = &dot;
             s.spawn(move || {
                 for (jj, o) in band.chunks_exact_mut(m).enumerate() {
                     let j = t * per + jj;
                     let row = &w[j * k..(j + 1) * k];
                     for (i, oi) in o.iter_mut().enumerate() {
-                        // SAFETY: avx512f is present (`available`).
                         *oi = dot(&x[i * k..(i + 1) * k], row);
                     }
                 }
@@ -311,7 +323,7 @@ pub fn rows_times_weight(
         }
     });
     if m == 1 {
-        return Some(out_t);
+        return out_t;
     }
     let mut out = vec![0f32; m * n];
     for j in 0..n {
@@ -319,7 +331,7 @@ pub fn rows_times_weight(
             out[i * n + j] = out_t[j * m + i];
         }
     }
-    Some(out)
+    out
 }
 
 /// A dot product, four vectors of 16 in flight.
@@ -366,15 +378,7 @@ mod tests {
     use super::*;
 
     fn values(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 11) as f32 / (1u64 << 53) as f32 - 0.5
-            })
-            .collect()
+        crate::model::test_values::uniform(len, seed)
     }
 
     fn exact(x: &[f32], w: &[f32], i: usize, j: usize, k: usize) -> f64 {
