@@ -73,22 +73,16 @@ impl Linear {
     }
 }
 
-impl Module for Linear {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        // float32 activations through bfloat16 weights on the CPU (see `activation_dtype`):
-        // the product as in bfloat16, rounded once, handed back in float32.
-        if x.device().is_cpu() && x.dtype() == DType::F32 && self.weight.dtype() == DType::BF16 {
-            return self
-                .forward(&x.to_dtype(DType::BF16)?)?
-                .to_dtype(DType::F32);
-        }
+impl Linear {
+    /// `x W^T`, without the bias.
+    fn product(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let bf16_cpu =
             x.device().is_cpu() && x.dtype() == DType::BF16 && self.weight.dtype() == DType::BF16;
         let f32_cpu = x.device().is_cpu()
             && x.dtype() == DType::F32
             && self.weight.dtype() == DType::F32
             && super::sgemm::available();
-        let y = if bf16_cpu || f32_cpu {
+        if bf16_cpu || f32_cpu {
             let dims = x.dims().to_vec();
             let k = *dims.last().unwrap_or(&0);
             let m = x.elem_count() / k.max(1);
@@ -103,18 +97,34 @@ impl Module for Linear {
             if let Some(last) = out_dims.last_mut() {
                 *last = self.weight.dim(0)?;
             }
-            y.reshape(out_dims)?
+            y.reshape(out_dims)
         } else {
             let w = match *x.dims() {
                 [b1, b2, _, _] => self.weight.broadcast_left((b1, b2))?.t()?,
                 [bsize, _, _] => self.weight.broadcast_left(bsize)?.t()?,
                 _ => self.weight.t()?,
             };
-            x.matmul(&w)?
-        };
+            x.matmul(&w)
+        }
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        // float32 activations through bfloat16 weights on the CPU (see `activation_dtype`):
+        // the product in bfloat16, rounded once, handed back in float32, and the bias
+        // added in float32 (candle's bfloat16 addition converts value by value).
+        let y =
+            if x.device().is_cpu() && x.dtype() == DType::F32 && self.weight.dtype() == DType::BF16
+            {
+                self.product(&x.to_dtype(DType::BF16)?)?
+                    .to_dtype(DType::F32)?
+            } else {
+                self.product(x)?
+            };
         match &self.bias {
             None => Ok(y),
-            Some(b) => y.broadcast_add(b),
+            Some(b) => y.broadcast_add(&b.to_dtype(y.dtype())?),
         }
     }
 }
