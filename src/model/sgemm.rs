@@ -3,13 +3,15 @@
 //! AVX-512 ones were slower still on the Gemma2 shapes, 188 against 121 ms), which left
 //! every matmul-bound stage about 3x behind PyTorch's MKL.
 //!
-//! How: the classic blocked product (Goto / BLIS). The right operand is packed, `KC` values
-//! of `k` at a time, into panels of `NR = 32` columns, eight panels at a time; the left
-//! (all its rows) into panels of `MR = 12` rows; a register kernel multiplies one 12 x `KC` panel by one `KC` x 32 panel into 24
-//! vector accumulators (12 rows x 2 vectors of 16), broadcasting the left values and
-//! reading the right panel as vectors. Threads take bands of whole 32-column panels, so
-//! each writes its own columns of the output. For one to four rows (a generated token) a
-//! product reads the weight once at memory speed instead ([`rows_times_weight`]).
+//! How: the classic blocked product (Goto / BLIS). The left operand is packed once, all its
+//! rows, into panels of `MR = 12` rows, `KC` values of `k` at a time; the right operand into
+//! panels of `NR = 32` columns, eight panels (kept in L2) at a time, every `k` block of them
+//! in turn, so that chunk's outputs stay in L2 while they accumulate. A register kernel
+//! multiplies one 12 x `KC` panel by one `KC` x 32 panel into 24 vector accumulators (12
+//! rows x 2 vectors of 16), broadcasting the left values and reading the right panel as
+//! vectors. Threads take bands of whole 32-column panels, so each writes its own columns of
+//! the output. For one to four rows (a generated token) a product reads the weight once at
+//! memory speed instead ([`rows_times_weight`]).
 //!
 //! `SPATIALSCOPE_NO_AVX512=1` keeps candle's path (same-run comparisons).
 
