@@ -24,6 +24,8 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use half::bf16;
 
+use crate::util::parallel::each_chunk_mut;
+
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
@@ -69,14 +71,9 @@ fn map<S: Copy + Sync, D: Copy + Default + Send>(src: &[S], f: impl Fn(S) -> D +
         .min(src.len().div_ceil(PER_THREAD))
         .max(1);
     let per = src.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        for (d, x) in out.chunks_mut(per).zip(src.chunks(per)) {
-            let f = &f;
-            s.spawn(move || {
-                for (o, v) in d.iter_mut().zip(x) {
-                    *o = f(*v);
-                }
-            });
+    each_chunk_mut(&mut out, per, "an activation", |i, d| {
+        for (o, v) in d.iter_mut().zip(&src[i * per..]) {
+            *o = f(*v);
         }
     });
     out

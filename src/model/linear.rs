@@ -22,6 +22,7 @@ use candle_nn::VarBuilder;
 use half::bf16;
 
 use super::strided::{View, gemm_into};
+use crate::util::parallel::each_chunk_mut;
 
 /// The dtype activations flow in for weights of `weights` on `device`: float32 on the CPU
 /// when the weights are bfloat16. The linear layers still multiply in bfloat16 (AMX where
@@ -275,13 +276,9 @@ fn dot(x: &[f32], w: &[bf16]) -> f32 {
 fn widen_into(dst: &mut [f32], src: &[bf16]) {
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let per = dst.len().div_ceil(threads).max(4096);
-    std::thread::scope(|s| {
-        for (d, w) in dst.chunks_mut(per).zip(src.chunks(per)) {
-            s.spawn(move || {
-                for (a, b) in d.iter_mut().zip(w) {
-                    *a = widen(*b);
-                }
-            });
+    each_chunk_mut(dst, per, "widening", |i, d| {
+        for (a, b) in d.iter_mut().zip(&src[i * per..]) {
+            *a = widen(*b);
         }
     });
 }

@@ -18,6 +18,7 @@
 use std::sync::OnceLock;
 
 use super::strided::View;
+use crate::util::parallel::each_chunk_mut;
 
 const MR: usize = 12;
 const NR: usize = 32;
@@ -310,18 +311,13 @@ pub(crate) fn per_weight_row<W: Sync>(
     let per = n.div_ceil(threads);
     // Transposed (n x m) so each thread owns one contiguous slice.
     let mut out_t = vec![0f32; n * m];
-    std::thread::scope(|s| {
-        for (t, band) in out_t.chunks_mut(per * m).enumerate() {
-            let dot = &dot;
-            s.spawn(move || {
-                for (jj, o) in band.chunks_exact_mut(m).enumerate() {
-                    let j = t * per + jj;
-                    let row = &w[j * k..(j + 1) * k];
-                    for (i, oi) in o.iter_mut().enumerate() {
-                        *oi = dot(&x[i * k..(i + 1) * k], row);
-                    }
-                }
-            });
+    each_chunk_mut(&mut out_t, per * m, "a weight-row product", |t, band| {
+        for (jj, o) in band.chunks_exact_mut(m).enumerate() {
+            let j = t * per + jj;
+            let row = &w[j * k..(j + 1) * k];
+            for (i, oi) in o.iter_mut().enumerate() {
+                *oi = dot(&x[i * k..(i + 1) * k], row);
+            }
         }
     });
     if m == 1 {

@@ -21,6 +21,7 @@ use candle_core::{DType, Device, Shape, Tensor};
 use half::{bf16, f16};
 
 use super::checkpoint::TensorInfo;
+use crate::util::parallel::each_chunk_mut;
 
 /// Values converted per read.
 const PIECE: usize = 1 << 19;
@@ -75,7 +76,7 @@ fn read_as<S, D, F>(info: &TensorInfo, n: usize, conv: F) -> candle_core::Result
 where
     S: bytemuck::Pod,
     D: Copy + Default + Send,
-    F: Fn(S) -> D + Copy + Send,
+    F: Fn(S) -> D + Copy + Send + Sync,
 {
     let width = size_of::<S>();
     let Some((offset, len)) = info.bytes else {
@@ -93,18 +94,8 @@ where
         .min(n.div_ceil(PIECE))
         .max(1);
     let per = n.div_ceil(threads).max(1);
-    let results: Vec<std::io::Result<()>> = std::thread::scope(|s| {
-        let jobs: Vec<_> = out
-            .chunks_mut(per)
-            .enumerate()
-            .map(|(t, dst)| {
-                let start = offset + (t * per * width) as u64;
-                s.spawn(move || read_into(&info.file, start, dst, conv))
-            })
-            .collect();
-        jobs.into_iter()
-            .map(|j| j.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+    let results = each_chunk_mut(&mut out, per, "a weight read", |t, dst| {
+        read_into(&info.file, offset + (t * per * width) as u64, dst, conv)
     });
     for r in results {
         r.map_err(|e| {
