@@ -2,6 +2,9 @@
 //! generated token (1 row) and for a prompt pass (268 rows), in the same run:
 //! - ours (`model::linear`): AMX tiles where the CPU has them (`model::amx`), else
 //!   `ours_bf16_without_amx`, the AVX2 path (weight widened in registers or in blocks);
+//! - ours with float32 activations (`ours_mixed`: what `--dtype bf16` runs on the CPU, the
+//!   input rounded while packed, the output handed back in float32), also on `down_proj`
+//!   (9216 -> 2304), whose prompt rows (4.9 MB) do not fit in L2;
 //! - ours in float32: AVX-512 kernels where the CPU has them (`model::sgemm`);
 //! - candle's own bfloat16 matmul (which widens both operands to a fresh float32 copy per
 //!   call) and candle's float32 matmul;
@@ -41,6 +44,9 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("ours_bf16_rows{m}"), |b| {
             b.iter(|| ours.forward(&x16).unwrap())
         });
+        g.bench_function(format!("ours_mixed_rows{m}"), |b| {
+            b.iter(|| ours.forward(&x32).unwrap())
+        });
         g.bench_function(format!("ours_bf16_without_amx_rows{m}"), |b| {
             b.iter(|| avx2_product(&x16_vec, &w16_vec, m, n, k))
         });
@@ -53,6 +59,23 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function(format!("candle_f32_rows{m}"), |b| {
             b.iter(|| candle32.forward(&x32).unwrap())
+        });
+    }
+    g.finish();
+    // down_proj: the wide-k product.
+    let (k, n) = (9216, 2304);
+    let w32 = Tensor::randn(0f32, 0.02, (n, k), &dev).unwrap();
+    let down16 = Linear::new(w32.to_dtype(DType::BF16).unwrap(), None);
+    let down32 = Linear::new(w32, None);
+    let mut g = c.benchmark_group("bf16_linear_9216x2304");
+    g.sample_size(10);
+    for m in [1usize, 268] {
+        let x32 = Tensor::randn(0f32, 1.0, (1, m, k), &dev).unwrap();
+        g.bench_function(format!("ours_mixed_rows{m}"), |b| {
+            b.iter(|| down16.forward(&x32).unwrap())
+        });
+        g.bench_function(format!("ours_f32_rows{m}"), |b| {
+            b.iter(|| down32.forward(&x32).unwrap())
         });
     }
     g.finish();

@@ -52,6 +52,12 @@ fn peak_rss_gb() -> f64 {
         .map_or(f64::NAN, |kb| kb * 1024.0 / 1e9)
 }
 
+/// Whether the child stops after `stage` (`SPATIALSCOPE_REAL_SIZE_STOP_AFTER=zoe|image|prompt`,
+/// for profiling one stage, e.g. under `perf record`).
+fn stop_after(stage: &str) -> bool {
+    std::env::var("SPATIALSCOPE_REAL_SIZE_STOP_AFTER").is_ok_and(|s| s == stage)
+}
+
 /// One step of ours in this process, printed as a JSON line.
 fn child(dir: &Path, dtype: DType) {
     let secs = |t: Instant| t.elapsed().as_secs_f64();
@@ -71,6 +77,9 @@ fn child(dir: &Path, dtype: DType) {
     let t = Instant::now();
     let depth = p.estimate_depth(&pv, size).expect("ZoeDepth runs");
     let zoe_s = secs(t);
+    if stop_after("zoe") {
+        return;
+    }
     let input = FrameInput {
         depth_m: depth.depth_m,
         intrinsics: p
@@ -91,11 +100,17 @@ fn child(dir: &Path, dtype: DType) {
     let t = Instant::now();
     let f = p.model.image_features(&input, false).expect("image branch");
     let image_s = secs(t);
+    if stop_after("image") {
+        return;
+    }
     let t = Instant::now();
     p.model
         .prompt_pass(&f, &input.prompt_ids, AttentionCapture::None)
         .expect("prompt pass");
     let prompt_s = secs(t);
+    if stop_after("prompt") {
+        return;
+    }
     let opts = GenerateOptions {
         max_new_tokens: 12,
         ..GenerateOptions::default()

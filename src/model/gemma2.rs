@@ -274,7 +274,8 @@ impl Gemma2 {
             let (k, v) = (expand(&k)?, expand(&v)?);
             // Soft-cap, mask and softmax in float32 whatever the weights' dtype (as the
             // library upcasts the softmax).
-            let mut scores = (q.matmul(&k.t()?)?.to_dtype(DType::F32)? * scaling)?;
+            let mut scores =
+                (super::batched::matmul(&q, &k.t()?)?.to_dtype(DType::F32)? * scaling)?;
             if let Some(cap) = self.cfg.attn_logit_softcapping {
                 scores = soft_cap(&scores, cap)?;
             }
@@ -287,9 +288,7 @@ impl Gemma2 {
                 AttentionCapture::LastRow => attentions.push(probs.i_last_row(t)?),
                 AttentionCapture::All => attentions.push(probs.squeeze(0)?),
             }
-            let attended = probs
-                .to_dtype(v.dtype())?
-                .matmul(&v)?
+            let attended = super::batched::matmul(&probs.to_dtype(v.dtype())?, &v)?
                 .transpose(1, 2)?
                 .contiguous()?
                 .reshape((b, t, nh * hd))?;

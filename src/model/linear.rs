@@ -77,8 +77,10 @@ impl Linear {
 impl Linear {
     /// `x W^T`, without the bias.
     fn product(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let bf16_cpu =
-            x.device().is_cpu() && x.dtype() == DType::BF16 && self.weight.dtype() == DType::BF16;
+        // A bfloat16 weight takes bfloat16 input, or float32 (`activation_dtype`).
+        let bf16_cpu = x.device().is_cpu()
+            && matches!(x.dtype(), DType::BF16 | DType::F32)
+            && self.weight.dtype() == DType::BF16;
         let f32_cpu = x.device().is_cpu()
             && x.dtype() == DType::F32
             && self.weight.dtype() == DType::F32
@@ -115,14 +117,7 @@ impl Module for Linear {
         // float32 activations through bfloat16 weights on the CPU (see `activation_dtype`):
         // the product in bfloat16, rounded once, handed back in float32, and the bias
         // added in float32 (candle's bfloat16 addition converts value by value).
-        let y =
-            if x.device().is_cpu() && x.dtype() == DType::F32 && self.weight.dtype() == DType::BF16
-            {
-                self.product(&x.to_dtype(DType::BF16)?)?
-                    .to_dtype(DType::F32)?
-            } else {
-                self.product(x)?
-            };
+        let y = self.product(x)?;
         match &self.bias {
             None => Ok(y),
             Some(b) => y.broadcast_add(&b.to_dtype(y.dtype())?),
@@ -140,14 +135,14 @@ fn widen(v: bf16) -> f32 {
 }
 
 /// `x`'s and `W`'s contiguous slices and `(m, n, k)`.
-type Operands<'a, T> = (&'a [T], &'a [T], (usize, usize, usize));
+type Operands<'a, X, W> = (&'a [X], &'a [W], (usize, usize, usize));
 
 /// The contiguous operand slices and `(m, n, k)` of `x (m x k)` and `W (n x k)`.
-fn operands<'a, T>(
+fn operands<'a, X, W>(
     op: &str,
-    (x, l1): (&'a [T], &Layout),
-    (w, l2): (&'a [T], &Layout),
-) -> candle_core::Result<Operands<'a, T>> {
+    (x, l1): (&'a [X], &Layout),
+    (w, l2): (&'a [W], &Layout),
+) -> candle_core::Result<Operands<'a, X, W>> {
     let (Some((x0, x1)), Some((w0, w1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
     else {
         candle_core::bail!("{op}: contiguous operands expected")
@@ -208,7 +203,12 @@ impl CustomOp2 for F32Linear {
     }
 }
 
-/// `x (m x k) W^T` for contiguous bfloat16 `x` and `W (n x k)`.
+/// `x (m x k) W^T` for a bfloat16 `W (n x k)` and contiguous `x`: bfloat16 `x` gives
+/// bfloat16; float32 `x` (the float32-activation path, [`activation_dtype`]) is rounded to
+/// bfloat16 and the result handed back in float32. Either way the product accumulates in
+/// float32 and rounds once to bfloat16. On AMX the input's rounding happens while its rows
+/// are packed and the results are written in the output's dtype, so neither conversion is
+/// a pass of its own.
 struct Bf16Linear;
 
 impl CustomOp2 for Bf16Linear {
@@ -223,18 +223,37 @@ impl CustomOp2 for Bf16Linear {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::BF16(x), CpuStorage::BF16(w)) = (s1, s2) else {
-            candle_core::bail!("bf16-linear: bfloat16 operands expected")
+        let CpuStorage::BF16(w) = s2 else {
+            candle_core::bail!("bf16-linear: a bfloat16 weight expected")
         };
-        let (x, w, (m, n, k)) = operands(self.name(), (x, l1), (w, l2))?;
-        let out = match super::amx::matmul_bf16(x, w, m, n, k) {
-            Some(out) => out,
-            None => avx2_product(x, w, m, n, k)
-                .into_iter()
-                .map(bf16::from_f32)
-                .collect(),
+        let storage = match s1 {
+            CpuStorage::BF16(x) => {
+                let (x, w, (m, n, k)) = operands(self.name(), (x, l1), (w, l2))?;
+                CpuStorage::BF16(match super::amx::matmul_bf16::<bf16, bf16>(x, w, m, n, k) {
+                    Some(out) => out,
+                    None => avx2_product(x, w, m, n, k)
+                        .into_iter()
+                        .map(bf16::from_f32)
+                        .collect(),
+                })
+            }
+            CpuStorage::F32(x) => {
+                let (x, w, (m, n, k)) = operands(self.name(), (x, l1), (w, l2))?;
+                CpuStorage::F32(match super::amx::matmul_bf16::<f32, f32>(x, w, m, n, k) {
+                    Some(out) => out,
+                    None => {
+                        let xb: Vec<bf16> = x.iter().map(|v| bf16::from_f32(*v)).collect();
+                        avx2_product(&xb, w, m, n, k)
+                            .into_iter()
+                            .map(|v| bf16::from_f32(v).to_f32())
+                            .collect()
+                    }
+                })
+            }
+            _ => candle_core::bail!("bf16-linear: a bfloat16 or float32 input expected"),
         };
-        Ok((CpuStorage::BF16(out), Shape::from((m, n))))
+        let ((m, _), (n, _)) = (l1.shape().dims2()?, l2.shape().dims2()?);
+        Ok((storage, Shape::from((m, n))))
     }
 }
 
@@ -360,6 +379,26 @@ mod tests {
             .unwrap();
             // One bfloat16 rounding step of values up to ~2 (accumulation order differs).
             assert!(d <= 1.6e-2, "({m}, {n}, {k}): {d}");
+            // float32 activations: the same rounded product, handed back in float32.
+            let x32 = x.to_dtype(DType::F32).unwrap();
+            let no_bias = Linear::new(w.clone(), None);
+            let mixed: Vec<f32> = no_bias
+                .forward(&x32)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let rounded: Vec<f32> = no_bias
+                .forward(&x)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            assert_eq!(mixed, rounded, "({m}, {n}, {k}): mixed path");
         }
     }
 

@@ -60,6 +60,21 @@ pub fn product(
     rhs: View<'_, f32>,
     accumulate: bool,
 ) -> bool {
+    let cores = std::thread::available_parallelism().map_or(1, |t| t.get());
+    product_on(cores, dst, dst_rs, (m, n, k), lhs, rhs, accumulate)
+}
+
+/// [`product`] on at most `cores` threads (1: on the calling thread alone, for many small
+/// products, such as attention heads, that the caller spreads across the cores itself).
+pub fn product_on(
+    cores: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    (m, n, k): (usize, usize, usize),
+    lhs: View<'_, f32>,
+    rhs: View<'_, f32>,
+    accumulate: bool,
+) -> bool {
     if !available() {
         return false;
     }
@@ -84,12 +99,15 @@ pub fn product(
         "sgemm: an operand is smaller than its shape"
     );
     let panels = n.div_ceil(NR);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(panels)
-        .min((m * n * k).div_ceil(1 << 20).max(1));
-    let per = panels.div_ceil(threads) * NR;
+    let threads = cores.min(panels).min((m * n * k).div_ceil(1 << 20).max(1));
     let out = Out(dst.as_mut_ptr() as usize);
+    let pa = pack_lhs(lhs, (m, k), threads);
+    let pa = &pa[..];
+    if threads <= 1 {
+        band(out, dst_rs, (m, k), (0, n), (pa, rhs), accumulate);
+        return true;
+    }
+    let per = panels.div_ceil(threads) * NR;
     std::thread::scope(|s| {
         for t in 0..threads {
             let (j0, j1) = (t * per, ((t + 1) * per).min(n));
@@ -98,11 +116,30 @@ pub fn product(
             }
             s.spawn(move || {
                 let out = out;
-                band(out, dst_rs, (m, k), (j0, j1), (lhs, rhs), accumulate);
+                band(out, dst_rs, (m, k), (j0, j1), (pa, rhs), accumulate);
             });
         }
     });
     true
+}
+
+/// All of the left operand, packed once for every thread: `k` block by `k` block, 12-row
+/// panels (`pack_a`), the panels split across `threads`.
+fn pack_lhs(lhs: View<'_, f32>, (m, k): (usize, usize), threads: usize) -> Vec<f32> {
+    let a_panels = m.div_ceil(MR);
+    let k_blocks = k.div_ceil(KC);
+    let mut pa = vec![0f32; k_blocks * a_panels * MR * KC];
+    let per = k_blocks.div_ceil(threads.max(1));
+    each_chunk_mut(&mut pa, per * a_panels * MR * KC, "packing", |c, blocks| {
+        for (i, block) in blocks.chunks_exact_mut(a_panels * MR * KC).enumerate() {
+            let kb = c * per + i;
+            let (pc, kc) = (kb * KC, KC.min(k - kb * KC));
+            for (pi, panel) in block.chunks_exact_mut(MR * KC).enumerate() {
+                pack_a(panel, lhs, (pc, kc), (pi * MR, m));
+            }
+        }
+    });
+    pa
 }
 
 /// Columns `j0..j1` of the output.
@@ -115,19 +152,10 @@ fn band(
     dst_rs: usize,
     (m, k): (usize, usize),
     (j0, j1): (usize, usize),
-    (lhs, rhs): (View<'_, f32>, View<'_, f32>),
+    (pa, rhs): (&[f32], View<'_, f32>),
     accumulate: bool,
 ) {
     let a_panels = m.div_ceil(MR);
-    let k_blocks = k.div_ceil(KC);
-    // All of the left operand, packed once: k block by k block, 12-row panels.
-    let mut pa = vec![0f32; k_blocks * a_panels * MR * KC];
-    for (kb, block) in pa.chunks_exact_mut(a_panels * MR * KC).enumerate() {
-        let (pc, kc) = (kb * KC, KC.min(k - kb * KC));
-        for (pi, panel) in block.chunks_exact_mut(MR * KC).enumerate() {
-            pack_a(panel, lhs, (pc, kc), (pi * MR, m));
-        }
-    }
     let mut pb = vec![0f32; NC_PANELS * NR * KC];
     let mut tile = [0f32; MR * NR];
     // A chunk of the right operand's columns at a time, every k block of it in turn, so the

@@ -128,14 +128,13 @@ impl SiglipVisionTower {
             let q = split(layer.q.forward(&h)?)?;
             let k = split(layer.k.forward(&h)?)?;
             let v = split(layer.v.forward(&h)?)?;
-            let scores = (q.matmul(&k.t()?)?.to_dtype(candle_core::DType::F32)? * scale)?;
+            let scores =
+                (super::batched::matmul(&q, &k.t()?)?.to_dtype(candle_core::DType::F32)? * scale)?;
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
             if want_attention && i + 1 == self.layers.len() {
                 last_attention = Some(probs.i(0)?.mean(0)?);
             }
-            let attended = probs
-                .to_dtype(v.dtype())?
-                .matmul(&v)?
+            let attended = super::batched::matmul(&probs.to_dtype(v.dtype())?, &v)?
                 .transpose(1, 2)?
                 .contiguous()?
                 .reshape((b, n * n, heads * hd))?;

@@ -67,8 +67,10 @@ impl Block {
         let q = (qkv.i(0)?.contiguous()? * (hd as f64).powf(-0.5))?;
         let k = qkv.i(1)?.contiguous()?;
         let v = qkv.i(2)?.contiguous()?;
-        let attn = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
-        let out = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, n, c))?;
+        let attn = candle_nn::ops::softmax_last_dim(&super::batched::matmul(&q, &k.t()?)?)?;
+        let out = super::batched::matmul(&attn, &v)?
+            .transpose(1, 2)?
+            .reshape((b, n, c))?;
         Ok(self.proj.forward(&out)?)
     }
 

@@ -4,6 +4,7 @@
 use candle_core::{Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
+use crate::model::batched;
 use crate::model::linear::{Linear, linear, linear_no_bias};
 
 use crate::model::error::Result;
@@ -136,9 +137,12 @@ impl Beit {
             let q = split(l.q.forward(&x)?)?;
             let k = split(l.k.forward(&x)?)?;
             let v = split(l.v.forward(&x)?)?;
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&l.bias.unsqueeze(0)?)?;
+            let scores =
+                (batched::matmul(&q, &k.t()?)? * scale)?.broadcast_add(&l.bias.unsqueeze(0)?)?;
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, n, c))?;
+            let ctx = batched::matmul(&probs, &v)?
+                .transpose(1, 2)?
+                .reshape((b, n, c))?;
             let attn = l.out.forward(&ctx)?.broadcast_mul(&l.lambda_1)?;
             hs = (attn + &hs)?;
             let m = l.norm_after.forward(&hs)?;

@@ -2,6 +2,7 @@
 //! multi-domain metric bins head (domain classifier, seed bins, attractors, conditional
 //! log-binomial).
 
+use crate::model::batched;
 use crate::model::linear::{Linear, linear};
 use candle_core::{Device, IndexOp, Module, Tensor};
 use candle_nn::{Conv2d, LayerNorm, VarBuilder, layer_norm};
@@ -64,9 +65,11 @@ impl EncoderLayer {
         let q = split(self.q.forward(x)?)?;
         let k = split(self.k.forward(x)?)?;
         let v = split(self.v.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
+        let scores = (batched::matmul(&q, &k.t()?)? / (hd as f64).sqrt())?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, n, c))?;
+        let ctx = batched::matmul(&probs, &v)?
+            .transpose(1, 2)?
+            .reshape((b, n, c))?;
         let x = self.norm1.forward(&(x + self.out.forward(&ctx)?)?)?;
         let m = self.fc2.forward(&self.fc1.forward(&x)?.relu()?)?;
         Ok(self.norm2.forward(&(x + m)?)?)
