@@ -98,7 +98,9 @@ impl AlignProjector {
             Some(n) => n.forward(&x)?,
             None => x,
         };
-        Ok(self.fc2.forward(&self.fc1.forward(&x)?.gelu_erf()?)?)
+        Ok(self
+            .fc2
+            .forward(&super::activation::gelu_erf(&self.fc1.forward(&x)?)?)?)
     }
 }
 

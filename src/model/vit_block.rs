@@ -85,7 +85,7 @@ impl Block {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let a = self.attention(&self.norm1.forward(x)?)?;
         let x = (x + Self::scaled(a, &self.ls1)?)?;
-        let h = self.fc1.forward(&self.norm2.forward(&x)?)?.gelu_erf()?;
+        let h = super::activation::gelu_erf(&self.fc1.forward(&self.norm2.forward(&x)?)?)?;
         let m = self.fc2.forward(&h)?;
         Ok((&x + Self::scaled(m, &self.ls2)?)?)
     }

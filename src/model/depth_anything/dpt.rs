@@ -75,7 +75,7 @@ impl Fusion {
         let h = self.unit2.forward(&h)?;
         let (_, _, hh, hw) = h.dims4()?;
         let (th, tw) = size.unwrap_or((2 * hh, 2 * hw));
-        let h = h.upsample_bilinear2d(th, tw, true)?;
+        let h = crate::model::resample::bilinear(&h, th, tw, true)?;
         Ok(self.out_conv.forward(&h)?)
     }
 }
@@ -173,7 +173,12 @@ impl DptHead {
         let p2 = self.fusion[1].forward(&p3, Some(&levels[1]), Some(size(&levels[0])?))?;
         let p1 = self.fusion[0].forward(&p2, Some(&levels[0]), None)?;
         let out = self.output_conv1.forward(&p1)?;
-        let out = out.upsample_bilinear2d(rows * self.patch_px, cols * self.patch_px, true)?;
+        let out = crate::model::resample::bilinear(
+            &out,
+            rows * self.patch_px,
+            cols * self.patch_px,
+            true,
+        )?;
         let out = self.output_conv2a.forward(&out)?.relu()?;
         let out = self.output_conv2b.forward(&out)?;
         let out = match self.max_depth_m {

@@ -169,7 +169,7 @@ impl DepthAnythingV2 {
         let (values, (h, w)) = resize::network_input(rgb, width_px, height_px, input_size);
         let x = Tensor::from_vec(values, (1, 3, h, w), &self.device)?;
         let depth = self.forward(&x)?.unsqueeze(1)?;
-        let full = depth.upsample_bilinear2d(height_px, width_px, true)?;
+        let full = crate::model::resample::bilinear(&depth, height_px, width_px, true)?;
         let values: Vec<f32> = full.flatten_all()?.to_vec1()?;
         Ok(ExpertPrediction {
             output: self.output(),

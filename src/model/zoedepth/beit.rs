@@ -4,6 +4,7 @@
 use candle_core::{Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
+use crate::model::activation::gelu_erf;
 use crate::model::batched;
 use crate::model::linear::{Linear, linear, linear_no_bias};
 
@@ -146,7 +147,7 @@ impl Beit {
             let attn = l.out.forward(&ctx)?.broadcast_mul(&l.lambda_1)?;
             hs = (attn + &hs)?;
             let m = l.norm_after.forward(&hs)?;
-            let m = l.fc2.forward(&l.fc1.forward(&m)?.gelu_erf()?)?;
+            let m = l.fc2.forward(&gelu_erf(&l.fc1.forward(&m)?)?)?;
             hs = (m.broadcast_mul(&l.lambda_2)? + &hs)?;
             if self.out_indices.contains(&(li + 1)) {
                 out.push(hs.clone());

@@ -2,14 +2,17 @@
 //! multi-domain metric bins head (domain classifier, seed bins, attractors, conditional
 //! log-binomial).
 
+use crate::model::activation::gelu_erf;
 use crate::model::batched;
+use crate::model::conv1x1::Conv1x1;
 use crate::model::linear::{Linear, linear};
-use candle_core::{Device, IndexOp, Module, Tensor};
-use candle_nn::{Conv2d, LayerNorm, VarBuilder, layer_norm};
+use candle_core::{DType, Device, IndexOp, Module, Tensor};
+use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
 use super::{conv1x1, resize_to, softplus, upsample2};
 use crate::model::error::Result;
 use crate::model::zoe_config::{ATTRACTORS_PER_LAYER, CLASSIFIER_WIDTH, ZoeConfig};
+use crate::util::parallel::each_chunk_mut;
 
 pub(super) struct RelativeHead {
     pub(super) conv1: crate::model::conv3x3::Conv3x3,
@@ -25,8 +28,8 @@ impl RelativeHead {
 }
 
 struct Mlp2 {
-    conv1: Conv2d,
-    conv2: Conv2d,
+    conv1: Conv1x1,
+    conv2: Conv1x1,
 }
 
 impl Mlp2 {
@@ -80,14 +83,14 @@ struct Domain {
     seed: Mlp2,
     attractors: Vec<Mlp2>,
     /// Conditional log-binomial MLP (conv, GELU, conv, softplus).
-    clb0: Conv2d,
-    clb2: Conv2d,
+    clb0: Conv1x1,
+    clb2: Conv1x1,
     n_bins: usize,
 }
 
 pub struct MetricHead {
-    conv2: Conv2d,
-    embed: Conv2d,
+    conv2: Conv1x1,
+    embed: Conv1x1,
     encoder: Vec<EncoderLayer>,
     cls1: Linear,
     cls2: Linear,
@@ -251,28 +254,13 @@ impl MetricHead {
             let input = (&embedding + resize_to(&prev_embedding, h, w)?)?;
             let attractors = softplus(&attractor.forward(&input)?)?; // (b, 16, h, w)
             let centres = resize_to(&prev_bin, h, w)?; // (b, n_bins, h, w)
-            let mut delta = centres.zeros_like()?;
-            for a in 0..ATTRACTORS_PER_LAYER {
-                let dx = attractors
-                    .i((.., a..a + 1, .., ..))?
-                    .broadcast_sub(&centres)?;
-                // inv_attractor with the defaults alpha = 300, gamma = 2.
-                let shift = (&dx / ((dx.sqr()? * 300.0)? + 1.0)?)?;
-                delta = (delta + shift)?;
-            }
-            if self.mean_attractors {
-                delta = (delta / ATTRACTORS_PER_LAYER as f64)?;
-            }
-            prev_bin = (centres + delta)?;
+            prev_bin = attract(&centres, &attractors, self.mean_attractors)?;
             prev_embedding = embedding.clone();
         }
         let (_, _, s_h, s_w) = relative.dims4()?;
         let centres = resize_to(&prev_bin, s_h, s_w)?;
         let embedding = resize_to(&embedding, s_h, s_w)?;
-        let pt = d
-            .clb0
-            .forward(&Tensor::cat(&[relative, &embedding], 1)?)?
-            .gelu_erf()?;
+        let pt = gelu_erf(&d.clb0.forward(&Tensor::cat(&[relative, &embedding], 1)?)?)?;
         let pt = softplus(&d.clb2.forward(&pt)?)?;
         let eps = 1e-4;
         let pt = (pt + eps)?;
@@ -287,6 +275,51 @@ impl MetricHead {
             depth,
         })
     }
+}
+
+/// The bin centres `c` (b, n_bins, h, w) moved by the attractors `a` (b, A, h, w): each
+/// centre by the sum (or mean) over attractors of `inv_attractor(a - c)` with the defaults
+/// alpha = 300, gamma = 2: `dx / (1 + 300 dx^2)`. On the CPU one pass per bin (bins across
+/// the cores), where tensor operations per attractor made 16 x 6 full-size temporaries per
+/// layer (a third of a second at real size).
+fn attract(c: &Tensor, a: &Tensor, mean: bool) -> Result<Tensor> {
+    let (b, bins, h, w) = c.dims4()?;
+    let n_attr = a.dim(1)?;
+    let scale = if mean { 1.0 / n_attr as f32 } else { 1.0 };
+    if !c.device().is_cpu() || c.dtype() != DType::F32 || a.dtype() != DType::F32 {
+        let mut delta = c.zeros_like()?;
+        for i in 0..n_attr {
+            let dx = a.i((.., i..i + 1, .., ..))?.broadcast_sub(c)?;
+            delta = (delta + (&dx / ((dx.sqr()? * 300.0)? + 1.0)?)?)?;
+        }
+        return Ok((c + (delta * f64::from(scale))?)?);
+    }
+    let hw = h * w;
+    let cv: Vec<f32> = c.flatten_all()?.to_vec1()?;
+    let av: Vec<f32> = a.flatten_all()?.to_vec1()?;
+    let mut out = vec![0f32; b * bins * hw];
+    if hw > 0 {
+        let cores = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let per = (b * bins).div_ceil(cores);
+        each_chunk_mut(&mut out, per * hw, "attractors", |chunk, dst| {
+            for (j, plane) in dst.chunks_exact_mut(hw).enumerate() {
+                let plane_index = chunk * per + j;
+                let batch = plane_index / bins;
+                let centre = &cv[plane_index * hw..][..hw];
+                plane.fill(0.0);
+                for attractor in av[batch * n_attr * hw..][..n_attr * hw].chunks_exact(hw) {
+                    for ((d, &at), &ce) in plane.iter_mut().zip(attractor).zip(centre) {
+                        let dx = at - ce;
+                        *d += dx / (dx * dx * 300.0 + 1.0);
+                    }
+                }
+                for (d, &ce) in plane.iter_mut().zip(centre) {
+                    *d = ce + *d * scale;
+                }
+            }
+        });
+    }
+    Ok(Tensor::from_vec(out, (b, bins, h, w), c.device())?)
 }
 
 /// Stirling log(n choose k) as the reference computes it, in f32.

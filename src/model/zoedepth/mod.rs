@@ -27,8 +27,10 @@ mod neck;
 use candle_core::{DType, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder, conv2d, conv2d_no_bias};
 
+use super::conv1x1::Conv1x1;
 use super::conv3x3::Conv3x3;
 use super::error::Result;
+use super::resample;
 use super::zoe_config::ZoeConfig;
 use beit::Beit;
 pub use heads::MetricOutput;
@@ -45,8 +47,9 @@ fn softplus(x: &Tensor) -> Result<Tensor> {
     Ok(x.gt(20.0)?.where_cond(x, &sp)?)
 }
 
-fn conv1x1(i: usize, o: usize, vb: VarBuilder) -> Result<Conv2d> {
-    Ok(conv2d(i, o, 1, Conv2dConfig::default(), vb)?)
+/// A 1 x 1 convolution on the AVX-512 product ([`crate::model::conv1x1`]).
+fn conv1x1(i: usize, o: usize, vb: VarBuilder) -> Result<Conv1x1> {
+    Conv1x1::new(conv2d(i, o, 1, Conv2dConfig::default(), vb)?)
 }
 
 fn conv3x3(i: usize, o: usize, stride: usize, bias: bool, vb: VarBuilder) -> Result<Conv2d> {
@@ -70,7 +73,7 @@ fn conv3x3_s1(i: usize, o: usize, bias: bool, vb: VarBuilder) -> Result<Conv3x3>
 
 fn upsample2(x: &Tensor) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
-    Ok(x.upsample_bilinear2d(2 * h, 2 * w, true)?)
+    Ok(resample::bilinear(x, 2 * h, 2 * w, true)?)
 }
 
 fn resize_to(x: &Tensor, h: usize, w: usize) -> Result<Tensor> {
@@ -78,7 +81,7 @@ fn resize_to(x: &Tensor, h: usize, w: usize) -> Result<Tensor> {
     if (xh, xw) == (h, w) {
         return Ok(x.clone());
     }
-    Ok(x.upsample_bilinear2d(h, w, true)?)
+    Ok(resample::bilinear(x, h, w, true)?)
 }
 
 pub struct ZoeOutput {

@@ -2,13 +2,14 @@
 //! them to the fusion width, and fuse from the deepest level up.
 
 use candle_core::{IndexOp, Module, Tensor};
-use candle_nn::{
-    Conv2d, ConvTranspose2d, ConvTranspose2dConfig, Linear, VarBuilder, conv_transpose2d, linear,
-};
+use candle_nn::{Conv2d, ConvTranspose2d, ConvTranspose2dConfig, VarBuilder, conv_transpose2d};
 
 use super::{conv1x1, conv3x3, conv3x3_s1, upsample2};
+use crate::model::activation::gelu_erf;
+use crate::model::conv1x1::Conv1x1;
 use crate::model::conv3x3::Conv3x3;
 use crate::model::error::Result;
+use crate::model::linear::{Linear, linear};
 use crate::model::zoe_config::ZoeConfig;
 
 enum Resize {
@@ -19,7 +20,7 @@ enum Resize {
 
 struct Reassemble {
     readout: Linear,
-    projection: Conv2d,
+    projection: Conv1x1,
     resize: Resize,
 }
 
@@ -43,7 +44,7 @@ impl ResidualUnit {
 }
 
 struct Fusion {
-    projection: Conv2d,
+    projection: Conv1x1,
     res1: ResidualUnit,
     res2: ResidualUnit,
 }
@@ -55,7 +56,7 @@ impl Fusion {
             let (_, _, hh, hw) = h.dims4()?;
             let (_, _, rh, rw) = r.dims4()?;
             let r = if (hh, hw) != (rh, rw) {
-                r.upsample_bilinear2d(hh, hw, false)?
+                crate::model::resample::bilinear(r, hh, hw, false)?
             } else {
                 r.clone()
             };
@@ -142,7 +143,7 @@ impl Neck {
             let cls = hs.i((.., 0..1, ..))?;
             let tokens = hs.i((.., 1..n, ..))?;
             let x = Tensor::cat(&[tokens.clone(), cls.expand((b, n - 1, c))?], 2)?;
-            let x = r.readout.forward(&x)?.gelu_erf()?;
+            let x = gelu_erf(&r.readout.forward(&x)?)?;
             let x = x.transpose(1, 2)?.reshape((b, c, self.grid, self.grid))?;
             let x = r.projection.forward(&x)?;
             let x = match &r.resize {
