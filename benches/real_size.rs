@@ -77,6 +77,7 @@ fn child(dir: &Path, dtype: DType) {
     let t = Instant::now();
     let depth = p.estimate_depth(&pv, size).expect("ZoeDepth runs");
     let zoe_s = secs(t);
+    eprintln!("zoe: {zoe_s:.3} s");
     if stop_after("zoe") {
         return;
     }
@@ -100,6 +101,7 @@ fn child(dir: &Path, dtype: DType) {
     let t = Instant::now();
     let f = p.model.image_features(&input, false).expect("image branch");
     let image_s = secs(t);
+    eprintln!("image: {image_s:.3} s");
     if stop_after("image") {
         return;
     }
@@ -108,6 +110,7 @@ fn child(dir: &Path, dtype: DType) {
         .prompt_pass(&f, &input.prompt_ids, AttentionCapture::None)
         .expect("prompt pass");
     let prompt_s = secs(t);
+    eprintln!("prompt: {prompt_s:.3} s");
     if stop_after("prompt") {
         return;
     }

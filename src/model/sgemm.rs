@@ -212,7 +212,22 @@ fn pack_b(
     let cols = NR.min(c_end - c0);
     let (rows, _) = panel.as_chunks_mut::<NR>();
     let rows = &mut rows[..kc];
-    if rhs.rs == 1 {
+    if rhs.rs == 1 && cols == NR && (NR - 1) * rhs.cs <= i32::MAX as usize {
+        // A full panel of a weight read as its transpose: for each `p`, two gathers of 16
+        // values, one from each of 16 weight rows (each row's line serves 16 steps of `p`).
+        let at = c0 * rhs.cs + pc;
+        let last = at + (NR - 1) * rhs.cs + kc - 1;
+        assert!(
+            last < rhs.data.len(),
+            "sgemm: the right operand is smaller than its shape"
+        );
+        // SAFETY: avx512f is present (`available`, checked by every caller); every gathered
+        // index `at + j cs + p` (j < 32, p < kc) is at most `last`, inside the slice.
+        #[expect(unsafe_code, reason = "AVX-512 gathers inside a checked extent")]
+        unsafe {
+            gather_panel(rows, &rhs.data[at..=last], rhs.cs)
+        };
+    } else if rhs.rs == 1 {
         for j in 0..NR {
             if j < cols {
                 let at = (c0 + j) * rhs.cs + pc;
@@ -240,6 +255,39 @@ fn pack_b(
             }
         }
     }
+}
+
+/// `rows[p][j] = src[j * cs + p]` for `j < 32`, `p < rows.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[expect(unsafe_code, reason = "AVX-512 gathers and stores on checked extents")]
+unsafe fn gather_panel(rows: &mut [[f32; NR]], src: &[f32], cs: usize) {
+    use std::arch::x86_64::*;
+    assert!(
+        rows.is_empty() || (NR - 1) * cs + rows.len() - 1 < src.len(),
+        "gather_panel: the source is smaller than the panel"
+    );
+    let cs = cs as i32;
+    let lanes = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(cs),
+    );
+    let base = src.as_ptr();
+    for (p, dst) in rows.iter_mut().enumerate() {
+        // SAFETY: indices p + j cs for j < 32 stay inside `src` (asserted); `dst` is 32
+        // values: two stores of 16.
+        unsafe {
+            let lo = _mm512_i32gather_ps::<4>(lanes, base.add(p));
+            let hi = _mm512_i32gather_ps::<4>(lanes, base.add(p + 16 * cs as usize));
+            _mm512_storeu_ps(dst.as_mut_ptr(), lo);
+            _mm512_storeu_ps(dst.as_mut_ptr().add(16), hi);
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn gather_panel(_: &mut [[f32; NR]], _: &[f32], _: usize) {
+    unreachable!("available() is false off x86-64")
 }
 
 /// Columns `pc..pc + kc` and rows `r0..r0 + 12` of `lhs` (zero past `r_end`) into `panel`
