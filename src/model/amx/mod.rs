@@ -84,8 +84,18 @@ const BLOCK: usize = 32;
 
 /// An input value as the tiles take it: bfloat16 as it is, float32 rounded to nearest even
 /// (what a `to_dtype(BF16)` before the product did).
-pub trait Bf16In: Copy + Sync {
+pub trait Bf16In: Copy + Sync + Sized {
     fn to_bf16(self) -> bf16;
+
+    /// `row` into `dst` as one packed row: value pair `p` at `base + 32 p`.
+    fn pack_row(row: &[Self], dst: &mut [bf16], base: usize) {
+        for (p, pair) in row.chunks(2).enumerate() {
+            let at = base + p * 32;
+            for (d, v) in dst[at..at + pair.len()].iter_mut().zip(pair) {
+                *d = v.to_bf16();
+            }
+        }
+    }
 }
 
 impl Bf16In for bf16 {
@@ -97,6 +107,38 @@ impl Bf16In for bf16 {
 impl Bf16In for f32 {
     fn to_bf16(self) -> bf16 {
         bf16::from_f32(self)
+    }
+
+    /// 32 values at a time on AVX-512 (AMX implies it): rounded as `to_bf16` rounds (see
+    /// `tiles::round_to_bf16`), paired, and scattered to their 16 pair slots; the last
+    /// `k % 32` values one by one.
+    fn pack_row(row: &[f32], dst: &mut [bf16], base: usize) {
+        let whole = row.len() / 32 * 32;
+        #[cfg(target_arch = "x86_64")]
+        if whole > 0 && std::arch::is_x86_feature_detected!("avx512f") {
+            assert!(
+                base + (whole / 2 - 1) * 32 + 1 < dst.len(),
+                "pack_row: a short tile"
+            );
+            // SAFETY: AVX-512F is present; the writes end at pair whole/2 - 1 (asserted).
+            #[expect(unsafe_code, reason = "AVX-512 scatter inside a checked extent")]
+            unsafe {
+                tiles::pack_row_f32(&row[..whole], dst, base)
+            };
+            for (p, pair) in row[whole..].chunks(2).enumerate() {
+                let at = base + (whole / 2 + p) * 32;
+                for (d, v) in dst[at..at + pair.len()].iter_mut().zip(pair) {
+                    *d = v.to_bf16();
+                }
+            }
+            return;
+        }
+        for (p, pair) in row.chunks(2).enumerate() {
+            let at = base + p * 32;
+            for (d, v) in dst[at..at + pair.len()].iter_mut().zip(pair) {
+                *d = v.to_bf16();
+            }
+        }
     }
 }
 
@@ -190,13 +232,7 @@ fn pack_rows<X: Bf16In>(x: &[X], m: usize, k: usize, m_pad: usize, k_pad: usize)
             let r0 = c * per_blocks * BLOCK;
             let rows = (dst.len() / k_pad).min(m.saturating_sub(r0));
             for (i, row) in x[r0 * k..(r0 + rows) * k].chunks_exact(k).enumerate() {
-                let base = (i / 16) * k_pad * 16 + (i % 16) * 2;
-                for (p, pair) in row.chunks(2).enumerate() {
-                    let at = base + p * 32;
-                    for (d, v) in dst[at..at + pair.len()].iter_mut().zip(pair) {
-                        *d = v.to_bf16();
-                    }
-                }
+                X::pack_row(row, dst, (i / 16) * k_pad * 16 + (i % 16) * 2);
             }
         },
     );
@@ -339,6 +375,24 @@ mod tests {
                 let want = bf16::from_f32(tile[r * 16 + q]).to_bits();
                 assert_eq!(*g, want, "tile[{r}][{q}] = {}", tile[r * 16 + q]);
             }
+        }
+    }
+
+    /// Packing float32 rows (rounded on AVX-512, 32 at a time, the tail one by one) equals
+    /// packing the same values rounded first by `half`.
+    #[test]
+    fn float32_rows_pack_as_their_rounded_values() {
+        for (m, k) in [(3, 64), (17, 70), (33, 2), (5, 4304)] {
+            let mut x = crate::model::test_values::uniform(m * k, 7);
+            x[0] = f32::NAN;
+            x[1] = f32::from_bits(0x3f81_8000);
+            x[2] = f32::MAX;
+            let rounded: Vec<bf16> = x.iter().map(|v| bf16::from_f32(*v)).collect();
+            let (m_pad, k_pad) = (m.div_ceil(BLOCK) * BLOCK, k.div_ceil(K_STEP) * K_STEP);
+            let a = pack_rows(&x, m, k, m_pad, k_pad);
+            let b = pack_rows(&rounded, m, k, m_pad, k_pad);
+            let bits = |v: &[bf16]| v.iter().map(|b| b.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "({m}, {k})");
         }
     }
 

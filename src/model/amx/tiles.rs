@@ -6,6 +6,52 @@ use half::bf16;
 
 use super::{BLOCK, K_STEP};
 
+/// Each lane of `v` rounded to the nearest even bfloat16 (NaN kept, quieted), as `half`'s
+/// `bf16::from_f32` rounds; the bits in the low half of each 32-bit lane.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn round_to_bf16(v: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512i {
+    use std::arch::x86_64::*;
+    let bits = _mm512_castps_si512(v);
+    let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
+    let rounded = _mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7fff)), lsb);
+    let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+    let quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x0040_0000));
+    _mm512_srli_epi32::<16>(_mm512_mask_blend_epi32(nan, rounded, quiet))
+}
+
+/// `row` (a multiple of 32 values) rounded to bfloat16 into packed-row layout: value pair
+/// `p` (two bfloat16, one 32-bit slot) at `dst[base + 32 p ..]`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[expect(unsafe_code, reason = "AVX-512 loads and scatters on checked extents")]
+pub(super) unsafe fn pack_row_f32(row: &[f32], dst: &mut [bf16], base: usize) {
+    use std::arch::x86_64::*;
+    let pairs = row.len() / 2;
+    assert!(
+        row.len().is_multiple_of(32) && (pairs == 0 || base + (pairs - 1) * 32 + 1 < dst.len()),
+        "pack_row_f32: extents"
+    );
+    // Pair slots 16 apart in 32-bit units (32 bfloat16 = 64 bytes).
+    let slots = _mm512_setr_epi32(
+        0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240,
+    );
+    for (c, values) in row.chunks_exact(32).enumerate() {
+        // SAFETY: `values` is 32 floats: two loads of 16. The scatter writes pairs
+        // 16c .. 16c + 16, each inside `dst` (asserted above).
+        unsafe {
+            let lo = round_to_bf16(_mm512_loadu_ps(values.as_ptr()));
+            let hi = round_to_bf16(_mm512_loadu_ps(values.as_ptr().add(16)));
+            let pairs16 = _mm512_inserti64x4::<1>(
+                _mm512_castsi256_si512(_mm512_cvtepi32_epi16(lo)),
+                _mm512_cvtepi32_epi16(hi),
+            );
+            let at = dst.as_mut_ptr().add(base + c * 16 * 32).cast::<i32>();
+            _mm512_i32scatter_epi32::<4>(at, slots, pairs16);
+        }
+    }
+}
+
 /// Column `q` of a 16 x 16 float32 tile (`tile[r * 16 + q]`, r = 0..16), each value rounded
 /// to the nearest even bfloat16 (NaN kept, quieted), as `half`'s `bf16::from_f32` rounds:
 /// one gather and a few vector operations, where a value at a time through `from_f32` was
@@ -21,12 +67,7 @@ pub(super) unsafe fn tile_column_bf16(tile: &[f32; 256], q: usize) -> [u16; 16] 
     );
     // SAFETY: offsets q + 16 r (r < 16) stay inside the 256-value tile.
     let v = unsafe { _mm512_i32gather_ps::<4>(offsets, tile.as_ptr().add(q)) };
-    let bits = _mm512_castps_si512(v);
-    let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
-    let rounded = _mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7fff)), lsb);
-    let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
-    let quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x0040_0000));
-    let high = _mm512_srli_epi32::<16>(_mm512_mask_blend_epi32(nan, rounded, quiet));
+    let high = round_to_bf16(v);
     let mut out = [0u16; 16];
     // SAFETY: 16 values of 16 bits: one 32-byte store into `out`.
     unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), _mm512_cvtepi32_epi16(high)) };
