@@ -11,7 +11,7 @@
 //! - more rows (the prompt pass): blocks of weight rows widened into a small float32 buffer
 //!   and multiplied by `gemm` (the kernel candle uses for float32).
 //!
-//! On CPUs with AMX (`amx.rs`) both cases go to the bfloat16 tile multiply instead; on
+//! On CPUs with AMX (`amx/`) both cases go to the bfloat16 tile multiply instead; on
 //! CPUs with AVX-512, float32 goes to our blocked product (`sgemm.rs`) instead of candle's.
 //!
 //! Either way the products accumulate in float32 and round once to bfloat16, as PyTorch's
