@@ -89,11 +89,16 @@ pub trait Bf16In: Copy + Sync + Sized {
 
     /// `row` into `dst` as one packed row: value pair `p` at `base + 32 p`.
     fn pack_row(row: &[Self], dst: &mut [bf16], base: usize) {
-        for (p, pair) in row.chunks(2).enumerate() {
-            let at = base + p * 32;
-            for (d, v) in dst[at..at + pair.len()].iter_mut().zip(pair) {
-                *d = v.to_bf16();
-            }
+        pack_pairs(row, dst, base);
+    }
+}
+
+/// `row` into `dst` one value at a time: value pair `p` at `base + 32 p`.
+fn pack_pairs<X: Bf16In>(row: &[X], dst: &mut [bf16], base: usize) {
+    for (p, pair) in row.chunks(2).enumerate() {
+        let at = base + p * 32;
+        for (d, v) in dst[at..at + pair.len()].iter_mut().zip(pair) {
+            *d = v.to_bf16();
         }
     }
 }
@@ -113,32 +118,20 @@ impl Bf16In for f32 {
     /// `tiles::round_to_bf16`), paired, and scattered to their 16 pair slots; the last
     /// `k % 32` values one by one.
     fn pack_row(row: &[f32], dst: &mut [bf16], base: usize) {
-        let whole = row.len() / 32 * 32;
         #[cfg(target_arch = "x86_64")]
-        if whole > 0 && std::arch::is_x86_feature_detected!("avx512f") {
-            assert!(
-                base + (whole / 2 - 1) * 32 + 1 < dst.len(),
-                "pack_row: a short tile"
-            );
-            // SAFETY: AVX-512F is present; the writes end at pair whole/2 - 1 (asserted).
-            #[expect(unsafe_code, reason = "AVX-512 scatter inside a checked extent")]
-            unsafe {
-                tiles::pack_row_f32(&row[..whole], dst, base)
-            };
-            for (p, pair) in row[whole..].chunks(2).enumerate() {
-                let at = base + (whole / 2 + p) * 32;
-                for (d, v) in dst[at..at + pair.len()].iter_mut().zip(pair) {
-                    *d = v.to_bf16();
-                }
-            }
-            return;
-        }
-        for (p, pair) in row.chunks(2).enumerate() {
-            let at = base + p * 32;
-            for (d, v) in dst[at..at + pair.len()].iter_mut().zip(pair) {
-                *d = v.to_bf16();
+        {
+            let whole = row.len() / 32 * 32;
+            if whole > 0 && std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512F is present; `pack_row_f32` checks its extents.
+                #[expect(unsafe_code, reason = "the AVX-512 packer")]
+                unsafe {
+                    tiles::pack_row_f32(&row[..whole], dst, base)
+                };
+                pack_pairs(&row[whole..], dst, base + whole / 2 * 32);
+                return;
             }
         }
+        pack_pairs(row, dst, base);
     }
 }
 
