@@ -52,7 +52,7 @@ fn peak_rss_gb() -> f64 {
         .map_or(f64::NAN, |kb| kb * 1024.0 / 1e9)
 }
 
-/// Whether the child stops after `stage` (`SPATIALSCOPE_REAL_SIZE_STOP_AFTER=zoe|image|prompt`,
+/// Whether the child stops after `stage` (`SPATIALSCOPE_REAL_SIZE_STOP_AFTER=load|zoe|image|prompt`,
 /// for profiling one stage, e.g. under `perf record`).
 fn stop_after(stage: &str) -> bool {
     std::env::var("SPATIALSCOPE_REAL_SIZE_STOP_AFTER").is_ok_and(|s| s == stage)
@@ -64,6 +64,10 @@ fn child(dir: &Path, dtype: DType) {
     let t = Instant::now();
     let p = Predictor::load(dir, &Device::Cpu, dtype).expect("the checkpoint loads");
     let load_s = secs(t);
+    eprintln!("load: {load_s:.3} s, peak {:.2} GB", peak_rss_gb());
+    if stop_after("load") {
+        return;
+    }
     let img = image::open(repo("tests/golden/tiny_spatialvla/inputs/example.png"))
         .expect("the example image")
         .to_rgb8();

@@ -33,6 +33,11 @@ PROMPT = "What action should the robot take to pick the cup?"
 UNNORM_KEY = "bridge_orig/1.0.0"
 
 
+def stage(key, out):
+    """Each stage's time on stderr as it ends (a slow CPU may not reach the last)."""
+    print(f"{key}: {out[key]:.3f}", file=sys.stderr, flush=True)
+
+
 def main():
     repo, ckpt, dtype_name = sys.argv[1], sys.argv[2], sys.argv[3]
     dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
@@ -46,6 +51,7 @@ def main():
     model.eval()
     processor = SpatialVLAProcessor.from_pretrained(ckpt)
     load_s = time.perf_counter() - t0
+    print(f"load_s: {load_s:.3f}", file=sys.stderr, flush=True)
 
     image = Image.open(IMAGE).convert("RGB")
     inputs = processor(images=[image], text=PROMPT, unnorm_key=UNNORM_KEY, return_tensors="pt")
@@ -62,6 +68,7 @@ def main():
         depth = F.interpolate(depth.unsqueeze(1), size=(pvh + 2 * ph, pvw + 2 * pw),
                               mode="bicubic", align_corners=True)[..., ph:-ph, pw:-pw]
         out["zoe_s"] = time.perf_counter() - t0
+        stage("zoe_s", out)
 
         import torchvision.transforms.functional as TF
         from model.modeling_spatialvla import SIGLIP_MEAN, SIGLIP_STD
@@ -72,15 +79,18 @@ def main():
         feats = model.multi_modal_projector(hidden + model.position_embedding_3d(xyz))
         feats = feats / (cfg.text_config.hidden_size ** 0.5)
         out["image_s"] = time.perf_counter() - t0
+        stage("image_s", out)
 
         # The language-model stages with the image branch taken out.
         model.get_image_features = lambda *_a, **_k: feats
         t0 = time.perf_counter()
         model(**inputs, num_logits_to_keep=1, use_cache=True)
         out["prompt_s"] = time.perf_counter() - t0
+        stage("prompt_s", out)
         t0 = time.perf_counter()
         gen = model.generate(**inputs, max_new_tokens=12, do_sample=False)
         out["generate_s"] = time.perf_counter() - t0
+        stage("generate_s", out)
         out["tokens"] = gen[0, inputs["input_ids"].shape[-1]:].tolist()
     out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
     print(json.dumps(out), flush=True)

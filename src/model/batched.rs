@@ -1,11 +1,11 @@
-//! Batched float32 matrix products on the AVX-512 kernels (`sgemm.rs`): attention's
+//! Batched float32 matrix products on our AVX-512 or AVX2 kernels (`sgemm/`): attention's
 //! `q k^T` and `probs v` for every head at once, the heads spread across the cores and each
 //! head's product on one core. candle's CPU matmul ran these on its AVX2 `gemm` kernels, a
-//! tenth of ZoeDepth's and SigLIP's time at real size.
+//! tenth of ZoeDepth's and SigLIP's time at real size on AVX-512.
 //!
 //! The left operand is made contiguous; the right one is read in place when it is
 //! contiguous or the transpose of a contiguous tensor (`k.t()`), so the transposed keys
-//! are never copied. Other dtypes, devices, or CPUs without AVX-512 go through candle's
+//! are never copied. Other dtypes, devices, or CPUs without either go through candle's
 //! `matmul` unchanged.
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};

@@ -1,9 +1,9 @@
-//! 1 x 1 convolutions as one matrix product on the AVX-512 kernels (`sgemm.rs`): the
+//! 1 x 1 convolutions as one matrix product on our AVX-512 or AVX2 kernels (`sgemm/`): the
 //! output (`c_out x pixels`) is the weight (`c_out x c_in`) times the input map read in
 //! place (`c_in x pixels`), then the bias. ZoeDepth's neck and metric head run these on
 //! maps up to 384 x 384, where candle's CPU convolution copied the input into columns and
-//! multiplied on its AVX2 kernels. Other devices, dtypes, batch sizes or CPUs without
-//! AVX-512 go through candle's `Conv2d`.
+//! multiplied on `gemm`'s kernels. Other devices, dtypes, batch sizes or CPUs without
+//! either go through candle's `Conv2d`.
 
 use candle_core::{DType, Module, Tensor};
 use candle_nn::Conv2d;

@@ -12,7 +12,8 @@
 //!   and multiplied by `gemm` (the kernel candle uses for float32).
 //!
 //! On CPUs with AMX (`amx/`) both cases go to the bfloat16 tile multiply instead; on
-//! CPUs with AVX-512, float32 goes to our blocked product (`sgemm.rs`) instead of candle's.
+//! CPUs with AVX-512 or AVX2, float32 goes to our blocked product (`sgemm/`) instead of
+//! candle's.
 //!
 //! Either way the products accumulate in float32 and round once to bfloat16, as PyTorch's
 //! CPU bfloat16 linear does. Other dtypes and devices go through candle's matmul unchanged.
@@ -155,7 +156,7 @@ fn operands<'a, X, W>(
     Ok((&x[x0..x1], &w[w0..w1], (m, n, k)))
 }
 
-/// `x (m x k) W^T` for contiguous float32 `x` and `W (n x k)` on AVX-512 (`sgemm.rs`).
+/// `x (m x k) W^T` for contiguous float32 `x` and `W (n x k)` on our kernels (`sgemm/`).
 struct F32Linear;
 
 impl CustomOp2 for F32Linear {
@@ -197,7 +198,7 @@ impl CustomOp2 for F32Linear {
             .then_some(out)
         };
         let Some(out) = out else {
-            candle_core::bail!("f32-linear: AVX-512 is not available")
+            candle_core::bail!("f32-linear: neither AVX-512 nor AVX2 is available")
         };
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
@@ -273,8 +274,59 @@ fn gemv(x: &[f32], w: &[bf16], m: usize, n: usize, k: usize) -> Vec<f32> {
     super::sgemm::per_weight_row(x, w, (m, n, k), dot)
 }
 
-/// A dot product with eight float32 accumulators (so the loop vectorises).
+/// A dot product with eight float32 accumulators: on AVX2 with FMA eight lanes at a time
+/// (the weight widened in registers), else a loop the compiler vectorises for the baseline.
 fn dot(x: &[f32], w: &[bf16]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if super::sgemm::isa().is_some() {
+        // SAFETY: every instruction set `isa` reports includes avx2 and fma.
+        #[expect(unsafe_code, reason = "AVX2 dot product (see SAFETY)")]
+        return unsafe { dot_avx2(x, w) };
+    }
+    dot_portable(x, w)
+}
+
+/// [`dot`] on AVX2: eight bfloat16 weights widened by a zero-extend and a shift, then one
+/// fused multiply-add; two vectors in flight.
+///
+/// # Safety
+/// The CPU has `avx2` and `fma`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[expect(unsafe_code, reason = "AVX2 loads on checked extents (see SAFETY)")]
+unsafe fn dot_avx2(x: &[f32], w: &[bf16]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = x.len().min(w.len());
+    let (all, all128) = (_mm256_set1_epi32(-1), _mm_set1_epi32(-1));
+    let mut acc = [_mm256_setzero_ps(); 2];
+    let mut i = 0;
+    while i + 16 <= n {
+        for (l, a) in acc.iter_mut().enumerate() {
+            let at = i + 8 * l;
+            // SAFETY: at + 8 <= n <= both lengths: 8 floats and 8 bfloat16 (16 bytes).
+            unsafe {
+                // Masked loads with every lane on: `loadu`'s by-value copy and its
+                // debug-build check spill registers (`sgemm/kernels.rs`).
+                let wv = _mm_maskload_epi32(w.as_ptr().wrapping_add(at).cast(), all128);
+                let wv = _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(wv)));
+                let xv = _mm256_maskload_ps(x.as_ptr().wrapping_add(at), all);
+                *a = _mm256_fmadd_ps(xv, wv, *a);
+            }
+        }
+        i += 16;
+    }
+    let mut lanes = [0f32; 8];
+    // SAFETY: `lanes` is 8 values.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), _mm256_add_ps(acc[0], acc[1])) };
+    let mut s: f32 = lanes.iter().sum();
+    for (a, b) in x[i..n].iter().zip(&w[i..n]) {
+        s += a * widen(*b);
+    }
+    s
+}
+
+/// [`dot`] without target features.
+fn dot_portable(x: &[f32], w: &[bf16]) -> f32 {
     let mut acc = [0f32; 8];
     let (xc, wc) = (x.chunks_exact(8), w.chunks_exact(8));
     let (xr, wr) = (xc.remainder(), wc.remainder());
@@ -309,22 +361,21 @@ fn blocked_gemm(x: &[f32], w: &[bf16], m: usize, n: usize, k: usize) -> Vec<f32>
     for j0 in (0..n).step_by(BLOCK_ROWS) {
         let rows = BLOCK_ROWS.min(n - j0);
         widen_into(&mut block[..rows * k], &w[j0 * k..(j0 + rows) * k]);
-        // Columns j0.. of the output; the block read as its transpose (k x rows).
-        gemm_into(
-            &mut out[j0..],
-            n,
-            (m, rows, k),
-            View {
-                data: x,
-                rs: k,
-                cs: 1,
-            },
-            View {
-                data: &block,
-                rs: 1,
-                cs: k,
-            },
-        );
+        // Columns j0.. of the output; the block read as its transpose (k x rows), on our
+        // kernels where the CPU has them, else `gemm`.
+        let lhs = View {
+            data: x,
+            rs: k,
+            cs: 1,
+        };
+        let rhs = View {
+            data: &block[..rows * k],
+            rs: 1,
+            cs: k,
+        };
+        if !super::sgemm::product(&mut out[j0..], n, (m, rows, k), lhs, rhs, false) {
+            gemm_into(&mut out[j0..], n, (m, rows, k), lhs, rhs);
+        }
     }
     out
 }
@@ -402,6 +453,31 @@ mod tests {
         }
     }
 
+    /// The AVX2 dot product (where this CPU has it) and the portable one against float64,
+    /// over lengths with and without a tail.
+    #[test]
+    fn bf16_dot_products_equal_exact_sums() {
+        for len in [0usize, 1, 15, 16, 17, 100, 2304] {
+            let x = crate::model::test_values::uniform(len, 7);
+            let w: Vec<bf16> = crate::model::test_values::uniform(len, 8)
+                .into_iter()
+                .map(bf16::from_f32)
+                .collect();
+            let want: f64 = x
+                .iter()
+                .zip(&w)
+                .map(|(a, b)| f64::from(*a) * f64::from(b.to_f32()))
+                .sum();
+            let tol = 1e-6 * (len as f64 + 1.0);
+            let portable = dot_portable(&x, &w);
+            assert!((f64::from(portable) - want).abs() <= tol, "portable {len}");
+            assert!(
+                (f64::from(dot(&x, &w)) - want).abs() <= tol,
+                "dispatched {len}"
+            );
+        }
+    }
+
     #[test]
     fn float32_equals_candles_product() {
         for (m, n, k) in [(1, 7, 16), (5, 7, 16), (30, 70, 300)] {
@@ -410,7 +486,7 @@ mod tests {
             let got = Linear::new(w.clone(), None).forward(&x).unwrap();
             let want = x.matmul(&w.t().unwrap()).unwrap();
             let d = (got - want).unwrap().abs().unwrap().max_all().unwrap();
-            // Our AVX-512 kernels sum in another order than candle's (values <= 0.25 k).
+            // Our kernels sum in another order than candle's (values <= 0.25 k).
             assert!(
                 d.to_scalar::<f32>().unwrap() <= 1e-6 * k as f32,
                 "({m}, {n}, {k})"

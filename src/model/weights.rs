@@ -5,22 +5,24 @@
 //! and then converts that copy to the model's dtype: the mapped pages stay resident until
 //! the whole load ends (8 GB at real size, on top of the 16 GB of float32 weights) and the
 //! conversion runs on one core. candle's CPU tensors own their memory, so a mapping cannot
-//! be the tensor itself. Here each tensor is read with positioned reads of 1 MiB pieces into
-//! a small buffer and converted into its final allocation, split across the cores; the
-//! stored bytes pass through the page cache only, which the kernel may drop.
+//! be the tensor itself. Here each tensor's buffer comes zeroed on huge pages
+//! ([`crate::util::memory`]) and is filled with positioned reads split across the cores:
+//! a tensor stored in the dtype it is wanted in is read straight into its buffer (one copy,
+//! from the page cache); one that needs converting goes through 1 MiB pieces. The stored
+//! bytes pass through the page cache only, which the kernel may drop.
 //!
 //! Offsets and lengths come from the header [`super::checkpoint`] checked (every tensor's
 //! bytes inside its file, the byte count equal to dtype x shape) before anything is read.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use candle_core::{DType, Device, Shape, Tensor};
 use half::{bf16, f16};
 
 use super::checkpoint::TensorInfo;
+use crate::util::memory::zeroed_buffer;
 use crate::util::parallel::each_chunk_mut;
 
 /// Values converted per read.
@@ -46,11 +48,11 @@ impl WeightReader {
         let n: usize = info.shape.iter().product();
         let shape = Shape::from(info.shape.clone());
         let t = match (info.dtype.as_str(), dtype) {
-            ("BF16", DType::BF16) => Tensor::from_vec(read_as(info, n, |v: bf16| v)?, shape, dev),
+            ("BF16", DType::BF16) => Tensor::from_vec(read_raw::<bf16>(info, n)?, shape, dev),
+            ("F16", DType::F16) => Tensor::from_vec(read_raw::<f16>(info, n)?, shape, dev),
+            ("F32", DType::F32) => Tensor::from_vec(read_raw::<f32>(info, n)?, shape, dev),
             ("BF16", DType::F32) => Tensor::from_vec(read_as(info, n, bf16::to_f32)?, shape, dev),
-            ("F16", DType::F16) => Tensor::from_vec(read_as(info, n, |v: f16| v)?, shape, dev),
             ("F16", DType::F32) => Tensor::from_vec(read_as(info, n, f16::to_f32)?, shape, dev),
-            ("F32", DType::F32) => Tensor::from_vec(read_as(info, n, |v: f32| v)?, shape, dev),
             ("F32", DType::BF16) => Tensor::from_vec(read_as(info, n, bf16::from_f32)?, shape, dev),
             ("BF16", _) => {
                 Tensor::from_vec(read_as(info, n, |v: bf16| v)?, shape, dev)?.to_dtype(dtype)
@@ -70,15 +72,8 @@ impl WeightReader {
     }
 }
 
-/// The tensor's `n` stored values of type `S`, each converted by `conv`, read in pieces on
-/// all cores.
-fn read_as<S, D, F>(info: &TensorInfo, n: usize, conv: F) -> candle_core::Result<Vec<D>>
-where
-    S: bytemuck::Pod,
-    D: Copy + Default + Send,
-    F: Fn(S) -> D + Copy + Send + Sync,
-{
-    let width = size_of::<S>();
+/// The tensor's byte range, checked to hold `n` values of `width` bytes.
+fn byte_range(info: &TensorInfo, n: usize, width: usize) -> candle_core::Result<u64> {
     let Some((offset, len)) = info.bytes else {
         candle_core::bail!("{}: not a safetensors tensor", info.file.display())
     };
@@ -88,20 +83,70 @@ where
             info.file.display()
         );
     }
-    let mut out = vec![D::default(); n];
+    Ok(offset)
+}
+
+/// A zeroed buffer of `n` values and how many values each core fills.
+fn buffer<D: bytemuck::Zeroable>(
+    info: &TensorInfo,
+    n: usize,
+) -> candle_core::Result<(Vec<D>, usize)> {
+    let out = zeroed_buffer::<D>(n).ok_or_else(|| {
+        candle_core::Error::Msg(format!(
+            "{}: cannot allocate {n} values for a tensor",
+            info.file.display()
+        ))
+    })?;
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get())
         .min(n.div_ceil(PIECE))
         .max(1);
-    let per = n.div_ceil(threads).max(1);
-    let results = each_chunk_mut(&mut out, per, "a weight read", |t, dst| {
-        read_into(&info.file, offset + (t * per * width) as u64, dst, conv)
-    });
+    Ok((out, n.div_ceil(threads).max(1)))
+}
+
+/// Every part's read result, or the first error naming the file.
+fn all_read(info: &TensorInfo, results: Vec<std::io::Result<()>>) -> candle_core::Result<()> {
     for r in results {
         r.map_err(|e| {
             candle_core::Error::Msg(format!("{}: cannot read: {e}", info.file.display()))
         })?;
     }
+    Ok(())
+}
+
+/// The tensor's `n` values, stored as `D` and wanted as `D`: read straight into the
+/// buffer, a part per core.
+fn read_raw<D: bytemuck::Pod + Send>(info: &TensorInfo, n: usize) -> candle_core::Result<Vec<D>> {
+    let width = size_of::<D>();
+    let offset = byte_range(info, n, width)?;
+    let (mut out, per) = buffer::<D>(info, n)?;
+    let results = each_chunk_mut(&mut out, per, "a weight read", |t, dst| {
+        let mut f = File::open(&info.file)?;
+        read_exact_at(
+            &mut f,
+            bytemuck::cast_slice_mut(dst),
+            offset + (t * per * width) as u64,
+        )
+    });
+    all_read(info, results)?;
+    Ok(out)
+}
+
+/// The tensor's `n` stored values of type `S`, each converted by `conv`, read in pieces on
+/// all cores.
+fn read_as<S, D, F>(info: &TensorInfo, n: usize, conv: F) -> candle_core::Result<Vec<D>>
+where
+    S: bytemuck::Pod,
+    D: bytemuck::Zeroable + Copy + Send,
+    F: Fn(S) -> D + Copy + Send + Sync,
+{
+    let width = size_of::<S>();
+    let offset = byte_range(info, n, width)?;
+    let (mut out, per) = buffer::<D>(info, n)?;
+    let results = each_chunk_mut(&mut out, per, "a weight read", |t, dst| {
+        read_into(&info.file, offset + (t * per * width) as u64, dst, conv)
+    });
+    all_read(info, results)?;
     Ok(out)
 }
 
@@ -113,16 +158,31 @@ fn read_into<S: bytemuck::Pod, D>(
     conv: impl Fn(S) -> D,
 ) -> std::io::Result<()> {
     let mut f = File::open(path)?;
-    f.seek(SeekFrom::Start(start))?;
     let mut buf = vec![S::zeroed(); PIECE.min(dst.len())];
+    let mut at = start;
     for piece in dst.chunks_mut(PIECE) {
         let src = &mut buf[..piece.len()];
-        f.read_exact(bytemuck::cast_slice_mut(src))?;
+        read_exact_at(&mut f, bytemuck::cast_slice_mut(src), at)?;
+        at += size_of_val(src) as u64;
         for (d, s) in piece.iter_mut().zip(src.iter()) {
             *d = conv(*s);
         }
     }
     Ok(())
+}
+
+/// Fills `buf` from byte `at` of `f` (a positioned read where the platform has one).
+fn read_exact_at(f: &mut File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(f, buf, at)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        f.seek(SeekFrom::Start(at))?;
+        f.read_exact(buf)
+    }
 }
 
 impl candle_nn::var_builder::SimpleBackend for WeightReader {
