@@ -8,8 +8,9 @@
 //! - a few rows (generation: one token at a time): each output is a dot product of the
 //!   input row with a weight row, bfloat16 widened in registers, float32 accumulation,
 //!   rows split across the cores; the weight is read once, at 2 bytes a value;
-//! - more rows (the prompt pass): blocks of weight rows widened into a small float32 buffer
-//!   and multiplied by `gemm` (the kernel candle uses for float32).
+//! - more rows (the prompt pass): our blocked product (`sgemm/`, AVX-512 or AVX2), the
+//!   weight widened while its panels are packed; on CPUs with neither, blocks of weight
+//!   rows widened into a small float32 buffer and multiplied by `gemm`.
 //!
 //! On CPUs with AMX (`amx/`) both cases go to the bfloat16 tile multiply instead; on
 //! CPUs with AVX-512 or AVX2, float32 goes to our blocked product (`sgemm/`) instead of
@@ -354,28 +355,34 @@ fn widen_into(dst: &mut [f32], src: &[bf16]) {
     });
 }
 
-/// Blocks of weight rows widened to float32 and multiplied with `gemm`.
+/// On our kernels (`sgemm/`), the weight widened while its panels are packed; without
+/// them, blocks of weight rows widened to float32 and multiplied with `gemm`.
 fn blocked_gemm(x: &[f32], w: &[bf16], m: usize, n: usize, k: usize) -> Vec<f32> {
     let mut out = vec![0f32; m * n];
+    let lhs = View {
+        data: x,
+        rs: k,
+        cs: 1,
+    };
+    let weight_t = View {
+        data: w,
+        rs: 1,
+        cs: k,
+    };
+    if super::sgemm::product(&mut out, n, (m, n, k), lhs, weight_t, false) {
+        return out;
+    }
     let mut block = vec![0f32; BLOCK_ROWS * k];
     for j0 in (0..n).step_by(BLOCK_ROWS) {
         let rows = BLOCK_ROWS.min(n - j0);
         widen_into(&mut block[..rows * k], &w[j0 * k..(j0 + rows) * k]);
-        // Columns j0.. of the output; the block read as its transpose (k x rows), on our
-        // kernels where the CPU has them, else `gemm`.
-        let lhs = View {
-            data: x,
-            rs: k,
-            cs: 1,
-        };
+        // Columns j0.. of the output; the block read as its transpose (k x rows).
         let rhs = View {
             data: &block[..rows * k],
             rs: 1,
             cs: k,
         };
-        if !super::sgemm::product(&mut out[j0..], n, (m, rows, k), lhs, rhs, false) {
-            gemm_into(&mut out[j0..], n, (m, rows, k), lhs, rhs);
-        }
+        gemm_into(&mut out[j0..], n, (m, rows, k), lhs, rhs);
     }
     out
 }

@@ -25,6 +25,7 @@ use std::sync::OnceLock;
 use super::strided::View;
 use crate::util::parallel::each_chunk_mut;
 use kernels::{MR_256, MR_512, NR_256, NR_512};
+pub use pack::Element;
 use pack::{pack_a, pack_b};
 
 const KC: usize = 256;
@@ -100,12 +101,12 @@ type Kernel = unsafe fn(usize, &[f32], &[f32], &mut [f32]);
 ///
 /// # Panics
 /// When a view or `dst` is smaller than its shape needs.
-pub fn product(
+pub fn product<R: Element>(
     dst: &mut [f32],
     dst_rs: usize,
     (m, n, k): (usize, usize, usize),
     lhs: View<'_, f32>,
-    rhs: View<'_, f32>,
+    rhs: View<'_, R>,
     accumulate: bool,
 ) -> bool {
     let cores = std::thread::available_parallelism().map_or(1, |t| t.get());
@@ -114,13 +115,13 @@ pub fn product(
 
 /// [`product`] on at most `cores` threads (1: on the calling thread alone, for many small
 /// products, such as attention heads, that the caller spreads across the cores itself).
-pub fn product_on(
+pub fn product_on<R: Element>(
     cores: usize,
     dst: &mut [f32],
     dst_rs: usize,
     shape: (usize, usize, usize),
     lhs: View<'_, f32>,
-    rhs: View<'_, f32>,
+    rhs: View<'_, R>,
     accumulate: bool,
 ) -> bool {
     let Some(isa) = isa() else {
@@ -135,14 +136,14 @@ pub fn product_on(
     clippy::too_many_arguments,
     reason = "product_on's, with the kernel choice"
 )]
-fn product_with(
+fn product_with<R: Element>(
     isa: Isa,
     cores: usize,
     dst: &mut [f32],
     dst_rs: usize,
     (m, n, k): (usize, usize, usize),
     lhs: View<'_, f32>,
-    rhs: View<'_, f32>,
+    rhs: View<'_, R>,
     accumulate: bool,
 ) {
     if m == 0 || n == 0 {
@@ -176,34 +177,38 @@ fn product_with(
     };
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => blocked::<MR_512, NR_512>(cores, &operands, kernels::kernel_512),
+        Isa::Avx512 => blocked::<MR_512, NR_512, R>(cores, &operands, kernels::kernel_512),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => blocked::<MR_256, NR_256>(cores, &operands, kernels::kernel_256),
+        Isa::Avx2 => blocked::<MR_256, NR_256, R>(cores, &operands, kernels::kernel_256),
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!("no instruction set is detected off x86-64"),
     }
 }
 
 /// One product's operands, checked against their shapes.
-struct Operands<'a> {
+struct Operands<'a, R> {
     out: Out,
     dst_rs: usize,
     shape: (usize, usize, usize),
     lhs: View<'a, f32>,
-    rhs: View<'a, f32>,
+    rhs: View<'a, R>,
     accumulate: bool,
     isa: Isa,
 }
 
 /// The blocked product with an MR x NR kernel, column bands across at most `cores`.
-fn blocked<const MR: usize, const NR: usize>(cores: usize, o: &Operands<'_>, kernel: Kernel) {
+fn blocked<const MR: usize, const NR: usize, R: Element>(
+    cores: usize,
+    o: &Operands<'_, R>,
+    kernel: Kernel,
+) {
     let (m, n, k) = o.shape;
     let panels = n.div_ceil(NR);
     let threads = cores.min(panels).min((m * n * k).div_ceil(1 << 20).max(1));
     let pa = pack_lhs::<MR>(o.lhs, (m, k), threads);
     let pa = &pa[..];
     if threads <= 1 {
-        band::<MR, NR>(o, (0, n), pa, kernel);
+        band::<MR, NR, R>(o, (0, n), pa, kernel);
         return;
     }
     let per = panels.div_ceil(threads) * NR;
@@ -213,7 +218,7 @@ fn blocked<const MR: usize, const NR: usize>(cores: usize, o: &Operands<'_>, ker
             if j0 >= j1 {
                 continue;
             }
-            s.spawn(move || band::<MR, NR>(o, (j0, j1), pa, kernel));
+            s.spawn(move || band::<MR, NR, R>(o, (j0, j1), pa, kernel));
         }
     });
 }
@@ -246,8 +251,8 @@ fn pack_lhs<const MR: usize>(
     unsafe_code,
     reason = "the register kernel and band writes (see SAFETY)"
 )]
-fn band<const MR: usize, const NR: usize>(
-    o: &Operands<'_>,
+fn band<const MR: usize, const NR: usize, R: Element>(
+    o: &Operands<'_, R>,
     (j0, j1): (usize, usize),
     pa: &[f32],
     kernel: Kernel,
@@ -264,7 +269,7 @@ fn band<const MR: usize, const NR: usize>(
         for (kb, a_block) in pa.chunks_exact(a_panels * MR * KC).enumerate() {
             let (pc, kc) = (kb * KC, KC.min(k - kb * KC));
             for (pi, panel) in pb.chunks_exact_mut(NR * KC).take(panels).enumerate() {
-                pack_b::<NR>(panel, o.rhs, (pc, kc), (chunk0 + pi * NR, j1), o.isa);
+                pack_b::<NR, R>(panel, o.rhs, (pc, kc), (chunk0 + pi * NR, j1), o.isa);
             }
             for (ai, apanel) in a_block.chunks_exact(MR * KC).enumerate() {
                 let r0 = ai * MR;
@@ -449,12 +454,36 @@ mod tests {
                     view(&wt, n, 1),
                     false,
                 );
+                // A bfloat16 weight, widened while packed: the float32 product of its values.
+                let w16: Vec<half::bf16> = w.iter().map(|v| half::bf16::from_f32(*v)).collect();
+                let w16_wide: Vec<f32> = w16.iter().map(|v| v.to_f32()).collect();
+                let mut narrow = vec![0f32; m * n];
+                product_with(
+                    isa,
+                    2,
+                    &mut narrow,
+                    n,
+                    (m, n, k),
+                    view(&x, k, 1),
+                    View {
+                        data: &w16,
+                        rs: 1,
+                        cs: k,
+                    },
+                    false,
+                );
                 let rows = rows_times_weight_with(isa, &x, &w, (m, n, k)).expect("a kernel");
                 let tol = 1e-6 * k as f64;
                 for i in 0..m {
                     for j in 0..n {
                         let want = exact(&x, &w, i, j, k);
                         let at = i * (n + 3) + j;
+                        let want16 = exact(&x, &w16_wide, i, j, k);
+                        let d16 = (f64::from(narrow[i * n + j]) - want16).abs();
+                        assert!(
+                            d16 <= tol,
+                            "{isa:?} bf16 ({m}, {n}, {k}) at ({i}, {j}): {d16}"
+                        );
                         for (what, v, scale) in [
                             ("product", got[at], 1.0),
                             ("accumulated", twice[at], 2.0),

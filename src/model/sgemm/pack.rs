@@ -3,8 +3,37 @@
 //! `NR`-column panels (`panel[p * NR + j]`), zero past the matrix's edge so every kernel
 //! call computes a full tile.
 
+use half::bf16;
+
 use super::Isa;
 use crate::model::strided::View;
+
+/// A right-operand value the panels take: float32 as it is, bfloat16 widened while packed
+/// (a bfloat16 weight on a CPU without AMX, read at 2 bytes a value and never widened into
+/// a copy of its own).
+pub trait Element: Copy + Send + Sync {
+    fn widen(self) -> f32;
+    /// The values as float32, where they are (the AVX-512 gathers read those).
+    fn as_f32(values: &[Self]) -> Option<&[f32]>;
+}
+
+impl Element for f32 {
+    fn widen(self) -> f32 {
+        self
+    }
+    fn as_f32(values: &[f32]) -> Option<&[f32]> {
+        Some(values)
+    }
+}
+
+impl Element for bf16 {
+    fn widen(self) -> f32 {
+        f32::from_bits(u32::from(self.to_bits()) << 16)
+    }
+    fn as_f32(_: &[bf16]) -> Option<&[f32]> {
+        None
+    }
+}
 
 /// Columns `pc..pc + kc` and rows `r0..r0 + MR` of `lhs` (zero past `r_end`) into `panel`.
 pub fn pack_a<const MR: usize>(
@@ -35,9 +64,9 @@ pub fn pack_a<const MR: usize>(
 /// Rows `pc..pc + kc` and columns `c0..c0 + NR` of `rhs` (zero past `c_end`) into `panel`:
 /// column-contiguous operands (a weight read as its transpose) are written column by column
 /// (on AVX-512, full 32-column panels by gathers), row-contiguous ones copied row by row.
-pub fn pack_b<const NR: usize>(
+pub fn pack_b<const NR: usize, R: Element>(
     panel: &mut [f32],
-    rhs: View<'_, f32>,
+    rhs: View<'_, R>,
     (pc, kc): (usize, usize),
     (c0, c_end): (usize, usize),
     isa: Isa,
@@ -46,13 +75,16 @@ pub fn pack_b<const NR: usize>(
     let (rows, _) = panel.as_chunks_mut::<NR>();
     let rows = &mut rows[..kc];
     let gather = isa == Isa::Avx512 && NR == GATHER_NR;
-    if gather && rhs.rs == 1 && cols == NR && (NR - 1) * rhs.cs <= i32::MAX as usize {
+    let as_f32 = R::as_f32(rhs.data);
+    if let Some(data) = as_f32
+        .filter(|_| gather && rhs.rs == 1 && cols == NR && (NR - 1) * rhs.cs <= i32::MAX as usize)
+    {
         // A full panel of a weight read as its transpose: for each `p`, two gathers of 16
         // values, one from each of 16 weight rows (each row's line serves 16 steps of `p`).
         let at = c0 * rhs.cs + pc;
         let last = at + (NR - 1) * rhs.cs + kc - 1;
         assert!(
-            last < rhs.data.len(),
+            last < data.len(),
             "sgemm: the right operand is smaller than its shape"
         );
         let (rows32, _) = rows.as_flattened_mut().as_chunks_mut::<GATHER_NR>();
@@ -60,14 +92,14 @@ pub fn pack_b<const NR: usize>(
         // gathered index `at + j cs + p` (j < 32, p < kc) is at most `last`, inside the slice.
         #[expect(unsafe_code, reason = "AVX-512 gathers inside a checked extent")]
         unsafe {
-            gather_panel(rows32, &rhs.data[at..=last], rhs.cs)
+            gather_panel(rows32, &data[at..=last], rhs.cs)
         };
     } else if rhs.rs == 1 {
         for j in 0..NR {
             if j < cols {
                 let at = (c0 + j) * rhs.cs + pc;
                 for (dst, v) in rows.iter_mut().zip(&rhs.data[at..at + kc]) {
-                    dst[j] = *v;
+                    dst[j] = v.widen();
                 }
             } else {
                 rows.iter_mut().for_each(|dst| dst[j] = 0.0);
@@ -76,14 +108,16 @@ pub fn pack_b<const NR: usize>(
     } else if rhs.cs == 1 {
         for (p, dst) in rows.iter_mut().enumerate() {
             let at = (pc + p) * rhs.rs + c0;
-            dst[..cols].copy_from_slice(&rhs.data[at..at + cols]);
+            for (d, v) in dst.iter_mut().zip(&rhs.data[at..at + cols]) {
+                *d = v.widen();
+            }
             dst[cols..].fill(0.0);
         }
     } else {
         for (p, dst) in rows.iter_mut().enumerate() {
             for (j, d) in dst.iter_mut().enumerate() {
                 *d = if j < cols {
-                    rhs.data[(pc + p) * rhs.rs + (c0 + j) * rhs.cs]
+                    rhs.data[(pc + p) * rhs.rs + (c0 + j) * rhs.cs].widen()
                 } else {
                     0.0
                 };
