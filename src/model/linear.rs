@@ -245,10 +245,11 @@ impl CustomOp2 for Bf16Linear {
                     Some(out) => out,
                     None => {
                         let xb: Vec<bf16> = x.iter().map(|v| bf16::from_f32(*v)).collect();
-                        avx2_product(&xb, w, m, n, k)
-                            .into_iter()
-                            .map(|v| bf16::from_f32(v).to_f32())
-                            .collect()
+                        // Rounded where it lies: a fresh output-sized buffer per product
+                        // costs its page faults again.
+                        let mut out = avx2_product(&xb, w, m, n, k);
+                        out.iter_mut().for_each(|v| *v = bf16::from_f32(*v).to_f32());
+                        out
                     }
                 })
             }
