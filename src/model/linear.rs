@@ -248,7 +248,8 @@ impl CustomOp2 for Bf16Linear {
                         // Rounded where it lies: a fresh output-sized buffer per product
                         // costs its page faults again.
                         let mut out = avx2_product(&xb, w, m, n, k);
-                        out.iter_mut().for_each(|v| *v = bf16::from_f32(*v).to_f32());
+                        out.iter_mut()
+                            .for_each(|v| *v = bf16::from_f32(*v).to_f32());
                         out
                     }
                 })

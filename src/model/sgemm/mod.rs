@@ -416,30 +416,17 @@ mod tests {
             ] {
                 let x = values(m * k, 1);
                 let w = values(n * k, 2);
-                let mut got = vec![f32::NAN; m * (n + 3)];
                 let view = |data, rs, cs| View { data, rs, cs };
-                product_with(
-                    isa,
-                    2,
-                    &mut got,
-                    n + 3,
-                    (m, n, k),
-                    view(&x, k, 1),
-                    view(&w, 1, k),
-                    false,
-                );
+                // `x W^T` as the linear layers call it, into rows wider than `n`.
+                let linear = |dst: &mut Vec<f32>, accumulate| {
+                    let (lhs, rhs) = (view(&x, k, 1), view(&w, 1, k));
+                    product_with(isa, 2, dst, n + 3, (m, n, k), lhs, rhs, accumulate);
+                };
+                let mut got = vec![f32::NAN; m * (n + 3)];
+                linear(&mut got, false);
                 // The same product again on top: `accumulate` adds.
                 let mut twice = got.clone();
-                product_with(
-                    isa,
-                    2,
-                    &mut twice,
-                    n + 3,
-                    (m, n, k),
-                    view(&x, k, 1),
-                    view(&w, 1, k),
-                    true,
-                );
+                linear(&mut twice, true);
                 // A row-contiguous right operand (W^T stored as such) and a strided left one.
                 let wt: Vec<f32> = (0..k * n).map(|i| w[(i % n) * k + i / n]).collect();
                 let xt: Vec<f32> = (0..k * m).map(|i| x[(i % m) * k + i / m]).collect();
