@@ -244,10 +244,11 @@ impl CustomOp2 for Bf16Linear {
                 CpuStorage::F32(match super::amx::matmul_bf16::<f32, f32>(x, w, m, n, k) {
                     Some(out) => out,
                     None => {
-                        let xb: Vec<bf16> = x.iter().map(|v| bf16::from_f32(*v)).collect();
-                        // Rounded where it lies: a fresh output-sized buffer per product
-                        // costs its page faults again.
-                        let mut out = avx2_product(&xb, w, m, n, k);
+                        // The input rounded to bfloat16 and kept in float32 (one pass, not a
+                        // rounding and then a widening), the output rounded where it lies:
+                        // a fresh output-sized buffer per product costs its page faults again.
+                        let xr: Vec<f32> = x.iter().map(|v| bf16::from_f32(*v).to_f32()).collect();
+                        let mut out = wide_input_product(&xr, w, m, n, k);
                         out.iter_mut()
                             .for_each(|v| *v = bf16::from_f32(*v).to_f32());
                         out
@@ -265,10 +266,15 @@ impl CustomOp2 for Bf16Linear {
 /// blocks (`gemm`). Public for same-run comparisons (`benches/bf16_linear.rs`).
 pub fn avx2_product(x: &[bf16], w: &[bf16], m: usize, n: usize, k: usize) -> Vec<f32> {
     let x32: Vec<f32> = x.iter().map(|v| widen(*v)).collect();
+    wide_input_product(&x32, w, m, n, k)
+}
+
+/// [`avx2_product`] for an input already in float32 (holding bfloat16 values).
+fn wide_input_product(x: &[f32], w: &[bf16], m: usize, n: usize, k: usize) -> Vec<f32> {
     if m <= GEMV_MAX_ROWS {
-        gemv(&x32, w, m, n, k)
+        gemv(x, w, m, n, k)
     } else {
-        blocked_gemm(&x32, w, m, n, k)
+        blocked_gemm(x, w, m, n, k)
     }
 }
 
