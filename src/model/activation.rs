@@ -41,9 +41,13 @@ const ROUNDER: f32 = 12_582_912.0;
 const PER_THREAD: usize = 1 << 16;
 
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(crate) fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2_E + ROUNDER) - ROUNDER;
+    // `shifted` is 1.5 * 2^23 + n exactly, so its bits are ROUNDER's plus n: the integer
+    // comes from the bits, with no float-to-integer conversion (whose saturating Rust
+    // semantics kept this loop scalar).
+    let shifted = x * LOG2_E + ROUNDER;
+    let n = shifted - ROUNDER;
     let r = (x - n * LN2_HI) - n * LN2_LO;
     let mut p = 1.0 / 5040.0;
     p = p * r + 1.0 / 720.0;
@@ -53,7 +57,8 @@ fn exp(x: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    f32::from_bits(((n as i32 + 127) as u32) << 23) * p
+    let n_bits = shifted.to_bits().wrapping_sub(ROUNDER.to_bits());
+    f32::from_bits(n_bits.wrapping_add(127) << 23) * p
 }
 
 #[inline(always)]
@@ -90,12 +95,54 @@ fn map<S: Copy + Sync, D: Copy + Default + Send>(src: &[S], f: impl Fn(S) -> D +
         .min(src.len().div_ceil(PER_THREAD))
         .max(1);
     let per = src.len().div_ceil(threads).max(1);
+    let avx2 = avx2_fma();
     each_chunk_mut(&mut out, per, "an activation", |i, d| {
-        for (o, v) in d.iter_mut().zip(&src[i * per..]) {
-            *o = f(*v);
+        let src = &src[i * per..];
+        if avx2 {
+            // SAFETY: the CPU has AVX2 and FMA (detected above).
+            #[expect(unsafe_code, reason = "a loop compiled for AVX2, called where it runs")]
+            unsafe {
+                apply_avx2(src, d, &f)
+            }
+        } else {
+            apply(src, d, &f);
         }
     });
     out
+}
+
+/// Whether this CPU runs AVX2 with FMA (the activations' 8-wide loop).
+pub(crate) fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[inline(always)]
+fn apply<S: Copy, D>(src: &[S], dst: &mut [D], f: &impl Fn(S) -> D) {
+    for (o, v) in dst.iter_mut().zip(src) {
+        *o = f(*v);
+    }
+}
+
+/// [`apply`] compiled for AVX2 and FMA, where the functions above vectorise 8 wide (the
+/// baseline x86-64 build has SSE2 alone).
+///
+/// Callers check that the CPU has `avx2` and `fma` ([`avx2_fma`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn apply_avx2<S: Copy, D>(src: &[S], dst: &mut [D], f: &impl Fn(S) -> D) {
+    apply(src, dst, f);
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn apply_avx2<S: Copy, D>(src: &[S], dst: &mut [D], f: &impl Fn(S) -> D) {
+    apply(src, dst, f);
 }
 
 #[derive(Clone, Copy)]
@@ -222,6 +269,16 @@ mod tests {
         }
     }
 
+    /// A NaN activation stays NaN, as in PyTorch (a clamp that swallowed it would hide a
+    /// broken checkpoint behind plausible numbers).
+    #[test]
+    fn nan_stays_nan() {
+        assert!(exp(f32::NAN).is_nan());
+        assert!(gelu_erf_one(f32::NAN).is_nan());
+        assert!(gelu_tanh_one(f32::NAN).is_nan());
+        assert!(softcap_one(f32::NAN, 30.0).is_nan());
+    }
+
     #[test]
     fn soft_cap_within_float32_rounding_of_float64() {
         for cap in [30.0f32, 50.0] {
@@ -236,6 +293,8 @@ mod tests {
         }
     }
 
+    /// Through the tensor ops, which run the AVX2-compiled loop on a CPU that has it (the
+    /// large input spans threads), against candle's own ops.
     #[test]
     fn tensors_equal_candles_ops_to_rounding() {
         let dev = candle_core::Device::Cpu;
@@ -246,6 +305,7 @@ mod tests {
                 let x = x.to_dtype(dtype).unwrap();
                 let pairs = [
                     (gelu_tanh(&x).unwrap(), x.gelu().unwrap()),
+                    (gelu_erf(&x).unwrap(), x.gelu_erf().unwrap()),
                     (
                         soft_cap(&x, 30.0).unwrap(),
                         ((&x / 30.0).unwrap().tanh().unwrap() * 30.0).unwrap(),

@@ -66,6 +66,29 @@ pub fn linear_no_bias(
     })
 }
 
+/// One layer for several that read the same input (attention's query, key and value):
+/// their weights stacked along the output dimension, a part without a bias given zeros.
+/// One product then packs the input once and runs on a wider panel grid (at ZoeDepth's
+/// width, three 1024-wide products ran 30% below one 3072-wide one); the caller narrows
+/// the output back into its parts.
+pub fn fused(parts: &[Linear]) -> candle_core::Result<Linear> {
+    let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight).collect();
+    let weight = Tensor::cat(&weights, 0)?;
+    let bias = if parts.iter().any(|p| p.bias.is_some()) {
+        let biases = parts
+            .iter()
+            .map(|p| match &p.bias {
+                Some(b) => Ok(b.clone()),
+                None => Tensor::zeros(p.weight.dim(0)?, p.weight.dtype(), p.weight.device()),
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Some(Tensor::cat(&biases, 0)?)
+    } else {
+        None
+    };
+    Ok(Linear { weight, bias })
+}
+
 impl Linear {
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
         Self { weight, bias }

@@ -15,6 +15,7 @@
 pub mod activation;
 pub mod align;
 pub mod amx;
+pub mod attention;
 pub mod batched;
 pub mod checkpoint;
 pub mod config;

@@ -8,15 +8,15 @@ use candle_core::{D, IndexOp, Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
 use super::activation::gelu_tanh;
-use super::linear::{Linear, activation_dtype, linear};
+use super::attention::{self, Heads};
+use super::linear::{Linear, activation_dtype, fused, linear};
 
 use super::config::VisionConfig;
 use super::error::Result;
 
 struct EncoderLayer {
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    /// `q_proj`, `k_proj` and `v_proj` in one product (`linear::fused`).
+    qkv: Linear,
     out: Linear,
     norm1: LayerNorm,
     norm2: LayerNorm,
@@ -75,9 +75,11 @@ impl SiglipVisionTower {
             .map(|i| {
                 let l = vb.pp(format!("encoder.layers.{i}"));
                 Ok(EncoderLayer {
-                    q: linear(h, h, l.pp("self_attn.q_proj"))?,
-                    k: linear(h, h, l.pp("self_attn.k_proj"))?,
-                    v: linear(h, h, l.pp("self_attn.v_proj"))?,
+                    qkv: fused(&[
+                        linear(h, h, l.pp("self_attn.q_proj"))?,
+                        linear(h, h, l.pp("self_attn.k_proj"))?,
+                        linear(h, h, l.pp("self_attn.v_proj"))?,
+                    ])?,
                     out: linear(h, h, l.pp("self_attn.out_proj"))?,
                     norm1: layer_norm(h, eps, l.pp("layer_norm1"))?,
                     norm2: layer_norm(h, eps, l.pp("layer_norm2"))?,
@@ -113,31 +115,29 @@ impl SiglipVisionTower {
             .broadcast_add(&self.patch_bias)?
             .reshape((b, n * n, self.cfg.hidden_size))?
             .broadcast_add(&self.position_embedding)?;
-        let heads = self.cfg.num_attention_heads;
-        let hd = self.cfg.hidden_size / heads;
-        let scale = (hd as f64).powf(-0.5);
+        let width = self.cfg.hidden_size;
+        let hd = width / self.cfg.num_attention_heads;
+        let heads = Heads {
+            heads: self.cfg.num_attention_heads,
+            kv_heads: self.cfg.num_attention_heads,
+            head_dim: hd,
+            scale: (hd as f64).powf(-0.5),
+        };
         let mut last_attention = None;
         for (i, layer) in self.layers.iter().enumerate() {
             let residual = x.clone();
             let h = layer.norm1.forward(&x)?;
-            let split = |t: Tensor| -> Result<Tensor> {
-                Ok(t.reshape((b, n * n, heads, hd))?
-                    .transpose(1, 2)?
-                    .contiguous()?)
-            };
-            let q = split(layer.q.forward(&h)?)?;
-            let k = split(layer.k.forward(&h)?)?;
-            let v = split(layer.v.forward(&h)?)?;
-            let scores =
-                (super::batched::matmul(&q, &k.t()?)?.to_dtype(candle_core::DType::F32)? * scale)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            if want_attention && i + 1 == self.layers.len() {
+            let qkv = layer.qkv.forward(&h)?;
+            let part = |i: usize| qkv.narrow(2, i * width, width);
+            let (q, k, v) = (part(0)?, part(1)?, part(2)?);
+            let attended = if want_attention && i + 1 == self.layers.len() {
+                // The probabilities themselves, for the attention overlay.
+                let probs = attention::probabilities(&q, &k, heads, None)?;
                 last_attention = Some(probs.i(0)?.mean(0)?);
-            }
-            let attended = super::batched::matmul(&probs.to_dtype(v.dtype())?, &v)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((b, n * n, heads * hd))?;
+                attention::weigh_values(&probs, &v, heads)?
+            } else {
+                attention::attend(&q, &k, &v, heads, None)?
+            };
             x = (residual + layer.out.forward(&attended)?)?;
             let residual = x.clone();
             let h = layer.norm2.forward(&x)?;

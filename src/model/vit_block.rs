@@ -3,9 +3,10 @@
 //! with biases, output projection, optional layer scale (`ls1.gamma`, `ls2.gamma`: DINOv2
 //! has it, SPA's timm ViT does not), exact-erf GELU MLP (`mlp.fc1`, `mlp.fc2`).
 
-use candle_core::{IndexOp, Module, Tensor};
+use candle_core::{Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
+use super::attention::{self, Heads};
 use super::linear::{Linear, linear};
 
 use super::error::Result;
@@ -56,21 +57,18 @@ impl Block {
     }
 
     fn attention(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, n, c) = x.dims3()?;
+        let c = x.dim(2)?;
         let hd = c / self.heads;
-        // (b, n, 3, heads, hd) -> (3, b, heads, n, hd)
-        let qkv = self
-            .qkv
-            .forward(x)?
-            .reshape((b, n, 3, self.heads, hd))?
-            .permute((2, 0, 3, 1, 4))?;
-        let q = (qkv.i(0)?.contiguous()? * (hd as f64).powf(-0.5))?;
-        let k = qkv.i(1)?.contiguous()?;
-        let v = qkv.i(2)?.contiguous()?;
-        let attn = candle_nn::ops::softmax_last_dim(&super::batched::matmul(&q, &k.t()?)?)?;
-        let out = super::batched::matmul(&attn, &v)?
-            .transpose(1, 2)?
-            .reshape((b, n, c))?;
+        let heads = Heads {
+            heads: self.heads,
+            kv_heads: self.heads,
+            head_dim: hd,
+            scale: (hd as f64).powf(-0.5),
+        };
+        // The fused projection's (b, n, 3, heads, hd) layout: q, k, v side by side.
+        let qkv = self.qkv.forward(x)?;
+        let part = |i: usize| qkv.narrow(2, i * c, c);
+        let out = attention::attend(&part(0)?, &part(1)?, &part(2)?, heads, None)?;
         Ok(self.proj.forward(&out)?)
     }
 

@@ -5,17 +5,16 @@ use candle_core::{Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
 use crate::model::activation::gelu_erf;
-use crate::model::batched;
-use crate::model::linear::{Linear, linear, linear_no_bias};
+use crate::model::attention::{self, Heads};
+use crate::model::linear::{Linear, fused, linear, linear_no_bias};
 
 use crate::model::error::Result;
 use crate::model::zoe_config::ZoeConfig;
 
 struct BeitLayer {
     norm_before: LayerNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    /// Query, key (no bias) and value in one product (`linear::fused`).
+    qkv: Linear,
     out: Linear,
     /// (heads, tokens, tokens), gathered once at load.
     bias: Tensor,
@@ -92,9 +91,11 @@ impl Beit {
                     .contiguous()?;
                 Ok(BeitLayer {
                     norm_before: layer_norm(h, b.layer_norm_eps, l.pp("layernorm_before"))?,
-                    q: linear(h, h, a.pp("query"))?,
-                    k: linear_no_bias(h, h, a.pp("key"))?,
-                    v: linear(h, h, a.pp("value"))?,
+                    qkv: fused(&[
+                        linear(h, h, a.pp("query"))?,
+                        linear_no_bias(h, h, a.pp("key"))?,
+                        linear(h, h, a.pp("value"))?,
+                    ])?,
                     out: linear(h, h, l.pp("attention.output.dense"))?,
                     bias,
                     lambda_1: l.get(h, "lambda_1")?,
@@ -124,26 +125,18 @@ impl Beit {
         let (b, c, _, _) = p.dims4()?;
         let tokens = p.flatten_from(2)?.transpose(1, 2)?;
         let mut hs = Tensor::cat(&[self.cls.expand((b, 1, c))?, tokens], 1)?;
-        let head_dim = c / self.heads;
-        let scale = 1.0 / (head_dim as f64).sqrt();
+        let heads = Heads {
+            heads: self.heads,
+            kv_heads: self.heads,
+            head_dim: c / self.heads,
+            scale: 1.0 / ((c / self.heads) as f64).sqrt(),
+        };
         let mut out = Vec::new();
         for (li, l) in self.layers.iter().enumerate() {
-            let n = hs.dim(1)?;
             let x = l.norm_before.forward(&hs)?;
-            let split = |t: Tensor| -> Result<Tensor> {
-                Ok(t.reshape((b, n, self.heads, head_dim))?
-                    .transpose(1, 2)?
-                    .contiguous()?)
-            };
-            let q = split(l.q.forward(&x)?)?;
-            let k = split(l.k.forward(&x)?)?;
-            let v = split(l.v.forward(&x)?)?;
-            let scores =
-                (batched::matmul(&q, &k.t()?)? * scale)?.broadcast_add(&l.bias.unsqueeze(0)?)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let ctx = batched::matmul(&probs, &v)?
-                .transpose(1, 2)?
-                .reshape((b, n, c))?;
+            let qkv = l.qkv.forward(&x)?;
+            let part = |i: usize| qkv.narrow(2, i * c, c);
+            let ctx = attention::attend(&part(0)?, &part(1)?, &part(2)?, heads, Some(&l.bias))?;
             let attn = l.out.forward(&ctx)?.broadcast_mul(&l.lambda_1)?;
             hs = (attn + &hs)?;
             let m = l.norm_after.forward(&hs)?;
