@@ -19,6 +19,7 @@
 
 mod kernels;
 mod pack;
+mod transpose;
 
 use std::sync::OnceLock;
 

@@ -5,7 +5,7 @@
 
 use half::bf16;
 
-use super::Isa;
+use super::{Isa, transpose};
 use crate::model::strided::View;
 
 /// A right-operand value the panels take: float32 as it is, bfloat16 widened while packed
@@ -15,6 +15,16 @@ pub trait Element: Copy + Send + Sync {
     fn widen(self) -> f32;
     /// The values as float32, where they are (the AVX-512 gathers read those).
     fn as_f32(values: &[Self]) -> Option<&[f32]>;
+    /// Eight values from `at`, widened.
+    ///
+    /// # Safety
+    /// The CPU has AVX2; `at` points at eight readable values.
+    #[cfg(target_arch = "x86_64")]
+    #[expect(
+        unsafe_code,
+        reason = "a raw-pointer load whose bounds the caller checks"
+    )]
+    unsafe fn load8(at: *const Self) -> std::arch::x86_64::__m256;
 }
 
 impl Element for f32 {
@@ -24,6 +34,12 @@ impl Element for f32 {
     fn as_f32(values: &[f32]) -> Option<&[f32]> {
         Some(values)
     }
+    #[cfg(target_arch = "x86_64")]
+    #[expect(unsafe_code, reason = "an AVX2 load the caller bounds")]
+    unsafe fn load8(at: *const f32) -> std::arch::x86_64::__m256 {
+        // SAFETY: the caller's contract: AVX2, eight readable values.
+        unsafe { transpose::load8_f32(at) }
+    }
 }
 
 impl Element for bf16 {
@@ -32,6 +48,12 @@ impl Element for bf16 {
     }
     fn as_f32(_: &[bf16]) -> Option<&[f32]> {
         None
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[expect(unsafe_code, reason = "an AVX2 load the caller bounds")]
+    unsafe fn load8(at: *const bf16) -> std::arch::x86_64::__m256 {
+        // SAFETY: the caller's contract: AVX2, eight readable values.
+        unsafe { transpose::load8_bf16(at) }
     }
 }
 
@@ -94,6 +116,14 @@ pub fn pack_b<const NR: usize, R: Element>(
         unsafe {
             gather_panel(rows32, &data[at..=last], rhs.cs)
         };
+    } else if rhs.rs == 1 && cols == NR && NR.is_multiple_of(8) {
+        // A full panel of a weight read as its transpose: 8 x 8 blocks transposed in
+        // registers (`transpose`).
+        let at = c0 * rhs.cs + pc;
+        let Some(src) = rhs.data.get(at..) else {
+            panic!("sgemm: the right operand is smaller than its shape")
+        };
+        transpose::panel(rows, src, rhs.cs);
     } else if rhs.rs == 1 {
         for j in 0..NR {
             if j < cols {
