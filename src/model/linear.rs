@@ -19,7 +19,7 @@
 //! Either way the products accumulate in float32 and round once to bfloat16, as PyTorch's
 //! CPU bfloat16 linear does. Other dtypes and devices go through candle's matmul unchanged.
 
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Module, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Shape, Tensor};
 use candle_nn::VarBuilder;
 use half::bf16;
 
@@ -100,8 +100,8 @@ impl Linear {
 }
 
 impl Linear {
-    /// `x W^T`, without the bias.
-    fn product(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// `x W^T`, and whether the bias is in it already (float32 on our kernels).
+    fn product(&self, x: &Tensor) -> candle_core::Result<(Tensor, bool)> {
         // A bfloat16 weight takes bfloat16 input, or float32 (`activation_dtype`).
         let bf16_cpu = x.device().is_cpu()
             && matches!(x.dtype(), DType::BF16 | DType::F32)
@@ -116,23 +116,27 @@ impl Linear {
             let m = x.elem_count() / k.max(1);
             let flat = x.reshape((m, k))?.contiguous()?;
             let w = self.weight.contiguous()?;
-            let y = if bf16_cpu {
-                flat.apply_op2_no_bwd(&w, &Bf16Linear)?
-            } else {
-                flat.apply_op2_no_bwd(&w, &F32Linear)?
+            let f32_bias = self.bias.as_ref().filter(|b| b.dtype() == DType::F32);
+            let (y, biased) = match f32_bias {
+                _ if bf16_cpu => (flat.apply_op2_no_bwd(&w, &Bf16Linear)?, false),
+                Some(b) => (
+                    flat.apply_op3_no_bwd(&w, &b.contiguous()?, &F32Linear)?,
+                    true,
+                ),
+                None => (flat.apply_op2_no_bwd(&w, &F32Linear)?, false),
             };
             let mut out_dims = dims;
             if let Some(last) = out_dims.last_mut() {
                 *last = self.weight.dim(0)?;
             }
-            y.reshape(out_dims)
+            Ok((y.reshape(out_dims)?, biased))
         } else {
             let w = match *x.dims() {
                 [b1, b2, _, _] => self.weight.broadcast_left((b1, b2))?.t()?,
                 [bsize, _, _] => self.weight.broadcast_left(bsize)?.t()?,
                 _ => self.weight.t()?,
             };
-            x.matmul(&w)
+            Ok((x.matmul(&w)?, false))
         }
     }
 }
@@ -142,10 +146,10 @@ impl Module for Linear {
         // float32 activations through bfloat16 weights on the CPU (see `activation_dtype`):
         // the product in bfloat16, rounded once, handed back in float32, and the bias
         // added in float32 (candle's bfloat16 addition converts value by value).
-        let y = self.product(x)?;
+        let (y, biased) = self.product(x)?;
         match &self.bias {
-            None => Ok(y),
-            Some(b) => y.broadcast_add(&b.to_dtype(y.dtype())?),
+            Some(b) if !biased => y.broadcast_add(&b.to_dtype(y.dtype())?),
+            _ => Ok(y),
         }
     }
 }
@@ -198,34 +202,84 @@ impl CustomOp2 for F32Linear {
         let (CpuStorage::F32(x), CpuStorage::F32(w)) = (s1, s2) else {
             candle_core::bail!("f32-linear: float32 operands expected")
         };
-        let (x, w, (m, n, k)) = operands(self.name(), (x, l1), (w, l2))?;
-        let out = if m <= GEMV_MAX_ROWS {
-            super::sgemm::rows_times_weight(x, w, (m, n, k))
-        } else {
-            let mut out = vec![0f32; m * n];
-            super::sgemm::product(
-                &mut out,
-                n,
-                (m, n, k),
-                View {
-                    data: x,
-                    rs: k,
-                    cs: 1,
-                },
-                View {
-                    data: w,
-                    rs: 1,
-                    cs: k,
-                },
-                false,
-            )
-            .then_some(out)
-        };
-        let Some(out) = out else {
-            candle_core::bail!("f32-linear: neither AVX-512 nor AVX2 is available")
-        };
+        let (x, w, (m, n, k)) = operands("f32-linear", (x, l1), (w, l2))?;
+        let out = f32_linear(x, w, (m, n, k), None)?;
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
+}
+
+/// With the bias: the output rows start as the bias and the product accumulates onto
+/// them, so the bias is not a pass (and a tensor) of its own.
+impl CustomOp3 for F32Linear {
+    fn name(&self) -> &'static str {
+        "f32-linear-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) = (s1, s2, s3) else {
+            candle_core::bail!("f32-linear-bias: float32 operands expected")
+        };
+        let (x, w, (m, n, k)) = operands("f32-linear-bias", (x, l1), (w, l2))?;
+        let bias = match l3.contiguous_offsets() {
+            Some((b0, b1)) if b1 - b0 == n => &b[b0..b1],
+            _ => candle_core::bail!("f32-linear-bias: a contiguous bias of {n} values expected"),
+        };
+        let out = f32_linear(x, w, (m, n, k), Some(bias))?;
+        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+    }
+}
+
+/// `x (m x k) W^T (+ bias)` on our kernels.
+fn f32_linear(
+    x: &[f32],
+    w: &[f32],
+    (m, n, k): (usize, usize, usize),
+    bias: Option<&[f32]>,
+) -> candle_core::Result<Vec<f32>> {
+    let out = if m <= GEMV_MAX_ROWS {
+        super::sgemm::rows_times_weight(x, w, (m, n, k)).map(|mut out| {
+            if let Some(bias) = bias {
+                for row in out.chunks_exact_mut(n) {
+                    row.iter_mut().zip(bias).for_each(|(o, b)| *o += *b);
+                }
+            }
+            out
+        })
+    } else {
+        let mut out = match bias {
+            Some(bias) => bias.repeat(m),
+            None => vec![0f32; m * n],
+        };
+        super::sgemm::product(
+            &mut out,
+            n,
+            (m, n, k),
+            View {
+                data: x,
+                rs: k,
+                cs: 1,
+            },
+            View {
+                data: w,
+                rs: 1,
+                cs: k,
+            },
+            bias.is_some(),
+        )
+        .then_some(out)
+    };
+    let Some(out) = out else {
+        candle_core::bail!("f32-linear: neither AVX-512 nor AVX2 is available")
+    };
+    Ok(out)
 }
 
 /// `x (m x k) W^T` for a bfloat16 `W (n x k)` and contiguous `x`: bfloat16 `x` gives
@@ -516,19 +570,28 @@ mod tests {
         }
     }
 
+    /// With and without the bias (which the product starts from), a few rows (dot
+    /// products) and many (the blocked kernels).
     #[test]
     fn float32_equals_candles_product() {
         for (m, n, k) in [(1, 7, 16), (5, 7, 16), (30, 70, 300)] {
             let x = rand((m, k), 4);
             let w = rand((n, k), 5);
-            let got = Linear::new(w.clone(), None).forward(&x).unwrap();
-            let want = x.matmul(&w.t().unwrap()).unwrap();
-            let d = (got - want).unwrap().abs().unwrap().max_all().unwrap();
-            // Our kernels sum in another order than candle's (values <= 0.25 k).
-            assert!(
-                d.to_scalar::<f32>().unwrap() <= 1e-6 * k as f32,
-                "({m}, {n}, {k})"
-            );
+            let b = rand((1, n), 6).flatten_all().unwrap();
+            let plain = x.matmul(&w.t().unwrap()).unwrap();
+            for (bias, want) in [
+                (None, plain.clone()),
+                (Some(b.clone()), plain.broadcast_add(&b).unwrap()),
+            ] {
+                let with = bias.is_some();
+                let got = Linear::new(w.clone(), bias).forward(&x).unwrap();
+                let d = (got - want).unwrap().abs().unwrap().max_all().unwrap();
+                // Our kernels sum in another order than candle's (values <= 0.25 k).
+                assert!(
+                    d.to_scalar::<f32>().unwrap() <= 1e-6 * k as f32,
+                    "({m}, {n}, {k}), bias {with}"
+                );
+            }
         }
     }
 }
