@@ -2,8 +2,9 @@
 //! generated token (1 row) and for a prompt pass (268 rows), in the same run:
 //! - ours (`model::linear`): AMX tiles where the CPU has them (`model::amx`), else
 //!   `ours_bf16_without_amx`, the AVX2 path (weight widened in registers or in blocks);
-//! - ours with float32 activations (`ours_mixed`: what `--dtype bf16` runs on the CPU, the
-//!   input rounded while packed, the output handed back in float32), also on `down_proj`
+//! - ours with float32 activations (`ours_mixed`: what `--dtype bf16` runs on the CPU; on
+//!   AMX the input rounded while packed and the output rounded, without AMX the float32
+//!   product of the stored weights, `model/linear_bf16.rs`), also on `down_proj`
 //!   (9216 -> 2304), whose prompt rows (4.9 MB) do not fit in L2;
 //! - ours in float32: AVX-512 kernels where the CPU has them (`model::sgemm`);
 //! - candle's own bfloat16 matmul (which widens both operands to a fresh float32 copy per

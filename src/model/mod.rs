@@ -29,6 +29,7 @@ pub mod expert;
 pub mod features;
 pub mod gemma2;
 pub mod linear;
+mod linear_bf16;
 pub mod predict;
 pub mod predict_batch;
 pub mod preprocess;
