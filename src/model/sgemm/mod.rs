@@ -132,21 +132,92 @@ pub fn product_on<R: Element>(
     true
 }
 
+/// The right operand as rows that lie anywhere in one slice: row `r` is
+/// `data[starts[r]..starts[r] + n]`. A 3 x 3 convolution's nine shifted windows of one
+/// padded input are then the rows of a single product with `k = 9 c_in` (`conv3x3.rs`),
+/// whose outputs stay in cache across all of `k`, instead of nine products that stream the
+/// whole output through memory nine times.
+pub struct Rows<'a> {
+    pub data: &'a [f32],
+    pub starts: &'a [usize],
+}
+
+/// `dst (m x n, row stride dst_rs) = lhs (m x k) rhs (k x n)` (or `+=` with `accumulate`)
+/// for a right operand given by its rows ([`Rows`]). Returns false (and writes nothing)
+/// when no kernel is [`available`].
+///
+/// # Panics
+/// When `starts` is not `k` long, a row runs past `data`, or `lhs` or `dst` is smaller than
+/// its shape needs.
+pub fn product_rows(
+    dst: &mut [f32],
+    dst_rs: usize,
+    (m, n, k): (usize, usize, usize),
+    lhs: View<'_, f32>,
+    rhs: Rows<'_>,
+    accumulate: bool,
+) -> bool {
+    let Some(isa) = isa() else {
+        return false;
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let rhs = Rhs {
+        view: View {
+            data: rhs.data,
+            rs: 0,
+            cs: 1,
+        },
+        starts: Some(rhs.starts),
+    };
+    product_with(isa, cores, dst, dst_rs, (m, n, k), lhs, rhs, accumulate);
+    true
+}
+
+/// The right operand: a strided view, or (`starts`) rows anywhere in the view's slice.
+#[derive(Clone, Copy)]
+struct Rhs<'a, R> {
+    view: View<'a, R>,
+    starts: Option<&'a [usize]>,
+}
+
+impl<'a, R> From<View<'a, R>> for Rhs<'a, R> {
+    fn from(view: View<'a, R>) -> Self {
+        Self { view, starts: None }
+    }
+}
+
+impl<R> Rhs<'_, R> {
+    /// Whether every value of a `k x n` operand lies inside the slice.
+    fn fits(&self, k: usize, n: usize) -> bool {
+        let len = self.view.data.len();
+        match self.starts {
+            Some(starts) => {
+                starts.len() == k
+                    && starts
+                        .iter()
+                        .all(|s| s.checked_add(n).is_some_and(|end| end <= len))
+            }
+            None => (k - 1) * self.view.rs + (n - 1) * self.view.cs < len,
+        }
+    }
+}
+
 /// [`product_on`] on the kernels of `isa`, which the caller knows this CPU runs.
 #[expect(
     clippy::too_many_arguments,
     reason = "product_on's, with the kernel choice"
 )]
-fn product_with<R: Element>(
+fn product_with<'a, R: Element + 'a>(
     isa: Isa,
     cores: usize,
     dst: &mut [f32],
     dst_rs: usize,
     (m, n, k): (usize, usize, usize),
-    lhs: View<'_, f32>,
-    rhs: View<'_, R>,
+    lhs: View<'a, f32>,
+    rhs: impl Into<Rhs<'a, R>>,
     accumulate: bool,
 ) {
+    let rhs = rhs.into();
     if m == 0 || n == 0 {
         return;
     }
@@ -164,7 +235,7 @@ fn product_with<R: Element>(
         return;
     }
     assert!(
-        last(m, k, lhs.rs, lhs.cs) < lhs.data.len() && last(k, n, rhs.rs, rhs.cs) < rhs.data.len(),
+        last(m, k, lhs.rs, lhs.cs) < lhs.data.len() && rhs.fits(k, n),
         "sgemm: an operand is smaller than its shape"
     );
     let operands = Operands {
@@ -192,7 +263,7 @@ struct Operands<'a, R> {
     dst_rs: usize,
     shape: (usize, usize, usize),
     lhs: View<'a, f32>,
-    rhs: View<'a, R>,
+    rhs: Rhs<'a, R>,
     accumulate: bool,
     isa: Isa,
 }
@@ -270,7 +341,14 @@ fn band<const MR: usize, const NR: usize, R: Element>(
         for (kb, a_block) in pa.chunks_exact(a_panels * MR * KC).enumerate() {
             let (pc, kc) = (kb * KC, KC.min(k - kb * KC));
             for (pi, panel) in pb.chunks_exact_mut(NR * KC).take(panels).enumerate() {
-                pack_b::<NR, R>(panel, o.rhs, (pc, kc), (chunk0 + pi * NR, j1), o.isa);
+                pack_b::<NR, R>(
+                    panel,
+                    o.rhs.view,
+                    o.rhs.starts,
+                    (pc, kc),
+                    (chunk0 + pi * NR, j1),
+                    o.isa,
+                );
             }
             for (ai, apanel) in a_block.chunks_exact(MR * KC).enumerate() {
                 let r0 = ai * MR;
@@ -460,6 +538,28 @@ mod tests {
                     },
                     false,
                 );
+                // The right operand given by its rows (`Rows`), in reverse order with gaps.
+                let pitch = n + 5;
+                let starts: Vec<usize> = (0..k).map(|r| (k - 1 - r) * pitch + 2).collect();
+                let mut scattered = vec![f32::NAN; k * pitch];
+                for (r, s) in starts.iter().enumerate() {
+                    scattered[*s..s + n].copy_from_slice(&wt[r * n..(r + 1) * n]);
+                }
+                let mut gathered = vec![0f32; m * n];
+                let rhs = Rhs {
+                    view: view(&scattered, 0, 1),
+                    starts: Some(&starts),
+                };
+                product_with(
+                    isa,
+                    2,
+                    &mut gathered,
+                    n,
+                    (m, n, k),
+                    view(&x, k, 1),
+                    rhs,
+                    false,
+                );
                 let rows = rows_times_weight_with(isa, &x, &w, (m, n, k)).expect("a kernel");
                 let tol = 1e-6 * k as f64;
                 for i in 0..m {
@@ -476,6 +576,7 @@ mod tests {
                             ("product", got[at], 1.0),
                             ("accumulated", twice[at], 2.0),
                             ("other layout", other[i * n + j], 1.0),
+                            ("given rows", gathered[i * n + j], 1.0),
                             ("rows", rows[i * n + j], 1.0),
                         ] {
                             let d = (f64::from(v) - scale * want).abs();
@@ -494,5 +595,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A row that would run past the slice is refused before anything is read.
+    #[test]
+    #[should_panic(expected = "an operand is smaller than its shape")]
+    fn rows_past_the_slice_panic() {
+        let Some(isa) = runnable().first().copied() else {
+            panic!("sgemm: an operand is smaller than its shape (no kernel here)")
+        };
+        let (x, data) = (vec![1f32; 4], vec![1f32; 10]);
+        let starts = [0usize, 7];
+        let rhs = Rhs {
+            view: View {
+                data: &data,
+                rs: 0,
+                cs: 1,
+            },
+            starts: Some(&starts[..]),
+        };
+        let lhs = View {
+            data: &x,
+            rs: 2,
+            cs: 1,
+        };
+        let mut out = vec![0f32; 2 * 4];
+        product_with(isa, 1, &mut out, 4, (2, 4, 2), lhs, rhs, false);
     }
 }

@@ -85,10 +85,12 @@ pub fn pack_a<const MR: usize>(
 
 /// Rows `pc..pc + kc` and columns `c0..c0 + NR` of `rhs` (zero past `c_end`) into `panel`:
 /// column-contiguous operands (a weight read as its transpose) are written column by column
-/// (on AVX-512, full 32-column panels by gathers), row-contiguous ones copied row by row.
+/// (on AVX-512, full 32-column panels by gathers), row-contiguous ones copied row by row;
+/// with `starts`, row `r` begins at `starts[r]` (and columns are contiguous).
 pub fn pack_b<const NR: usize, R: Element>(
     panel: &mut [f32],
     rhs: View<'_, R>,
+    starts: Option<&[usize]>,
     (pc, kc): (usize, usize),
     (c0, c_end): (usize, usize),
     isa: Isa,
@@ -98,7 +100,15 @@ pub fn pack_b<const NR: usize, R: Element>(
     let rows = &mut rows[..kc];
     let gather = isa == Isa::Avx512 && NR == GATHER_NR;
     let as_f32 = R::as_f32(rhs.data);
-    if let Some(data) = as_f32
+    if let Some(starts) = starts {
+        for (dst, start) in rows.iter_mut().zip(&starts[pc..pc + kc]) {
+            let at = start + c0;
+            for (d, v) in dst.iter_mut().zip(&rhs.data[at..at + cols]) {
+                *d = v.widen();
+            }
+            dst[cols..].fill(0.0);
+        }
+    } else if let Some(data) = as_f32
         .filter(|_| gather && rhs.rs == 1 && cols == NR && (NR - 1) * rhs.cs <= i32::MAX as usize)
     {
         // A full panel of a weight read as its transpose: for each `p`, two gathers of 16
