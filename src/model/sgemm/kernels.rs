@@ -7,7 +7,9 @@
 //!   right-panel vectors and the broadcast left value.
 //!
 //! Each kernel multiplies one packed left panel (`kc` x MR, `a[p * MR + i]`) by one packed
-//! right panel (`kc` x NR, `b[p * NR + j]`) into a tile (MR x NR, row-major). They are
+//! right panel (`kc` x NR, `b[p * NR + j]`) into an MR x NR tile of the output, written
+//! or added to in place (a full tile: no tile buffer and no separate pass to add it; the
+//! edges go through a buffer, [`super::band`]). They are
 //! written on fixed-size array chunks, so the bounds checks stay out of the loop, and load
 //! through masked loads with every lane on: `loadu` goes through a by-value copy whose
 //! debug-build overlap check (the dev profile keeps debug assertions) took the registers
@@ -26,13 +28,14 @@ pub const NR_512: usize = 32;
 pub const MR_256: usize = 6;
 pub const NR_256: usize = 16;
 
-/// `tile (12 x 32) = a b`.
+/// `c (12 x 32, row stride c_rs) = a b`, or `+= a b` with `add`.
 ///
 /// # Safety
-/// The CPU has `avx512f`; `a` holds `kc * 12` values, `b` `kc * 32`, `tile` `12 * 32`.
+/// The CPU has `avx512f`; `a` holds `kc * 12` values, `b` `kc * 32`; `c` points at 12 rows
+/// of 32 writable values `c_rs` apart that nothing else references.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub unsafe fn kernel_512(kc: usize, a: &[f32], b: &[f32], tile: &mut [f32]) {
+pub unsafe fn kernel_512(kc: usize, a: &[f32], b: &[f32], c: *mut f32, c_rs: usize, add: bool) {
     use std::arch::x86_64::*;
     let (a, _) = a.as_chunks::<MR_512>();
     let (b, _) = b.as_chunks::<NR_512>();
@@ -52,22 +55,29 @@ pub unsafe fn kernel_512(kc: usize, a: &[f32], b: &[f32], tile: &mut [f32]) {
             acc_i[1] = _mm512_fmadd_ps(ai, b1, acc_i[1]);
         }
     }
-    for (row, acc_i) in tile.as_chunks_mut::<NR_512>().0.iter_mut().zip(&acc) {
-        // SAFETY: `row` is 32 values: two stores of 16.
+    for (i, acc_i) in acc.iter().enumerate() {
+        let row = c.wrapping_add(i * c_rs);
+        // SAFETY: row i is 32 writable values (the caller's contract): two of 16.
         unsafe {
-            _mm512_mask_storeu_ps(row.as_mut_ptr(), 0xffff, acc_i[0]);
-            _mm512_mask_storeu_ps(row.as_mut_ptr().wrapping_add(16), 0xffff, acc_i[1]);
+            let (mut lo, mut hi) = (acc_i[0], acc_i[1]);
+            if add {
+                lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(0xffff, row));
+                hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(0xffff, row.wrapping_add(16)));
+            }
+            _mm512_mask_storeu_ps(row, 0xffff, lo);
+            _mm512_mask_storeu_ps(row.wrapping_add(16), 0xffff, hi);
         }
     }
 }
 
-/// `tile (6 x 16) = a b`.
+/// `c (6 x 16, row stride c_rs) = a b`, or `+= a b` with `add`.
 ///
 /// # Safety
-/// The CPU has `avx2` and `fma`; `a` holds `kc * 6` values, `b` `kc * 16`, `tile` `6 * 16`.
+/// The CPU has `avx2` and `fma`; `a` holds `kc * 6` values, `b` `kc * 16`; `c` points at 6
+/// rows of 16 writable values `c_rs` apart that nothing else references.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn kernel_256(kc: usize, a: &[f32], b: &[f32], tile: &mut [f32]) {
+pub unsafe fn kernel_256(kc: usize, a: &[f32], b: &[f32], c: *mut f32, c_rs: usize, add: bool) {
     use std::arch::x86_64::*;
     let (a, _) = a.as_chunks::<MR_256>();
     let (b, _) = b.as_chunks::<NR_256>();
@@ -88,11 +98,17 @@ pub unsafe fn kernel_256(kc: usize, a: &[f32], b: &[f32], tile: &mut [f32]) {
             acc_i[1] = _mm256_fmadd_ps(ai, b1, acc_i[1]);
         }
     }
-    for (row, acc_i) in tile.as_chunks_mut::<NR_256>().0.iter_mut().zip(&acc) {
-        // SAFETY: `row` is 16 values: two stores of 8.
+    for (i, acc_i) in acc.iter().enumerate() {
+        let row = c.wrapping_add(i * c_rs);
+        // SAFETY: row i is 16 writable values (the caller's contract): two of 8.
         unsafe {
-            _mm256_storeu_ps(row.as_mut_ptr(), acc_i[0]);
-            _mm256_storeu_ps(row.as_mut_ptr().wrapping_add(8), acc_i[1]);
+            let (mut lo, mut hi) = (acc_i[0], acc_i[1]);
+            if add {
+                lo = _mm256_add_ps(lo, _mm256_maskload_ps(row, all));
+                hi = _mm256_add_ps(hi, _mm256_maskload_ps(row.wrapping_add(8), all));
+            }
+            _mm256_maskstore_ps(row, all, lo);
+            _mm256_maskstore_ps(row.wrapping_add(8), all, hi);
         }
     }
 }

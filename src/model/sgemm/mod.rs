@@ -94,8 +94,9 @@ fn runnable() -> Vec<Isa> {
 #[derive(Clone, Copy)]
 struct Out(usize);
 
-/// A register kernel: `tile (MR x NR) = a (kc x MR packed) b (kc x NR packed)`.
-type Kernel = unsafe fn(usize, &[f32], &[f32], &mut [f32]);
+/// A register kernel: `c (MR x NR, row stride c_rs) (+)= a (kc x MR packed) b (kc x NR
+/// packed)`, adding with the flag.
+type Kernel = unsafe fn(usize, &[f32], &[f32], *mut f32, usize, bool);
 
 /// `dst (m x n, row stride dst_rs) = lhs (m x k) rhs (k x n)`, or `+=` with `accumulate`.
 /// Returns false (and writes nothing) when no kernel is [`available`].
@@ -356,9 +357,20 @@ fn band<const MR: usize, const NR: usize, R: Element>(
                 for (bi, bpanel) in pb.chunks_exact(NR * KC).take(panels).enumerate() {
                     let c0 = chunk0 + bi * NR;
                     let cols = NR.min(j1 - c0);
-                    // SAFETY: the kernel's instruction set is present (`isa`); both panels
-                    // hold `kc` steps and the tile MR x NR values.
-                    unsafe { kernel(kc, apanel, bpanel, &mut tile) };
+                    let add = pc > 0 || o.accumulate;
+                    if rows == MR && cols == NR {
+                        // SAFETY: the kernel's instruction set is present (`isa`); both
+                        // panels hold `kc` steps; rows r0..r0 + MR <= m and columns c0..c0 +
+                        // NR <= j1 <= n lie inside `dst` (asserted in `product_with`), and
+                        // this thread alone writes columns j0..j1.
+                        unsafe {
+                            let at = (o.out.0 as *mut f32).add(r0 * o.dst_rs + c0);
+                            kernel(kc, apanel, bpanel, at, o.dst_rs, add);
+                        }
+                        continue;
+                    }
+                    // SAFETY: as above; the tile is MR x NR values.
+                    unsafe { kernel(kc, apanel, bpanel, tile.as_mut_ptr(), NR, false) };
                     for (i, src) in tile.chunks_exact(NR).take(rows).enumerate() {
                         // SAFETY: row r0 + i < m and columns c0..c0 + cols <= j1 <= n lie
                         // inside `dst` (asserted in `product_with`); this thread alone writes
@@ -369,12 +381,12 @@ fn band<const MR: usize, const NR: usize, R: Element>(
                                 cols,
                             )
                         };
-                        if pc == 0 && !o.accumulate {
-                            row.copy_from_slice(&src[..cols]);
-                        } else {
+                        if add {
                             for (d, v) in row.iter_mut().zip(src) {
                                 *d += *v;
                             }
+                        } else {
+                            row.copy_from_slice(&src[..cols]);
                         }
                     }
                 }

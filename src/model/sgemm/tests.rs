@@ -160,3 +160,48 @@ fn rows_past_the_slice_panic() {
     let mut out = vec![0f32; 2 * 4];
     product_with(isa, 1, &mut out, 4, (2, 4, 2), lhs, rhs, false);
 }
+
+/// The vision towers' linear shapes (SigLIP at 256 tokens, BEiT-L at 577), x W^T + b:
+/// `cargo test --lib sgemm::tests::timing -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing, run by hand"]
+fn timing() {
+    use candle_core::{Device, Module, Tensor};
+    for (m, k, n) in [
+        (256, 1152, 3456),
+        (256, 1152, 1152),
+        (256, 1152, 4304),
+        (256, 4304, 1152),
+        (577, 1024, 3072),
+        (577, 1024, 4096),
+        (577, 4096, 1024),
+    ] {
+        let dev = Device::Cpu;
+        let x = Tensor::new(values(m * k, 1), &dev)
+            .unwrap()
+            .reshape((m, k))
+            .unwrap();
+        let w = Tensor::new(values(n * k, 2), &dev)
+            .unwrap()
+            .reshape((n, k))
+            .unwrap();
+        let b = Tensor::new(values(n, 3), &dev).unwrap();
+        let lin = crate::model::linear::Linear::new(w, Some(b));
+        let mut ts: Vec<f64> = (0..13)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                lin.forward(&x).unwrap();
+                t.elapsed().as_secs_f64()
+            })
+            .skip(3)
+            .collect();
+        ts.sort_by(f64::total_cmp);
+        let flop = 2.0 * (m * k * n) as f64;
+        eprintln!(
+            "ours {m}x{k}->{n}: median {:.2} ms min {:.2} ms {:.0} GFLOPS",
+            ts[5] * 1e3,
+            ts[0] * 1e3,
+            flop / ts[5] / 1e9
+        );
+    }
+}
