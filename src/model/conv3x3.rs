@@ -33,19 +33,31 @@ pub struct Conv3x3 {
     taps: Vec<f32>,
     taps_cin: usize,
     c_out: usize,
+    stride: usize,
     bias: Vec<f32>,
 }
 
 impl Conv3x3 {
-    /// `inner` must be a 3 x 3 convolution with stride 1 and padding 1.
+    /// Our path for a 3 x 3 convolution with padding 1, any stride, no dilation or groups;
+    /// anything else keeps candle's.
     pub fn new(inner: Conv2d) -> Result<Self> {
         let w = inner.weight();
-        let (c_out, c_in, _, _) = w.dims4()?;
-        let taps: Vec<f32> = w
-            .to_dtype(DType::F32)?
-            .permute((0, 2, 3, 1))?
-            .flatten_all()?
-            .to_vec1()?;
+        let (c_out, c_in, kh, kw) = w.dims4()?;
+        let cfg = inner.config();
+        let own = (kh, kw) == (3, 3)
+            && cfg.padding == 1
+            && cfg.dilation == 1
+            && cfg.groups == 1
+            && cfg.stride >= 1;
+        let taps: Vec<f32> = if own {
+            w.to_dtype(DType::F32)?
+                .permute((0, 2, 3, 1))?
+                .flatten_all()?
+                .to_vec1()?
+        } else {
+            Vec::new()
+        };
+        let stride = cfg.stride;
         let bias = match inner.bias() {
             Some(b) => b.to_dtype(DType::F32)?.to_vec1()?,
             None => Vec::new(),
@@ -55,6 +67,7 @@ impl Conv3x3 {
             taps,
             taps_cin: 9 * c_in,
             c_out,
+            stride,
             bias,
         })
     }
@@ -70,7 +83,8 @@ thread_local! {
 impl Module for Conv3x3 {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let (b, c_in, h, w) = x.dims4()?;
-        if !x.device().is_cpu()
+        if self.taps.is_empty()
+            || !x.device().is_cpu()
             || b != 1
             || x.dtype() != DType::F32
             || 9 * c_in != self.taps_cin
@@ -88,42 +102,62 @@ impl Module for Conv3x3 {
                 candle_core::bail!("conv3x3: a contiguous CPU input expected")
             };
             let input = &storage.as_slice::<f32>()?[x0..x1];
-            PADDED.with_borrow_mut(|padded| self.convolve(input, (c_in, h, w), padded))
+            PADDED.with_borrow_mut(|padded| {
+                pad_into(input, (c_in, h, w), padded);
+                if self.stride == 1 {
+                    self.convolve(&padded[..c_in * (h + 2) * (w + 2)], (c_in, h, w))
+                } else {
+                    self.convolve_strided(&padded[..c_in * (h + 2) * (w + 2)], (c_in, h, w))
+                }
+            })
         };
-        Tensor::from_vec(out, (1, self.c_out, h, w), x.device())
+        let Some(out) = out else {
+            return self.inner.forward(&x);
+        };
+        let s = self.stride;
+        Tensor::from_vec(
+            out,
+            (1, self.c_out, (h - 1) / s + 1, (w - 1) / s + 1),
+            x.device(),
+        )
+    }
+}
+
+/// `input` (`c_in x h x w`) zero-padded by one on every side into the front of `padded`
+/// (grown when too short; what it held before is overwritten or zeroed).
+fn pad_into(input: &[f32], (c_in, h, w): Dims, padded: &mut Vec<f32>) {
+    let (ph, pw) = (h + 2, w + 2);
+    let len = c_in * ph * pw;
+    if padded.len() < len {
+        padded.resize(len, 0.0);
+    }
+    for (plane, src) in padded[..len]
+        .chunks_exact_mut(ph * pw)
+        .zip(input.chunks_exact(h * w))
+    {
+        plane[..pw].fill(0.0);
+        plane[(ph - 1) * pw..].fill(0.0);
+        for (row, line) in plane[pw..(ph - 1) * pw]
+            .chunks_exact_mut(pw)
+            .zip(src.chunks_exact(w))
+        {
+            row[0] = 0.0;
+            row[1..=w].copy_from_slice(line);
+            row[w + 1] = 0.0;
+        }
     }
 }
 
 impl Conv3x3 {
-    /// The output (`c_out x h x w`) of `input` (`c_in x h x w`), padding into `padded`.
+    /// The output (`c_out x h x w`) of the padded input (`c_in x (h + 2) x (w + 2)`) at
+    /// stride 1; `None` when no kernel runs here and candle's path is wanted.
     #[expect(
         unsafe_code,
         reason = "gemm on strided views of one buffer (see SAFETY)"
     )]
-    fn convolve(&self, input: &[f32], (c_in, h, w): Dims, padded: &mut Vec<f32>) -> Vec<f32> {
+    fn convolve(&self, padded: &[f32], (c_in, h, w): Dims) -> Option<Vec<f32>> {
         let c_out = self.c_out;
         let (ph, pw) = (h + 2, w + 2);
-        let len = c_in * ph * pw;
-        if padded.len() < len {
-            padded.resize(len, 0.0);
-        }
-        let padded = &mut padded[..len];
-        for (plane, src) in padded
-            .chunks_exact_mut(ph * pw)
-            .zip(input.chunks_exact(h * w))
-        {
-            plane[..pw].fill(0.0);
-            plane[(ph - 1) * pw..].fill(0.0);
-            for (row, line) in plane[pw..(ph - 1) * pw]
-                .chunks_exact_mut(pw)
-                .zip(src.chunks_exact(w))
-            {
-                row[0] = 0.0;
-                row[1..=w].copy_from_slice(line);
-                row[w + 1] = 0.0;
-            }
-        }
-        let padded = &*padded;
         // Outputs on the padded row pitch: column y * pw + x; the last two of each row are
         // dropped at the end.
         let n = (h - 1) * pw + w;
@@ -192,7 +226,44 @@ impl Conv3x3 {
             }
         }
         dst.truncate(c_out * h * w);
-        dst
+        Some(dst)
+    }
+
+    /// The output (`c_out x ho x wo`) at a stride above 1 (the necks' downsampling layers):
+    /// the windows gathered into columns (`9 c_in x ho wo`, small at these strides) and one
+    /// product; `None` without our kernels (candle's path).
+    fn convolve_strided(&self, padded: &[f32], (c_in, h, w): Dims) -> Option<Vec<f32>> {
+        let (s, c_out) = (self.stride, self.c_out);
+        let (pw, ph) = (w + 2, h + 2);
+        let (ho, wo) = ((h - 1) / s + 1, (w - 1) / s + 1);
+        let n = ho * wo;
+        // Row tap * c_in + c: channel c's window of the tap at every output pixel.
+        let mut cols = vec![0f32; 9 * c_in * n];
+        for (r, col) in cols.chunks_exact_mut(n).enumerate() {
+            let (tap, c) = (r / c_in, r % c_in);
+            let plane = &padded[c * ph * pw..(c + 1) * ph * pw];
+            for (yo, line) in col.chunks_exact_mut(wo).enumerate() {
+                let at = (yo * s + tap / 3) * pw + tap % 3;
+                for (xo, v) in line.iter_mut().enumerate() {
+                    *v = plane[at + xo * s];
+                }
+            }
+        }
+        let mut dst = vec![0f32; c_out * n];
+        for (co, row) in dst.chunks_exact_mut(n).enumerate() {
+            row.fill(self.bias.get(co).copied().unwrap_or(0.0));
+        }
+        let lhs = View {
+            data: &self.taps[..],
+            rs: 9 * c_in,
+            cs: 1,
+        };
+        let rhs = View {
+            data: &cols[..],
+            rs: n,
+            cs: 1,
+        };
+        super::sgemm::product(&mut dst, n, (c_out, n, 9 * c_in), lhs, rhs, true).then_some(dst)
     }
 }
 
@@ -206,25 +277,32 @@ mod tests {
     use candle_nn::Conv2dConfig;
 
     /// Shapes whose `9 c_in` spans several of the product's `k` blocks, one after a larger
-    /// one (so the reused padding buffer holds the previous input), and a transposed
-    /// (non-contiguous) input.
+    /// one (so the reused padding buffer holds the previous input), strides 2 and 3 over
+    /// odd and even sides, a transposed (non-contiguous) input, and a padding we leave to
+    /// candle.
     #[test]
     fn equals_candles_convolution() {
         let dev = Device::Cpu;
-        for (c_in, c_out, h, w, bias) in [
-            (3, 5, 7, 9, true),
-            (16, 8, 40, 33, false),
-            (40, 13, 17, 20, true),
+        for (c_in, c_out, h, w, bias, stride, padding) in [
+            (3, 5, 7, 9, true, 1, 1),
+            (16, 8, 40, 33, false, 1, 1),
+            (40, 13, 17, 20, true, 1, 1),
+            (30, 7, 12, 9, true, 2, 1),
+            (5, 3, 7, 8, false, 3, 1),
+            (4, 3, 6, 6, true, 1, 0),
         ] {
             let wt = Tensor::randn(0f32, 1.0, (c_out, c_in, 3, 3), &dev).unwrap();
             let b = bias.then(|| Tensor::randn(0f32, 1.0, c_out, &dev).unwrap());
             let cfg = Conv2dConfig {
-                padding: 1,
+                padding,
+                stride,
                 ..Default::default()
             };
             let conv = Conv2d::new(wt, b, cfg);
             let x = Tensor::randn(0f32, 1.0, (1, c_in, h, w), &dev).unwrap();
             let fast = Conv3x3::new(conv.clone()).unwrap();
+            // Padding other than 1 keeps candle's path.
+            assert_eq!(fast.taps.is_empty(), padding != 1);
             for x in [x.clone(), x.transpose(2, 3).unwrap()] {
                 let want = conv.forward(&x).unwrap();
                 let got = fast.forward(&x).unwrap();

@@ -21,6 +21,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod conv1x1;
 pub mod conv3x3;
+pub mod conv_transpose;
 pub mod depth_anything;
 pub mod device;
 pub mod ego3d;

@@ -7,11 +7,12 @@
 
 use candle_core::{Module, Tensor};
 use candle_nn::{
-    Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, VarBuilder, conv_transpose2d,
-    conv2d, conv2d_no_bias,
+    Conv2d, Conv2dConfig, ConvTranspose2dConfig, VarBuilder, conv_transpose2d, conv2d,
+    conv2d_no_bias,
 };
 
 use super::config::DepthAnythingConfig;
+use crate::model::conv_transpose::PatchTranspose;
 use crate::model::conv3x3::Conv3x3;
 use crate::model::error::Result;
 
@@ -25,9 +26,9 @@ fn conv(i: usize, o: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<C
 }
 
 enum Resize {
-    Up(ConvTranspose2d),
+    Up(PatchTranspose),
     Same,
-    Down(Conv2d),
+    Down(Conv3x3),
 }
 
 fn conv3(i: usize, o: usize, vb: VarBuilder) -> Result<Conv3x3> {
@@ -102,13 +103,13 @@ impl DptHead {
                 stride: k,
                 ..Default::default()
             };
-            Ok(Resize::Up(conv_transpose2d(
+            Ok(Resize::Up(PatchTranspose::new(conv_transpose2d(
                 oc[i],
                 oc[i],
                 k,
                 tc,
                 vb.pp(format!("resize_layers.{i}")),
-            )?))
+            )?)?))
         };
         let rn = |i: usize| -> Result<Conv3x3> {
             let cc = Conv2dConfig {
@@ -138,7 +139,13 @@ impl DptHead {
                 up(0, 4)?,
                 up(1, 2)?,
                 Resize::Same,
-                Resize::Down(conv(oc[3], oc[3], 3, 2, vb.pp("resize_layers.3"))?),
+                Resize::Down(Conv3x3::new(conv(
+                    oc[3],
+                    oc[3],
+                    3,
+                    2,
+                    vb.pp("resize_layers.3"),
+                )?)?),
             ],
             layer_rn: (0..4).map(rn).collect::<Result<_>>()?,
             fusion: (1..=4).map(fusion).collect::<Result<_>>()?,

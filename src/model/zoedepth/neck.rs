@@ -2,10 +2,11 @@
 //! them to the fusion width, and fuse from the deepest level up.
 
 use candle_core::{IndexOp, Module, Tensor};
-use candle_nn::{Conv2d, ConvTranspose2d, ConvTranspose2dConfig, VarBuilder, conv_transpose2d};
+use candle_nn::{ConvTranspose2dConfig, VarBuilder, conv_transpose2d};
 
 use super::{conv1x1, conv3x3, conv3x3_s1, upsample2};
 use crate::model::activation::gelu_erf;
+use crate::model::conv_transpose::PatchTranspose;
 use crate::model::conv1x1::Conv1x1;
 use crate::model::conv3x3::Conv3x3;
 use crate::model::error::Result;
@@ -13,9 +14,9 @@ use crate::model::linear::{Linear, linear};
 use crate::model::zoe_config::ZoeConfig;
 
 enum Resize {
-    Up(ConvTranspose2d),
+    Up(PatchTranspose),
     Same,
-    Down(Conv2d),
+    Down(Conv3x3),
 }
 
 struct Reassemble {
@@ -99,7 +100,7 @@ impl Neck {
             let l = rs.pp(format!("layers.{i}"));
             let resize = if factor > 1.0 {
                 let k = factor.round() as usize;
-                Resize::Up(conv_transpose2d(
+                Resize::Up(PatchTranspose::new(conv_transpose2d(
                     ch,
                     ch,
                     k,
@@ -108,12 +109,18 @@ impl Neck {
                         ..Default::default()
                     },
                     l.pp("resize"),
-                )?)
+                )?)?)
             } else if factor == 1.0 {
                 Resize::Same
             } else {
                 let stride = (1.0 / factor).round() as usize;
-                Resize::Down(conv3x3(ch, ch, stride, true, l.pp("resize"))?)
+                Resize::Down(Conv3x3::new(conv3x3(
+                    ch,
+                    ch,
+                    stride,
+                    true,
+                    l.pp("resize"),
+                )?)?)
             };
             reassemble.push(Reassemble {
                 readout: linear(2 * h, h, rs.pp(format!("readout_projects.{i}.0")))?,
