@@ -79,12 +79,13 @@ impl SiglipVisionTower {
                         linear(h, h, l.pp("self_attn.q_proj"))?,
                         linear(h, h, l.pp("self_attn.k_proj"))?,
                         linear(h, h, l.pp("self_attn.v_proj"))?,
-                    ])?,
-                    out: linear(h, h, l.pp("self_attn.out_proj"))?,
+                    ])?
+                    .prepacked()?,
+                    out: linear(h, h, l.pp("self_attn.out_proj"))?.prepacked()?,
                     norm1: layer_norm(h, eps, l.pp("layer_norm1"))?,
                     norm2: layer_norm(h, eps, l.pp("layer_norm2"))?,
-                    fc1: linear(h, cfg.intermediate_size, l.pp("mlp.fc1"))?,
-                    fc2: linear(cfg.intermediate_size, h, l.pp("mlp.fc2"))?,
+                    fc1: linear(h, cfg.intermediate_size, l.pp("mlp.fc1"))?.prepacked()?,
+                    fc2: linear(cfg.intermediate_size, h, l.pp("mlp.fc2"))?.prepacked()?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -19,6 +19,7 @@
 
 mod kernels;
 mod pack;
+mod packed;
 mod transpose;
 
 use std::sync::OnceLock;
@@ -28,6 +29,7 @@ use crate::util::parallel::each_chunk_mut;
 use kernels::{MR_256, MR_512, NR_256, NR_512};
 pub use pack::Element;
 use pack::{pack_a, pack_b};
+pub use packed::{PackedWeight, pack_weight};
 
 const KC: usize = 256;
 /// Right-operand panels packed at a time: 8 x 32 KiB (AVX-512; half that on AVX2), in L2
@@ -169,27 +171,68 @@ pub fn product_rows(
             cs: 1,
         },
         starts: Some(rhs.starts),
+        packed: None,
     };
     product_with(isa, cores, dst, dst_rs, (m, n, k), lhs, rhs, accumulate);
     true
 }
 
-/// The right operand: a strided view, or (`starts`) rows anywhere in the view's slice.
+/// `dst (m x n, row stride dst_rs) = lhs (m x k) W^T` (or `+=` with `accumulate`) for a
+/// weight packed at load ([`pack_weight`]). Returns false (and writes nothing) when the
+/// packing is not for this shape or these kernels.
+///
+/// # Panics
+/// When `lhs` or `dst` is smaller than its shape needs.
+pub fn product_packed(
+    dst: &mut [f32],
+    dst_rs: usize,
+    (m, n, k): (usize, usize, usize),
+    lhs: View<'_, f32>,
+    w: &PackedWeight,
+    accumulate: bool,
+) -> bool {
+    let Some(isa) = isa().filter(|i| *i == w.isa && (w.n, w.k) == (n, k)) else {
+        return false;
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let rhs = Rhs {
+        view: View {
+            data: &[][..],
+            rs: 0,
+            cs: 0,
+        },
+        starts: None,
+        packed: Some(w),
+    };
+    product_with::<f32>(isa, cores, dst, dst_rs, (m, n, k), lhs, rhs, accumulate);
+    true
+}
+
+/// The right operand: a strided view, (`starts`) rows anywhere in the view's slice, or
+/// (`packed`) a weight packed at load.
 #[derive(Clone, Copy)]
 struct Rhs<'a, R> {
     view: View<'a, R>,
     starts: Option<&'a [usize]>,
+    packed: Option<&'a PackedWeight>,
 }
 
 impl<'a, R> From<View<'a, R>> for Rhs<'a, R> {
     fn from(view: View<'a, R>) -> Self {
-        Self { view, starts: None }
+        Self {
+            view,
+            starts: None,
+            packed: None,
+        }
     }
 }
 
 impl<R> Rhs<'_, R> {
     /// Whether every value of a `k x n` operand lies inside the slice.
     fn fits(&self, k: usize, n: usize) -> bool {
+        if let Some(w) = self.packed {
+            return (w.n, w.k) == (n, k);
+        }
         let len = self.view.data.len();
         match self.starts {
             Some(starts) => {
@@ -342,6 +385,9 @@ fn band<const MR: usize, const NR: usize, R: Element>(
         for (kb, a_block) in pa.chunks_exact(a_panels * MR * KC).enumerate() {
             let (pc, kc) = (kb * KC, KC.min(k - kb * KC));
             for (pi, panel) in pb.chunks_exact_mut(NR * KC).take(panels).enumerate() {
+                if o.rhs.packed.is_some() {
+                    break;
+                }
                 pack_b::<NR, R>(
                     panel,
                     o.rhs.view,
@@ -354,8 +400,12 @@ fn band<const MR: usize, const NR: usize, R: Element>(
             for (ai, apanel) in a_block.chunks_exact(MR * KC).enumerate() {
                 let r0 = ai * MR;
                 let rows = MR.min(m - r0);
-                for (bi, bpanel) in pb.chunks_exact(NR * KC).take(panels).enumerate() {
+                for (bi, own) in pb.chunks_exact(NR * KC).take(panels).enumerate() {
                     let c0 = chunk0 + bi * NR;
+                    let bpanel = match o.rhs.packed {
+                        Some(w) => w.block(c0 / NR, (pc, kc)),
+                        None => own,
+                    };
                     let cols = NR.min(j1 - c0);
                     let add = pc > 0 || o.accumulate;
                     if rows == MR && cols == NR {

@@ -87,6 +87,7 @@ fn products_equal_exact_products() {
             let rhs = Rhs {
                 view: view(&scattered, 0, 1),
                 starts: Some(&starts),
+                packed: None,
             };
             product_with(
                 isa,
@@ -98,6 +99,29 @@ fn products_equal_exact_products() {
                 rhs,
                 false,
             );
+            // The weight packed once (for the detected kernels only).
+            let mut prepacked = vec![f32::NAN; m * n];
+            let packed_ran = match pack_weight(&w, (n, k)) {
+                Some(pw) if pw.isa == isa => {
+                    let rhs = Rhs {
+                        view: view(&[][..], 0, 0),
+                        starts: None,
+                        packed: Some(&pw),
+                    };
+                    product_with::<f32>(
+                        isa,
+                        2,
+                        &mut prepacked,
+                        n,
+                        (m, n, k),
+                        view(&x, k, 1),
+                        rhs,
+                        false,
+                    );
+                    true
+                }
+                _ => false,
+            };
             let rows = rows_times_weight_with(isa, &x, &w, (m, n, k)).expect("a kernel");
             let tol = 1e-6 * k as f64;
             for i in 0..m {
@@ -115,6 +139,15 @@ fn products_equal_exact_products() {
                         ("accumulated", twice[at], 2.0),
                         ("other layout", other[i * n + j], 1.0),
                         ("given rows", gathered[i * n + j], 1.0),
+                        (
+                            "packed at load",
+                            if packed_ran {
+                                prepacked[i * n + j]
+                            } else {
+                                want as f32
+                            },
+                            1.0,
+                        ),
                         ("rows", rows[i * n + j], 1.0),
                     ] {
                         let d = (f64::from(v) - scale * want).abs();
@@ -151,6 +184,7 @@ fn rows_past_the_slice_panic() {
             cs: 1,
         },
         starts: Some(&starts[..]),
+        packed: None,
     };
     let lhs = View {
         data: &x,
@@ -187,21 +221,24 @@ fn timing() {
             .unwrap();
         let b = Tensor::new(values(n, 3), &dev).unwrap();
         let lin = crate::model::linear::Linear::new(w, Some(b));
-        let mut ts: Vec<f64> = (0..13)
-            .map(|_| {
-                let t = std::time::Instant::now();
-                lin.forward(&x).unwrap();
-                t.elapsed().as_secs_f64()
-            })
-            .skip(3)
-            .collect();
-        ts.sort_by(f64::total_cmp);
-        let flop = 2.0 * (m * k * n) as f64;
-        eprintln!(
-            "ours {m}x{k}->{n}: median {:.2} ms min {:.2} ms {:.0} GFLOPS",
-            ts[5] * 1e3,
-            ts[0] * 1e3,
-            flop / ts[5] / 1e9
-        );
+        let packed = lin.clone().prepacked().unwrap();
+        for (what, lin) in [("per call", &lin), ("packed at load", &packed)] {
+            let mut ts: Vec<f64> = (0..13)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    lin.forward(&x).unwrap();
+                    t.elapsed().as_secs_f64()
+                })
+                .skip(3)
+                .collect();
+            ts.sort_by(f64::total_cmp);
+            let flop = 2.0 * (m * k * n) as f64;
+            eprintln!(
+                "ours {m}x{k}->{n} {what}: median {:.2} ms min {:.2} ms {:.0} GFLOPS",
+                ts[5] * 1e3,
+                ts[0] * 1e3,
+                flop / ts[5] / 1e9
+            );
+        }
     }
 }

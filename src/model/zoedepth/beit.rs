@@ -95,14 +95,15 @@ impl Beit {
                         linear(h, h, a.pp("query"))?,
                         linear_no_bias(h, h, a.pp("key"))?,
                         linear(h, h, a.pp("value"))?,
-                    ])?,
-                    out: linear(h, h, l.pp("attention.output.dense"))?,
+                    ])?
+                    .prepacked()?,
+                    out: linear(h, h, l.pp("attention.output.dense"))?.prepacked()?,
                     bias,
                     lambda_1: l.get(h, "lambda_1")?,
                     lambda_2: l.get(h, "lambda_2")?,
                     norm_after: layer_norm(h, b.layer_norm_eps, l.pp("layernorm_after"))?,
-                    fc1: linear(h, b.intermediate_size, l.pp("intermediate.dense"))?,
-                    fc2: linear(b.intermediate_size, h, l.pp("output.dense"))?,
+                    fc1: linear(h, b.intermediate_size, l.pp("intermediate.dense"))?.prepacked()?,
+                    fc2: linear(b.intermediate_size, h, l.pp("output.dense"))?.prepacked()?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
