@@ -9,7 +9,7 @@ use crate::model::linear::{Linear, linear};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
-use super::{conv1x1, resize_to, softplus, upsample2};
+use super::{binomial, conv1x1, resize_to, softplus, upsample2};
 use crate::model::error::Result;
 use crate::model::zoe_config::{ATTRACTORS_PER_LAYER, CLASSIFIER_WIDTH, ZoeConfig};
 use crate::util::parallel::each_chunk_mut;
@@ -85,7 +85,6 @@ struct Domain {
     /// Conditional log-binomial MLP (conv, GELU, conv, softplus).
     clb0: Conv1x1,
     clb2: Conv1x1,
-    n_bins: usize,
 }
 
 pub struct MetricHead {
@@ -168,7 +167,6 @@ impl MetricHead {
                         4,
                         vb.pp(format!("conditional_log_binomial.{}.mlp.2", d.name)),
                     )?,
-                    n_bins: d.n_bins,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -262,13 +260,7 @@ impl MetricHead {
         let embedding = resize_to(&embedding, s_h, s_w)?;
         let pt = gelu_erf(&d.clb0.forward(&Tensor::cat(&[relative, &embedding], 1)?)?)?;
         let pt = softplus(&d.clb2.forward(&pt)?)?;
-        let eps = 1e-4;
-        let pt = (pt + eps)?;
-        let p = (pt.i((.., 0, .., ..))? / (pt.i((.., 0, .., ..))? + pt.i((.., 1, .., ..))?)?)?;
-        let t = (pt.i((.., 2, .., ..))? / (pt.i((.., 2, .., ..))? + pt.i((.., 3, .., ..))?)?)?;
-        let t = ((t * (self.max_temp - self.min_temp))? + self.min_temp)?.unsqueeze(1)?;
-        let probs = log_binomial_softmax(&p, &t, d.n_bins)?;
-        let depth = (probs * centres)?.sum(1)?;
+        let depth = binomial::depth(&pt, &centres, (self.min_temp, self.max_temp))?;
         Ok(MetricOutput {
             domain_logits,
             domain,
@@ -320,31 +312,4 @@ fn attract(c: &Tensor, a: &Tensor, mean: bool) -> Result<Tensor> {
         });
     }
     Ok(Tensor::from_vec(out, (b, bins, h, w), c.device())?)
-}
-
-/// Stirling log(n choose k) as the reference computes it, in f32.
-fn log_binom(n: f32, k: f32) -> f32 {
-    let eps = 1e-7f32;
-    let (n, k) = (n + eps, k + eps);
-    n * n.ln() - k * k.ln() - (n - k) * (n - k + eps).ln()
-}
-
-/// Softmax over bins of the log-binomial of `p` (b, h, w) at temperature `t` (b, 1, h, w).
-fn log_binomial_softmax(p: &Tensor, t: &Tensor, n_bins: usize) -> Result<Tensor> {
-    let eps = 1e-4;
-    let one_minus = (1.0 - p)?.clamp(eps, 1.0)?.unsqueeze(1)?;
-    let p = p.clamp(eps, 1.0)?.unsqueeze(1)?;
-    let km1 = (n_bins - 1) as f32;
-    let dev = p.device();
-    let k: Vec<f32> = (0..n_bins).map(|k| k as f32).collect();
-    let binom: Vec<f32> = k.iter().map(|k| log_binom(km1, *k)).collect();
-    let shape = (1, n_bins, 1, 1);
-    let k_t = Tensor::from_vec(k.clone(), shape, dev)?;
-    let rest = Tensor::from_vec(k.iter().map(|k| km1 - k).collect::<Vec<_>>(), shape, dev)?;
-    let binom = Tensor::from_vec(binom, shape, dev)?;
-    let y = binom
-        .broadcast_add(&k_t.broadcast_mul(&p.log()?)?)?
-        .broadcast_add(&rest.broadcast_mul(&one_minus.log()?)?)?;
-    let y = y.broadcast_div(t)?;
-    Ok(candle_nn::ops::softmax(&y, 1)?)
 }

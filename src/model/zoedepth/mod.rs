@@ -21,6 +21,7 @@
 //! The reference quirks this follows are listed in `tests/golden/tiny_spatialvla/README.md`.
 
 mod beit;
+mod binomial;
 mod heads;
 mod neck;
 
