@@ -5,12 +5,12 @@
 //! multiplied on `gemm`'s kernels. Other devices, dtypes, batch sizes or CPUs without
 //! either go through candle's `Conv2d`.
 
-use candle_core::{DType, Module, Storage, Tensor};
+use candle_core::{DType, Module, Tensor};
 use candle_nn::Conv2d;
 
 use super::error::Result;
 use super::sgemm;
-use super::strided::View;
+use super::strided::{View, f32_values, with_f32_values};
 
 /// A 1 x 1, stride 1, unpadded convolution with the fast path above.
 pub struct Conv1x1 {
@@ -31,10 +31,7 @@ impl Conv1x1 {
             .to_dtype(DType::F32)?
             .flatten_all()?
             .to_vec1()?;
-        let bias = match inner.bias() {
-            Some(b) => b.to_dtype(DType::F32)?.to_vec1()?,
-            None => Vec::new(),
-        };
+        let bias = f32_values(inner.bias())?;
         Ok(Self {
             inner,
             weight,
@@ -58,7 +55,6 @@ impl Module for Conv1x1 {
             return self.inner.forward(x);
         }
         let hw = h * w;
-        let x = x.contiguous()?;
         // The output starts as the bias and the product accumulates onto it; the input is
         // read where it lies (at 192 x 192 x 256 its copy and the bias pass were half the
         // convolution's time).
@@ -71,12 +67,7 @@ impl Module for Conv1x1 {
             }
             out
         };
-        let done = {
-            let (storage, layout) = x.storage_and_layout();
-            let (Storage::Cpu(storage), Some((x0, x1))) = (&*storage, layout.contiguous_offsets())
-            else {
-                candle_core::bail!("conv1x1: a contiguous CPU input expected")
-            };
+        let done = with_f32_values(x, "conv1x1", |input| {
             sgemm::product(
                 &mut out,
                 hw,
@@ -87,15 +78,15 @@ impl Module for Conv1x1 {
                     cs: 1,
                 },
                 View {
-                    data: &storage.as_slice::<f32>()?[x0..x1],
+                    data: input,
                     rs: hw,
                     cs: 1,
                 },
                 !self.bias.is_empty(),
             )
-        };
+        })?;
         if !done {
-            return self.inner.forward(&x);
+            return self.inner.forward(x);
         }
         Tensor::from_vec(out, (1, self.c_out, h, w), x.device())
     }

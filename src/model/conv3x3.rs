@@ -18,8 +18,8 @@
 
 use std::cell::RefCell;
 
-use super::strided::View;
-use candle_core::{DType, Module, Storage, Tensor};
+use super::strided::{View, f32_values, with_f32_values};
+use candle_core::{DType, Module, Tensor};
 use candle_nn::Conv2d;
 
 use super::error::Result;
@@ -58,10 +58,7 @@ impl Conv3x3 {
             Vec::new()
         };
         let stride = cfg.stride;
-        let bias = match inner.bias() {
-            Some(b) => b.to_dtype(DType::F32)?.to_vec1()?,
-            None => Vec::new(),
-        };
+        let bias = f32_values(inner.bias())?;
         Ok(Self {
             inner,
             taps,
@@ -93,15 +90,8 @@ impl Module for Conv3x3 {
         {
             return self.inner.forward(x);
         }
-        let x = x.contiguous()?;
-        let out = {
-            // The input read where it lies: no copy out of the tensor.
-            let (storage, layout) = x.storage_and_layout();
-            let (Storage::Cpu(storage), Some((x0, x1))) = (&*storage, layout.contiguous_offsets())
-            else {
-                candle_core::bail!("conv3x3: a contiguous CPU input expected")
-            };
-            let input = &storage.as_slice::<f32>()?[x0..x1];
+        // The input read where it lies: no copy out of the tensor.
+        let out = with_f32_values(x, "conv3x3", |input| {
             PADDED.with_borrow_mut(|padded| {
                 pad_into(input, (c_in, h, w), padded);
                 if self.stride == 1 {
@@ -110,9 +100,9 @@ impl Module for Conv3x3 {
                     self.convolve_strided(&padded[..c_in * (h + 2) * (w + 2)], (c_in, h, w))
                 }
             })
-        };
+        })?;
         let Some(out) = out else {
-            return self.inner.forward(&x);
+            return self.inner.forward(x);
         };
         let s = self.stride;
         Tensor::from_vec(

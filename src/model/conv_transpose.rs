@@ -11,12 +11,12 @@
 //! rows into their blocks and adds the bias. Other configurations, devices, dtypes, batch
 //! sizes, or CPUs without our kernels go through candle's `ConvTranspose2d`.
 
-use candle_core::{DType, Module, Storage, Tensor};
+use candle_core::{DType, Module, Tensor};
 use candle_nn::ConvTranspose2d;
 
 use super::error::Result;
 use super::sgemm;
-use super::strided::View;
+use super::strided::{View, f32_values, with_f32_values};
 
 /// A transposed convolution with the path above where its configuration allows.
 pub struct PatchTranspose {
@@ -50,10 +50,7 @@ impl PatchTranspose {
         } else {
             Vec::new()
         };
-        let bias = match inner.bias() {
-            Some(b) => b.to_dtype(DType::F32)?.to_vec1()?,
-            None => Vec::new(),
-        };
+        let bias = f32_values(inner.bias())?;
         Ok(Self {
             inner,
             weight,
@@ -80,15 +77,8 @@ impl Module for PatchTranspose {
         }
         let (s, c_out, hw) = (self.s, self.c_out, h * w);
         let rows = c_out * s * s;
-        let x = x.contiguous()?;
         let mut blocks = vec![0f32; rows * hw];
-        {
-            let (storage, layout) = x.storage_and_layout();
-            let (Storage::Cpu(storage), Some((x0, x1))) = (&*storage, layout.contiguous_offsets())
-            else {
-                candle_core::bail!("conv-transpose: a contiguous CPU input expected")
-            };
-            let input = &storage.as_slice::<f32>()?[x0..x1];
+        let done = with_f32_values(x, "conv-transpose", |input| {
             let lhs = View {
                 data: &self.weight,
                 rs: c_in,
@@ -99,9 +89,10 @@ impl Module for PatchTranspose {
                 rs: hw,
                 cs: 1,
             };
-            if !sgemm::product(&mut blocks, hw, (rows, hw, c_in), lhs, rhs, false) {
-                return self.inner.forward(&x);
-            }
+            sgemm::product(&mut blocks, hw, (rows, hw, c_in), lhs, rhs, false)
+        })?;
+        if !done {
+            return self.inner.forward(x);
         }
         // Row (co, dy, dx) of `blocks`, pixel (y, x) -> out[co][y s + dy][x s + dx].
         let (oh, ow) = (h * s, w * s);

@@ -1,7 +1,34 @@
 //! One matrix product on strided views, by `gemm` (the kernel candle uses on the CPU): what
 //! the bfloat16 linear layer (`linear.rs`) and the probe's ridge, CKA and PCA products
 //! (`pipeline::probe`) share. Each operand's extent is checked against its slice before
-//! `gemm` reads or writes it.
+//! `gemm` reads or writes it. Also how the CPU convolutions read a tensor's values where
+//! they lie ([`with_f32_values`]) and take a bias ([`f32_values`]).
+
+/// `f` on the float32 values of a CPU tensor, read where they lie (no copy out of the
+/// tensor; a non-contiguous one is made contiguous first). `what` names the caller in the
+/// error for any other tensor.
+pub fn with_f32_values<T>(
+    x: &candle_core::Tensor,
+    what: &str,
+    f: impl FnOnce(&[f32]) -> T,
+) -> candle_core::Result<T> {
+    let x = x.contiguous()?;
+    let (storage, layout) = x.storage_and_layout();
+    let (candle_core::Storage::Cpu(storage), Some((x0, x1))) =
+        (&*storage, layout.contiguous_offsets())
+    else {
+        candle_core::bail!("{what}: a contiguous CPU tensor expected")
+    };
+    Ok(f(&storage.as_slice::<f32>()?[x0..x1]))
+}
+
+/// A bias's values in float32, empty without one.
+pub fn f32_values(b: Option<&candle_core::Tensor>) -> candle_core::Result<Vec<f32>> {
+    match b {
+        Some(b) => b.to_dtype(candle_core::DType::F32)?.to_vec1(),
+        None => Ok(Vec::new()),
+    }
+}
 
 /// A matrix inside a slice: element (r, c) at `r * rs + c * cs`.
 #[derive(Debug, Clone, Copy)]
