@@ -9,6 +9,11 @@
 //! Masking follows SpatialVLA rather than plain Gemma2: the first `prefix_len` positions (the
 //! prompt) see each other bidirectionally and later positions are causal, which is both the
 //! reference's training mask and what incremental decoding with the KV cache sees.
+//!
+//! In float32 on the CPU the seven products of each layer are packed at load for our
+//! kernels (`Linear::prepacked`): the prompt pass skips packing 2 B weights per call
+//! (7.8-8.0 -> 7.2 s at real size, same sitting) and the tokens stream the same panels
+//! no slower than the stored rows.
 
 use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
@@ -107,13 +112,15 @@ impl Gemma2 {
                 let a = l.pp("self_attn");
                 let f = l.pp("mlp");
                 Ok(Layer {
-                    q: linear_no_bias(h, q, a.pp("q_proj"))?,
-                    k: linear_no_bias(h, kv, a.pp("k_proj"))?,
-                    v: linear_no_bias(h, kv, a.pp("v_proj"))?,
-                    o: linear_no_bias(q, h, a.pp("o_proj"))?,
-                    gate: linear_no_bias(h, cfg.intermediate_size, f.pp("gate_proj"))?,
-                    up: linear_no_bias(h, cfg.intermediate_size, f.pp("up_proj"))?,
-                    down: linear_no_bias(cfg.intermediate_size, h, f.pp("down_proj"))?,
+                    q: linear_no_bias(h, q, a.pp("q_proj"))?.prepacked()?,
+                    k: linear_no_bias(h, kv, a.pp("k_proj"))?.prepacked()?,
+                    v: linear_no_bias(h, kv, a.pp("v_proj"))?.prepacked()?,
+                    o: linear_no_bias(q, h, a.pp("o_proj"))?.prepacked()?,
+                    gate: linear_no_bias(h, cfg.intermediate_size, f.pp("gate_proj"))?
+                        .prepacked()?,
+                    up: linear_no_bias(h, cfg.intermediate_size, f.pp("up_proj"))?.prepacked()?,
+                    down: linear_no_bias(cfg.intermediate_size, h, f.pp("down_proj"))?
+                        .prepacked()?,
                     input_norm: norm_gain(&l, h, "input_layernorm.weight")?,
                     post_attn_norm: norm_gain(&l, h, "post_attention_layernorm.weight")?,
                     pre_ff_norm: norm_gain(&l, h, "pre_feedforward_layernorm.weight")?,

@@ -12,7 +12,8 @@
 //! left values and reading the right panel as vectors: 12 x 32 on AVX-512, 6 x 16 on AVX2
 //! with FMA. Threads take bands of whole panels, so each writes its own columns of the
 //! output. For one to four rows (a generated token) a product reads the weight once at
-//! memory speed instead ([`rows_times_weight`]).
+//! memory speed instead: as stored ([`rows_times_weight`]) or packed at load
+//! ([`rows_times_packed`]).
 //!
 //! `SPATIALSCOPE_NO_AVX512=1` runs the AVX2 kernels on an AVX-512 CPU, and
 //! `SPATIALSCOPE_NO_SGEMM=1` keeps candle's path (same-run comparisons).
@@ -20,6 +21,7 @@
 mod kernels;
 mod pack;
 mod packed;
+mod panel_rows;
 mod transpose;
 
 use std::sync::OnceLock;
@@ -30,6 +32,7 @@ use kernels::{MR_256, MR_512, NR_256, NR_512};
 pub use pack::Element;
 use pack::{pack_a, pack_b};
 pub use packed::{PackedWeight, pack_weight};
+pub use panel_rows::{MAX_ROWS as PACKED_ROWS_MAX, rows_times_packed};
 
 const KC: usize = 256;
 /// Right-operand panels packed at a time: 8 x 32 KiB (AVX-512; half that on AVX2), in L2

@@ -1,8 +1,9 @@
-//! A weight packed once, at load, into the panels the register kernels read: the layers
-//! that only ever see many rows (the vision towers' 256 and 577 tokens) skip the per-call
-//! packing, which was 13% of SigLIP's time (a weight read as its transpose is packed by
-//! register transposes, `transpose.rs`). The packed copy replaces the weight, so memory is
-//! the same (up to `NR - 1` zero columns).
+//! A weight packed once, at load, into the panels the register kernels read: products of
+//! many rows skip the per-call packing, which was 13% of SigLIP's time and 8% of Gemma2's
+//! prompt pass (a weight read as its transpose is packed by register transposes,
+//! `transpose.rs`), and a generated token's one row streams the same panels
+//! (`panel_rows.rs`). The packed copy replaces the weight, so memory is the same (up to
+//! `NR - 1` zero columns).
 //!
 //! Layout: panel `p` (`NR` output columns, zero past `n`) holds all `k` rows in order,
 //! `k x NR` values at `p k NR`; the kernels' `k` block at `pc` is the slice from `pc NR`.
@@ -22,7 +23,7 @@ pub struct PackedWeight {
     pub(super) isa: Isa,
     pub(super) n: usize,
     pub(super) k: usize,
-    nr: usize,
+    pub(super) nr: usize,
     data: Vec<f32>,
 }
 
@@ -35,6 +36,12 @@ impl PackedWeight {
     /// The input width (`W`'s columns).
     pub fn k(&self) -> usize {
         self.k
+    }
+
+    /// Panel `p`: all `k` rows of `nr` values.
+    pub(super) fn panel(&self, p: usize) -> &[f32] {
+        let len = self.k * self.nr;
+        &self.data[p * len..(p + 1) * len]
     }
 
     /// Panel `p`'s rows `pc..pc + kc`.

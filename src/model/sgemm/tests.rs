@@ -242,3 +242,52 @@ fn timing() {
         }
     }
 }
+
+/// Gemma2-2B's linear shapes, a generated token (1 row) and the prompt pass (268 rows),
+/// with the weight as stored and packed at load:
+/// `cargo test --lib sgemm::tests::timing_gemma -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing, run by hand"]
+fn timing_gemma() {
+    use candle_core::{Device, Module, Tensor};
+    for (k, n) in [
+        (2304, 2048),
+        (2304, 1024),
+        (2048, 2304),
+        (2304, 9216),
+        (9216, 2304),
+    ] {
+        let dev = Device::Cpu;
+        let w = Tensor::new(values(n * k, 2), &dev)
+            .unwrap()
+            .reshape((n, k))
+            .unwrap();
+        let lin = crate::model::linear::Linear::new(w, None);
+        let packed = lin.clone().prepacked().unwrap();
+        for m in [1, 268] {
+            let x = Tensor::new(values(m * k, 1), &dev)
+                .unwrap()
+                .reshape((m, k))
+                .unwrap();
+            let reps = if m == 1 { 41 } else { 9 };
+            for (what, lin) in [("as stored", &lin), ("packed at load", &packed)] {
+                let mut ts: Vec<f64> = (0..reps)
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        lin.forward(&x).unwrap();
+                        t.elapsed().as_secs_f64()
+                    })
+                    .skip(1)
+                    .collect();
+                ts.sort_by(f64::total_cmp);
+                let med = ts[ts.len() / 2];
+                eprintln!(
+                    "ours {m}x{k}->{n} {what}: median {:.3} ms min {:.3} ms {:.1} GB/s of weight",
+                    med * 1e3,
+                    ts[0] * 1e3,
+                    (4 * n * k) as f64 / med / 1e9
+                );
+            }
+        }
+    }
+}
