@@ -104,30 +104,37 @@ impl Linear {
     /// This layer with a float32 CPU weight packed once for our kernels: many rows then
     /// skip packing the weight (13% of SigLIP's time, 8% of Gemma2's prompt pass), and one
     /// to four rows stream the packed panels at memory speed (`sgemm::rows_times_packed`,
-    /// as fast as the dot products over the stored rows). The packed copy replaces the
-    /// weight, so memory stays the same. Unchanged where the kernels do not run, or for
-    /// other dtypes and devices.
+    /// as fast as the dot products over the stored rows). A bfloat16 weight (without AMX)
+    /// is packed as bfloat16, and its products are the float32 products of the stored
+    /// values, as before. The packed copy replaces the weight, so memory stays the same.
+    /// Unchanged where the kernels do not run, or for other dtypes and devices.
     pub fn prepacked(self) -> candle_core::Result<Self> {
-        if !self.weight.device().is_cpu() || self.weight.dtype() != DType::F32 {
+        let dtype = self.weight.dtype();
+        // A bfloat16 weight with AMX stays as stored: those products run on its tiles.
+        let bf16_packs = dtype == DType::BF16 && !super::amx::available();
+        if !self.weight.device().is_cpu() || !(dtype == DType::F32 || bf16_packs) {
             return Ok(self);
         }
         let (n, k) = self.weight.dims2()?;
         let w = self.weight.contiguous()?;
         let packed = {
             let (storage, layout) = w.storage_and_layout();
-            let (Storage::Cpu(CpuStorage::F32(data)), Some((w0, w1))) =
-                (&*storage, layout.contiguous_offsets())
-            else {
-                return Ok(self);
-            };
-            super::sgemm::pack_weight(&data[w0..w1], (n, k))
+            match (&*storage, layout.contiguous_offsets()) {
+                (Storage::Cpu(CpuStorage::F32(data)), Some((w0, w1))) => {
+                    super::sgemm::pack_weight(&data[w0..w1], (n, k))
+                }
+                (Storage::Cpu(CpuStorage::BF16(data)), Some((w0, w1))) => {
+                    super::sgemm::pack_weight(&data[w0..w1], (n, k))
+                }
+                _ => None,
+            }
         };
         let Some(packed) = packed else {
             return Ok(self);
         };
         drop(w);
         Ok(Self {
-            weight: Tensor::zeros(0, DType::F32, self.weight.device())?,
+            weight: Tensor::zeros(0, dtype, self.weight.device())?,
             bias: self.bias,
             packed: Some(Arc::new(packed)),
         })
@@ -188,8 +195,13 @@ fn packed_product(
 ) -> candle_core::Result<(Tensor, bool)> {
     let (n, k) = (w.n(), w.k());
     let dims = x.dims().to_vec();
-    if !x.device().is_cpu() || x.dtype() != DType::F32 || dims.last() != Some(&k) {
-        candle_core::bail!("linear: a layer packed at load takes float32 CPU input {k} wide")
+    if !x.device().is_cpu() || dims.last() != Some(&k) {
+        candle_core::bail!("linear: a layer packed at load takes CPU input {k} wide")
+    }
+    if x.dtype() != DType::F32 {
+        // All-bfloat16 activations: the float32 product of the same values, rounded once.
+        let (y, biased) = packed_product(w, bias, &x.to_dtype(DType::F32)?)?;
+        return Ok((y.to_dtype(x.dtype())?, biased));
     }
     let m = x.elem_count() / k.max(1);
     let x = x.contiguous()?;
@@ -443,13 +455,34 @@ mod tests {
                 );
                 assert_eq!(got, values(&wide.forward(&x).unwrap()), "({m}, {n}, {k})");
             }
+            // Packed at load (as bfloat16 panels, without AMX): a few rows and many, bit for
+            // bit what the widened weight packed at load gives.
+            let packed = lin.clone().prepacked().unwrap();
+            let packs = !amx && crate::model::sgemm::available();
+            assert_eq!(packed.packed.is_some(), packs);
+            assert_eq!(packed.weight().dtype(), DType::BF16);
+            if packs {
+                let got = values(&packed.forward(&x).unwrap());
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((f64::from(*g) - w).abs() <= tol, "packed ({m}, {n}, {k})");
+                }
+                let wide = Linear::new(
+                    w.to_dtype(DType::F32).unwrap(),
+                    Some(b.to_dtype(DType::F32).unwrap()),
+                )
+                .prepacked()
+                .unwrap();
+                assert_eq!(got, values(&wide.forward(&x).unwrap()), "({m}, {n}, {k})");
+            }
             let x16 = x.to_dtype(DType::BF16).unwrap();
-            let got16 = lin.forward(&x16).unwrap();
-            assert_eq!(got16.dtype(), DType::BF16);
             let want16 = exact(&x16, &w, &b, (m, n, k));
-            for (g, w) in values(&got16).iter().zip(&want16) {
-                // One bfloat16 rounding of values up to ~2 (accumulation order differs).
-                assert!((f64::from(*g) - w).abs() <= 1.6e-2, "bf16 ({m}, {n}, {k})");
+            for lin in [&lin, &packed] {
+                let got16 = lin.forward(&x16).unwrap();
+                assert_eq!(got16.dtype(), DType::BF16);
+                for (g, w) in values(&got16).iter().zip(&want16) {
+                    // One bfloat16 rounding of values up to ~2 (accumulation order differs).
+                    assert!((f64::from(*g) - w).abs() <= 1.6e-2, "bf16 ({m}, {n}, {k})");
+                }
             }
         }
     }

@@ -31,7 +31,8 @@ use crate::util::parallel::each_chunk_mut;
 use kernels::{MR_256, MR_512, NR_256, NR_512};
 pub use pack::Element;
 use pack::{pack_a, pack_b};
-pub use packed::{PackedWeight, pack_weight};
+use packed::PanelSlice;
+pub use packed::{Packable, PackedWeight, pack_weight};
 pub use panel_rows::{MAX_ROWS as PACKED_ROWS_MAX, rows_times_packed};
 
 const KC: usize = 256;
@@ -388,8 +389,13 @@ fn band<const MR: usize, const NR: usize, R: Element>(
         for (kb, a_block) in pa.chunks_exact(a_panels * MR * KC).enumerate() {
             let (pc, kc) = (kb * KC, KC.min(k - kb * KC));
             for (pi, panel) in pb.chunks_exact_mut(NR * KC).take(panels).enumerate() {
-                if o.rhs.packed.is_some() {
-                    break;
+                if let Some(w) = o.rhs.packed {
+                    // Float32 panels are read where they are; bfloat16 ones widened here.
+                    match w.block((chunk0 + pi * NR) / NR, (pc, kc)) {
+                        PanelSlice::F32(_) => break,
+                        PanelSlice::Bf16(src) => widen_panel(&mut panel[..kc * NR], src),
+                    }
+                    continue;
                 }
                 pack_b::<NR, R>(
                     panel,
@@ -405,9 +411,9 @@ fn band<const MR: usize, const NR: usize, R: Element>(
                 let rows = MR.min(m - r0);
                 for (bi, own) in pb.chunks_exact(NR * KC).take(panels).enumerate() {
                     let c0 = chunk0 + bi * NR;
-                    let bpanel = match o.rhs.packed {
-                        Some(w) => w.block(c0 / NR, (pc, kc)),
-                        None => own,
+                    let bpanel = match o.rhs.packed.map(|w| w.block(c0 / NR, (pc, kc))) {
+                        Some(PanelSlice::F32(block)) => block,
+                        _ => own,
                     };
                     let cols = NR.min(j1 - c0);
                     let add = pc > 0 || o.accumulate;
@@ -446,6 +452,11 @@ fn band<const MR: usize, const NR: usize, R: Element>(
             }
         }
     }
+}
+
+/// `dst = src` widened (contiguous: the compiler vectorises it).
+fn widen_panel(dst: &mut [f32], src: &[half::bf16]) {
+    dst.iter_mut().zip(src).for_each(|(d, s)| *d = s.widen());
 }
 
 /// `out (m x n) = x (m x k) W^T` for `w (n x k)` row-major, a few rows: each weight row is

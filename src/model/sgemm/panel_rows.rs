@@ -16,8 +16,10 @@
     reason = "SIMD loads on fixed-size array chunks (see SAFETY)"
 )]
 
+use half::bf16;
+
 use super::Isa;
-use super::packed::PackedWeight;
+use super::packed::{PackedWeight, PanelSlice};
 use crate::util::parallel::each_chunk_mut;
 
 /// The most input rows one pass takes.
@@ -73,18 +75,80 @@ pub fn rows_times_packed(
     Some(out)
 }
 
+/// A panel value the kernels widen as they load it. Masked loads with every lane on, as in
+/// the blocked kernels (`kernels.rs`): `loadu`'s by-value copy and its debug-build check
+/// made these loops 1.5-1.8x slower.
+trait Lanes: Copy {
+    /// Eight values from `at`, widened.
+    ///
+    /// # Safety
+    /// The CPU has AVX2; `at` points at eight readable values.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(at: *const Self) -> std::arch::x86_64::__m256;
+    /// Sixteen values from `at`, widened.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `at` points at sixteen readable values.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load16(at: *const Self) -> std::arch::x86_64::__m512;
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for f32 {
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn load8(at: *const f32) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller's contract: eight readable values.
+        unsafe { _mm256_maskload_ps(at, _mm256_set1_epi32(-1)) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load16(at: *const f32) -> std::arch::x86_64::__m512 {
+        // SAFETY: the caller's contract: sixteen readable values.
+        unsafe { std::arch::x86_64::_mm512_maskz_loadu_ps(0xffff, at) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for bf16 {
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn load8(at: *const bf16) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller's contract: eight readable bfloat16 values, 16 bytes.
+        let v = unsafe { _mm_maskload_epi32(at.cast(), _mm_set1_epi32(-1)) };
+        _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(v)))
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load16(at: *const bf16) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller's contract: sixteen readable bfloat16 values, 32 bytes.
+        let v = unsafe { _mm256_maskload_epi32(at.cast(), _mm256_set1_epi32(-1)) };
+        _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(v)))
+    }
+}
+
 /// `tile (m x nr) = x (m x k) panel (k x nr)` on the kernel of `isa` (detected here).
-fn panel_times_rows(isa: Isa, m: usize, x: &[f32], panel: &[f32], tile: &mut [f32]) {
+fn panel_times_rows(isa: Isa, m: usize, x: &[f32], panel: PanelSlice<'_>, tile: &mut [f32]) {
+    match panel {
+        PanelSlice::F32(panel) => rows_on::<f32>(isa, m, x, panel, tile),
+        PanelSlice::Bf16(panel) => rows_on::<bf16>(isa, m, x, panel, tile),
+    }
+}
+
+fn rows_on<E: Lanes>(isa: Isa, m: usize, x: &[f32], panel: &[E], tile: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => {
             // SAFETY: `isa` is only ever an instruction set detected here.
             unsafe {
                 match m {
-                    1 => panel_512::<1, 4>(x, panel, tile),
-                    2 => panel_512::<2, 2>(x, panel, tile),
-                    3 => panel_512::<3, 1>(x, panel, tile),
-                    _ => panel_512::<4, 1>(x, panel, tile),
+                    1 => panel_512::<E, 1, 4>(x, panel, tile),
+                    2 => panel_512::<E, 2, 2>(x, panel, tile),
+                    3 => panel_512::<E, 3, 1>(x, panel, tile),
+                    _ => panel_512::<E, 4, 1>(x, panel, tile),
                 }
             }
         }
@@ -93,10 +157,10 @@ fn panel_times_rows(isa: Isa, m: usize, x: &[f32], panel: &[f32], tile: &mut [f3
             // SAFETY: as above.
             unsafe {
                 match m {
-                    1 => panel_256::<1, 4>(x, panel, tile),
-                    2 => panel_256::<2, 2>(x, panel, tile),
-                    3 => panel_256::<3, 1>(x, panel, tile),
-                    _ => panel_256::<4, 1>(x, panel, tile),
+                    1 => panel_256::<E, 1, 4>(x, panel, tile),
+                    2 => panel_256::<E, 2, 2>(x, panel, tile),
+                    3 => panel_256::<E, 3, 1>(x, panel, tile),
+                    _ => panel_256::<E, 4, 1>(x, panel, tile),
                 }
             }
         }
@@ -111,25 +175,31 @@ fn panel_times_rows(isa: Isa, m: usize, x: &[f32], panel: &[f32], tile: &mut [f3
 /// The CPU has `avx2` and `fma`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn panel_256<const M: usize, const U: usize>(x: &[f32], panel: &[f32], tile: &mut [f32]) {
+unsafe fn panel_256<E: Lanes, const M: usize, const U: usize>(
+    x: &[f32],
+    panel: &[E],
+    tile: &mut [f32],
+) {
     use std::arch::x86_64::*;
     const NR: usize = 16;
     let all = _mm256_set1_epi32(-1);
     let (rows, _) = panel.as_chunks::<NR>();
     let k = rows.len();
+    let load = |row: &[E; NR]| {
+        // SAFETY: `row` is 16 values: two of 8.
+        unsafe {
+            (
+                E::load8(row.as_ptr()),
+                E::load8(row.as_ptr().wrapping_add(8)),
+            )
+        }
+    };
     let mut acc = [[[_mm256_setzero_ps(); 2]; M]; U];
     let steps = k / U;
     for s in 0..steps {
         for (u, acc_u) in acc.iter_mut().enumerate() {
             let l = s * U + u;
-            let row = &rows[l];
-            // SAFETY: `row` is 16 values: two of 8.
-            let (lo, hi) = unsafe {
-                (
-                    _mm256_maskload_ps(row.as_ptr(), all),
-                    _mm256_maskload_ps(row.as_ptr().wrapping_add(8), all),
-                )
-            };
+            let (lo, hi) = load(&rows[l]);
             for (i, a) in acc_u.iter_mut().enumerate() {
                 let xv = _mm256_set1_ps(x[i * k + l]);
                 a[0] = _mm256_fmadd_ps(xv, lo, a[0]);
@@ -138,13 +208,7 @@ unsafe fn panel_256<const M: usize, const U: usize>(x: &[f32], panel: &[f32], ti
         }
     }
     for (l, row) in rows.iter().enumerate().skip(steps * U) {
-        // SAFETY: as above.
-        let (lo, hi) = unsafe {
-            (
-                _mm256_maskload_ps(row.as_ptr(), all),
-                _mm256_maskload_ps(row.as_ptr().wrapping_add(8), all),
-            )
-        };
+        let (lo, hi) = load(row);
         for (i, a) in acc[0].iter_mut().enumerate() {
             let xv = _mm256_set1_ps(x[i * k + l]);
             a[0] = _mm256_fmadd_ps(xv, lo, a[0]);
@@ -171,21 +235,25 @@ unsafe fn panel_256<const M: usize, const U: usize>(x: &[f32], panel: &[f32], ti
 /// The CPU has `avx512f`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn panel_512<const M: usize, const U: usize>(x: &[f32], panel: &[f32], tile: &mut [f32]) {
+unsafe fn panel_512<E: Lanes, const M: usize, const U: usize>(
+    x: &[f32],
+    panel: &[E],
+    tile: &mut [f32],
+) {
     use std::arch::x86_64::*;
     const NR: usize = 32;
     let (rows, _) = panel.as_chunks::<NR>();
     let k = rows.len();
-    let mut acc = [[[_mm512_setzero_ps(); 2]; M]; U];
-    let load = |row: &[f32; NR]| {
+    let load = |row: &[E; NR]| {
         // SAFETY: `row` is 32 values: two of 16.
         unsafe {
             (
-                _mm512_maskz_loadu_ps(0xffff, row.as_ptr()),
-                _mm512_maskz_loadu_ps(0xffff, row.as_ptr().wrapping_add(16)),
+                E::load16(row.as_ptr()),
+                E::load16(row.as_ptr().wrapping_add(16)),
             )
         }
     };
+    let mut acc = [[[_mm512_setzero_ps(); 2]; M]; U];
     let steps = k / U;
     for s in 0..steps {
         for (u, acc_u) in acc.iter_mut().enumerate() {

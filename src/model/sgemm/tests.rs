@@ -262,15 +262,23 @@ fn timing_gemma() {
             .unwrap()
             .reshape((n, k))
             .unwrap();
+        let w16 = w.to_dtype(candle_core::DType::BF16).unwrap();
         let lin = crate::model::linear::Linear::new(w, None);
         let packed = lin.clone().prepacked().unwrap();
+        let lin16 = crate::model::linear::Linear::new(w16, None);
+        let packed16 = lin16.clone().prepacked().unwrap();
         for m in [1, 268] {
             let x = Tensor::new(values(m * k, 1), &dev)
                 .unwrap()
                 .reshape((m, k))
                 .unwrap();
             let reps = if m == 1 { 41 } else { 9 };
-            for (what, lin) in [("as stored", &lin), ("packed at load", &packed)] {
+            for (what, lin) in [
+                ("as stored", &lin),
+                ("packed at load", &packed),
+                ("bf16 as stored", &lin16),
+                ("bf16 packed at load", &packed16),
+            ] {
                 let mut ts: Vec<f64> = (0..reps)
                     .map(|_| {
                         let t = std::time::Instant::now();
@@ -285,9 +293,32 @@ fn timing_gemma() {
                     "ours {m}x{k}->{n} {what}: median {:.3} ms min {:.3} ms {:.1} GB/s of weight",
                     med * 1e3,
                     ts[0] * 1e3,
-                    (4 * n * k) as f64 / med / 1e9
+                    (n * k * if what.starts_with("bf16") { 2 } else { 4 }) as f64 / med / 1e9
                 );
             }
         }
+    }
+}
+
+/// Packing Gemma2's MLP weight at load, float32 and bfloat16:
+/// `cargo test --lib sgemm::tests::timing_packing -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing, run by hand"]
+fn timing_packing() {
+    let (n, k) = (9216, 2304);
+    let w = values(n * k, 2);
+    let w16: Vec<half::bf16> = w.iter().map(|v| half::bf16::from_f32(*v)).collect();
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        drop(pack_weight(&w, (n, k)));
+        let f = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        drop(pack_weight(&w16, (n, k)));
+        let b = t.elapsed().as_secs_f64();
+        eprintln!(
+            "packing {n}x{k}: float32 {:.1} ms, bfloat16 {:.1} ms",
+            f * 1e3,
+            b * 1e3
+        );
     }
 }
