@@ -16,15 +16,9 @@ use super::pack::Element;
 /// # Panics
 /// When `src` is shorter than the panel needs.
 pub fn panel<const NR: usize, R: Element>(rows: &mut [[f32; NR]], src: &[R], cs: usize) {
-    let kc = rows.len();
-    if kc == 0 {
+    let Some(whole) = whole_steps::<NR>(rows.len(), cs, src.len()) else {
         return;
-    }
-    assert!(
-        NR.is_multiple_of(8) && (NR - 1) * cs + kc - 1 < src.len(),
-        "sgemm transpose: the source is smaller than the panel"
-    );
-    let whole = kc - kc % 8;
+    };
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is present; every load reads `src[j cs + p .. j cs + p + 8]` with `j < NR` and
@@ -39,6 +33,21 @@ pub fn panel<const NR: usize, R: Element>(rows: &mut [[f32; NR]], src: &[R], cs:
     #[cfg(not(target_arch = "x86_64"))]
     scalar(&mut rows[..whole], src, cs, 0);
     scalar(&mut rows[whole..], src, cs, whole);
+}
+
+/// The steps of a panel of `kc` in whole blocks of 8; `None` for no steps.
+///
+/// # Panics
+/// When a source `len` long is shorter than `NR` rows `cs` apart of `kc` steps need.
+fn whole_steps<const NR: usize>(kc: usize, cs: usize, len: usize) -> Option<usize> {
+    if kc == 0 {
+        return None;
+    }
+    assert!(
+        NR.is_multiple_of(8) && (NR - 1) * cs + kc - 1 < len,
+        "sgemm transpose: the source is smaller than the panel"
+    );
+    Some(kc - kc % 8)
 }
 
 /// `rows[i][j] = src[j * cs + p0 + i]`, value by value.
@@ -128,15 +137,9 @@ unsafe fn blocks_avx2<const NR: usize, R: Element>(rows: &mut [[f32; NR]], src: 
 /// # Panics
 /// When `src` is shorter than the panel needs.
 pub fn panel_bf16<const NR: usize>(rows: &mut [[bf16; NR]], src: &[bf16], cs: usize) {
-    let kc = rows.len();
-    if kc == 0 {
+    let Some(whole) = whole_steps::<NR>(rows.len(), cs, src.len()) else {
         return;
-    }
-    assert!(
-        NR.is_multiple_of(8) && (NR - 1) * cs + kc - 1 < src.len(),
-        "sgemm transpose: the source is smaller than the panel"
-    );
-    let whole = kc - kc % 8;
+    };
     #[cfg(target_arch = "x86_64")]
     for p0 in (0..whole).step_by(8) {
         for j0 in (0..NR).step_by(8) {
