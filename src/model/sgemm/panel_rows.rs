@@ -77,7 +77,7 @@ pub fn rows_times_packed(
 
 /// A panel value the kernels widen as they load it. Masked loads with every lane on, as in
 /// the blocked kernels (`kernels.rs`): `loadu`'s by-value copy and its debug-build check
-/// made these loops 1.5-1.8x slower.
+/// made these loops 1.2-1.8x slower for one row.
 trait Lanes: Copy {
     /// Eight values from `at`, widened.
     ///
