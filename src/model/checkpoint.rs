@@ -427,10 +427,16 @@ impl Checkpoint {
     /// (`weights.rs`: one copy in memory, the conversion on all cores).
     pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
         Ok(VarBuilder::from_backend(
-            Box::new(super::weights::WeightReader::new(self.tensors.clone())),
+            Box::new(self.weight_reader()),
             dtype,
             device.clone(),
         ))
+    }
+
+    /// A reader over the checked files, for layers read straight into packed panels
+    /// (`packed_load.rs`).
+    pub fn weight_reader(&self) -> super::weights::WeightReader {
+        super::weights::WeightReader::new(self.tensors.clone())
     }
 
     /// Total parameter count of the tensors the model reads.

@@ -20,6 +20,8 @@ use candle_nn::VarBuilder;
 
 use super::activation::{gelu_tanh, soft_cap};
 use super::linear::{Linear, activation_dtype, linear_no_bias};
+use super::packed_load::packed_linear;
+use super::weights::WeightReader;
 
 use super::config::TextConfig;
 use super::error::Result;
@@ -99,8 +101,9 @@ fn norm_gain(vb: &VarBuilder, size: usize, name: &str) -> Result<Tensor> {
 }
 
 impl Gemma2 {
-    /// `vb` points at `language_model`.
-    pub fn load(cfg: &TextConfig, vb: VarBuilder) -> Result<Self> {
+    /// `vb` points at `language_model`; with the checkpoint's `reader`, the layers' weights
+    /// are read straight into packed panels (`packed_load.rs`).
+    pub fn load(cfg: &TextConfig, vb: VarBuilder, reader: Option<&WeightReader>) -> Result<Self> {
         let h = cfg.hidden_size;
         let q = cfg.num_attention_heads * cfg.head_dim;
         let kv = cfg.num_key_value_heads * cfg.head_dim;
@@ -111,16 +114,18 @@ impl Gemma2 {
                 let l = m.pp(format!("layers.{i}"));
                 let a = l.pp("self_attn");
                 let f = l.pp("mlp");
+                let packed = |in_dim, out, vb: VarBuilder| {
+                    packed_linear(in_dim, &[(out, vb)], false, reader)
+                };
+                let inter = cfg.intermediate_size;
                 Ok(Layer {
-                    q: linear_no_bias(h, q, a.pp("q_proj"))?.prepacked()?,
-                    k: linear_no_bias(h, kv, a.pp("k_proj"))?.prepacked()?,
-                    v: linear_no_bias(h, kv, a.pp("v_proj"))?.prepacked()?,
-                    o: linear_no_bias(q, h, a.pp("o_proj"))?.prepacked()?,
-                    gate: linear_no_bias(h, cfg.intermediate_size, f.pp("gate_proj"))?
-                        .prepacked()?,
-                    up: linear_no_bias(h, cfg.intermediate_size, f.pp("up_proj"))?.prepacked()?,
-                    down: linear_no_bias(cfg.intermediate_size, h, f.pp("down_proj"))?
-                        .prepacked()?,
+                    q: packed(h, q, a.pp("q_proj"))?,
+                    k: packed(h, kv, a.pp("k_proj"))?,
+                    v: packed(h, kv, a.pp("v_proj"))?,
+                    o: packed(q, h, a.pp("o_proj"))?,
+                    gate: packed(h, inter, f.pp("gate_proj"))?,
+                    up: packed(h, inter, f.pp("up_proj"))?,
+                    down: packed(inter, h, f.pp("down_proj"))?,
                     input_norm: norm_gain(&l, h, "input_layernorm.weight")?,
                     post_attn_norm: norm_gain(&l, h, "post_attention_layernorm.weight")?,
                     pre_ff_norm: norm_gain(&l, h, "pre_feedforward_layernorm.weight")?,

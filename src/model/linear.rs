@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use candle_core::{
-    CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Shape, Storage, Tensor,
+    CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Module, Shape, Storage, Tensor,
 };
 use candle_nn::VarBuilder;
 
@@ -28,7 +28,7 @@ use super::strided::View;
 /// bfloat16 ones convert one value at a time: at real size they made a bfloat16 step
 /// slower than a float32 one). The result is closer to the float32 truth than the
 /// reference's all-bfloat16 run, as ZoeDepth (always float32) already is.
-pub fn activation_dtype(weights: DType, device: &candle_core::Device) -> DType {
+pub fn activation_dtype(weights: DType, device: &Device) -> DType {
     if device.is_cpu() && weights == DType::BF16 {
         DType::F32
     } else {
@@ -110,9 +110,7 @@ impl Linear {
     /// Unchanged where the kernels do not run, or for other dtypes and devices.
     pub fn prepacked(self) -> candle_core::Result<Self> {
         let dtype = self.weight.dtype();
-        // A bfloat16 weight with AMX stays as stored: those products run on its tiles.
-        let bf16_packs = dtype == DType::BF16 && !super::amx::available();
-        if !self.weight.device().is_cpu() || !(dtype == DType::F32 || bf16_packs) {
+        if !packs_at_load(dtype, self.weight.device()) {
             return Ok(self);
         }
         let (n, k) = self.weight.dims2()?;
@@ -133,12 +131,29 @@ impl Linear {
             return Ok(self);
         };
         drop(w);
+        Self::from_packed(packed, self.bias, dtype, self.weight.device())
+    }
+
+    /// A layer of a weight packed at load (of `dtype`, on `device`): its weight tensor is
+    /// left empty.
+    pub(super) fn from_packed(
+        packed: PackedWeight,
+        bias: Option<Tensor>,
+        dtype: DType,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
         Ok(Self {
-            weight: Tensor::zeros(0, dtype, self.weight.device())?,
-            bias: self.bias,
+            weight: Tensor::zeros(0, dtype, device)?,
+            bias,
             packed: Some(Arc::new(packed)),
         })
     }
+}
+
+/// Whether a weight of `dtype` on `device` is packed at load: float32 on the CPU, and
+/// bfloat16 without AMX (with it, those products run on its tiles as stored).
+pub(super) fn packs_at_load(dtype: DType, device: &Device) -> bool {
+    device.is_cpu() && (dtype == DType::F32 || (dtype == DType::BF16 && !super::amx::available()))
 }
 
 impl Linear {

@@ -31,6 +31,7 @@ pub mod features;
 pub mod gemma2;
 pub mod linear;
 mod linear_bf16;
+pub mod packed_load;
 pub mod predict;
 pub mod predict_batch;
 pub mod preprocess;

@@ -9,7 +9,9 @@ use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
 use super::activation::gelu_tanh;
 use super::attention::{self, Heads};
-use super::linear::{Linear, activation_dtype, fused, linear};
+use super::linear::{Linear, activation_dtype};
+use super::packed_load::packed_linear;
+use super::weights::WeightReader;
 
 use super::config::VisionConfig;
 use super::error::Result;
@@ -44,8 +46,9 @@ pub struct SiglipVisionTower {
 }
 
 impl SiglipVisionTower {
-    /// `vb` points at `vision_tower.vision_model`.
-    pub fn load(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+    /// `vb` points at `vision_tower.vision_model`; with the checkpoint's `reader`, the
+    /// encoder's weights are read straight into packed panels (`packed_load.rs`).
+    pub fn load(cfg: &VisionConfig, vb: VarBuilder, reader: Option<&WeightReader>) -> Result<Self> {
         let h = cfg.hidden_size;
         let p = cfg.patch_size;
         let emb = vb.pp("embeddings");
@@ -74,18 +77,22 @@ impl SiglipVisionTower {
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| {
                 let l = vb.pp(format!("encoder.layers.{i}"));
+                let packed = |in_dim, parts: &[(usize, &str)]| {
+                    let parts: Vec<_> = parts.iter().map(|&(o, p)| (o, l.pp(p))).collect();
+                    packed_linear(in_dim, &parts, true, reader)
+                };
+                let qkv = ["q_proj", "k_proj", "v_proj"].map(|p| (h, format!("self_attn.{p}")));
+                let qkv = qkv
+                    .iter()
+                    .map(|(o, p)| (*o, p.as_str()))
+                    .collect::<Vec<_>>();
                 Ok(EncoderLayer {
-                    qkv: fused(&[
-                        linear(h, h, l.pp("self_attn.q_proj"))?,
-                        linear(h, h, l.pp("self_attn.k_proj"))?,
-                        linear(h, h, l.pp("self_attn.v_proj"))?,
-                    ])?
-                    .prepacked()?,
-                    out: linear(h, h, l.pp("self_attn.out_proj"))?.prepacked()?,
+                    qkv: packed(h, &qkv)?,
+                    out: packed(h, &[(h, "self_attn.out_proj")])?,
                     norm1: layer_norm(h, eps, l.pp("layer_norm1"))?,
                     norm2: layer_norm(h, eps, l.pp("layer_norm2"))?,
-                    fc1: linear(h, cfg.intermediate_size, l.pp("mlp.fc1"))?.prepacked()?,
-                    fc2: linear(cfg.intermediate_size, h, l.pp("mlp.fc2"))?.prepacked()?,
+                    fc1: packed(h, &[(cfg.intermediate_size, "mlp.fc1")])?,
+                    fc2: packed(cfg.intermediate_size, &[(h, "mlp.fc2")])?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -16,6 +16,7 @@ use super::ego3d::Ego3dEmbedding;
 use super::error::{ModelError, Result};
 use super::gemma2::{AttentionCapture, Gemma2, KvCache, LogitRows};
 use super::siglip::SiglipVisionTower;
+use super::weights::WeightReader;
 use crate::geometry::{Mat3f, PatchSampling};
 
 pub struct SpatialVla {
@@ -108,11 +109,21 @@ pub struct Generation {
 impl SpatialVla {
     pub fn load(ckpt: &Checkpoint, device: &Device, dtype: DType) -> Result<Self> {
         let vb = ckpt.var_builder(dtype, device)?;
-        Self::from_var_builder(&ckpt.config, vb)
+        Self::build(&ckpt.config, vb, Some(&ckpt.weight_reader()))
     }
 
+    /// The model from any variable store (its packed layers are read, then packed).
     pub fn from_var_builder(cfg: &SpatialVlaConfig, vb: VarBuilder) -> Result<Self> {
-        let vision = SiglipVisionTower::load(&cfg.vision, vb.pp("vision_tower.vision_model"))?;
+        Self::build(cfg, vb, None)
+    }
+
+    fn build(
+        cfg: &SpatialVlaConfig,
+        vb: VarBuilder,
+        reader: Option<&WeightReader>,
+    ) -> Result<Self> {
+        let vision =
+            SiglipVisionTower::load(&cfg.vision, vb.pp("vision_tower.vision_model"), reader)?;
         let sampling = PatchSampling {
             image_size: cfg.vision.image_size,
             patch_size: cfg.vision.patch_size,
@@ -141,7 +152,7 @@ impl SpatialVla {
         } else {
             None
         };
-        let lm = Gemma2::load(&cfg.text, vb.pp("language_model"))?;
+        let lm = Gemma2::load(&cfg.text, vb.pp("language_model"), reader)?;
         Ok(SpatialVla {
             cfg: cfg.clone(),
             vision,

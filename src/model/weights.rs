@@ -38,13 +38,18 @@ impl WeightReader {
         WeightReader { tensors }
     }
 
-    fn read(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        let info = self.tensors.get(name).ok_or_else(|| {
+    /// The checked header entry of tensor `name`.
+    pub(super) fn info(&self, name: &str) -> candle_core::Result<&TensorInfo> {
+        self.tensors.get(name).ok_or_else(|| {
             candle_core::Error::CannotFindTensor {
                 path: name.to_owned(),
             }
             .bt()
-        })?;
+        })
+    }
+
+    fn read(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        let info = self.info(name)?;
         let n: usize = info.shape.iter().product();
         let shape = Shape::from(info.shape.clone());
         let t = match (info.dtype.as_str(), dtype) {
@@ -73,7 +78,7 @@ impl WeightReader {
 }
 
 /// The tensor's byte range, checked to hold `n` values of `width` bytes.
-fn byte_range(info: &TensorInfo, n: usize, width: usize) -> candle_core::Result<u64> {
+pub(super) fn byte_range(info: &TensorInfo, n: usize, width: usize) -> candle_core::Result<u64> {
     let Some((offset, len)) = info.bytes else {
         candle_core::bail!("{}: not a safetensors tensor", info.file.display())
     };
@@ -172,7 +177,7 @@ fn read_into<S: bytemuck::Pod, D>(
 }
 
 /// Fills `buf` from byte `at` of `f` (a positioned read where the platform has one).
-fn read_exact_at(f: &mut File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+pub(super) fn read_exact_at(f: &mut File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         std::os::unix::fs::FileExt::read_exact_at(f, buf, at)

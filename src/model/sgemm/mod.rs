@@ -32,7 +32,7 @@ use kernels::{MR_256, MR_512, NR_256, NR_512};
 pub use pack::Element;
 use pack::{pack_a, pack_b};
 use packed::PanelSlice;
-pub use packed::{Packable, PackedWeight, pack_weight};
+pub use packed::{Packable, PackedWeight, PanelOf, WeightRows, pack_rows, pack_weight};
 pub use panel_rows::{MAX_ROWS as PACKED_ROWS_MAX, rows_times_packed};
 
 const KC: usize = 256;

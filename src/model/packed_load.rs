@@ -1,0 +1,207 @@
+//! Layers packed at load, read from the safetensors files straight into the panels our
+//! kernels read ([`super::sgemm::pack_rows`]).
+//!
+//! Packing a weight that had been read first made a second, fresh copy of it: the stored
+//! bytes became a float32 tensor (fresh pages), then panels (fresh pages again), then the
+//! tensor was freed. On a virtual machine a fresh page costs about a nanosecond a byte the
+//! first time it is touched, so at real size (10 GB of packed float32 weights) the load
+//! took 1.5-2.5x as long as before packing. Here each packing thread reads its panels'
+//! rows (at most 32 of them, in L2) from the file into a buffer of its own and packs them
+//! from there: the panels are the only fresh memory, and bfloat16 rows are widened while
+//! packed, never into a float32 copy.
+//!
+//! The parts of a stacked layer (SigLIP's query, key and value) are read as one weight of
+//! their rows one after another, as [`super::linear::fused`] stacks them.
+
+use std::fs::File;
+use std::marker::PhantomData;
+
+use candle_core::{DType, Result, Tensor};
+use candle_nn::VarBuilder;
+use half::bf16;
+
+use super::checkpoint::TensorInfo;
+use super::linear::{Linear, fused, linear, linear_no_bias, packs_at_load};
+use super::sgemm::{PackedWeight, WeightRows, pack_rows};
+use super::weights::{WeightReader, byte_range, read_exact_at};
+
+/// A layer of `in_dim` inputs packed at load from `parts` (output width, and where its
+/// `weight` and, with `bias`, its `bias` are), stacked along the output as
+/// [`fused`] stacks them. With the checkpoint's `reader` the weights go from the files
+/// straight into the panels; otherwise, or where nothing is packed (another device or
+/// dtype, no kernels, other stored dtypes), they are read and then
+/// [`Linear::prepacked`], with the same result.
+pub fn packed_linear(
+    in_dim: usize,
+    parts: &[(usize, VarBuilder)],
+    bias: bool,
+    reader: Option<&WeightReader>,
+) -> Result<Linear> {
+    let Some((_, first)) = parts.first() else {
+        candle_core::bail!("packed_linear: a layer needs at least one part")
+    };
+    let (dtype, device) = (first.dtype(), first.device().clone());
+    if let Some(reader) = reader.filter(|_| packs_at_load(dtype, &device)) {
+        let names: Vec<(String, usize)> = parts
+            .iter()
+            .map(|(out, vb)| (tensor_path(vb, "weight"), *out))
+            .collect();
+        if let Some(packed) = reader.read_packed(&names, in_dim, dtype)? {
+            let bias = if bias {
+                let biases = parts
+                    .iter()
+                    .map(|(out, vb)| vb.get(*out, "bias"))
+                    .collect::<Result<Vec<_>>>()?;
+                Some(Tensor::cat(&biases, 0)?)
+            } else {
+                None
+            };
+            return Linear::from_packed(packed, bias, dtype, &device);
+        }
+    }
+    let mut layers = parts
+        .iter()
+        .map(|(out, vb)| match bias {
+            true => linear(in_dim, *out, vb.clone()),
+            false => linear_no_bias(in_dim, *out, vb.clone()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let layer = match layers.len() {
+        1 => layers.remove(0),
+        _ => fused(&layers)?,
+    };
+    layer.prepacked()
+}
+
+/// The full name `vb.get(.., name)` reads.
+fn tensor_path(vb: &VarBuilder, name: &str) -> String {
+    match vb.prefix() {
+        p if p.is_empty() => name.to_owned(),
+        p => format!("{p}.{name}"),
+    }
+}
+
+/// One stored part of a stacked weight: rows `row0..row0 + rows` of the whole.
+struct Part<'a> {
+    info: &'a TensorInfo,
+    offset: u64,
+    row0: usize,
+    rows: usize,
+}
+
+/// The rows of a (stacked) weight as stored in its files, values of `S`.
+struct FileRows<'a, S> {
+    parts: Vec<Part<'a>>,
+    k: usize,
+    stored: PhantomData<S>,
+}
+
+impl<S: bytemuck::Pod + Sync> WeightRows<S> for FileRows<'_, S> {
+    /// One open file per part (opened when first read) and the rows' buffer.
+    type State = (Vec<Option<File>>, Vec<S>);
+    type Error = candle_core::Error;
+
+    fn state(&self) -> Result<Self::State> {
+        Ok((self.parts.iter().map(|_| None).collect(), Vec::new()))
+    }
+
+    fn rows<'s>(
+        &'s self,
+        (files, buf): &'s mut Self::State,
+        row0: usize,
+        count: usize,
+    ) -> Result<&'s [S]> {
+        let k = self.k;
+        buf.resize(count * k, S::zeroed());
+        let end = row0 + count;
+        for (part, file) in self.parts.iter().zip(files.iter_mut()) {
+            let (lo, hi) = (row0.max(part.row0), end.min(part.row0 + part.rows));
+            if lo >= hi {
+                continue;
+            }
+            let path = &part.info.file;
+            let at = part.offset + ((lo - part.row0) * k * size_of::<S>()) as u64;
+            let dst = bytemuck::cast_slice_mut(&mut buf[(lo - row0) * k..(hi - row0) * k]);
+            let read = match file {
+                Some(f) => read_exact_at(f, dst, at),
+                None => File::open(path).and_then(|f| read_exact_at(file.insert(f), dst, at)),
+            };
+            read.map_err(|e| {
+                candle_core::Error::Msg(format!("{}: cannot read: {e}", path.display()))
+            })?;
+        }
+        Ok(&buf[..count * k])
+    }
+}
+
+impl WeightReader {
+    /// The weights `parts` (name, rows; each `rows x k`), stacked along their rows and read
+    /// straight into panels of `dtype` (see the module docs). `Ok(None)` where this does
+    /// not apply (stored dtypes other than float32 and bfloat16, float32 stored for
+    /// bfloat16 panels, no kernels here, no memory): the caller reads them as usual.
+    /// A missing tensor, a shape other than `rows x k`, or a failed read is an error.
+    pub fn read_packed(
+        &self,
+        parts: &[(String, usize)],
+        k: usize,
+        dtype: DType,
+    ) -> Result<Option<PackedWeight>> {
+        let mut stored = Vec::with_capacity(parts.len());
+        let mut n = 0usize;
+        for (name, rows) in parts {
+            let info = self.info(name)?;
+            if info.shape != [*rows, k] {
+                candle_core::bail!(
+                    "{}: tensor `{name}` is {:?}, expected [{rows}, {k}]",
+                    info.file.display(),
+                    info.shape
+                );
+            }
+            stored.push((info, n));
+            n = n
+                .checked_add(*rows)
+                .ok_or_else(|| candle_core::Error::Msg("packed layer too large".into()))?;
+        }
+        let Some((first, _)) = stored.first() else {
+            return Ok(None);
+        };
+        if stored.iter().any(|(i, _)| i.dtype != first.dtype) {
+            return Ok(None);
+        }
+        let width = match first.dtype.as_str() {
+            "F32" => 4,
+            "BF16" => 2,
+            _ => return Ok(None),
+        };
+        let mut rows = Vec::with_capacity(stored.len());
+        for ((info, row0), (_, count)) in stored.iter().zip(parts) {
+            let values = count.checked_mul(k).ok_or_else(|| {
+                candle_core::Error::Msg(format!("{}: tensor too large", info.file.display()))
+            })?;
+            rows.push(Part {
+                info,
+                offset: byte_range(info, values, width)?,
+                row0: *row0,
+                rows: *count,
+            });
+        }
+        match (width, dtype) {
+            (4, DType::F32) => pack_rows::<f32, f32, _>(&file_rows(rows, k), (n, k)),
+            (2, DType::F32) => pack_rows::<bf16, f32, _>(&file_rows(rows, k), (n, k)),
+            (2, DType::BF16) => pack_rows::<bf16, bf16, _>(&file_rows(rows, k), (n, k)),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn file_rows<S>(parts: Vec<Part<'_>>, k: usize) -> FileRows<'_, S> {
+    FileRows {
+        parts,
+        k,
+        stored: PhantomData,
+    }
+}
+
+#[cfg(test)]
+#[path = "packed_load_tests.rs"]
+mod tests;

@@ -1,0 +1,168 @@
+//! Layers read straight into panels against the same layers read and then packed.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::VarBuilder;
+use half::bf16;
+
+use super::{WeightReader, packed_linear};
+use crate::model::checkpoint::read_header_and_metadata;
+use crate::model::sgemm::{self, pack_weight};
+use crate::model::test_values::uniform;
+
+/// Rows of the three stacked parts: off the 16- and 32-wide panels, so panels straddle
+/// parts; `K` crosses a 256-deep block and is off the 8-wide transposes.
+const ROWS: [usize; 3] = [21, 13, 40];
+const K: usize = 300;
+
+fn tensor(rows: usize, cols: usize, seed: u64, dtype: DType) -> Tensor {
+    Tensor::from_vec(uniform(rows * cols, seed), (rows, cols), &Device::Cpu)
+        .and_then(|t| t.to_dtype(dtype))
+        .unwrap()
+}
+
+/// A safetensors file of three parts (`p0..p2`, weights and biases) stored as `stored`.
+fn write_parts(dir: &Path, stored: DType) -> std::path::PathBuf {
+    let mut tensors = HashMap::new();
+    for (i, rows) in ROWS.iter().enumerate() {
+        let seed = 10 * i as u64;
+        tensors.insert(format!("p{i}.weight"), tensor(*rows, K, seed + 1, stored));
+        let bias = tensor(1, *rows, seed + 2, stored).flatten_all().unwrap();
+        tensors.insert(format!("p{i}.bias"), bias);
+    }
+    let path = dir.join("parts.safetensors");
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    path
+}
+
+fn reader(path: &Path) -> WeightReader {
+    WeightReader::new(read_header_and_metadata(path).unwrap().0)
+}
+
+fn parts<'a>(vb: &VarBuilder<'a>) -> Vec<(usize, VarBuilder<'a>)> {
+    (0..3).map(|i| (ROWS[i], vb.pp(format!("p{i}")))).collect()
+}
+
+fn values(t: &Tensor) -> Vec<f32> {
+    t.to_dtype(DType::F32)
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1())
+        .unwrap()
+}
+
+/// For every stored dtype and panel dtype: the panels read from the file are exactly the
+/// panels of the weight read first (stacked as `fused` stacks it), or absent where they do
+/// not apply; the layer's products are bit for bit those of the layer read then packed, and
+/// within float32 rounding of candle's product.
+#[test]
+fn panels_read_from_the_file_equal_the_read_weight_packed() {
+    let dir = tempfile::tempdir().unwrap();
+    let amx = crate::model::amx::available();
+    for stored in [DType::BF16, DType::F32] {
+        let path = write_parts(dir.path(), stored);
+        for dtype in [DType::F32, DType::BF16] {
+            let case = format!("{stored:?} stored, {dtype:?} panels");
+            let vb = VarBuilder::from_backend(Box::new(reader(&path)), dtype, Device::Cpu);
+            let r = reader(&path);
+            let names: Vec<(String, usize)> =
+                (0..3).map(|i| (format!("p{i}.weight"), ROWS[i])).collect();
+            let got = r.read_packed(&names, K, dtype).unwrap();
+            let stacked = Tensor::cat(
+                &(0..3)
+                    .map(|i| vb.get((ROWS[i], K), &format!("p{i}.weight")).unwrap())
+                    .collect::<Vec<_>>(),
+                0,
+            )
+            .unwrap();
+            let n: usize = ROWS.iter().sum();
+            let want = match dtype {
+                DType::F32 => pack_weight(
+                    &stacked.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                    (n, K),
+                ),
+                _ => pack_weight(
+                    &stacked.flatten_all().unwrap().to_vec1::<bf16>().unwrap(),
+                    (n, K),
+                ),
+            };
+            let applies = sgemm::available() && !(stored == DType::F32 && dtype == DType::BF16);
+            assert_eq!(got.is_some(), applies, "{case}");
+            if applies {
+                assert!(got == want, "{case}: the panels differ");
+            }
+
+            // The layers: straight from the file, and read then packed.
+            let direct = packed_linear(K, &parts(&vb), true, Some(&r)).unwrap();
+            let read_then_packed = packed_linear(K, &parts(&vb), true, None).unwrap();
+            let biases: Vec<Tensor> = (0..3)
+                .map(|i| vb.get(ROWS[i], &format!("p{i}.bias")).unwrap())
+                .collect();
+            let plain = crate::model::linear::Linear::new(
+                stacked.to_dtype(DType::F32).unwrap(),
+                Some(
+                    Tensor::cat(&biases, 0)
+                        .unwrap()
+                        .to_dtype(DType::F32)
+                        .unwrap(),
+                ),
+            );
+            for m in [1, 3, 9] {
+                let x = tensor(m, K, 99 + m as u64, DType::F32);
+                let d = values(&direct.forward(&x).unwrap());
+                assert_eq!(
+                    d,
+                    values(&read_then_packed.forward(&x).unwrap()),
+                    "{case}, {m} rows"
+                );
+                let exact = values(&x.matmul(&plain.weight().t().unwrap()).unwrap());
+                let b = values(&Tensor::cat(&biases, 0).unwrap());
+                // Values up to ~0.25 K; float32 sums (bfloat16 panels: one output rounding).
+                let tol = if dtype == DType::BF16 && !amx {
+                    0.2
+                } else {
+                    1e-3
+                };
+                for (j, (g, e)) in d.iter().zip(&exact).enumerate() {
+                    let e = e + b[j % n];
+                    assert!(
+                        (g - e).abs() <= tol,
+                        "{case}, {m} rows, value {j}: {g} vs {e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A part whose stored shape is not the layer's, a missing part, or a file cut short after
+/// its header was read: errors naming the file or the tensor, never panels of garbage.
+#[test]
+fn wrong_shapes_missing_tensors_and_short_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_parts(dir.path(), DType::BF16);
+    let r = reader(&path);
+    let e = r
+        .read_packed(&[("p0.weight".into(), ROWS[0] + 1)], K, DType::F32)
+        .expect_err("wrong rows");
+    assert!(e.to_string().contains("parts.safetensors"), "{e}");
+    let e = r
+        .read_packed(&[("p0.weight".into(), ROWS[0])], K - 1, DType::F32)
+        .expect_err("wrong width");
+    assert!(e.to_string().contains("expected"), "{e}");
+    let e = r
+        .read_packed(&[("nope.weight".into(), 1)], K, DType::F32)
+        .expect_err("missing");
+    assert!(e.to_string().contains("nope.weight"), "{e}");
+    if sgemm::available() {
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(std::fs::metadata(&path).unwrap().len() / 2)
+            .unwrap();
+        let names: Vec<(String, usize)> =
+            (0..3).map(|i| (format!("p{i}.weight"), ROWS[i])).collect();
+        let e = r.read_packed(&names, K, DType::F32).expect_err("cut short");
+        assert!(e.to_string().contains("cannot read"), "{e}");
+        assert!(e.to_string().contains("parts.safetensors"), "{e}");
+    }
+}
