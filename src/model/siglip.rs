@@ -133,7 +133,6 @@ impl SiglipVisionTower {
         };
         let mut last_attention = None;
         for (i, layer) in self.layers.iter().enumerate() {
-            let residual = x.clone();
             let h = layer.norm1.forward(&x)?;
             let qkv = layer.qkv.forward(&h)?;
             let part = |i: usize| qkv.narrow(2, i * width, width);
@@ -146,11 +145,12 @@ impl SiglipVisionTower {
             } else {
                 attention::attend(&q, &k, &v, heads, None)?
             };
-            x = (residual + layer.out.forward(&attended)?)?;
-            let residual = x.clone();
+            // The residual sums ride in the products (`Linear::forward_residual`).
+            x = layer.out.forward_residual(&attended, &x)?;
             let h = layer.norm2.forward(&x)?;
-            let h = layer.fc2.forward(&gelu_tanh(&layer.fc1.forward(&h)?)?)?;
-            x = (residual + h)?;
+            x = layer
+                .fc2
+                .forward_residual(&gelu_tanh(&layer.fc1.forward(&h)?)?, &x)?;
         }
         let last_hidden_state = self.post_layernorm.forward(&x)?;
         debug_assert_eq!(last_hidden_state.dim(D::Minus1)?, self.cfg.hidden_size);
