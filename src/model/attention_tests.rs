@@ -149,3 +149,35 @@ fn shapes_that_do_not_fit_are_errors() {
     assert!(attend(&q, &k, &k, heads, Some(&tensor(&[2, 3, 4], 3, 1.0))).is_err());
     assert!(attend(&q, &k, &tensor(&[1, 4, 8], 2, 1.0), heads, None).is_err());
 }
+
+/// Timing at SigLIP's and BEiT's shapes, narrowed from a fused projection as the towers do
+/// (`cargo test --lib attention_tests::timing -- --ignored --nocapture`).
+#[test]
+#[ignore = "a timing, not a check"]
+fn timing() {
+    for (n, heads, d) in [(256, 16, 72), (577, 16, 64)] {
+        let width = heads * d;
+        let qkv = tensor(&[1, n, 3 * width], 1, 1.0);
+        let part = |i: usize| qkv.narrow(2, i * width, width).unwrap();
+        let h = Heads {
+            heads,
+            kv_heads: heads,
+            head_dim: d,
+            scale: (d as f64).powf(-0.5),
+        };
+        let mut ts: Vec<f64> = (0..23)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                attend(&part(0), &part(1), &part(2), h, None).unwrap();
+                t.elapsed().as_secs_f64()
+            })
+            .skip(3)
+            .collect();
+        ts.sort_by(f64::total_cmp);
+        println!(
+            "attention {n} x {heads} x {d}: median {:.2} ms, min {:.2} ms",
+            ts[ts.len() / 2] * 1e3,
+            ts[0] * 1e3
+        );
+    }
+}

@@ -316,6 +316,12 @@ struct Operands<'a, R> {
     isa: Isa,
 }
 
+/// The `k` steps a packed block holds (its stride): `KC`, or all of a shorter `k`, so a
+/// small product (an attention head's, `k` = 72) packs and zeroes no more than it uses.
+fn depth(k: usize) -> usize {
+    KC.min(k)
+}
+
 /// The blocked product with an MR x NR kernel, column bands across at most `cores`.
 fn blocked<const MR: usize, const NR: usize, R: Element>(
     cores: usize,
@@ -352,13 +358,14 @@ fn pack_lhs<const MR: usize>(
 ) -> Vec<f32> {
     let a_panels = m.div_ceil(MR);
     let k_blocks = k.div_ceil(KC);
-    let mut pa = vec![0f32; k_blocks * a_panels * MR * KC];
+    let kd = depth(k);
+    let mut pa = vec![0f32; k_blocks * a_panels * MR * kd];
     let per = k_blocks.div_ceil(threads.max(1));
-    each_chunk_mut(&mut pa, per * a_panels * MR * KC, "packing", |c, blocks| {
-        for (i, block) in blocks.chunks_exact_mut(a_panels * MR * KC).enumerate() {
+    each_chunk_mut(&mut pa, per * a_panels * MR * kd, "packing", |c, blocks| {
+        for (i, block) in blocks.chunks_exact_mut(a_panels * MR * kd).enumerate() {
             let kb = c * per + i;
             let (pc, kc) = (kb * KC, KC.min(k - kb * KC));
-            for (pi, panel) in block.chunks_exact_mut(MR * KC).enumerate() {
+            for (pi, panel) in block.chunks_exact_mut(MR * kd).enumerate() {
                 pack_a::<MR>(panel, lhs, (pc, kc), (pi * MR, m));
             }
         }
@@ -379,16 +386,22 @@ fn band<const MR: usize, const NR: usize, R: Element>(
 ) {
     let (m, _, k) = o.shape;
     let a_panels = m.div_ceil(MR);
-    let mut pb = vec![0f32; NC_PANELS * NR * KC];
+    let kd = depth(k);
+    // Float32 panels packed at load are read where they are: no buffer of its own.
+    let own_panels = match o.rhs.packed {
+        Some(w) if !w.is_bf16() => 0,
+        _ => NC_PANELS.min((j1 - j0).div_ceil(NR)),
+    };
+    let mut pb = vec![0f32; own_panels * NR * kd];
     let mut tile = vec![0f32; MR * NR];
     // A chunk of the right operand's columns at a time, every k block of it in turn, so the
     // chunk's outputs (m x 8 NR) stay in L2 while they accumulate; each packed chunk (in L2)
     // meets every left panel (in L1).
     for chunk0 in (j0..j1).step_by(NC_PANELS * NR) {
         let panels = (j1 - chunk0).div_ceil(NR).min(NC_PANELS);
-        for (kb, a_block) in pa.chunks_exact(a_panels * MR * KC).enumerate() {
+        for (kb, a_block) in pa.chunks_exact(a_panels * MR * kd).enumerate() {
             let (pc, kc) = (kb * KC, KC.min(k - kb * KC));
-            for (pi, panel) in pb.chunks_exact_mut(NR * KC).take(panels).enumerate() {
+            for (pi, panel) in pb.chunks_exact_mut(NR * kd).take(panels).enumerate() {
                 if let Some(w) = o.rhs.packed {
                     // Float32 panels are read where they are; bfloat16 ones widened here.
                     match w.block((chunk0 + pi * NR) / NR, (pc, kc)) {
@@ -406,14 +419,14 @@ fn band<const MR: usize, const NR: usize, R: Element>(
                     o.isa,
                 );
             }
-            for (ai, apanel) in a_block.chunks_exact(MR * KC).enumerate() {
+            for (ai, apanel) in a_block.chunks_exact(MR * kd).enumerate() {
                 let r0 = ai * MR;
                 let rows = MR.min(m - r0);
-                for (bi, own) in pb.chunks_exact(NR * KC).take(panels).enumerate() {
+                for bi in 0..panels {
                     let c0 = chunk0 + bi * NR;
                     let bpanel = match o.rhs.packed.map(|w| w.block(c0 / NR, (pc, kc))) {
                         Some(PanelSlice::F32(block)) => block,
-                        _ => own,
+                        _ => &pb[bi * NR * kd..(bi + 1) * NR * kd],
                     };
                     let cols = NR.min(j1 - c0);
                     let add = pc > 0 || o.accumulate;
