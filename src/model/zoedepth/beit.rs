@@ -8,8 +8,9 @@ use crate::model::activation::gelu_erf;
 use crate::model::attention::{self, Heads};
 use crate::model::linear::{Linear, fused, linear, linear_no_bias};
 
-use crate::model::error::Result;
+use crate::model::error::{ModelError, Result};
 use crate::model::zoe_config::ZoeConfig;
+use crate::util::parallel::each_chunk_mut;
 
 struct BeitLayer {
     norm_before: LayerNorm,
@@ -48,6 +49,43 @@ pub(super) fn relative_position_index(w: usize) -> Vec<u32> {
     idx
 }
 
+/// One layer's (heads, tokens, tokens) bias from its table (relative positions x heads):
+/// `bias[h][p] = table[index[p]][h]`, heads across the cores. candle's gather, permute and
+/// copy took 128 M values through its strided iterator on one core, 0.8 s of a real-size
+/// load.
+fn bias_by_head(table: &Tensor, index: &[u32], tokens: usize) -> Result<Tensor> {
+    let (rows, heads) = table.dims2()?;
+    let values: Vec<f32> = table
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1()?;
+    if tokens == 0 || index.len() != tokens * tokens || index.iter().any(|&i| i as usize >= rows) {
+        return Err(ModelError::Input(format!(
+            "BEiT: a relative position index of {} entries for {tokens} tokens and {rows} positions",
+            index.len()
+        )));
+    }
+    let plane_len = tokens * tokens;
+    let mut bias = vec![0f32; heads * plane_len];
+    let cores = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let per_core = heads.div_ceil(cores).max(1);
+    each_chunk_mut(
+        &mut bias,
+        per_core * plane_len,
+        "BEiT's position bias",
+        |c, planes| {
+            for (i, plane) in planes.chunks_exact_mut(plane_len).enumerate() {
+                let h = c * per_core + i;
+                for (d, &at) in plane.iter_mut().zip(index) {
+                    *d = values[at as usize * heads + h];
+                }
+            }
+        },
+    );
+    let bias = Tensor::from_vec(bias, (heads, tokens, tokens), table.device())?;
+    Ok(bias.to_dtype(table.dtype())?)
+}
+
 pub struct Beit {
     patch: usize,
     heads: usize,
@@ -71,11 +109,7 @@ impl Beit {
         let patch_bias = emb.get(h, "patch_embeddings.projection.bias")?;
         let cls = emb.get((1, 1, h), "cls_token")?;
         let num_relative = (2 * w - 1) * (2 * w - 1) + 3;
-        let index = Tensor::from_vec(
-            relative_position_index(w),
-            (w * w + 1) * (w * w + 1),
-            vb.device(),
-        )?;
+        let index = relative_position_index(w);
         let layers = (0..b.num_hidden_layers)
             .map(|i| {
                 let l = vb.pp(format!("encoder.layer.{i}"));
@@ -84,11 +118,7 @@ impl Beit {
                     (num_relative, b.num_attention_heads),
                     "relative_position_bias.relative_position_bias_table",
                 )?;
-                let bias = table
-                    .index_select(&index, 0)?
-                    .reshape((w * w + 1, w * w + 1, b.num_attention_heads))?
-                    .permute((2, 0, 1))?
-                    .contiguous()?;
+                let bias = bias_by_head(&table, &index, w * w + 1)?;
                 Ok(BeitLayer {
                     norm_before: layer_norm(h, b.layer_norm_eps, l.pp("layernorm_before"))?,
                     qkv: fused(&[
