@@ -6,7 +6,7 @@
 
 use candle_core::{CpuStorage, DType, Storage, Tensor};
 
-use super::GEMV_MAX_ROWS;
+use crate::model::linear::GEMV_MAX_ROWS;
 use crate::model::sgemm::{self, PackedWeight};
 use crate::model::strided::View;
 
@@ -99,7 +99,7 @@ pub(super) fn product(
 mod tests {
     use candle_core::{DType, Device, Module, Tensor};
 
-    use super::super::Linear;
+    use crate::model::linear::Linear;
     use crate::model::test_values::uniform;
 
     fn rand(shape: (usize, usize, usize), seed: u64, scale: f32) -> Tensor {
