@@ -3,7 +3,9 @@
 //! prompt pass (a weight read as its transpose is packed by register transposes,
 //! `transpose.rs`), and a generated token's one row streams the same panels
 //! (`panel_rows.rs`). The packed copy replaces the weight, so memory is the same (up to
-//! `NR - 1` zero columns).
+//! `NR - 1` zero columns). The rows can come from anywhere ([`WeightRows`]): loading a
+//! checkpoint reads them from its files a panel at a time (`model/packed_load.rs`), so the
+//! weight never exists unpacked in memory.
 //!
 //! A bfloat16 weight (on CPUs without AMX) is packed as bfloat16, so it keeps its half of
 //! the memory: the blocked product widens a block of its panels (contiguous, in L2) where
