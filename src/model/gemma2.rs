@@ -115,7 +115,7 @@ impl Gemma2 {
                 let a = l.pp("self_attn");
                 let f = l.pp("mlp");
                 let packed = |in_dim, out, vb: VarBuilder| {
-                    packed_linear(in_dim, &[(out, vb)], false, reader)
+                    packed_linear(in_dim, &[(out, vb, false)], reader)
                 };
                 let inter = cfg.intermediate_size;
                 Ok(Layer {

@@ -25,32 +25,34 @@ use super::linear::{Linear, fused, linear, linear_no_bias, packs_at_load};
 use super::sgemm::{PackedWeight, WeightRows, pack_rows};
 use super::weights::{WeightReader, byte_range, read_exact_at};
 
-/// A layer of `in_dim` inputs packed at load from `parts` (output width, and where its
-/// `weight` and, with `bias`, its `bias` are), stacked along the output as
-/// [`fused`] stacks them. With the checkpoint's `reader` the weights go from the files
-/// straight into the panels; otherwise, or where nothing is packed (another device or
-/// dtype, no kernels, other stored dtypes), they are read and then
-/// [`Linear::prepacked`], with the same result.
+/// A layer of `in_dim` inputs packed at load from `parts` (output width, where its
+/// `weight` is, and whether a `bias` is there too), stacked along the output as [`fused`]
+/// stacks them (a part without a bias adds zeros when another has one). With the
+/// checkpoint's `reader` the weights go from the files straight into the panels; otherwise,
+/// or where nothing is packed (another device or dtype, no kernels, other stored dtypes),
+/// they are read and then [`Linear::prepacked`], with the same result.
 pub fn packed_linear(
     in_dim: usize,
-    parts: &[(usize, VarBuilder)],
-    bias: bool,
+    parts: &[(usize, VarBuilder, bool)],
     reader: Option<&WeightReader>,
 ) -> Result<Linear> {
-    let Some((_, first)) = parts.first() else {
+    let Some((_, first, _)) = parts.first() else {
         candle_core::bail!("packed_linear: a layer needs at least one part")
     };
     let (dtype, device) = (first.dtype(), first.device().clone());
     if let Some(reader) = reader.filter(|_| packs_at_load(dtype, &device)) {
         let names: Vec<(String, usize)> = parts
             .iter()
-            .map(|(out, vb)| (tensor_path(vb, "weight"), *out))
+            .map(|(out, vb, _)| (tensor_path(vb, "weight"), *out))
             .collect();
         if let Some(packed) = reader.read_packed(&names, in_dim, dtype)? {
-            let bias = if bias {
+            let bias = if parts.iter().any(|(_, _, b)| *b) {
                 let biases = parts
                     .iter()
-                    .map(|(out, vb)| vb.get(*out, "bias"))
+                    .map(|(out, vb, b)| match b {
+                        true => vb.get(*out, "bias"),
+                        false => Tensor::zeros(*out, dtype, &device),
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 Some(Tensor::cat(&biases, 0)?)
             } else {
@@ -61,7 +63,7 @@ pub fn packed_linear(
     }
     let mut layers = parts
         .iter()
-        .map(|(out, vb)| match bias {
+        .map(|(out, vb, bias)| match bias {
             true => linear(in_dim, *out, vb.clone()),
             false => linear_no_bias(in_dim, *out, vb.clone()),
         })

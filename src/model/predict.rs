@@ -220,7 +220,9 @@ impl Predictor {
         let (zoe, zoe_unavailable) = match (&ck.config.zoe, ck.has_zoe_weights) {
             (Some(cfg), true) => {
                 let vb = ck.var_builder(DType::F32, device)?;
-                (Some(ZoeDepth::load(cfg, vb.pp("vision_zoe_model"))?), None)
+                let reader = ck.weight_reader();
+                let zoe = ZoeDepth::load_from(cfg, vb.pp("vision_zoe_model"), Some(&reader))?;
+                (Some(zoe), None)
             }
             (None, _) => (
                 None,

@@ -78,8 +78,8 @@ impl SiglipVisionTower {
             .map(|i| {
                 let l = vb.pp(format!("encoder.layers.{i}"));
                 let packed = |in_dim, parts: &[(usize, &str)]| {
-                    let parts: Vec<_> = parts.iter().map(|&(o, p)| (o, l.pp(p))).collect();
-                    packed_linear(in_dim, &parts, true, reader)
+                    let parts: Vec<_> = parts.iter().map(|&(o, p)| (o, l.pp(p), true)).collect();
+                    packed_linear(in_dim, &parts, reader)
                 };
                 let qkv = ["q_proj", "k_proj", "v_proj"].map(|p| (h, format!("self_attn.{p}")));
                 let qkv = qkv

@@ -6,7 +6,9 @@ use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
 use crate::model::activation::gelu_erf;
 use crate::model::attention::{self, Heads};
-use crate::model::linear::{Linear, fused, linear, linear_no_bias};
+use crate::model::linear::Linear;
+use crate::model::packed_load::packed_linear;
+use crate::model::weights::WeightReader;
 
 use crate::model::error::{ModelError, Result};
 use crate::model::zoe_config::ZoeConfig;
@@ -97,7 +99,13 @@ pub struct Beit {
 }
 
 impl Beit {
-    pub(super) fn load(cfg: &ZoeConfig, vb: VarBuilder) -> Result<Self> {
+    /// With the checkpoint's `reader`, the layers' weights are read straight into packed
+    /// panels (`packed_load.rs`).
+    pub(super) fn load(
+        cfg: &ZoeConfig,
+        vb: VarBuilder,
+        reader: Option<&WeightReader>,
+    ) -> Result<Self> {
         let b = &cfg.backbone_config;
         let h = b.hidden_size;
         let w = cfg.grid();
@@ -121,19 +129,31 @@ impl Beit {
                 let bias = bias_by_head(&table, &index, w * w + 1)?;
                 Ok(BeitLayer {
                     norm_before: layer_norm(h, b.layer_norm_eps, l.pp("layernorm_before"))?,
-                    qkv: fused(&[
-                        linear(h, h, a.pp("query"))?,
-                        linear_no_bias(h, h, a.pp("key"))?,
-                        linear(h, h, a.pp("value"))?,
-                    ])?
-                    .prepacked()?,
-                    out: linear(h, h, l.pp("attention.output.dense"))?.prepacked()?,
+                    // The key has no bias; the stacked layer adds zeros for it.
+                    qkv: packed_linear(
+                        h,
+                        &[
+                            (h, a.pp("query"), true),
+                            (h, a.pp("key"), false),
+                            (h, a.pp("value"), true),
+                        ],
+                        reader,
+                    )?,
+                    out: packed_linear(h, &[(h, l.pp("attention.output.dense"), true)], reader)?,
                     bias,
                     lambda_1: l.get(h, "lambda_1")?,
                     lambda_2: l.get(h, "lambda_2")?,
                     norm_after: layer_norm(h, b.layer_norm_eps, l.pp("layernorm_after"))?,
-                    fc1: linear(h, b.intermediate_size, l.pp("intermediate.dense"))?.prepacked()?,
-                    fc2: linear(b.intermediate_size, h, l.pp("output.dense"))?.prepacked()?,
+                    fc1: packed_linear(
+                        h,
+                        &[(b.intermediate_size, l.pp("intermediate.dense"), true)],
+                        reader,
+                    )?,
+                    fc2: packed_linear(
+                        b.intermediate_size,
+                        &[(h, l.pp("output.dense"), true)],
+                        reader,
+                    )?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -32,6 +32,7 @@ use super::conv1x1::Conv1x1;
 use super::conv3x3::Conv3x3;
 use super::error::Result;
 use super::resample;
+use super::weights::WeightReader;
 use super::zoe_config::ZoeConfig;
 use beit::Beit;
 pub use heads::MetricOutput;
@@ -103,9 +104,19 @@ pub struct ZoeDepth {
 impl ZoeDepth {
     /// `vb` points at `vision_zoe_model`.
     pub fn load(config: &ZoeConfig, vb: VarBuilder) -> Result<Self> {
+        Self::load_from(config, vb, None)
+    }
+
+    /// [`ZoeDepth::load`], with the checkpoint's `reader` reading the backbone's linear
+    /// layers straight into packed panels (`packed_load.rs`: no unpacked copy at load).
+    pub fn load_from(
+        config: &ZoeConfig,
+        vb: VarBuilder,
+        reader: Option<&WeightReader>,
+    ) -> Result<Self> {
         let f = config.fusion_hidden_size;
         Ok(Self {
-            backbone: Beit::load(config, vb.pp("backbone"))?,
+            backbone: Beit::load(config, vb.pp("backbone"), reader)?,
             neck: Neck::load(config, vb.pp("neck"))?,
             relative: RelativeHead {
                 conv1: conv3x3_s1(f, f / 2, true, vb.pp("relative_head.conv1"))?,
