@@ -148,44 +148,39 @@ impl WeightReader {
         k: usize,
         dtype: DType,
     ) -> Result<Option<PackedWeight>> {
-        let mut stored = Vec::with_capacity(parts.len());
-        let mut n = 0usize;
-        for (name, rows) in parts {
-            let info = self.info(name)?;
-            if info.shape != [*rows, k] {
-                candle_core::bail!(
-                    "{}: tensor `{name}` is {:?}, expected [{rows}, {k}]",
-                    info.file.display(),
-                    info.shape
-                );
-            }
-            stored.push((info, n));
-            n = n
-                .checked_add(*rows)
-                .ok_or_else(|| candle_core::Error::Msg("packed layer too large".into()))?;
-        }
-        let Some((first, _)) = stored.first() else {
+        let Some((first, _)) = parts.first() else {
             return Ok(None);
         };
-        if stored.iter().any(|(i, _)| i.dtype != first.dtype) {
-            return Ok(None);
-        }
-        let width = match first.dtype.as_str() {
+        let stored_dtype = self.info(first)?.dtype.clone();
+        let width = match stored_dtype.as_str() {
             "F32" => 4,
             "BF16" => 2,
             _ => return Ok(None),
         };
-        let mut rows = Vec::with_capacity(stored.len());
-        for ((info, row0), (_, count)) in stored.iter().zip(parts) {
-            let values = count.checked_mul(k).ok_or_else(|| {
-                candle_core::Error::Msg(format!("{}: tensor too large", info.file.display()))
-            })?;
+        // Each part checked (shape, dtype, bytes inside its file) before anything is read.
+        let mut rows = Vec::with_capacity(parts.len());
+        let mut n = 0usize;
+        for (name, count) in parts {
+            let info = self.info(name)?;
+            let file = info.file.display();
+            if info.shape != [*count, k] {
+                candle_core::bail!(
+                    "{file}: tensor `{name}` is {:?}, expected [{count}, {k}]",
+                    info.shape
+                );
+            }
+            if info.dtype != stored_dtype {
+                return Ok(None);
+            }
+            let too_large = || candle_core::Error::Msg(format!("{file}: `{name}` is too large"));
+            let values = count.checked_mul(k).ok_or_else(too_large)?;
             rows.push(Part {
                 info,
                 offset: byte_range(info, values, width)?,
-                row0: *row0,
+                row0: n,
                 rows: *count,
             });
+            n = n.checked_add(*count).ok_or_else(too_large)?;
         }
         match (width, dtype) {
             (4, DType::F32) => pack_rows::<f32, f32, _>(&file_rows(rows, k), (n, k)),
