@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
@@ -138,6 +140,8 @@ pub struct Checkpoint {
     pub unexpected: Vec<String>,
     /// Whether ZoeDepth weights are present.
     pub has_zoe_weights: bool,
+    /// Values its float32 models keep as stored bfloat16 (`packed_load.rs`).
+    kept_bf16: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Checkpoint {
@@ -420,6 +424,7 @@ impl Checkpoint {
             tensors,
             unexpected,
             has_zoe_weights,
+            kept_bf16: Arc::default(),
         })
     }
 
@@ -436,7 +441,13 @@ impl Checkpoint {
     /// A reader over the checked files, for layers read straight into packed panels
     /// (`packed_load.rs`).
     pub fn weight_reader(&self) -> super::weights::WeightReader {
-        super::weights::WeightReader::new(self.tensors.clone())
+        super::weights::WeightReader::counting_into(self.tensors.clone(), self.kept_bf16.clone())
+    }
+
+    /// How many values the float32 models loaded from this checkpoint so far keep as
+    /// stored bfloat16 (2 bytes each, not 4): packed layers and embedding tables.
+    pub fn values_kept_bf16(&self) -> u64 {
+        self.kept_bf16.load(Ordering::Relaxed)
     }
 
     /// Total parameter count of the tensors the model reads.

@@ -19,8 +19,8 @@ use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
 use super::activation::{gelu_tanh, soft_cap};
-use super::linear::{Linear, activation_dtype, linear_no_bias};
-use super::packed_load::packed_linear;
+use super::linear::{Linear, activation_dtype};
+use super::packed_load::{packed_linear, table_as_stored};
 use super::weights::WeightReader;
 
 use super::config::TextConfig;
@@ -85,7 +85,10 @@ pub struct DecoderOutput {
 
 pub struct Gemma2 {
     cfg: TextConfig,
+    /// As stored where widening is exact (`packed_load::table_as_stored`).
     embed_tokens: Tensor,
+    /// The dtype the model was loaded in: [`Gemma2::embed`]'s rows.
+    dtype: DType,
     layers: Vec<Layer>,
     final_norm: Tensor,
     lm_head: Linear,
@@ -108,7 +111,7 @@ impl Gemma2 {
         let q = cfg.num_attention_heads * cfg.head_dim;
         let kv = cfg.num_key_value_heads * cfg.head_dim;
         let m = vb.pp("model");
-        let embed_tokens = m.get((cfg.vocab_size, h), "embed_tokens.weight")?;
+        let embed_tokens = table_as_stored(&m, (cfg.vocab_size, h), "embed_tokens.weight", reader)?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| {
                 let l = m.pp(format!("layers.{i}"));
@@ -135,7 +138,7 @@ impl Gemma2 {
             })
             .collect::<Result<Vec<_>>>()?;
         let final_norm = norm_gain(&m, h, "norm.weight")?;
-        let lm_head = linear_no_bias(h, cfg.vocab_size, vb.pp("lm_head"))?;
+        let lm_head = packed_linear(h, &[(cfg.vocab_size, vb.pp("lm_head"), false)], reader)?;
         // As the library: inv_freq = 1 / base^(2i / dim), in float32.
         let dim = cfg.head_dim;
         let inv_freq = (0..dim / 2)
@@ -144,6 +147,7 @@ impl Gemma2 {
         Ok(Gemma2 {
             cfg: cfg.clone(),
             embed_tokens,
+            dtype: vb.dtype(),
             layers,
             final_norm,
             lm_head,
@@ -160,7 +164,10 @@ impl Gemma2 {
     /// Input embeddings of token ids (rows of `embed_tokens`), (T, hidden).
     pub fn embed(&self, ids: &[u32]) -> Result<Tensor> {
         let ids = Tensor::new(ids, &self.device)?;
-        Ok(self.embed_tokens.index_select(&ids, 0)?)
+        Ok(self
+            .embed_tokens
+            .index_select(&ids, 0)?
+            .to_dtype(self.dtype)?)
     }
 
     pub fn new_cache(&self, prefix_len: usize) -> KvCache {

@@ -7,8 +7,15 @@
 //! first time it is touched, so at real size (10 GB of packed float32 weights) the load
 //! took 1.5-2.5x as long as before packing. Here each packing thread reads its panels'
 //! rows (at most 32 of them, in L2) from the file into a buffer of its own and packs them
-//! from there: the panels are the only fresh memory, and bfloat16 rows are widened while
-//! packed, never into a float32 copy.
+//! from there: the panels are the only fresh memory.
+//!
+//! Stored bfloat16 weights stay bfloat16 in the panels of a float32 layer too. Widening a
+//! bfloat16 value to float32 is exact (the same bits, shifted), and the kernels widen a
+//! panel as they read it (a block at a time for many rows, in registers for a token's
+//! row) and then run the same float32 arithmetic in the same order: the products are the
+//! float32 layer's, bit for bit (`packed_load_tests.rs` checks it), for half the memory,
+//! half the load's fresh pages and half a generated token's memory traffic. The published
+//! checkpoint is bfloat16, so a float32 run of it holds its 4 B weights in 8 GB, not 16.
 //!
 //! The parts of a stacked layer (SigLIP's query, key and value) are read as one weight of
 //! their rows one after another, as [`super::linear::fused`] stacks them.
@@ -75,6 +82,33 @@ pub fn packed_linear(
     layer.prepacked()
 }
 
+/// The table `name` (`rows x cols`) under `vb`, kept as stored where that is bfloat16 and
+/// `vb` reads float32 (an embedding table: its rows are widened when looked up, exactly,
+/// as the panels are widened when read). Otherwise, or without the checkpoint's `reader`,
+/// read as `vb` reads it. The published checkpoint's text embeddings are 0.6 B values:
+/// 1.2 GB kept, not 2.4 GB of float32.
+pub fn table_as_stored(
+    vb: &VarBuilder,
+    (rows, cols): (usize, usize),
+    name: &str,
+    reader: Option<&WeightReader>,
+) -> Result<Tensor> {
+    let keep = match reader {
+        Some(r) if vb.dtype() == DType::F32 => {
+            (r.info(&tensor_path(vb, name))?.dtype == "BF16").then_some(r)
+        }
+        _ => None,
+    };
+    match keep {
+        Some(r) => {
+            let table = vb.to_dtype(DType::BF16).get((rows, cols), name)?;
+            r.count_kept_bf16(table.elem_count());
+            Ok(table)
+        }
+        None => vb.get((rows, cols), name),
+    }
+}
+
 /// The full name `vb.get(.., name)` reads.
 fn tensor_path(vb: &VarBuilder, name: &str) -> String {
     match vb.prefix() {
@@ -138,9 +172,11 @@ impl<S: bytemuck::Pod + Sync> WeightRows<S> for FileRows<'_, S> {
 
 impl WeightReader {
     /// The weights `parts` (name, rows; each `rows x k`), stacked along their rows and read
-    /// straight into panels of `dtype` (see the module docs). `Ok(None)` where this does
-    /// not apply (stored dtypes other than float32 and bfloat16, float32 stored for
-    /// bfloat16 panels, no kernels here, no memory): the caller reads them as usual.
+    /// straight into panels for a layer of `dtype`: bfloat16 panels where they are stored
+    /// as bfloat16 (for either dtype, see the module docs), float32 panels where stored as
+    /// float32. `Ok(None)` where this does not apply (stored dtypes other than float32 and
+    /// bfloat16, float32 stored for a bfloat16 layer, no kernels here, no memory): the
+    /// caller reads them as usual.
     /// A missing tensor, a shape other than `rows x k`, or a failed read is an error.
     pub fn read_packed(
         &self,
@@ -182,10 +218,16 @@ impl WeightReader {
             });
             n = n.checked_add(*count).ok_or_else(too_large)?;
         }
+        // Stored bfloat16 stays bfloat16 for float32 layers too (see the module docs).
         match (width, dtype) {
             (4, DType::F32) => pack_rows::<f32, f32, _>(&file_rows(rows, k), (n, k)),
-            (2, DType::F32) => pack_rows::<bf16, f32, _>(&file_rows(rows, k), (n, k)),
-            (2, DType::BF16) => pack_rows::<bf16, bf16, _>(&file_rows(rows, k), (n, k)),
+            (2, DType::F32 | DType::BF16) => {
+                let packed = pack_rows::<bf16, bf16, _>(&file_rows(rows, k), (n, k))?;
+                if packed.is_some() && dtype == DType::F32 {
+                    self.count_kept_bf16(n * k);
+                }
+                Ok(packed)
+            }
             _ => Ok(None),
         }
     }

@@ -79,13 +79,18 @@ fn panels_read_from_the_file_equal_the_read_weight_packed() {
             )
             .unwrap();
             let n: usize = ROWS.iter().sum();
-            let want = match dtype {
-                DType::F32 => pack_weight(
+            // Stored bfloat16 stays bfloat16 in the panels of either dtype.
+            let want = match (stored, dtype) {
+                (DType::F32, DType::F32) => pack_weight(
                     &stacked.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
                     (n, K),
                 ),
                 _ => pack_weight(
-                    &stacked.flatten_all().unwrap().to_vec1::<bf16>().unwrap(),
+                    &stacked
+                        .to_dtype(DType::BF16)
+                        .and_then(|t| t.flatten_all())
+                        .and_then(|t| t.to_vec1::<bf16>())
+                        .unwrap(),
                     (n, K),
                 ),
             };
@@ -95,7 +100,8 @@ fn panels_read_from_the_file_equal_the_read_weight_packed() {
                 assert!(got == want, "{case}: the panels differ");
             }
 
-            // The layers: straight from the file, and read then packed.
+            // The layers: straight from the file, and read then packed (float32 panels of
+            // the widened values for a float32 layer: its products must be the same bits).
             let direct = packed_linear(K, &parts(&vb), Some(&r)).unwrap();
             let read_then_packed = packed_linear(K, &parts(&vb), None).unwrap();
             let biases: Vec<Tensor> = (0..3)
@@ -192,5 +198,34 @@ fn wrong_shapes_missing_tensors_and_short_files_are_errors() {
         let e = r.read_packed(&names, K, DType::F32).expect_err("cut short");
         assert!(e.to_string().contains("cannot read"), "{e}");
         assert!(e.to_string().contains("parts.safetensors"), "{e}");
+    }
+}
+
+/// An embedding table stays as stored where widening is exact (bfloat16 stored, a float32
+/// model) and its values are the float32 table's; stored float32, a bfloat16 model, or no
+/// checkpoint reader: read as the model's dtype.
+#[test]
+fn tables_stay_as_stored_only_where_widening_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    for stored in [DType::BF16, DType::F32] {
+        let path = write_parts(dir.path(), stored);
+        let r = reader(&path);
+        for dtype in [DType::F32, DType::BF16] {
+            let vb = VarBuilder::from_backend(Box::new(reader(&path)), dtype, Device::Cpu);
+            let shape = (ROWS[2], K);
+            let kept = super::table_as_stored(&vb, shape, "p2.weight", Some(&r)).unwrap();
+            let narrow = stored == DType::BF16 && dtype == DType::F32;
+            let want_dtype = if narrow { DType::BF16 } else { dtype };
+            assert_eq!(
+                kept.dtype(),
+                want_dtype,
+                "{stored:?} stored, {dtype:?} model"
+            );
+            let read = vb.get(shape, "p2.weight").unwrap();
+            assert_eq!(values(&kept), values(&read), "{stored:?}, {dtype:?}");
+            let plain = super::table_as_stored(&vb, shape, "p2.weight", None).unwrap();
+            assert_eq!(plain.dtype(), dtype);
+            assert!(super::table_as_stored(&vb, shape, "nope", Some(&r)).is_err());
+        }
     }
 }

@@ -42,7 +42,8 @@ pub struct Predictor {
     pub intrinsics: ProcessorIntrinsics,
     pub load_time: Duration,
     pub parameter_count: usize,
-    /// Bytes the weights take on the device (ZoeDepth in float32, the rest in the dtype).
+    /// Bytes the weights take on the device: ZoeDepth in float32, the rest in the dtype,
+    /// except what a float32 model keeps as stored bfloat16 (`packed_load.rs`).
     pub weight_bytes: u64,
     pub has_zoe_weights: bool,
     /// ZoeDepth, when the checkpoint has its weights and configuration.
@@ -258,7 +259,9 @@ impl Predictor {
             weight_bytes: {
                 let (zoe, rest) = ck.parameter_split();
                 let zoe = if zoe_unavailable.is_none() { zoe } else { 0 };
-                (zoe * 4 + rest * dtype.size_in_bytes()) as u64
+                // Less the values float32 layers keep as stored bfloat16 (2 bytes, not 4).
+                let full = (zoe * 4 + rest * dtype.size_in_bytes()) as u64;
+                full.saturating_sub(2 * ck.values_kept_bf16())
             },
             has_zoe_weights: ck.has_zoe_weights,
             zoe,

@@ -17,6 +17,8 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::{DType, Device, Shape, Tensor};
 use half::{bf16, f16};
@@ -31,11 +33,27 @@ const PIECE: usize = 1 << 19;
 /// A variable store over checked safetensors files (see the module docs).
 pub struct WeightReader {
     tensors: BTreeMap<String, TensorInfo>,
+    /// Values kept as stored bfloat16 for a float32 model (`packed_load.rs`), counted
+    /// across the readers of one checkpoint: what its models hold.
+    kept_bf16: Arc<AtomicU64>,
 }
 
 impl WeightReader {
     pub fn new(tensors: BTreeMap<String, TensorInfo>) -> Self {
-        WeightReader { tensors }
+        Self::counting_into(tensors, Arc::default())
+    }
+
+    /// A reader that counts the values it keeps as bfloat16 into `kept_bf16`.
+    pub(super) fn counting_into(
+        tensors: BTreeMap<String, TensorInfo>,
+        kept_bf16: Arc<AtomicU64>,
+    ) -> Self {
+        WeightReader { tensors, kept_bf16 }
+    }
+
+    /// Counts `values` kept as stored bfloat16 for a float32 model.
+    pub(super) fn count_kept_bf16(&self, values: usize) {
+        self.kept_bf16.fetch_add(values as u64, Ordering::Relaxed);
     }
 
     /// The checked header entry of tensor `name`.
