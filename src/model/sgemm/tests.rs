@@ -220,9 +220,18 @@ fn timing() {
             .reshape((n, k))
             .unwrap();
         let b = Tensor::new(values(n, 3), &dev).unwrap();
-        let lin = crate::model::linear::Linear::new(w, Some(b));
+        let w16 = w.to_dtype(candle_core::DType::BF16).unwrap();
+        let lin = crate::model::linear::Linear::new(w, Some(b.clone()));
         let packed = lin.clone().prepacked().unwrap();
-        for (what, lin) in [("per call", &lin), ("packed at load", &packed)] {
+        // bfloat16 panels, float32 input: a float32 model of a bfloat16 checkpoint.
+        let packed16 = crate::model::linear::Linear::new(w16, Some(b))
+            .prepacked()
+            .unwrap();
+        for (what, lin) in [
+            ("per call", &lin),
+            ("packed at load", &packed),
+            ("bf16 packed at load", &packed16),
+        ] {
             let mut ts: Vec<f64> = (0..13)
                 .map(|_| {
                     let t = std::time::Instant::now();
