@@ -12,7 +12,8 @@
 //! in its own process, one after the other (two real-size models do not fit in memory at
 //! once), so each has its own load time and peak resident memory: ours f32, the reference's
 //! f32, ours bf16, the reference's bf16. Stages (the reference's side is
-//! `benches/real_size_reference.py`): load; ZoeDepth with the resize back; the image branch
+//! `benches/real_size_reference.py`): load (from a warm page cache: the weight files are
+//! read once before each side); ZoeDepth with the resize back; the image branch
 //! (SigLIP, Ego3D, projector); the prompt pass (head at the last position only, as
 //! `generate` asks); 12 greedy tokens (prompt pass plus 11 one-token passes), from which one
 //! token is `(generate - prompt) / 11`. Criterion is not used: its minimum of 10 samples
@@ -140,6 +141,34 @@ fn child(dir: &Path, dtype: DType) {
 }
 
 /// Runs one side in a child process and returns its JSON line, with `token_s` added.
+/// Reads every weight file of `dir` once, so each side's load starts from the same warm
+/// page cache: the side that ran first used to pay for reading 8 GB from disk (10-12 s
+/// here) that the other then found cached. A 20 GB process can evict part of it again, so
+/// this runs before every side.
+fn warm_page_cache(dir: &Path) {
+    use std::io::Read;
+    let t = Instant::now();
+    let mut bytes = 0u64;
+    let mut buf = vec![0u8; 8 << 20];
+    let files = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    for path in files.map(|e| e.path()) {
+        if path.extension().is_none_or(|e| e != "safetensors") {
+            continue;
+        }
+        let Ok(mut f) = std::fs::File::open(&path) else {
+            continue;
+        };
+        while let Ok(n @ 1..) = f.read(&mut buf) {
+            bytes += n as u64;
+        }
+    }
+    println!(
+        "page cache: {:.1} GB of weights read in {:.1} s",
+        bytes as f64 / 1e9,
+        t.elapsed().as_secs_f64()
+    );
+}
+
 fn run(cmd: &mut Command, what: &str) -> Option<Value> {
     let out = match cmd.output() {
         Ok(o) => o,
@@ -197,19 +226,23 @@ fn main() {
     let svla = std::env::var("SPATIALSCOPE_SPATIALVLA_REPO").ok();
     let mut rows = Vec::new();
     for dtype in ["f32", "bf16"] {
+        warm_page_cache(&dir);
         let ours = run(
             Command::new(&exe).env(CHILD, dtype),
             &format!("ours {dtype}"),
         );
         let reference = match (&python, &svla) {
-            (Some(py), Some(repo_dir)) => run(
-                Command::new(py)
-                    .arg(repo("benches/real_size_reference.py"))
-                    .arg(repo_dir)
-                    .arg(&dir)
-                    .arg(dtype),
-                &format!("reference {dtype}"),
-            ),
+            (Some(py), Some(repo_dir)) => {
+                warm_page_cache(&dir);
+                run(
+                    Command::new(py)
+                        .arg(repo("benches/real_size_reference.py"))
+                        .arg(repo_dir)
+                        .arg(&dir)
+                        .arg(dtype),
+                    &format!("reference {dtype}"),
+                )
+            }
             _ => {
                 println!(
                     "reference {dtype}: not measured (set SPATIALSCOPE_TORCH_PYTHON and SPATIALSCOPE_SPATIALVLA_REPO)"
