@@ -54,10 +54,11 @@ fn values(t: &Tensor) -> Vec<f32> {
         .unwrap()
 }
 
-/// For every stored dtype and panel dtype: the panels read from the file are exactly the
-/// panels of the weight read first (stacked as `fused` stacks it), or absent where they do
-/// not apply; the layer's products are bit for bit those of the layer read then packed, and
-/// within float32 rounding of candle's product.
+/// For every stored dtype and layer dtype: the panels read from the file are exactly the
+/// stored values packed (stacked as `fused` stacks them; bfloat16 stays bfloat16 for a
+/// float32 layer), or absent where they do not apply; the layer's products are bit for bit
+/// those of the layer read then packed (float32 panels of the widened values for a float32
+/// layer), and within float32 rounding of candle's product.
 #[test]
 fn panels_read_from_the_file_equal_the_read_weight_packed() {
     let dir = tempfile::tempdir().unwrap();
